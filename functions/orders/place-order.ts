@@ -1,0 +1,115 @@
+import { DynamoDBDocumentClient, GetCommand } from '@aws-sdk/lib-dynamodb';
+import { OutboxConflictError, OutboxValidationError } from '../runtime/errors.ts';
+import { OutboxWriter, sharedDocumentClient } from '../runtime/writer.ts';
+
+/** Demo producer: places, pays and ships orders, each change committed with its event in one transaction. */
+export type OrderCommand =
+  | {
+      readonly action: 'place';
+      readonly orderId: string;
+      readonly customerId: string;
+      readonly amountCents: number;
+      readonly lines?: readonly { sku: string; quantity: number }[];
+    }
+  | { readonly action: 'pay' | 'ship'; readonly orderId: string };
+
+export interface OrderCommandResult {
+  readonly ok: boolean;
+  readonly orderId: string;
+  readonly version?: number;
+  readonly eventIds?: readonly string[];
+  /** Commit time of the events (epoch ms), used to measure commit → applied latency. */
+  readonly committedAt?: number;
+  readonly error?: { readonly name: string; readonly message: string };
+}
+
+const EVENT_TYPE_PREFIX = 'com.example.orders.';
+const client: DynamoDBDocumentClient = sharedDocumentClient();
+let writer: OutboxWriter | undefined;
+
+function ordersTable(): string {
+  const name = process.env.ORDERS_TABLE_NAME;
+  if (!name) throw new Error('ORDERS_TABLE_NAME is not set: deploy the function with the orders table name.');
+  return name;
+}
+
+export async function placeOrder(command: OrderCommand): Promise<OrderCommandResult> {
+  writer ??= new OutboxWriter({ client, source: process.env.OUTBOX_EVENT_SOURCE ?? '/demo/orders' });
+  const aggregateKey = `order#${command.orderId}`;
+  const now = Date.now();
+  if (command.action === 'place') {
+    const result = await writer.transact({
+      aggregate: { key: aggregateKey, expectedVersion: 0 },
+      writes: [
+        {
+          Put: {
+            TableName: ordersTable(),
+            Item: {
+              orderId: command.orderId,
+              customerId: command.customerId,
+              amountCents: command.amountCents,
+              state: 'PLACED',
+              version: 1,
+              placedAt: now,
+            },
+            ConditionExpression: 'attribute_not_exists(orderId)',
+          },
+        },
+      ],
+      events: [
+        {
+          type: `${EVENT_TYPE_PREFIX}OrderPlaced`,
+          subject: command.orderId,
+          data: {
+            orderId: command.orderId,
+            customerId: command.customerId,
+            amountCents: command.amountCents,
+            lines: command.lines ?? [],
+          },
+        },
+      ],
+    });
+    return { ok: true, orderId: command.orderId, version: result.version, eventIds: result.events.map((e) => e.id), committedAt: now };
+  }
+  const order = await client.send(
+    new GetCommand({ TableName: ordersTable(), Key: { orderId: command.orderId }, ConsistentRead: true }),
+  );
+  if (!order.Item) throw new OutboxValidationError('orderId', `order ${command.orderId} does not exist`);
+  const version = order.Item.version as number;
+  const [state, type] = command.action === 'pay' ? ['PAID', 'OrderPaid'] : ['SHIPPED', 'OrderShipped'];
+  const result = await writer.transact({
+    aggregate: { key: aggregateKey, expectedVersion: version },
+    writes: [
+      {
+        Update: {
+          TableName: ordersTable(),
+          Key: { orderId: command.orderId },
+          UpdateExpression: 'SET #state = :state, version = :next',
+          ConditionExpression: 'version = :expected',
+          ExpressionAttributeNames: { '#state': 'state' },
+          ExpressionAttributeValues: { ':state': state, ':next': version + 1, ':expected': version },
+        },
+      },
+    ],
+    events: [
+      {
+        type: `${EVENT_TYPE_PREFIX}${type}`,
+        subject: command.orderId,
+        data: { orderId: command.orderId, amountCents: order.Item.amountCents as number },
+      },
+    ],
+  });
+  return { ok: true, orderId: command.orderId, version: result.version, eventIds: result.events.map((e) => e.id), committedAt: now };
+}
+
+/** Lambda entry point. A lost optimistic-concurrency race is answered, not thrown, so callers can reload. */
+export const handler = async (command: OrderCommand): Promise<OrderCommandResult> => {
+  try {
+    return await placeOrder(command);
+  } catch (error) {
+    if (error instanceof OutboxConflictError || error instanceof OutboxValidationError) {
+      return { ok: false, orderId: command.orderId, error: { name: error.name, message: error.message } };
+    }
+    throw error;
+  }
+};

@@ -1,0 +1,196 @@
+import { OutboxValidationError } from './errors.ts';
+import { isUuidV7, uuidv7 } from './ids.ts';
+
+/**
+ * A CloudEvents 1.0 event in structured JSON mode, with the outbox's extension attributes.
+ * Extension names are lower-case alphanumerics, as CloudEvents requires.
+ */
+export interface OutboxEnvelope<TData = unknown> {
+  readonly specversion: '1.0';
+  /** UUIDv7: unique and time-ordered. Consumers deduplicate on it. */
+  readonly id: string;
+  /** URI-reference of the producer, e.g. `/orders-service`. */
+  readonly source: string;
+  /** Event type, e.g. `com.example.orders.OrderPlaced`. */
+  readonly type: string;
+  readonly subject?: string;
+  /** RFC 3339 time of the business change. */
+  readonly time: string;
+  readonly datacontenttype: 'application/json';
+  readonly dataschema?: string;
+  /** Aggregate key: decides ordering scope, stream shard and FIFO message group. */
+  readonly partitionkey: string;
+  /** Position of this event in its aggregate's history: 1, 2, 3, ... with no gaps. */
+  readonly sequence: number;
+  /** W3C trace context of the producing request. */
+  readonly traceparent?: string;
+  readonly data: TData;
+}
+
+export interface EventInput<TData = unknown> {
+  readonly type: string;
+  readonly data: TData;
+  /** @default the writer's `source` option */
+  readonly source?: string;
+  readonly subject?: string;
+  readonly dataschema?: string;
+  /** @default a new UUIDv7 */
+  readonly id?: string;
+  /** @default now */
+  readonly time?: Date | string;
+  /** @default derived from the Lambda's X-Ray trace header when present */
+  readonly traceparent?: string;
+}
+
+export const DEFAULT_MAX_EVENT_BYTES = 256 * 1024;
+export const MAX_EVENT_BYTES_LIMIT = 1024 * 1024;
+
+const TRACEPARENT = /^[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$/;
+
+/** Rejects values JSON.stringify would silently drop or change (functions, undefined, NaN, BigInt...). */
+function assertJsonValue(value: unknown, path: string, depth: number): void {
+  if (depth > 64) throw new OutboxValidationError(path, 'data nests deeper than 64 levels');
+  switch (typeof value) {
+    case 'string':
+    case 'boolean':
+      return;
+    case 'number':
+      if (!Number.isFinite(value)) {
+        throw new OutboxValidationError(path, `${value} is not JSON-serialisable; send null or a string`);
+      }
+      return;
+    case 'object': {
+      if (value === null) return;
+      if (Array.isArray(value)) {
+        for (let i = 0; i < value.length; i++) assertJsonValue(value[i], `${path}[${i}]`, depth + 1);
+        return;
+      }
+      if (value instanceof Date) return;
+      const proto = Object.getPrototypeOf(value);
+      if (proto !== Object.prototype && proto !== null) {
+        throw new OutboxValidationError(
+          path,
+          `an instance of ${proto?.constructor?.name ?? 'a class'} is not plain JSON data; convert it to a plain object`,
+        );
+      }
+      for (const key in value) {
+        assertJsonValue((value as Record<string, unknown>)[key], `${path}.${key}`, depth + 1);
+      }
+      return;
+    }
+    default:
+      throw new OutboxValidationError(path, `a ${typeof value} is not JSON-serialisable`);
+  }
+}
+
+function requireText(value: unknown, field: string, what: string): string {
+  if (typeof value !== 'string' || value.trim() === '') {
+    throw new OutboxValidationError(field, `${what} is required and must be a non-empty string`);
+  }
+  return value;
+}
+
+/** W3C traceparent from the Lambda X-Ray header (`Root=1-5759e988-bd862e3fe1be46a994272793;Parent=...;Sampled=1`). */
+export function traceparentFromXRay(header: string | undefined): string | undefined {
+  if (!header) return undefined;
+  const root = /Root=1-([0-9a-f]{8})-([0-9a-f]{24})/.exec(header);
+  if (!root) return undefined;
+  const parent = /Parent=([0-9a-f]{16})/.exec(header)?.[1] ?? '0000000000000001';
+  const sampled = /Sampled=1/.test(header) ? '01' : '00';
+  return `00-${root[1]}${root[2]}-${parent}-${sampled}`;
+}
+
+export interface BuildEnvelopeOptions {
+  readonly partitionKey: string;
+  readonly sequence: number;
+  readonly defaultSource?: string;
+  readonly maxEventBytes?: number;
+  readonly field?: string;
+  readonly now?: number;
+}
+
+export interface BuiltEnvelope<TData = unknown> {
+  readonly envelope: OutboxEnvelope<TData>;
+  /** The exact JSON that is stored and published. */
+  readonly json: string;
+  readonly bytes: number;
+}
+
+/** Builds and validates one envelope; throws OutboxValidationError naming the field. */
+export function buildEnvelope<TData>(input: EventInput<TData>, options: BuildEnvelopeOptions): BuiltEnvelope<TData> {
+  const field = options.field ?? 'event';
+  if (input === null || typeof input !== 'object') throw new OutboxValidationError(field, 'must be an object');
+  const type = requireText(input.type, `${field}.type`, 'type');
+  const source = requireText(input.source ?? options.defaultSource, `${field}.source`, 'source');
+  const partitionkey = requireText(options.partitionKey, `${field}.partitionkey`, 'the aggregate key');
+  if (!Number.isSafeInteger(options.sequence) || options.sequence < 1) {
+    throw new OutboxValidationError(`${field}.sequence`, `must be a positive integer, got ${options.sequence}`);
+  }
+  if (input.data === undefined) {
+    throw new OutboxValidationError(`${field}.data`, 'data is required (use null for an event without data)');
+  }
+  assertJsonValue(input.data, `${field}.data`, 0);
+  const id = input.id ?? uuidv7(options.now);
+  if (input.id !== undefined && !isUuidV7(input.id)) {
+    throw new OutboxValidationError(`${field}.id`, 'must be a lower-case UUIDv7 so ids stay time-ordered');
+  }
+  const time =
+    input.time === undefined
+      ? new Date(options.now ?? Date.now()).toISOString()
+      : input.time instanceof Date
+        ? input.time.toISOString()
+        : input.time;
+  if (Number.isNaN(Date.parse(time))) throw new OutboxValidationError(`${field}.time`, 'must be an RFC 3339 time');
+  const traceparent = input.traceparent ?? traceparentFromXRay(process.env._X_AMZN_TRACE_ID);
+  if (traceparent !== undefined && !TRACEPARENT.test(traceparent)) {
+    throw new OutboxValidationError(`${field}.traceparent`, 'must be a W3C traceparent (00-<32 hex>-<16 hex>-<2 hex>)');
+  }
+  const envelope: OutboxEnvelope<TData> = {
+    specversion: '1.0',
+    id,
+    source,
+    type,
+    ...(input.subject === undefined ? {} : { subject: input.subject }),
+    time,
+    datacontenttype: 'application/json',
+    ...(input.dataschema === undefined ? {} : { dataschema: input.dataschema }),
+    partitionkey,
+    sequence: options.sequence,
+    ...(traceparent === undefined ? {} : { traceparent }),
+    data: input.data,
+  };
+  const json = JSON.stringify(envelope);
+  const bytes = Buffer.byteLength(json, 'utf8');
+  const limit = options.maxEventBytes ?? DEFAULT_MAX_EVENT_BYTES;
+  if (bytes > limit) {
+    throw new OutboxValidationError(
+      field,
+      `the envelope is ${bytes} bytes, over the ${limit}-byte limit; store large payloads elsewhere (e.g. S3) and send a reference`,
+    );
+  }
+  return { envelope, json, bytes };
+}
+
+export type EnvelopeProblem = { readonly field: string; readonly reason: string };
+
+/** Checks a received value is an outbox envelope; returns the problems (empty when valid). */
+export function envelopeProblems(value: unknown): EnvelopeProblem[] {
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) {
+    return [{ field: '$', reason: 'not a JSON object' }];
+  }
+  const v = value as Record<string, unknown>;
+  const problems: EnvelopeProblem[] = [];
+  if (v.specversion !== '1.0') problems.push({ field: 'specversion', reason: 'must be "1.0"' });
+  for (const key of ['id', 'source', 'type', 'time', 'partitionkey'] as const) {
+    if (typeof v[key] !== 'string' || v[key] === '') problems.push({ field: key, reason: 'missing or not a string' });
+  }
+  if (typeof v.sequence !== 'number' || !Number.isSafeInteger(v.sequence) || v.sequence < 1) {
+    problems.push({ field: 'sequence', reason: 'must be a positive integer' });
+  }
+  if (!('data' in v)) problems.push({ field: 'data', reason: 'missing' });
+  return problems;
+}
+
+export function isOutboxEnvelope(value: unknown): value is OutboxEnvelope {
+  return envelopeProblems(value).length === 0;
+}

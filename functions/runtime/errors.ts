@@ -1,0 +1,68 @@
+/** Base of every error the outbox runtime throws; `retryable` tells callers whether to try again. */
+export class OutboxError extends Error {
+  override name = 'OutboxError';
+  readonly retryable: boolean;
+  constructor(message: string, options?: { cause?: unknown; retryable?: boolean }) {
+    super(message, options?.cause === undefined ? undefined : { cause: options.cause });
+    this.retryable = options?.retryable ?? false;
+  }
+}
+
+/** The outbox is not configured (e.g. no table name). Fix the deployment; retrying will not help. */
+export class OutboxConfigurationError extends OutboxError {
+  override name = 'OutboxConfigurationError';
+}
+
+/** An event or transaction is invalid. Nothing was written. */
+export class OutboxValidationError extends OutboxError {
+  override name = 'OutboxValidationError';
+  /** Which input was wrong, e.g. `events[1].type`. */
+  readonly field: string;
+  constructor(field: string, message: string) {
+    super(`${field}: ${message}`);
+    this.field = field;
+  }
+}
+
+export type ConflictKind = 'business-write' | 'aggregate-version' | 'outbox-record';
+
+export interface ConflictReason {
+  /** Index into the committed TransactItems. */
+  readonly transactIndex: number;
+  /** For business writes: the index into the caller's `writes`; for events: the index into `events`. */
+  readonly inputIndex: number;
+  readonly kind: ConflictKind;
+  readonly code: string;
+  readonly message?: string;
+}
+
+/**
+ * A condition failed, so DynamoDB cancelled the whole transaction: nothing was written.
+ * `reasons` names which entries failed. Reload the aggregate and decide; blind retries repeat the conflict.
+ */
+export class OutboxConflictError extends OutboxError {
+  override name = 'OutboxConflictError';
+  readonly reasons: readonly ConflictReason[];
+  readonly aggregateKey: string;
+  constructor(aggregateKey: string, reasons: ConflictReason[], cause: unknown) {
+    const summary = reasons.map((r) => `${r.kind}[${r.inputIndex}] ${r.code}`).join(', ');
+    super(
+      `Transaction for aggregate "${aggregateKey}" was cancelled by a failed condition (${summary}); nothing was written. Reload the aggregate and retry the command.`,
+      { cause, retryable: false },
+    );
+    this.reasons = reasons;
+    this.aggregateKey = aggregateKey;
+  }
+  /** True when another writer committed this aggregate's version first. */
+  get isVersionConflict(): boolean {
+    return this.reasons.some((r) => r.kind === 'aggregate-version');
+  }
+}
+
+/** Throttling, a transaction conflict or a 5xx: nothing was written and the same call may succeed later. */
+export class OutboxRetryableError extends OutboxError {
+  override name = 'OutboxRetryableError';
+  constructor(message: string, cause: unknown) {
+    super(`${message}; nothing was written, retry the call (with backoff).`, { cause, retryable: true });
+  }
+}

@@ -1,0 +1,75 @@
+/**
+ * The outbox record format: the public, language-agnostic contract between writers (any language,
+ * plain PutItem / TransactWriteItems) and the relay, sweeper and operator tools.
+ * Dependency-free so CDK code may import the attribute names too.
+ */
+
+/** Partition key: the aggregate key (the envelope's `partitionkey`), so one aggregate = one stream shard. */
+export const PARTITION_KEY = 'pk';
+/** Sort key: `EVT#` + the sequence zero-padded to 12 digits, or `HEAD` for the aggregate's head item. */
+export const SORT_KEY = 'sk';
+export const EVENT_SORT_KEY_PREFIX = 'EVT#';
+export const HEAD_SORT_KEY = 'HEAD';
+export const SEQUENCE_DIGITS = 12;
+
+/** Sparse GSI of records that still need work (ready, prepared, scheduled); removed when done. */
+export const PENDING_INDEX_NAME = 'pending-by-due-time';
+/** GSI partition key: `P#` + the last hex digit of the event id: 16 shards, no hot partition. */
+export const PENDING_SHARD = 'pendingShard';
+/** GSI sort key: epoch milliseconds when the record becomes due (creation, deliverAt, or next retry). */
+export const PENDING_DUE_AT = 'pendingDueAt';
+export const PENDING_SHARD_PREFIX = 'P#';
+export const PENDING_SHARD_COUNT = 16;
+
+/** TTL attribute (epoch seconds). Set when a record is finished (published, cancelled), never before. */
+export const EXPIRES_AT = 'expiresAt';
+
+export const OutboxStatus = {
+  /** Committed and waiting for the relay. The stream filter forwards records that are or become READY. */
+  Ready: 'READY',
+  /** Stored by prepare(); never published until confirm(). */
+  Prepared: 'PREPARED',
+  /** Written with deliverAt in the future; the sweeper makes it READY when due. */
+  Scheduled: 'SCHEDULED',
+  /** Delivered to every target. Expires by TTL. */
+  Published: 'PUBLISHED',
+  /** Rolled back by cancel() or check-back. Never published. Expires by TTL. */
+  Cancelled: 'CANCELLED',
+  /** Unpublishable or retries exhausted; stays until an operator retries it. */
+  Quarantined: 'QUARANTINED',
+} as const;
+export type OutboxStatus = (typeof OutboxStatus)[keyof typeof OutboxStatus];
+
+/** Attribute names of an outbox event record. */
+export const RecordAttribute = {
+  id: 'id',
+  type: 'type',
+  source: 'source',
+  sequence: 'sequence',
+  status: 'status',
+  /** The CloudEvents JSON envelope as a string; exactly the bytes that are published. */
+  envelope: 'envelope',
+  /** Alternative to `envelope` for large events: gzip of the UTF-8 JSON (binary). */
+  envelopeGzip: 'envelopeGzip',
+  createdAt: 'createdAt',
+  deliverAt: 'deliverAt',
+  attempts: 'attempts',
+  publishedAt: 'publishedAt',
+  lastError: 'lastError',
+  lastSequence: 'lastSequence',
+} as const;
+
+export const DEFAULT_RETENTION_DAYS = 7;
+
+export function eventSortKey(sequence: number): string {
+  return EVENT_SORT_KEY_PREFIX + String(sequence).padStart(SEQUENCE_DIGITS, '0');
+}
+
+export function pendingShardOf(eventId: string): string {
+  return PENDING_SHARD_PREFIX + eventId.charAt(eventId.length - 1).toLowerCase();
+}
+
+/** Every shard value, for the sweeper's fan-out query. */
+export function allPendingShards(): string[] {
+  return Array.from({ length: PENDING_SHARD_COUNT }, (_, i) => PENDING_SHARD_PREFIX + i.toString(16));
+}

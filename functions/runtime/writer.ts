@@ -1,0 +1,342 @@
+import { DynamoDBClient, TransactionCanceledException } from '@aws-sdk/client-dynamodb';
+import {
+  DynamoDBDocumentClient,
+  GetCommand,
+  TransactWriteCommand,
+  type TransactWriteCommandInput,
+} from '@aws-sdk/lib-dynamodb';
+import { gzipSync } from 'node:zlib';
+import {
+  type BuiltEnvelope,
+  buildEnvelope,
+  DEFAULT_MAX_EVENT_BYTES,
+  type EventInput,
+  MAX_EVENT_BYTES_LIMIT,
+  type OutboxEnvelope,
+} from './envelope.ts';
+import {
+  type ConflictReason,
+  OutboxConfigurationError,
+  OutboxConflictError,
+  OutboxRetryableError,
+  OutboxValidationError,
+} from './errors.ts';
+import {
+  EXPIRES_AT,
+  eventSortKey,
+  HEAD_SORT_KEY,
+  OutboxStatus,
+  PARTITION_KEY,
+  PENDING_DUE_AT,
+  PENDING_SHARD,
+  pendingShardOf,
+  SORT_KEY,
+} from './record-format.ts';
+
+/** One DocumentClient-style TransactWriteItems entry of the caller's own business writes. */
+export type BusinessWrite = NonNullable<TransactWriteCommandInput['TransactItems']>[number];
+
+export const MAX_TRANSACTION_ITEMS = 100;
+/** Envelopes above this are stored gzipped (`envelopeGzip`) so they fit DynamoDB's 400 KB item limit. */
+export const GZIP_THRESHOLD_BYTES = 300 * 1024;
+const MAX_VERSION_RETRIES = 3;
+
+export interface OutboxWriterOptions {
+  /** @default process.env.OUTBOX_TABLE_NAME */
+  readonly tableName?: string;
+  /** Default CloudEvents `source` for events that do not set one. @default process.env.OUTBOX_EVENT_SOURCE */
+  readonly source?: string;
+  /** Largest envelope accepted, in bytes (up to 1 MB). @default 262144 (256 KB) */
+  readonly maxEventBytes?: number;
+  /** @default one DocumentClient shared by the Lambda container */
+  readonly client?: DynamoDBDocumentClient;
+  /** Clock for tests. @default Date.now */
+  readonly now?: () => number;
+}
+
+export interface AggregateRef {
+  /** The aggregate key, e.g. `order#123`. Becomes the envelope's `partitionkey`. */
+  readonly key: string;
+  /**
+   * The aggregate's version (its last event sequence) the caller read. The commit succeeds only if it
+   * is still current; events get sequences expectedVersion+1, +2, ...
+   * @default read the current version and retry up to 3 times on a race (no optimistic check)
+   */
+  readonly expectedVersion?: number;
+}
+
+export interface OutboxEventInput<TData = unknown> extends EventInput<TData> {
+  /** Publish no earlier than this time (delayed delivery, at most one sweeper period late). */
+  readonly deliverAt?: Date | number;
+}
+
+export interface TransactInput {
+  readonly aggregate: AggregateRef;
+  readonly events: readonly OutboxEventInput[];
+  /** The caller's business writes (Put, Update, Delete, ConditionCheck), committed atomically with the events. */
+  readonly writes?: readonly BusinessWrite[];
+}
+
+export interface TransactResult {
+  readonly events: readonly OutboxEnvelope[];
+  /** The aggregate's version after the commit (the last event's sequence). */
+  readonly version: number;
+}
+
+let sharedClient: DynamoDBDocumentClient | undefined;
+
+/** One client per Lambda container: created on first use and reused across invocations. */
+export function sharedDocumentClient(): DynamoDBDocumentClient {
+  sharedClient ??= DynamoDBDocumentClient.from(new DynamoDBClient({}), {
+    marshallOptions: { removeUndefinedValues: true },
+  });
+  return sharedClient;
+}
+
+const RETRYABLE_CODES = new Set([
+  'TransactionConflict',
+  'ThrottlingError',
+  'ProvisionedThroughputExceeded',
+  'RequestLimitExceeded',
+]);
+
+function isRetryableSdkError(error: unknown): boolean {
+  const e = error as { name?: string; $retryable?: unknown; $metadata?: { httpStatusCode?: number } };
+  if (e?.$retryable) return true;
+  const status = e?.$metadata?.httpStatusCode ?? 0;
+  if (status >= 500) return true;
+  return [
+    'ThrottlingException',
+    'ProvisionedThroughputExceededException',
+    'RequestLimitExceeded',
+    'TransactionInProgressException',
+    'InternalServerError',
+    'ServiceUnavailable',
+    'TimeoutError',
+  ].includes(e?.name ?? '');
+}
+
+interface PreparedEvent {
+  readonly built: BuiltEnvelope;
+  readonly deliverAt?: number;
+}
+
+/**
+ * Commits business writes and outbox events in one TransactWriteItems: both happen or neither does.
+ * Adds an aggregate head item (`sk = HEAD`) whose condition serialises writers of one aggregate.
+ */
+export class OutboxWriter {
+  readonly tableName: string;
+  readonly maxEventBytes: number;
+  readonly #source: string | undefined;
+  readonly #client: DynamoDBDocumentClient;
+  readonly #now: () => number;
+
+  constructor(options: OutboxWriterOptions = {}) {
+    const tableName = options.tableName ?? process.env.OUTBOX_TABLE_NAME;
+    if (!tableName) {
+      throw new OutboxConfigurationError(
+        'No outbox table configured: pass { tableName } or set OUTBOX_TABLE_NAME (OutboxTable.grantWrite + environment in CDK).',
+      );
+    }
+    const maxEventBytes = options.maxEventBytes ?? DEFAULT_MAX_EVENT_BYTES;
+    if (!Number.isInteger(maxEventBytes) || maxEventBytes < 1024 || maxEventBytes > MAX_EVENT_BYTES_LIMIT) {
+      throw new OutboxConfigurationError(
+        `maxEventBytes must be an integer from 1024 to ${MAX_EVENT_BYTES_LIMIT} (1 MB), but ${maxEventBytes} was provided.`,
+      );
+    }
+    this.tableName = tableName;
+    this.maxEventBytes = maxEventBytes;
+    this.#source = options.source ?? process.env.OUTBOX_EVENT_SOURCE;
+    this.#client = options.client ?? sharedDocumentClient();
+    this.#now = options.now ?? Date.now;
+  }
+
+  /** Commits `writes` and `events` atomically. Throws OutboxValidationError, OutboxConflictError or OutboxRetryableError. */
+  async transact(input: TransactInput): Promise<TransactResult> {
+    const { aggregate, writes = [] } = this.#validateShape(input);
+    if (aggregate.expectedVersion !== undefined) {
+      return this.#commit(input, aggregate.expectedVersion);
+    }
+    for (let attempt = 1; ; attempt++) {
+      const current = await this.currentVersion(aggregate.key);
+      try {
+        return await this.#commit({ ...input, writes }, current);
+      } catch (error) {
+        // Without an expected version the caller asked for "append", so a lost race is retried.
+        const onlyVersion =
+          error instanceof OutboxConflictError && error.reasons.every((r) => r.kind === 'aggregate-version');
+        if (!onlyVersion || attempt >= MAX_VERSION_RETRIES) throw error;
+      }
+    }
+  }
+
+  /** The aggregate's current version (0 when it has no events), read with strong consistency. */
+  async currentVersion(aggregateKey: string): Promise<number> {
+    try {
+      const head = await this.#client.send(
+        new GetCommand({
+          TableName: this.tableName,
+          Key: { [PARTITION_KEY]: aggregateKey, [SORT_KEY]: HEAD_SORT_KEY },
+          ConsistentRead: true,
+          ProjectionExpression: 'lastSequence',
+        }),
+      );
+      return (head.Item?.lastSequence as number | undefined) ?? 0;
+    } catch (error) {
+      if (isRetryableSdkError(error)) throw new OutboxRetryableError('Reading the aggregate version failed', error);
+      throw error;
+    }
+  }
+
+  /** Builds the TransactWriteItems input without sending it (used by tests and benchmarks). */
+  buildTransaction(input: TransactInput, expectedVersion: number): { command: TransactWriteCommandInput; events: OutboxEnvelope[] } {
+    const { aggregate, writes = [] } = this.#validateShape(input);
+    if (!Number.isSafeInteger(expectedVersion) || expectedVersion < 0) {
+      throw new OutboxValidationError('aggregate.expectedVersion', `must be an integer ≥ 0, got ${expectedVersion}`);
+    }
+    const now = this.#now();
+    const prepared: PreparedEvent[] = input.events.map((event, i) => {
+      const built = buildEnvelope(event, {
+        partitionKey: aggregate.key,
+        sequence: expectedVersion + i + 1,
+        maxEventBytes: this.maxEventBytes,
+        field: `events[${i}]`,
+        now,
+        ...(this.#source === undefined ? {} : { defaultSource: this.#source }),
+      });
+      const deliverAt = event.deliverAt === undefined ? undefined : +event.deliverAt;
+      if (deliverAt !== undefined && !Number.isFinite(deliverAt)) {
+        throw new OutboxValidationError(`events[${i}].deliverAt`, 'must be a Date or epoch milliseconds');
+      }
+      return deliverAt === undefined ? { built } : { built, deliverAt };
+    });
+    const nextVersion = expectedVersion + prepared.length;
+    const head = {
+      Update: {
+        TableName: this.tableName,
+        Key: { [PARTITION_KEY]: aggregate.key, [SORT_KEY]: HEAD_SORT_KEY },
+        UpdateExpression: 'SET lastSequence = :next, updatedAt = :now',
+        ConditionExpression: expectedVersion === 0 ? 'attribute_not_exists(lastSequence)' : 'lastSequence = :expected',
+        ExpressionAttributeValues: {
+          ':next': nextVersion,
+          ':now': now,
+          ...(expectedVersion === 0 ? {} : { ':expected': expectedVersion }),
+        },
+      },
+    };
+    const records = prepared.map((p) => ({
+      Put: { TableName: this.tableName, Item: this.#record(aggregate.key, p, now) },
+    }));
+    return {
+      command: { TransactItems: [...writes, head, ...records] },
+      events: prepared.map((p) => p.built.envelope),
+    };
+  }
+
+  #record(aggregateKey: string, { built, deliverAt }: PreparedEvent, now: number): Record<string, unknown> {
+    const { envelope } = built;
+    const scheduled = deliverAt !== undefined && deliverAt > now;
+    return {
+      [PARTITION_KEY]: aggregateKey,
+      [SORT_KEY]: eventSortKey(envelope.sequence),
+      id: envelope.id,
+      type: envelope.type,
+      source: envelope.source,
+      sequence: envelope.sequence,
+      status: scheduled ? OutboxStatus.Scheduled : OutboxStatus.Ready,
+      ...(built.bytes > GZIP_THRESHOLD_BYTES ? { envelopeGzip: gzipSync(built.json) } : { envelope: built.json }),
+      createdAt: now,
+      ...(deliverAt === undefined ? {} : { deliverAt }),
+      attempts: 0,
+      [PENDING_SHARD]: pendingShardOf(envelope.id),
+      [PENDING_DUE_AT]: scheduled ? deliverAt : now,
+    };
+  }
+
+  async #commit(input: TransactInput, expectedVersion: number): Promise<TransactResult> {
+    const { command, events } = this.buildTransaction(input, expectedVersion);
+    try {
+      await this.#client.send(new TransactWriteCommand(command));
+    } catch (error) {
+      throw this.#translate(error, input);
+    }
+    return { events, version: expectedVersion + events.length };
+  }
+
+  #translate(error: unknown, input: TransactInput): unknown {
+    if (error instanceof TransactionCanceledException || (error as Error)?.name === 'TransactionCanceledException') {
+      const reasons = (error as TransactionCanceledException).CancellationReasons ?? [];
+      const writeCount = input.writes?.length ?? 0;
+      const failed: ConflictReason[] = [];
+      reasons.forEach((reason, transactIndex) => {
+        if (!reason.Code || reason.Code === 'None') return;
+        const kind =
+          transactIndex < writeCount
+            ? 'business-write'
+            : transactIndex === writeCount
+              ? 'aggregate-version'
+              : 'outbox-record';
+        const inputIndex = kind === 'business-write' ? transactIndex : Math.max(0, transactIndex - writeCount - 1);
+        failed.push({
+          transactIndex,
+          inputIndex,
+          kind,
+          code: reason.Code,
+          ...(reason.Message ? { message: reason.Message } : {}),
+        });
+      });
+      if (failed.some((r) => r.code === 'ConditionalCheckFailed')) {
+        return new OutboxConflictError(
+          input.aggregate.key,
+          failed.filter((r) => r.code === 'ConditionalCheckFailed'),
+          error,
+        );
+      }
+      if (failed.length === 0 || failed.every((r) => RETRYABLE_CODES.has(r.code))) {
+        return new OutboxRetryableError(
+          `Transaction for aggregate "${input.aggregate.key}" was cancelled (${failed.map((r) => r.code).join(', ') || 'no reason given'})`,
+          error,
+        );
+      }
+      return new OutboxValidationError(
+        'transaction',
+        `DynamoDB rejected the transaction: ${failed.map((r) => `${r.kind}[${r.inputIndex}] ${r.code} ${r.message ?? ''}`).join('; ')}`,
+      );
+    }
+    if (isRetryableSdkError(error)) {
+      return new OutboxRetryableError(`Committing aggregate "${input.aggregate.key}" failed transiently`, error);
+    }
+    return error;
+  }
+
+  #validateShape(input: TransactInput): TransactInput {
+    if (input === null || typeof input !== 'object') throw new OutboxValidationError('input', 'must be an object');
+    const key = input.aggregate?.key;
+    if (typeof key !== 'string' || key.trim() === '') {
+      throw new OutboxValidationError('aggregate.key', 'the aggregate key is required and must be a non-empty string');
+    }
+    if (Buffer.byteLength(key) > 1024) {
+      throw new OutboxValidationError('aggregate.key', 'must be at most 1024 bytes (DynamoDB partition key limit)');
+    }
+    if (!Array.isArray(input.events) || input.events.length === 0) {
+      throw new OutboxValidationError('events', 'at least one event is required');
+    }
+    const writes = input.writes ?? [];
+    if (!Array.isArray(writes)) throw new OutboxValidationError('writes', 'must be an array of TransactWriteItems entries');
+    writes.forEach((write, i) => {
+      const kinds = ['Put', 'Update', 'Delete', 'ConditionCheck'].filter((k) => write && k in write);
+      if (kinds.length !== 1) {
+        throw new OutboxValidationError(`writes[${i}]`, 'must have exactly one of Put, Update, Delete, ConditionCheck');
+      }
+    });
+    const total = writes.length + input.events.length + 1;
+    if (total > MAX_TRANSACTION_ITEMS) {
+      throw new OutboxValidationError(
+        'transaction',
+        `${writes.length} writes + ${input.events.length} events + 1 aggregate head = ${total} items, over DynamoDB's ${MAX_TRANSACTION_ITEMS}-item transaction limit; split the command or use prepare/confirm`,
+      );
+    }
+    return input;
+  }
+}

