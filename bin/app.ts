@@ -6,6 +6,7 @@ import { OutboxStack } from '../lib/outbox-stack.ts';
 const app = new App();
 new OutboxStack(app, 'ServerlessOutbox', {
   description: 'serverless-outbox: transactional outbox, relay, subscriptions and recovery',
-  tableRemovalPolicy: app.node.tryGetContext('outbox:retainTables') === 'false' ? RemovalPolicy.DESTROY : RemovalPolicy.RETAIN,
+  tableRemovalPolicy:
+    app.node.tryGetContext('outbox:retainTables') === 'false' ? RemovalPolicy.DESTROY : RemovalPolicy.RETAIN,
 });
 Aspects.of(app).add(new AwsSolutionsChecks({ verbose: true }));

@@ -1,4 +1,4 @@
-import { DynamoDBDocumentClient, GetCommand } from '@aws-sdk/lib-dynamodb';
+import { type DynamoDBDocumentClient, GetCommand } from '@aws-sdk/lib-dynamodb';
 import { OutboxConflictError, OutboxValidationError } from '../runtime/errors.ts';
 import { OutboxWriter, sharedDocumentClient } from '../runtime/writer.ts';
 
@@ -69,7 +69,13 @@ export async function placeOrder(command: OrderCommand): Promise<OrderCommandRes
         },
       ],
     });
-    return { ok: true, orderId: command.orderId, version: result.version, eventIds: result.events.map((e) => e.id), committedAt: now };
+    return {
+      ok: true,
+      orderId: command.orderId,
+      version: result.version,
+      eventIds: result.events.map((e) => e.id),
+      committedAt: now,
+    };
   }
   const order = await client.send(
     new GetCommand({ TableName: ordersTable(), Key: { orderId: command.orderId }, ConsistentRead: true }),
@@ -99,7 +105,13 @@ export async function placeOrder(command: OrderCommand): Promise<OrderCommandRes
       },
     ],
   });
-  return { ok: true, orderId: command.orderId, version: result.version, eventIds: result.events.map((e) => e.id), committedAt: now };
+  return {
+    ok: true,
+    orderId: command.orderId,
+    version: result.version,
+    eventIds: result.events.map((e) => e.id),
+    committedAt: now,
+  };
 }
 
 /** Lambda entry point. A lost optimistic-concurrency race is answered, not thrown, so callers can reload. */

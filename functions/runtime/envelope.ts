@@ -117,14 +117,21 @@ export interface BuiltEnvelope<TData = unknown> {
 }
 
 /** Builds and validates one envelope; throws OutboxValidationError naming the field. */
-export function buildEnvelope<TData>(input: EventInput<TData>, options: BuildEnvelopeOptions): BuiltEnvelope<TData> {
+export function buildEnvelope<TData>(
+  input: EventInput<TData>,
+  options: BuildEnvelopeOptions,
+): BuiltEnvelope<TData> {
   const field = options.field ?? 'event';
-  if (input === null || typeof input !== 'object') throw new OutboxValidationError(field, 'must be an object');
+  if (input === null || typeof input !== 'object')
+    throw new OutboxValidationError(field, 'must be an object');
   const type = requireText(input.type, `${field}.type`, 'type');
   const source = requireText(input.source ?? options.defaultSource, `${field}.source`, 'source');
   const partitionkey = requireText(options.partitionKey, `${field}.partitionkey`, 'the aggregate key');
   if (!Number.isSafeInteger(options.sequence) || options.sequence < 1) {
-    throw new OutboxValidationError(`${field}.sequence`, `must be a positive integer, got ${options.sequence}`);
+    throw new OutboxValidationError(
+      `${field}.sequence`,
+      `must be a positive integer, got ${options.sequence}`,
+    );
   }
   if (input.data === undefined) {
     throw new OutboxValidationError(`${field}.data`, 'data is required (use null for an event without data)');
@@ -140,10 +147,14 @@ export function buildEnvelope<TData>(input: EventInput<TData>, options: BuildEnv
       : input.time instanceof Date
         ? input.time.toISOString()
         : input.time;
-  if (Number.isNaN(Date.parse(time))) throw new OutboxValidationError(`${field}.time`, 'must be an RFC 3339 time');
+  if (Number.isNaN(Date.parse(time)))
+    throw new OutboxValidationError(`${field}.time`, 'must be an RFC 3339 time');
   const traceparent = input.traceparent ?? traceparentFromXRay(process.env._X_AMZN_TRACE_ID);
   if (traceparent !== undefined && !TRACEPARENT.test(traceparent)) {
-    throw new OutboxValidationError(`${field}.traceparent`, 'must be a W3C traceparent (00-<32 hex>-<16 hex>-<2 hex>)');
+    throw new OutboxValidationError(
+      `${field}.traceparent`,
+      'must be a W3C traceparent (00-<32 hex>-<16 hex>-<2 hex>)',
+    );
   }
   const envelope: OutboxEnvelope<TData> = {
     specversion: '1.0',
@@ -182,7 +193,8 @@ export function envelopeProblems(value: unknown): EnvelopeProblem[] {
   const problems: EnvelopeProblem[] = [];
   if (v.specversion !== '1.0') problems.push({ field: 'specversion', reason: 'must be "1.0"' });
   for (const key of ['id', 'source', 'type', 'time', 'partitionkey'] as const) {
-    if (typeof v[key] !== 'string' || v[key] === '') problems.push({ field: key, reason: 'missing or not a string' });
+    if (typeof v[key] !== 'string' || v[key] === '')
+      problems.push({ field: key, reason: 'missing or not a string' });
   }
   if (typeof v.sequence !== 'number' || !Number.isSafeInteger(v.sequence) || v.sequence < 1) {
     problems.push({ field: 'sequence', reason: 'must be a positive integer' });

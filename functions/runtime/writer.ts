@@ -1,3 +1,4 @@
+import { gzipSync } from 'node:zlib';
 import { DynamoDBClient, TransactionCanceledException } from '@aws-sdk/client-dynamodb';
 import {
   DynamoDBDocumentClient,
@@ -5,7 +6,6 @@ import {
   TransactWriteCommand,
   type TransactWriteCommandInput,
 } from '@aws-sdk/lib-dynamodb';
-import { gzipSync } from 'node:zlib';
 import {
   type BuiltEnvelope,
   buildEnvelope,
@@ -22,7 +22,6 @@ import {
   OutboxValidationError,
 } from './errors.ts';
 import {
-  EXPIRES_AT,
   eventSortKey,
   HEAD_SORT_KEY,
   OutboxStatus,
@@ -184,16 +183,23 @@ export class OutboxWriter {
       );
       return (head.Item?.lastSequence as number | undefined) ?? 0;
     } catch (error) {
-      if (isRetryableSdkError(error)) throw new OutboxRetryableError('Reading the aggregate version failed', error);
+      if (isRetryableSdkError(error))
+        throw new OutboxRetryableError('Reading the aggregate version failed', error);
       throw error;
     }
   }
 
   /** Builds the TransactWriteItems input without sending it (used by tests and benchmarks). */
-  buildTransaction(input: TransactInput, expectedVersion: number): { command: TransactWriteCommandInput; events: OutboxEnvelope[] } {
+  buildTransaction(
+    input: TransactInput,
+    expectedVersion: number,
+  ): { command: TransactWriteCommandInput; events: OutboxEnvelope[] } {
     const { aggregate, writes = [] } = this.#validateShape(input);
     if (!Number.isSafeInteger(expectedVersion) || expectedVersion < 0) {
-      throw new OutboxValidationError('aggregate.expectedVersion', `must be an integer ≥ 0, got ${expectedVersion}`);
+      throw new OutboxValidationError(
+        'aggregate.expectedVersion',
+        `must be an integer ≥ 0, got ${expectedVersion}`,
+      );
     }
     const now = this.#now();
     const prepared: PreparedEvent[] = input.events.map((event, i) => {
@@ -217,7 +223,8 @@ export class OutboxWriter {
         TableName: this.tableName,
         Key: { [PARTITION_KEY]: aggregate.key, [SORT_KEY]: HEAD_SORT_KEY },
         UpdateExpression: 'SET lastSequence = :next, updatedAt = :now',
-        ConditionExpression: expectedVersion === 0 ? 'attribute_not_exists(lastSequence)' : 'lastSequence = :expected',
+        ConditionExpression:
+          expectedVersion === 0 ? 'attribute_not_exists(lastSequence)' : 'lastSequence = :expected',
         ExpressionAttributeValues: {
           ':next': nextVersion,
           ':now': now,
@@ -245,7 +252,9 @@ export class OutboxWriter {
       source: envelope.source,
       sequence: envelope.sequence,
       status: scheduled ? OutboxStatus.Scheduled : OutboxStatus.Ready,
-      ...(built.bytes > GZIP_THRESHOLD_BYTES ? { envelopeGzip: gzipSync(built.json) } : { envelope: built.json }),
+      ...(built.bytes > GZIP_THRESHOLD_BYTES
+        ? { envelopeGzip: gzipSync(built.json) }
+        : { envelope: built.json }),
       createdAt: now,
       ...(deliverAt === undefined ? {} : { deliverAt }),
       attempts: 0,
@@ -265,7 +274,10 @@ export class OutboxWriter {
   }
 
   #translate(error: unknown, input: TransactInput): unknown {
-    if (error instanceof TransactionCanceledException || (error as Error)?.name === 'TransactionCanceledException') {
+    if (
+      error instanceof TransactionCanceledException ||
+      (error as Error)?.name === 'TransactionCanceledException'
+    ) {
       const reasons = (error as TransactionCanceledException).CancellationReasons ?? [];
       const writeCount = input.writes?.length ?? 0;
       const failed: ConflictReason[] = [];
@@ -277,7 +289,8 @@ export class OutboxWriter {
             : transactIndex === writeCount
               ? 'aggregate-version'
               : 'outbox-record';
-        const inputIndex = kind === 'business-write' ? transactIndex : Math.max(0, transactIndex - writeCount - 1);
+        const inputIndex =
+          kind === 'business-write' ? transactIndex : Math.max(0, transactIndex - writeCount - 1);
         failed.push({
           transactIndex,
           inputIndex,
@@ -305,29 +318,43 @@ export class OutboxWriter {
       );
     }
     if (isRetryableSdkError(error)) {
-      return new OutboxRetryableError(`Committing aggregate "${input.aggregate.key}" failed transiently`, error);
+      return new OutboxRetryableError(
+        `Committing aggregate "${input.aggregate.key}" failed transiently`,
+        error,
+      );
     }
     return error;
   }
 
   #validateShape(input: TransactInput): TransactInput {
-    if (input === null || typeof input !== 'object') throw new OutboxValidationError('input', 'must be an object');
+    if (input === null || typeof input !== 'object')
+      throw new OutboxValidationError('input', 'must be an object');
     const key = input.aggregate?.key;
     if (typeof key !== 'string' || key.trim() === '') {
-      throw new OutboxValidationError('aggregate.key', 'the aggregate key is required and must be a non-empty string');
+      throw new OutboxValidationError(
+        'aggregate.key',
+        'the aggregate key is required and must be a non-empty string',
+      );
     }
     if (Buffer.byteLength(key) > 1024) {
-      throw new OutboxValidationError('aggregate.key', 'must be at most 1024 bytes (DynamoDB partition key limit)');
+      throw new OutboxValidationError(
+        'aggregate.key',
+        'must be at most 1024 bytes (DynamoDB partition key limit)',
+      );
     }
     if (!Array.isArray(input.events) || input.events.length === 0) {
       throw new OutboxValidationError('events', 'at least one event is required');
     }
     const writes = input.writes ?? [];
-    if (!Array.isArray(writes)) throw new OutboxValidationError('writes', 'must be an array of TransactWriteItems entries');
+    if (!Array.isArray(writes))
+      throw new OutboxValidationError('writes', 'must be an array of TransactWriteItems entries');
     writes.forEach((write, i) => {
       const kinds = ['Put', 'Update', 'Delete', 'ConditionCheck'].filter((k) => write && k in write);
       if (kinds.length !== 1) {
-        throw new OutboxValidationError(`writes[${i}]`, 'must have exactly one of Put, Update, Delete, ConditionCheck');
+        throw new OutboxValidationError(
+          `writes[${i}]`,
+          'must have exactly one of Put, Update, Delete, ConditionCheck',
+        );
       }
     });
     const total = writes.length + input.events.length + 1;

@@ -1,8 +1,8 @@
 import {
+  type AttributeValue,
   CreateTableCommand,
   DescribeTableCommand,
   DynamoDBClient,
-  type AttributeValue,
 } from '@aws-sdk/client-dynamodb';
 import {
   DescribeStreamCommand,
@@ -55,7 +55,10 @@ export async function createLocalOutboxTable(endpoint: string, prefix = 'outbox'
             { AttributeName: PENDING_SHARD, KeyType: 'HASH' },
             { AttributeName: PENDING_DUE_AT, KeyType: 'RANGE' },
           ],
-          Projection: { ProjectionType: 'INCLUDE', NonKeyAttributes: ['id', 'status', 'attempts', 'sequence', 'createdAt'] },
+          Projection: {
+            ProjectionType: 'INCLUDE',
+            NonKeyAttributes: ['id', 'status', 'attempts', 'sequence', 'createdAt'],
+          },
         },
       ],
       StreamSpecification: { StreamEnabled: true, StreamViewType: 'NEW_AND_OLD_IMAGES' },
@@ -76,7 +79,11 @@ export async function readStream(endpoint: string, streamArn: string): Promise<D
   for (const shard of description.StreamDescription?.Shards ?? []) {
     let iterator = (
       await streams.send(
-        new GetShardIteratorCommand({ StreamArn: streamArn, ShardId: shard.ShardId, ShardIteratorType: 'TRIM_HORIZON' }),
+        new GetShardIteratorCommand({
+          StreamArn: streamArn,
+          ShardId: shard.ShardId,
+          ShardIteratorType: 'TRIM_HORIZON',
+        }),
       )
     ).ShardIterator;
     while (iterator) {

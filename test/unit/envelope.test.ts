@@ -24,7 +24,12 @@ describe('uuidv7', () => {
 describe('buildEnvelope', () => {
   it('builds a CloudEvents 1.0 structured-mode envelope with the outbox extensions', () => {
     const { envelope, json, bytes } = buildEnvelope(
-      { type: 'OrderPlaced', data: { orderId: '1' }, subject: '1', traceparent: `00-${'a'.repeat(32)}-${'b'.repeat(16)}-01` },
+      {
+        type: 'OrderPlaced',
+        data: { orderId: '1' },
+        subject: '1',
+        traceparent: `00-${'a'.repeat(32)}-${'b'.repeat(16)}-01`,
+      },
       { ...base, sequence: 7, now: Date.UTC(2026, 0, 1) },
     );
     expect(envelope).toMatchObject({
@@ -70,15 +75,17 @@ describe('buildEnvelope', () => {
   it('enforces the size limit with the byte count in the message', () => {
     const data = { blob: 'x'.repeat(300 * 1024) };
     expect(() => buildEnvelope({ type: 'T', data }, base)).toThrow(/over the 262144-byte limit/);
-    expect(buildEnvelope({ type: 'T', data }, { ...base, maxEventBytes: 1024 * 1024 }).bytes).toBeGreaterThan(300 * 1024);
+    expect(buildEnvelope({ type: 'T', data }, { ...base, maxEventBytes: 1024 * 1024 }).bytes).toBeGreaterThan(
+      300 * 1024,
+    );
   });
 });
 
 describe('traceparentFromXRay', () => {
   it('converts the Lambda X-Ray header to W3C trace context', () => {
-    expect(traceparentFromXRay('Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1')).toBe(
-      '00-5759e988bd862e3fe1be46a994272793-53995c3f42cd8ad8-01',
-    );
+    expect(
+      traceparentFromXRay('Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1'),
+    ).toBe('00-5759e988bd862e3fe1be46a994272793-53995c3f42cd8ad8-01');
     expect(traceparentFromXRay(undefined)).toBeUndefined();
     expect(traceparentFromXRay('garbage')).toBeUndefined();
   });

@@ -15,7 +15,9 @@ const ddb = mockClient(DynamoDBDocumentClient);
 const client = DynamoDBDocumentClient.from(new DynamoDBClient({ region: 'us-east-1' }));
 const NOW = Date.UTC(2026, 10, 22, 12, 0, 0);
 const writer = new OutboxWriter({ tableName: 'outbox', source: '/orders', client, now: () => NOW });
-const orderPut = { Put: { TableName: 'orders', Item: { orderId: '1' }, ConditionExpression: 'attribute_not_exists(orderId)' } };
+const orderPut = {
+  Put: { TableName: 'orders', Item: { orderId: '1' }, ConditionExpression: 'attribute_not_exists(orderId)' },
+};
 
 function cancelled(codes: string[]): TransactionCanceledException {
   return new TransactionCanceledException({
@@ -61,7 +63,10 @@ describe('OutboxWriter.transact', () => {
 
   it('uses attribute_not_exists for a new aggregate (expected version 0)', async () => {
     ddb.on(TransactWriteCommand).resolves({});
-    await writer.transact({ aggregate: { key: 'order#1', expectedVersion: 0 }, events: [{ type: 'T', data: null }] });
+    await writer.transact({
+      aggregate: { key: 'order#1', expectedVersion: 0 },
+      events: [{ type: 'T', data: null }],
+    });
     const head = ddb.commandCalls(TransactWriteCommand)[0]?.args[0].input.TransactItems?.[0]?.Update;
     expect(head?.ConditionExpression).toBe('attribute_not_exists(lastSequence)');
   });
@@ -69,7 +74,10 @@ describe('OutboxWriter.transact', () => {
   it('schedules an event with deliverAt in the future and indexes it by its due time', async () => {
     ddb.on(TransactWriteCommand).resolves({});
     const deliverAt = NOW + 30 * 60_000;
-    await writer.transact({ aggregate: { key: 'a', expectedVersion: 0 }, events: [{ type: 'T', data: {}, deliverAt }] });
+    await writer.transact({
+      aggregate: { key: 'a', expectedVersion: 0 },
+      events: [{ type: 'T', data: {}, deliverAt }],
+    });
     const record = ddb.commandCalls(TransactWriteCommand)[0]?.args[0].input.TransactItems?.[1]?.Put?.Item;
     expect(record).toMatchObject({ status: OutboxStatus.Scheduled, deliverAt, pendingDueAt: deliverAt });
   });
@@ -79,7 +87,10 @@ describe('OutboxWriter.transact', () => {
       .on(GetCommand)
       .resolvesOnce({ Item: { lastSequence: 2 } })
       .resolvesOnce({ Item: { lastSequence: 3 } });
-    ddb.on(TransactWriteCommand).rejectsOnce(cancelled(['ConditionalCheckFailed', 'None'])).resolves({});
+    ddb
+      .on(TransactWriteCommand)
+      .rejectsOnce(cancelled(['ConditionalCheckFailed', 'None']))
+      .resolves({});
     const result = await writer.transact({ aggregate: { key: 'a' }, events: [{ type: 'T', data: {} }] });
     expect(result.version).toBe(4);
     expect(ddb.commandCalls(GetCommand)[0]?.args[0].input.ConsistentRead).toBe(true);
@@ -91,7 +102,10 @@ describe('OutboxWriter.transact', () => {
     const error = await writer
       .transact({
         aggregate: { key: 'order#1', expectedVersion: 0 },
-        writes: [orderPut, { ConditionCheck: { TableName: 'customers', Key: { id: 'c' }, ConditionExpression: 'x' } }],
+        writes: [
+          orderPut,
+          { ConditionCheck: { TableName: 'customers', Key: { id: 'c' }, ConditionExpression: 'x' } },
+        ],
         events: [{ type: 'T', data: {} }],
       })
       .catch((e: unknown) => e);
@@ -120,9 +134,15 @@ describe('OutboxWriter.transact', () => {
     ['throttling inside the transaction', cancelled(['None', 'ThrottlingError'])],
     [
       'a throttling exception',
-      Object.assign(new Error('Rate exceeded'), { name: 'ThrottlingException', $metadata: { httpStatusCode: 400 } }),
+      Object.assign(new Error('Rate exceeded'), {
+        name: 'ThrottlingException',
+        $metadata: { httpStatusCode: 400 },
+      }),
     ],
-    ['a 500', Object.assign(new Error('oops'), { name: 'InternalServerError', $metadata: { httpStatusCode: 500 } })],
+    [
+      'a 500',
+      Object.assign(new Error('oops'), { name: 'InternalServerError', $metadata: { httpStatusCode: 500 } }),
+    ],
   ])('surfaces %s as retryable', async (_name, failure) => {
     ddb.on(TransactWriteCommand).rejects(failure);
     const error = await writer
@@ -136,7 +156,11 @@ describe('OutboxWriter.transact', () => {
   it.each([
     ['no aggregate key', { aggregate: { key: '' }, events: [{ type: 'T', data: {} }] }, 'aggregate.key'],
     ['no events', { aggregate: { key: 'a', expectedVersion: 0 }, events: [] }, 'events'],
-    ['an event without type', { aggregate: { key: 'a', expectedVersion: 0 }, events: [{ data: {} }] }, 'events[0].type'],
+    [
+      'an event without type',
+      { aggregate: { key: 'a', expectedVersion: 0 }, events: [{ data: {} }] },
+      'events[0].type',
+    ],
     [
       'non-serialisable data',
       { aggregate: { key: 'a', expectedVersion: 0 }, events: [{ type: 'T', data: { x: undefined } }] },
@@ -149,15 +173,27 @@ describe('OutboxWriter.transact', () => {
     ],
     [
       'more than 100 items',
-      { aggregate: { key: 'a', expectedVersion: 0 }, writes: Array(99).fill(orderPut), events: [{ type: 'T', data: {} }] },
+      {
+        aggregate: { key: 'a', expectedVersion: 0 },
+        writes: Array(99).fill(orderPut),
+        events: [{ type: 'T', data: {} }],
+      },
       'transaction',
     ],
     [
       'a write with two operations',
-      { aggregate: { key: 'a', expectedVersion: 0 }, writes: [{ ...orderPut, Delete: {} }], events: [{ type: 'T', data: {} }] },
+      {
+        aggregate: { key: 'a', expectedVersion: 0 },
+        writes: [{ ...orderPut, Delete: {} }],
+        events: [{ type: 'T', data: {} }],
+      },
       'writes[0]',
     ],
-    ['a negative version', { aggregate: { key: 'a', expectedVersion: -1 }, events: [{ type: 'T', data: {} }] }, 'aggregate.expectedVersion'],
+    [
+      'a negative version',
+      { aggregate: { key: 'a', expectedVersion: -1 }, events: [{ type: 'T', data: {} }] },
+      'aggregate.expectedVersion',
+    ],
   ])('rejects %s before any call to DynamoDB', async (_name, input, field) => {
     const error = await writer.transact(input as never).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(OutboxValidationError);
@@ -177,13 +213,18 @@ describe('OutboxWriter.transact', () => {
   });
 
   it('accepts a size limit up to 1 MB and refuses more', async () => {
-    expect(() => new OutboxWriter({ tableName: 't', client, maxEventBytes: 2 * 1024 * 1024 })).toThrow(/1 MB/);
+    expect(() => new OutboxWriter({ tableName: 't', client, maxEventBytes: 2 * 1024 * 1024 })).toThrow(
+      /1 MB/,
+    );
     ddb.on(TransactWriteCommand).resolves({});
     const big = new OutboxWriter({ tableName: 't', source: '/s', client, maxEventBytes: 1024 * 1024 });
-    await big.transact({ aggregate: { key: 'a', expectedVersion: 0 }, events: [{ type: 'T', data: 'x'.repeat(500_000) }] });
+    await big.transact({
+      aggregate: { key: 'a', expectedVersion: 0 },
+      events: [{ type: 'T', data: 'x'.repeat(500_000) }],
+    });
     const record = ddb.commandCalls(TransactWriteCommand)[0]?.args[0].input.TransactItems?.[1]?.Put?.Item;
     // Over 300 KB the envelope is gzipped so the item fits DynamoDB's 400 KB limit.
     expect(record?.envelope).toBeUndefined();
-    expect((record?.envelopeGzip as Buffer).length).toBeLessThan(400 * 1024);
+    expect((record?.envelopeGzip as Buffer | undefined)?.length ?? Infinity).toBeLessThan(400 * 1024);
   });
 });

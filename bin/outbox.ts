@@ -1,0 +1,46 @@
+#!/usr/bin/env node
+/**
+ * The `outbox` CLI. Each command is imported on demand so `outbox match` starts fast and never loads
+ * the offline runtime or the AWS SDK.
+ */
+import { readFile } from 'node:fs/promises';
+
+type Command = { summary: string; run: (argv: string[]) => Promise<number> };
+
+const commands: Record<string, Command> = {
+  local: {
+    summary: 'run the synthesized stack offline with a demo workload (npm start); --faults, --serve',
+    run: async (argv) => (await import('../local/cli.ts')).runLocalCommand(argv),
+  },
+  match: {
+    summary: 'test an EventBridge event pattern: outbox match --pattern <file> --event <file>',
+    run: async (argv) =>
+      (await import('../local/eventbridge/match-command.ts')).runMatchCommand(argv, {
+        stdout: (s) => process.stdout.write(s.endsWith('\n') ? s : `${s}\n`),
+        stderr: (s) => process.stderr.write(s.endsWith('\n') ? s : `${s}\n`),
+        readFile: (p) => readFile(p, 'utf8'),
+      }),
+  },
+};
+
+function usage(): string {
+  const lines = Object.entries(commands).map(([name, c]) => `  ${name.padEnd(12)} ${c.summary}`);
+  return `usage: outbox <command> [options]\n\ncommands:\n${lines.join('\n')}\n`;
+}
+
+const [name, ...rest] = process.argv.slice(2);
+if (!name || name === '--help' || name === '-h' || name === 'help') {
+  process.stdout.write(usage());
+  process.exit(name ? 0 : 2);
+}
+const command = commands[name];
+if (!command) {
+  process.stderr.write(`outbox: unknown command "${name}"\n\n${usage()}`);
+  process.exit(2);
+}
+try {
+  process.exitCode = await command.run(rest);
+} catch (error) {
+  process.stderr.write(`outbox ${name}: ${error instanceof Error ? error.message : String(error)}\n`);
+  process.exitCode = 2;
+}
