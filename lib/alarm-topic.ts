@@ -1,4 +1,4 @@
-import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
+import type * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as cloudwatchActions from 'aws-cdk-lib/aws-cloudwatch-actions';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
@@ -38,9 +38,20 @@ export class AlarmTopic extends Construct {
         resources: ['*'],
       }),
     );
-    this.topic = new sns.Topic(this, 'Topic', { masterKey: key, enforceSSL: true, displayName: 'Outbox alarms' });
+    this.topic = new sns.Topic(this, 'Topic', {
+      masterKey: key,
+      enforceSSL: true,
+      displayName: 'Outbox alarms',
+    });
     const contextEmails = scope.node.tryGetContext('outbox:alarmEmails') as string | undefined;
-    const emails = props.emails ?? (contextEmails ? contextEmails.split(',').map((e) => e.trim()).filter(Boolean) : []);
+    const emails =
+      props.emails ??
+      (contextEmails
+        ? contextEmails
+            .split(',')
+            .map((e) => e.trim())
+            .filter(Boolean)
+        : []);
     for (const email of emails) this.topic.addSubscription(new subscriptions.EmailSubscription(email));
     const pagerUrl = props.pagerUrl ?? (scope.node.tryGetContext('outbox:pagerUrl') as string | undefined);
     if (pagerUrl) this.topic.addSubscription(new subscriptions.UrlSubscription(pagerUrl));

@@ -31,7 +31,11 @@ export const OUTBOX_RUNTIME = lambda.Runtime.NODEJS_24_X;
  * A Lambda function with the project's defaults: Node.js on arm64, minified ESM bundle, its own log group and a
  * role that may write only to that log group (no AWS-managed policy).
  */
-export function createOutboxFunction(scope: Construct, id: string, props: OutboxFunctionProps): nodejs.NodejsFunction {
+export function createOutboxFunction(
+  scope: Construct,
+  id: string,
+  props: OutboxFunctionProps,
+): nodejs.NodejsFunction {
   const logGroup = new logs.LogGroup(scope, `${id}Logs`, {
     retention: props.logRetention ?? logs.RetentionDays.ONE_MONTH,
     removalPolicy: RemovalPolicy.DESTROY,
@@ -40,7 +44,8 @@ export function createOutboxFunction(scope: Construct, id: string, props: Outbox
     assumedBy: new iam.ServicePrincipal('lambda.amazonaws.com'),
     description: `Execution role of ${id}`,
   });
-  logGroup.grantWrite(role);  return new nodejs.NodejsFunction(scope, id, {
+  logGroup.grantWrite(role);
+  return new nodejs.NodejsFunction(scope, id, {
     entry: path.join(PROJECT_ROOT, 'functions', props.entry),
     handler: 'handler',
     description: props.description,

@@ -46,7 +46,10 @@ describe('OutboxTable', () => {
     template.hasResource('AWS::DynamoDB::Table', {
       DeletionPolicy: 'Retain',
       UpdateReplacePolicy: 'Retain',
-      Properties: Match.objectLike({ StreamSpecification: Match.anyValue(), DeletionProtectionEnabled: true }),
+      Properties: Match.objectLike({
+        StreamSpecification: Match.anyValue(),
+        DeletionProtectionEnabled: true,
+      }),
     });
   });
 
@@ -55,8 +58,12 @@ describe('OutboxTable', () => {
       Properties: { PolicyName: Match.stringLikeRegexp('OrderProducer') },
     });
     const statements = Object.values(policies).flatMap(
-      (p) => (p as { Properties: { PolicyDocument: { Statement: { Action: string | string[]; Resource: unknown }[] } } })
-        .Properties.PolicyDocument.Statement,
+      (p) =>
+        (
+          p as {
+            Properties: { PolicyDocument: { Statement: { Action: string | string[]; Resource: unknown }[] } };
+          }
+        ).Properties.PolicyDocument.Statement,
     );
     const outboxStatement = statements.find((s) => JSON.stringify(s.Resource).includes('OutboxTable'));
     expect(outboxStatement?.Action).toEqual([
@@ -96,7 +103,9 @@ describe('OutboxTable', () => {
     t.hasResource('AWS::DynamoDB::Table', { DeletionPolicy: 'Delete' });
     t.hasResourceProperties('AWS::IAM::Policy', {
       PolicyDocument: {
-        Statement: Match.arrayWith([Match.objectLike({ Action: Match.arrayWith(['kms:Decrypt', 'kms:Encrypt']) })]),
+        Statement: Match.arrayWith([
+          Match.objectLike({ Action: Match.arrayWith(['kms:Decrypt', 'kms:Encrypt']) }),
+        ]),
       },
     });
   });

@@ -79,19 +79,32 @@ describe('OutboxWriter against DynamoDB Local', () => {
       })
       .catch((e: unknown) => e);
     expect(error).toBeInstanceOf(OutboxConflictError);
-    expect((error as OutboxConflictError).reasons.map((r) => [r.kind, r.inputIndex])).toEqual([['business-write', 1]]);
-    const order = await outbox.doc.send(new GetCommand({ TableName: ordersTable, Key: { orderId: 'B' }, ConsistentRead: true }));
+    expect((error as OutboxConflictError).reasons.map((r) => [r.kind, r.inputIndex])).toEqual([
+      ['business-write', 1],
+    ]);
+    const order = await outbox.doc.send(
+      new GetCommand({ TableName: ordersTable, Key: { orderId: 'B' }, ConsistentRead: true }),
+    );
     expect(order.Item).toBeUndefined();
     expect(await outboxRecords('order#B')).toEqual([]);
     expect(await writer.currentVersion('order#B')).toBe(0);
   });
 
   it('two writers racing on the same aggregate version: exactly one commits, the other gets a conflict', async () => {
-    await writer.transact({ aggregate: { key: 'order#C', expectedVersion: 0 }, events: [{ type: 'Created', data: {} }] });
+    await writer.transact({
+      aggregate: { key: 'order#C', expectedVersion: 0 },
+      events: [{ type: 'Created', data: {} }],
+    });
     const other = new OutboxWriter({ tableName: outbox.tableName, source: '/orders', client: outbox.doc });
     const outcomes = await Promise.allSettled([
-      writer.transact({ aggregate: { key: 'order#C', expectedVersion: 1 }, events: [{ type: 'Paid', data: {} }] }),
-      other.transact({ aggregate: { key: 'order#C', expectedVersion: 1 }, events: [{ type: 'Cancelled', data: {} }] }),
+      writer.transact({
+        aggregate: { key: 'order#C', expectedVersion: 1 },
+        events: [{ type: 'Paid', data: {} }],
+      }),
+      other.transact({
+        aggregate: { key: 'order#C', expectedVersion: 1 },
+        events: [{ type: 'Cancelled', data: {} }],
+      }),
     ]);
     const fulfilled = outcomes.filter((o) => o.status === 'fulfilled');
     const rejected = outcomes.filter((o) => o.status === 'rejected');
@@ -130,13 +143,22 @@ describe('OutboxWriter against DynamoDB Local', () => {
         writes: [
           { Put: { TableName: ordersTable, Item: { orderId: 'D' } } },
           // Adding to a string fails inside DynamoDB, after the earlier entries were accepted.
-          { Update: { TableName: 'counters', Key: { id: 'c' }, UpdateExpression: 'SET n = n + :one', ExpressionAttributeValues: { ':one': 1 } } },
+          {
+            Update: {
+              TableName: 'counters',
+              Key: { id: 'c' },
+              UpdateExpression: 'SET n = n + :one',
+              ExpressionAttributeValues: { ':one': 1 },
+            },
+          },
         ],
         events: [{ type: 'OrderPlaced', data: {} }],
       })
       .catch((e: unknown) => e);
     expect(error).toBeInstanceOf(Error);
-    const order = await outbox.doc.send(new GetCommand({ TableName: ordersTable, Key: { orderId: 'D' }, ConsistentRead: true }));
+    const order = await outbox.doc.send(
+      new GetCommand({ TableName: ordersTable, Key: { orderId: 'D' }, ConsistentRead: true }),
+    );
     expect(order.Item).toBeUndefined();
     expect(await outboxRecords('order#D')).toEqual([]);
     expect(await writer.currentVersion('order#D')).toBe(0);
@@ -157,7 +179,9 @@ describe('OutboxWriter against DynamoDB Local', () => {
       })
       .catch((e: unknown) => e);
     expect(error).toBeInstanceOf(OutboxValidationError);
-    const order = await outbox.doc.send(new GetCommand({ TableName: ordersTable, Key: { orderId: key }, ConsistentRead: true }));
+    const order = await outbox.doc.send(
+      new GetCommand({ TableName: ordersTable, Key: { orderId: key }, ConsistentRead: true }),
+    );
     expect(order.Item).toBeUndefined();
     expect(await outboxRecords(key)).toEqual([]);
   });
