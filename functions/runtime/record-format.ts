@@ -10,6 +10,8 @@ export const PARTITION_KEY = 'pk';
 export const SORT_KEY = 'sk';
 export const EVENT_SORT_KEY_PREFIX = 'EVT#';
 export const HEAD_SORT_KEY = 'HEAD';
+/** Sort key of a prepared (two-phase) message: `PRE#<event id>`. Its sequence is assigned at confirm time. */
+export const PREPARED_SORT_KEY_PREFIX = 'PRE#';
 export const SEQUENCE_DIGITS = 12;
 
 /** Sparse GSI of records that still need work (ready, prepared, scheduled); removed when done. */
@@ -31,6 +33,8 @@ export const OutboxStatus = {
   Prepared: 'PREPARED',
   /** Written with deliverAt in the future; the sweeper makes it READY when due. */
   Scheduled: 'SCHEDULED',
+  /** A prepared message whose event was confirmed: it now lives as a READY `EVT#` record. Expires by TTL. */
+  Confirmed: 'CONFIRMED',
   /** Delivered to every target. Expires by TTL. */
   Published: 'PUBLISHED',
   /** Rolled back by cancel() or check-back. Never published. Expires by TTL. */
@@ -57,12 +61,21 @@ export const RecordAttribute = {
   publishedAt: 'publishedAt',
   lastError: 'lastError',
   lastSequence: 'lastSequence',
+  /** On a `PRE#` item: the event input (JSON) to publish on confirm. */
+  preparedEvent: 'preparedEvent',
+  /** On a `PRE#` item: how many times the sweeper asked the producer's check-back function. */
+  checkbackAttempts: 'checkbackAttempts',
+  confirmedSequence: 'confirmedSequence',
 } as const;
 
 export const DEFAULT_RETENTION_DAYS = 7;
 
 export function eventSortKey(sequence: number): string {
   return EVENT_SORT_KEY_PREFIX + String(sequence).padStart(SEQUENCE_DIGITS, '0');
+}
+
+export function preparedSortKey(eventId: string): string {
+  return PREPARED_SORT_KEY_PREFIX + eventId;
 }
 
 export function pendingShardOf(eventId: string): string {

@@ -3,8 +3,10 @@ import { DynamoDBClient, TransactionCanceledException } from '@aws-sdk/client-dy
 import {
   DynamoDBDocumentClient,
   GetCommand,
+  PutCommand,
   TransactWriteCommand,
   type TransactWriteCommandInput,
+  UpdateCommand,
 } from '@aws-sdk/lib-dynamodb';
 import {
   type BuiltEnvelope,
@@ -21,7 +23,10 @@ import {
   OutboxRetryableError,
   OutboxValidationError,
 } from './errors.ts';
+import { uuidv7 } from './ids.ts';
 import {
+  DEFAULT_RETENTION_DAYS,
+  EXPIRES_AT,
   eventSortKey,
   HEAD_SORT_KEY,
   OutboxStatus,
@@ -29,6 +34,7 @@ import {
   PENDING_DUE_AT,
   PENDING_SHARD,
   pendingShardOf,
+  preparedSortKey,
   SORT_KEY,
 } from './record-format.ts';
 
@@ -74,6 +80,20 @@ export interface TransactInput {
   readonly events: readonly OutboxEventInput[];
   /** The caller's business writes (Put, Update, Delete, ConditionCheck), committed atomically with the events. */
   readonly writes?: readonly BusinessWrite[];
+}
+
+/** Identifies a prepared message: what prepare() returns and confirm()/cancel() take. */
+export interface PreparedMessage {
+  readonly aggregateKey: string;
+  readonly id: string;
+}
+
+export interface ConfirmResult {
+  readonly id: string;
+  /** The sequence the event got when it was confirmed. */
+  readonly sequence: number;
+  /** False when an earlier confirm() had already confirmed it (confirm is idempotent). */
+  readonly confirmedNow: boolean;
 }
 
 export interface TransactResult {
@@ -239,6 +259,171 @@ export class OutboxWriter {
       command: { TransactItems: [...writes, head, ...records] },
       events: prepared.map((p) => p.built.envelope),
     };
+  }
+
+  /**
+   * Phase one of a two-phase message: stores the event as PREPARED. It is never published unless confirm()
+   * is called (or the producer's check-back function answers "committed"). Its sequence is assigned at
+   * confirm time, so a cancelled message leaves no gap in the aggregate's sequence.
+   */
+  async prepare(aggregateKey: string, event: OutboxEventInput): Promise<PreparedMessage> {
+    const id = event.id ?? uuidv7(this.#now());
+    const now = this.#now();
+    // Validate now (sequence 1 stands in) so a bad event fails at prepare, not at confirm.
+    const built = buildEnvelope(
+      { ...event, id },
+      {
+        partitionKey: aggregateKey,
+        sequence: 1,
+        maxEventBytes: this.maxEventBytes,
+        now,
+        ...(this.#source === undefined ? {} : { defaultSource: this.#source }),
+      },
+    );
+    const { sequence: _assignedAtConfirm, ...stored } = built.envelope;
+    try {
+      await this.#client.send(
+        new PutCommand({
+          TableName: this.tableName,
+          Item: {
+            [PARTITION_KEY]: aggregateKey,
+            [SORT_KEY]: preparedSortKey(id),
+            id,
+            type: built.envelope.type,
+            source: built.envelope.source,
+            status: OutboxStatus.Prepared,
+            preparedEvent: JSON.stringify(stored),
+            createdAt: now,
+            attempts: 0,
+            checkbackAttempts: 0,
+            [PENDING_SHARD]: pendingShardOf(id),
+            [PENDING_DUE_AT]: now,
+          },
+          ConditionExpression: 'attribute_not_exists(sk)',
+        }),
+      );
+    } catch (error) {
+      if ((error as Error).name === 'ConditionalCheckFailedException') {
+        throw new OutboxValidationError(
+          'event.id',
+          `a message with id ${id} was already prepared; use a new id`,
+        );
+      }
+      throw isRetryableSdkError(error)
+        ? new OutboxRetryableError(`Preparing message ${id} failed`, error)
+        : error;
+    }
+    return { aggregateKey, id };
+  }
+
+  /**
+   * Phase two: publishes a prepared message. Atomically marks the PRE# item CONFIRMED and appends the event
+   * as a READY record with the aggregate's next sequence. Idempotent; throws OutboxConflictError if the
+   * message was cancelled.
+   */
+  async confirm(message: PreparedMessage): Promise<ConfirmResult> {
+    const prepared = await this.#readPrepared(message);
+    if (prepared.status === OutboxStatus.Confirmed) {
+      return { id: message.id, sequence: prepared.confirmedSequence as number, confirmedNow: false };
+    }
+    const stored = JSON.parse(prepared.preparedEvent as string) as OutboxEventInput & {
+      partitionkey?: string;
+    };
+    const event: OutboxEventInput = {
+      id: message.id,
+      type: stored.type,
+      source: stored.source as string,
+      data: stored.data,
+      time: stored.time as string,
+      ...(stored.subject === undefined ? {} : { subject: stored.subject }),
+      ...(stored.dataschema === undefined ? {} : { dataschema: stored.dataschema }),
+      ...(stored.traceparent === undefined ? {} : { traceparent: stored.traceparent }),
+    };
+    for (let attempt = 1; ; attempt++) {
+      const version = await this.currentVersion(message.aggregateKey);
+      try {
+        await this.#commit(
+          {
+            aggregate: { key: message.aggregateKey },
+            events: [event],
+            writes: [
+              this.#finishPrepared(message, OutboxStatus.Confirmed, { confirmedSequence: version + 1 }),
+            ],
+          },
+          version,
+        );
+        return { id: message.id, sequence: version + 1, confirmedNow: true };
+      } catch (error) {
+        if (!(error instanceof OutboxConflictError)) throw error;
+        if (error.reasons.some((r) => r.kind === 'business-write')) {
+          // Someone else confirmed or cancelled it meanwhile: answer from the item.
+          const now = await this.#readPrepared(message);
+          if (now.status === OutboxStatus.Confirmed) {
+            return { id: message.id, sequence: now.confirmedSequence as number, confirmedNow: false };
+          }
+          throw new OutboxConflictError(message.aggregateKey, [...error.reasons], error);
+        }
+        if (attempt >= MAX_VERSION_RETRIES) throw error;
+      }
+    }
+  }
+
+  /** Rolls a prepared message back: it is never published. Idempotent; refuses a confirmed message. */
+  async cancel(message: PreparedMessage, reason = 'cancelled by the producer'): Promise<void> {
+    const update = this.#finishPrepared(message, OutboxStatus.Cancelled, { lastError: reason }).Update;
+    try {
+      await this.#client.send(new UpdateCommand(update));
+    } catch (error) {
+      if ((error as Error).name !== 'ConditionalCheckFailedException') {
+        throw isRetryableSdkError(error)
+          ? new OutboxRetryableError(`Cancelling ${message.id} failed`, error)
+          : error;
+      }
+      const item = await this.#readPrepared(message);
+      if (item.status === OutboxStatus.Cancelled) return;
+      throw new OutboxConflictError(
+        message.aggregateKey,
+        [{ transactIndex: 0, inputIndex: 0, kind: 'outbox-record', code: `Already${String(item.status)}` }],
+        error,
+      );
+    }
+  }
+
+  #finishPrepared(message: PreparedMessage, status: string, extra: Record<string, unknown>) {
+    const names = Object.keys(extra);
+    const retentionSeconds = DEFAULT_RETENTION_DAYS * 86_400;
+    return {
+      Update: {
+        TableName: this.tableName,
+        Key: { [PARTITION_KEY]: message.aggregateKey, [SORT_KEY]: preparedSortKey(message.id) },
+        UpdateExpression: `SET #status = :status, ${EXPIRES_AT} = :expires${names.map((n) => `, ${n} = :${n}`).join('')} REMOVE ${PENDING_SHARD}, ${PENDING_DUE_AT}`,
+        ConditionExpression: '#status = :prepared',
+        ExpressionAttributeNames: { '#status': 'status' },
+        ExpressionAttributeValues: {
+          ':status': status,
+          ':prepared': OutboxStatus.Prepared,
+          ':expires': Math.floor(this.#now() / 1000) + retentionSeconds,
+          ...Object.fromEntries(names.map((n) => [`:${n}`, extra[n]])),
+        },
+      },
+    };
+  }
+
+  async #readPrepared(message: PreparedMessage): Promise<Record<string, unknown>> {
+    const result = await this.#client.send(
+      new GetCommand({
+        TableName: this.tableName,
+        Key: { [PARTITION_KEY]: message.aggregateKey, [SORT_KEY]: preparedSortKey(message.id) },
+        ConsistentRead: true,
+      }),
+    );
+    if (!result.Item) {
+      throw new OutboxValidationError(
+        'message',
+        `no prepared message ${message.id} for aggregate "${message.aggregateKey}"`,
+      );
+    }
+    return result.Item;
   }
 
   #record(aggregateKey: string, { built, deliverAt }: PreparedEvent, now: number): Record<string, unknown> {

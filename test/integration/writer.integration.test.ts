@@ -186,3 +186,46 @@ describe('OutboxWriter against DynamoDB Local', () => {
     expect(await outboxRecords(key)).toEqual([]);
   });
 });
+
+describe('prepare / confirm / cancel against DynamoDB Local', () => {
+  let outbox: LocalOutbox;
+  let writer: OutboxWriter;
+  beforeAll(async () => {
+    outbox = await createLocalOutboxTable(endpoint(), 'prepared');
+    writer = new OutboxWriter({ tableName: outbox.tableName, source: '/payments', client: outbox.doc });
+  });
+
+  async function item(pk: string, sk: string) {
+    return (await outbox.doc.send(new GetCommand({ TableName: outbox.tableName, Key: { pk, sk }, ConsistentRead: true })))
+      .Item;
+  }
+
+  it('prepare stores a PREPARED message that confirm turns into one READY event with the next sequence', async () => {
+    await writer.transact({ aggregate: { key: 'pay#1' }, events: [{ type: 'Started', data: {} }] });
+    const message = await writer.prepare('pay#1', { type: 'Charged', data: { cents: 5 } });
+    expect((await item('pay#1', `PRE#${message.id}`))?.status).toBe('PREPARED');
+    expect(await writer.currentVersion('pay#1')).toBe(1);
+
+    const first = await writer.confirm(message);
+    const again = await writer.confirm(message);
+    expect(first).toEqual({ id: message.id, sequence: 2, confirmedNow: true });
+    expect(again).toEqual({ id: message.id, sequence: 2, confirmedNow: false });
+    const event = await item('pay#1', 'EVT#000000000002');
+    expect(event?.status).toBe('READY');
+    expect(JSON.parse(event?.envelope as string)).toMatchObject({ id: message.id, sequence: 2, type: 'Charged' });
+    const prepared = await item('pay#1', `PRE#${message.id}`);
+    expect(prepared).toMatchObject({ status: 'CONFIRMED', confirmedSequence: 2 });
+    expect(prepared?.pendingShard).toBeUndefined();
+    expect(await writer.currentVersion('pay#1')).toBe(2);
+  });
+
+  it('cancel rolls a prepared message back: no event, no sequence used, confirm refused', async () => {
+    const message = await writer.prepare('pay#2', { type: 'Charged', data: {} });
+    await writer.cancel(message, 'card declined');
+    await writer.cancel(message);
+    expect(await item('pay#2', `PRE#${message.id}`)).toMatchObject({ status: 'CANCELLED', lastError: 'card declined' });
+    await expect(writer.confirm(message)).rejects.toBeInstanceOf(OutboxConflictError);
+    expect(await writer.currentVersion('pay#2')).toBe(0);
+    expect(await item('pay#2', 'EVT#000000000001')).toBeUndefined();
+  });
+});
