@@ -1,0 +1,95 @@
+/**
+ * The demo workload: orders placed, paid and shipped at a steady rate by several concurrent producers,
+ * so several aggregates are in flight with several events each.
+ */
+
+export type OrderStep = 'place' | 'pay' | 'ship';
+export const ORDER_STEPS: readonly OrderStep[] = ['place', 'pay', 'ship'];
+
+export interface OrderCommand {
+  readonly action: OrderStep;
+  readonly orderId: string;
+  readonly customerId?: string;
+  readonly amountCents?: number;
+}
+
+export interface WorkloadOptions {
+  readonly orders: number;
+  /** Commands per second across all producers. */
+  readonly ratePerSecond: number;
+  /** Concurrent producers (in-flight invocations). */
+  readonly concurrency: number;
+  /** Invokes the producer; resolves true when the command committed. */
+  readonly invoke: (command: OrderCommand) => Promise<boolean>;
+  readonly onCommitted?: (command: OrderCommand) => void;
+  /** Tries per command before the workload gives up on that order. @default 5 */
+  readonly maxTries?: number;
+  readonly orderIdPrefix?: string;
+}
+
+export interface WorkloadResult {
+  readonly commandsCommitted: number;
+  readonly commandsFailed: number;
+  readonly durationMs: number;
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+export async function runWorkload(options: WorkloadOptions): Promise<WorkloadResult> {
+  const started = Date.now();
+  const prefix = options.orderIdPrefix ?? 'o';
+  const queue: { orderId: string; step: number }[] = Array.from({ length: options.orders }, (_, i) => ({
+    orderId: `${prefix}${String(i + 1).padStart(5, '0')}`,
+    step: 0,
+  }));
+  const interval = 1000 / options.ratePerSecond;
+  let nextSlot = Date.now();
+  let committed = 0;
+  let failed = 0;
+  let inFlight = 0;
+
+  async function takeSlot(): Promise<void> {
+    const now = Date.now();
+    const slot = Math.max(now, nextSlot);
+    nextSlot = slot + interval;
+    if (slot > now) await sleep(slot - now);
+  }
+
+  async function producer(): Promise<void> {
+    for (;;) {
+      const next = queue.shift();
+      if (!next) {
+        // Another producer may still push this order's next step.
+        if (inFlight === 0) return;
+        await sleep(5);
+        continue;
+      }
+      inFlight++;
+      try {
+        const step = ORDER_STEPS[next.step] ?? 'place';
+        const n = Number.parseInt(next.orderId.slice(prefix.length), 10);
+        const command: OrderCommand =
+          step === 'place'
+            ? { action: 'place', orderId: next.orderId, customerId: `c-${n % 50}`, amountCents: 1000 + (n % 9000) }
+            : { action: step, orderId: next.orderId };
+        let ok = false;
+        for (let attempt = 1; attempt <= (options.maxTries ?? 5) && !ok; attempt++) {
+          await takeSlot();
+          ok = await options.invoke(command).catch(() => false);
+        }
+        if (ok) {
+          committed++;
+          options.onCommitted?.(command);
+          if (next.step + 1 < ORDER_STEPS.length) queue.push({ orderId: next.orderId, step: next.step + 1 });
+        } else {
+          failed++;
+        }
+      } finally {
+        inFlight--;
+      }
+    }
+  }
+
+  await Promise.all(Array.from({ length: options.concurrency }, () => producer()));
+  return { commandsCommitted: committed, commandsFailed: failed, durationMs: Date.now() - started };
+}
