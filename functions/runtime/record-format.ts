@@ -22,6 +22,11 @@ export const PENDING_SHARD = 'pendingShard';
 export const PENDING_DUE_AT = 'pendingDueAt';
 export const PENDING_SHARD_PREFIX = 'P#';
 export const PENDING_SHARD_COUNT = 16;
+/**
+ * Quarantined records stay in the same sparse index under `Q#<digit>` shards, so operators list them with
+ * 16 Queries (no Scan) and the sweeper, which queries only `P#` shards, never sees them.
+ */
+export const QUARANTINE_SHARD_PREFIX = 'Q#';
 
 /** TTL attribute (epoch seconds). Set when a record is finished (published, cancelled), never before. */
 export const EXPIRES_AT = 'expiresAt';
@@ -85,4 +90,13 @@ export function pendingShardOf(eventId: string): string {
 /** Every shard value, for the sweeper's fan-out query. */
 export function allPendingShards(): string[] {
   return Array.from({ length: PENDING_SHARD_COUNT }, (_, i) => PENDING_SHARD_PREFIX + i.toString(16));
+}
+
+export function quarantineShardOf(eventId: string): string {
+  return QUARANTINE_SHARD_PREFIX + eventId.charAt(eventId.length - 1).toLowerCase();
+}
+
+/** Every quarantine shard value, for listing quarantined records. */
+export function allQuarantineShards(): string[] {
+  return Array.from({ length: PENDING_SHARD_COUNT }, (_, i) => QUARANTINE_SHARD_PREFIX + i.toString(16));
 }
