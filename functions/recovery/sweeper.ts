@@ -1,0 +1,281 @@
+/**
+ * The recovery sweeper's core: finds outbox records that still need work through the sparse
+ * `pending-by-due-time` index (16 `P#` shards, never a Scan) and resolves each by its status:
+ * - READY past the stuck threshold → republished through the relay's publishing code;
+ * - SCHEDULED whose `deliverAt` has come → made READY (the stream then publishes it);
+ * - PREPARED past the check-back threshold → the producer's check-back function decides.
+ * Attempts are bounded; a record that exhausts them is quarantined (`Q#` shard) with its reason.
+ */
+import {
+  BatchGetCommand,
+  type BatchGetCommandOutput,
+  type DynamoDBDocumentClient,
+  QueryCommand,
+  UpdateCommand,
+} from '@aws-sdk/lib-dynamodb';
+import {
+  allPendingShards,
+  OutboxStatus,
+  PENDING_DUE_AT,
+  PENDING_INDEX_NAME,
+  PENDING_SHARD,
+  quarantineShardOf,
+} from '../runtime/record-format.ts';
+
+export interface PendingEntry {
+  readonly pk: string;
+  readonly sk: string;
+  readonly id: string;
+  readonly status: string;
+  readonly attempts: number;
+  readonly pendingDueAt: number;
+  readonly createdAt: number;
+}
+
+export type CheckbackAnswer = 'committed' | 'rolled-back' | 'unknown';
+
+export interface SweeperDependencies {
+  readonly client: DynamoDBDocumentClient;
+  readonly tableName: string;
+  readonly now: () => number;
+  /** Republishes full outbox items (as read from the table); returns the ids that reached every target. */
+  readonly republish: (
+    items: readonly Record<string, unknown>[],
+  ) => Promise<{ published: readonly string[]; failed: ReadonlyMap<string, string> }>;
+  /** Asks the producer's check-back function about a prepared message. */
+  readonly checkback: (entry: {
+    eventId: string;
+    aggregateKey: string;
+    source: string;
+  }) => Promise<CheckbackAnswer>;
+  readonly confirm: (message: { aggregateKey: string; id: string }) => Promise<unknown>;
+  readonly cancel: (message: { aggregateKey: string; id: string }, reason: string) => Promise<void>;
+}
+
+export interface SweeperOptions {
+  /** A READY record older than this was missed by the stream path. @default 120_000 */
+  readonly stuckAfterMs: number;
+  /** A PREPARED record older than this is resolved by check-back. @default 300_000 */
+  readonly checkbackAfterMs: number;
+  /** Republish / check-back attempts before quarantine. @default 5 */
+  readonly maxAttempts: number;
+  /** Base of the exponential backoff between attempts. @default 60_000 */
+  readonly backoffBaseMs: number;
+  /** Most entries handled per run (the rest wait for the next run). @default 500 */
+  readonly maxEntriesPerRun: number;
+}
+
+export const DEFAULT_SWEEPER_OPTIONS: SweeperOptions = {
+  stuckAfterMs: 120_000,
+  checkbackAfterMs: 300_000,
+  maxAttempts: 5,
+  backoffBaseMs: 60_000,
+  maxEntriesPerRun: 500,
+};
+
+export interface SweepResult {
+  readonly republished: number;
+  readonly released: number;
+  readonly confirmed: number;
+  readonly cancelled: number;
+  readonly retried: number;
+  readonly quarantined: number;
+  /** Age of the oldest record that still needs work (0 when none). */
+  readonly oldestUnpublishedAgeMs: number;
+  /** Records that still need work (READY, PREPARED, SCHEDULED), due or not. */
+  readonly unpublishedCount: number;
+  /** Read capacity the index queries consumed (a constant when nothing is stuck). */
+  readonly indexReadUnits: number;
+}
+
+/** Queries every `P#` shard for entries due before `cutoff`, oldest first. */
+async function dueEntries(
+  deps: SweeperDependencies,
+  cutoff: number,
+  limit: number,
+): Promise<{ due: PendingEntry[]; count: number; oldestCreatedAt: number | undefined; readUnits: number }> {
+  let readUnits = 0;
+  let count = 0;
+  let oldestCreatedAt: number | undefined;
+  const due: PendingEntry[] = [];
+  await Promise.all(
+    allPendingShards().map(async (shard) => {
+      let startKey: Record<string, unknown> | undefined;
+      do {
+        const page = await deps.client.send(
+          new QueryCommand({
+            TableName: deps.tableName,
+            IndexName: PENDING_INDEX_NAME,
+            KeyConditionExpression: `${PENDING_SHARD} = :shard`,
+            ExpressionAttributeValues: { ':shard': shard },
+            ReturnConsumedCapacity: 'TOTAL',
+            ...(startKey ? { ExclusiveStartKey: startKey } : {}),
+          }),
+        );
+        readUnits += page.ConsumedCapacity?.CapacityUnits ?? 0;
+        for (const item of page.Items ?? []) {
+          count++;
+          const entry = item as PendingEntry;
+          if (oldestCreatedAt === undefined || entry.createdAt < oldestCreatedAt)
+            oldestCreatedAt = entry.createdAt;
+          if (entry.pendingDueAt <= cutoff && due.length < limit) due.push(entry);
+        }
+        startKey = page.LastEvaluatedKey;
+      } while (startKey);
+    }),
+  );
+  due.sort((a, b) => a.pendingDueAt - b.pendingDueAt);
+  return { due, count, oldestCreatedAt, readUnits };
+}
+
+export async function sweep(
+  deps: SweeperDependencies,
+  options: SweeperOptions = DEFAULT_SWEEPER_OPTIONS,
+): Promise<SweepResult> {
+  const now = deps.now();
+  const { due, count, oldestCreatedAt, readUnits } = await dueEntries(deps, now, options.maxEntriesPerRun);
+  const result = { republished: 0, released: 0, confirmed: 0, cancelled: 0, retried: 0, quarantined: 0 };
+
+  const stuck = due.filter(
+    (e) => e.status === OutboxStatus.Ready && now - e.createdAt >= options.stuckAfterMs,
+  );
+  const scheduled = due.filter((e) => e.status === OutboxStatus.Scheduled);
+  const prepared = due.filter(
+    (e) => e.status === OutboxStatus.Prepared && now - e.createdAt >= options.checkbackAfterMs,
+  );
+
+  for (const entry of scheduled) {
+    if (await release(deps, entry, now)) result.released++;
+  }
+
+  if (stuck.length > 0) {
+    const items = await readItems(deps, stuck);
+    const outcome = await deps.republish(items);
+    const published = new Set(outcome.published);
+    result.republished += published.size;
+    for (const entry of stuck) {
+      if (published.has(entry.id)) continue;
+      const reason = outcome.failed.get(entry.id) ?? 'republish failed';
+      if (await retryLater(deps, entry, now, options, reason)) result.quarantined++;
+      else result.retried++;
+    }
+  }
+
+  for (const entry of prepared) {
+    const item = (await readItems(deps, [entry]))[0];
+    const source = String(item?.source ?? '');
+    let answer: CheckbackAnswer;
+    try {
+      answer = await deps.checkback({ eventId: entry.id, aggregateKey: entry.pk, source });
+    } catch (error) {
+      answer = 'unknown';
+      void error;
+    }
+    if (answer === 'committed') {
+      await deps.confirm({ aggregateKey: entry.pk, id: entry.id });
+      result.confirmed++;
+    } else if (answer === 'rolled-back') {
+      await deps.cancel({ aggregateKey: entry.pk, id: entry.id }, 'rolled back (check-back)');
+      result.cancelled++;
+    } else if (await retryLater(deps, entry, now, options, 'check-back answered unknown')) {
+      result.quarantined++;
+    } else {
+      result.retried++;
+    }
+  }
+
+  return {
+    ...result,
+    oldestUnpublishedAgeMs: oldestCreatedAt === undefined ? 0 : Math.max(0, now - oldestCreatedAt),
+    unpublishedCount: count,
+    indexReadUnits: readUnits,
+  };
+}
+
+async function readItems(
+  deps: SweeperDependencies,
+  entries: readonly PendingEntry[],
+): Promise<Record<string, unknown>[]> {
+  const items: Record<string, unknown>[] = [];
+  for (let i = 0; i < entries.length; i += 100) {
+    let keys: Record<string, unknown>[] | undefined = entries
+      .slice(i, i + 100)
+      .map((e) => ({ pk: e.pk, sk: e.sk }));
+    while (keys && keys.length > 0) {
+      const page: BatchGetCommandOutput = await deps.client.send(
+        new BatchGetCommand({ RequestItems: { [deps.tableName]: { Keys: keys, ConsistentRead: true } } }),
+      );
+      items.push(...(page.Responses?.[deps.tableName] ?? []));
+      keys = page.UnprocessedKeys?.[deps.tableName]?.Keys;
+    }
+  }
+  return items;
+}
+
+/** SCHEDULED → READY: the MODIFY reaches the relay through the stream filter. */
+async function release(deps: SweeperDependencies, entry: PendingEntry, now: number): Promise<boolean> {
+  try {
+    await deps.client.send(
+      new UpdateCommand({
+        TableName: deps.tableName,
+        Key: { pk: entry.pk, sk: entry.sk },
+        UpdateExpression: `SET #status = :ready, ${PENDING_DUE_AT} = :now`,
+        ConditionExpression: '#status = :scheduled',
+        ExpressionAttributeNames: { '#status': 'status' },
+        ExpressionAttributeValues: {
+          ':ready': OutboxStatus.Ready,
+          ':scheduled': OutboxStatus.Scheduled,
+          ':now': now,
+        },
+      }),
+    );
+    return true;
+  } catch (error) {
+    if ((error as Error).name === 'ConditionalCheckFailedException') return false;
+    throw error;
+  }
+}
+
+/** Counts an attempt and backs off; past the limit the record is quarantined. Returns true when quarantined. */
+async function retryLater(
+  deps: SweeperDependencies,
+  entry: PendingEntry,
+  now: number,
+  options: SweeperOptions,
+  reason: string,
+): Promise<boolean> {
+  const attempts = entry.attempts + 1;
+  const quarantine = attempts >= options.maxAttempts;
+  const backoff = Math.min(options.backoffBaseMs * 2 ** (attempts - 1), 3_600_000);
+  try {
+    await deps.client.send(
+      new UpdateCommand({
+        TableName: deps.tableName,
+        Key: { pk: entry.pk, sk: entry.sk },
+        UpdateExpression: quarantine
+          ? `SET attempts = :attempts, lastError = :reason, #status = :quarantined, ${PENDING_SHARD} = :qshard, ${PENDING_DUE_AT} = :now`
+          : `SET attempts = :attempts, lastError = :reason, ${PENDING_DUE_AT} = :next`,
+        ConditionExpression: '#status = :status AND attempts = :previous',
+        ExpressionAttributeNames: { '#status': 'status' },
+        ExpressionAttributeValues: {
+          ':attempts': attempts,
+          ':previous': entry.attempts,
+          ':reason': `${reason} (attempt ${attempts} of ${options.maxAttempts})`,
+          ':status': entry.status,
+          ...(quarantine
+            ? {
+                ':quarantined': OutboxStatus.Quarantined,
+                ':qshard': quarantineShardOf(entry.id),
+                ':now': now,
+              }
+            : { ':next': now + backoff }),
+        },
+      }),
+    );
+  } catch (error) {
+    // Someone else (the relay, an operator) changed the record meanwhile: nothing to do this run.
+    if ((error as Error).name === 'ConditionalCheckFailedException') return false;
+    throw error;
+  }
+  return quarantine;
+}
