@@ -6,6 +6,8 @@
  * - PREPARED past the check-back threshold → the producer's check-back function decides.
  * Attempts are bounded; a record that exhausts them is quarantined (`Q#` shard) with its reason.
  */
+
+import { gunzipSync } from 'node:zlib';
 import {
   BatchGetCommand,
   type BatchGetCommandOutput,
@@ -13,6 +15,7 @@ import {
   QueryCommand,
   UpdateCommand,
 } from '@aws-sdk/lib-dynamodb';
+import { ACK_PARTITION_PREFIX, AckStatus } from '../runtime/acks.ts';
 import {
   allPendingShards,
   OutboxStatus,
@@ -50,6 +53,11 @@ export interface SweeperDependencies {
   }) => Promise<CheckbackAnswer>;
   readonly confirm: (message: { aggregateKey: string; id: string }) => Promise<unknown>;
   readonly cancel: (message: { aggregateKey: string; id: string }, reason: string) => Promise<void>;
+  /** Sends an event again to one subscriber's queue (tracked mode: its ack is overdue). */
+  readonly redeliver?: (
+    target: { queueUrl: string; fifo: boolean; subscriber: string; attempt: number },
+    envelopeJson: string,
+  ) => Promise<void>;
 }
 
 export interface SweeperOptions {
@@ -63,6 +71,10 @@ export interface SweeperOptions {
   readonly backoffBaseMs: number;
   /** Most entries handled per run (the rest wait for the next run). @default 500 */
   readonly maxEntriesPerRun: number;
+  /** Tracked mode: wait this long for a subscriber's ack before redelivering to it. @default 300_000 */
+  readonly ackTimeoutMs: number;
+  /** Tracked mode: redeliveries to one subscriber before its ack is marked FAILED. @default 3 */
+  readonly maxRedeliveries: number;
 }
 
 export const DEFAULT_SWEEPER_OPTIONS: SweeperOptions = {
@@ -71,6 +83,8 @@ export const DEFAULT_SWEEPER_OPTIONS: SweeperOptions = {
   maxAttempts: 5,
   backoffBaseMs: 60_000,
   maxEntriesPerRun: 500,
+  ackTimeoutMs: 300_000,
+  maxRedeliveries: 3,
 };
 
 export interface SweepResult {
@@ -80,6 +94,10 @@ export interface SweepResult {
   readonly cancelled: number;
   readonly retried: number;
   readonly quarantined: number;
+  /** Tracked mode: redeliveries made to subscribers whose ack was overdue. */
+  readonly redelivered: number;
+  /** Tracked mode: acks marked FAILED after the redelivery limit. */
+  readonly acksFailed: number;
   /** Age of the oldest record that still needs work (0 when none). */
   readonly oldestUnpublishedAgeMs: number;
   /** Records that still need work (READY, PREPARED, SCHEDULED), due or not. */
@@ -114,8 +132,12 @@ async function dueEntries(
         );
         readUnits += page.ConsumedCapacity?.CapacityUnits ?? 0;
         for (const item of page.Items ?? []) {
-          count++;
           const entry = item as PendingEntry;
+          if (entry.pk.startsWith(ACK_PARTITION_PREFIX)) {
+            if (entry.pendingDueAt <= cutoff && due.length < limit) due.push(entry);
+            continue;
+          }
+          count++;
           if (oldestCreatedAt === undefined || entry.createdAt < oldestCreatedAt)
             oldestCreatedAt = entry.createdAt;
           if (entry.pendingDueAt <= cutoff && due.length < limit) due.push(entry);
@@ -134,7 +156,26 @@ export async function sweep(
 ): Promise<SweepResult> {
   const now = deps.now();
   const { due, count, oldestCreatedAt, readUnits } = await dueEntries(deps, now, options.maxEntriesPerRun);
-  const result = { republished: 0, released: 0, confirmed: 0, cancelled: 0, retried: 0, quarantined: 0 };
+  const result = {
+    republished: 0,
+    released: 0,
+    confirmed: 0,
+    cancelled: 0,
+    retried: 0,
+    quarantined: 0,
+    redelivered: 0,
+    acksFailed: 0,
+  };
+
+  const overdueAcks = due.filter(
+    (e) => e.pk.startsWith(ACK_PARTITION_PREFIX) && e.status === AckStatus.Pending,
+  );
+  if (overdueAcks.length > 0 && deps.redeliver) {
+    for (const ack of await readItems(deps, overdueAcks)) {
+      if (await redeliverAck(deps, ack, now, options)) result.redelivered++;
+      else result.acksFailed++;
+    }
+  }
 
   const stuck = due.filter(
     (e) => e.status === OutboxStatus.Ready && now - e.createdAt >= options.stuckAfterMs,
@@ -210,6 +251,74 @@ async function readItems(
     }
   }
   return items;
+}
+
+/** Redelivers an overdue tracked event to one subscriber; returns false when the ack is marked FAILED instead. */
+async function redeliverAck(
+  deps: SweeperDependencies,
+  ack: Record<string, unknown>,
+  now: number,
+  options: SweeperOptions,
+): Promise<boolean> {
+  const attempts = Number(ack.attempts ?? 0);
+  const key = { pk: ack.pk, sk: ack.sk };
+  if (attempts >= options.maxRedeliveries) {
+    await deps.client
+      .send(
+        new UpdateCommand({
+          TableName: deps.tableName,
+          Key: key,
+          UpdateExpression: `SET #status = :failed REMOVE ${PENDING_SHARD}, ${PENDING_DUE_AT}`,
+          ConditionExpression: '#status = :pending',
+          ExpressionAttributeNames: { '#status': 'status' },
+          ExpressionAttributeValues: { ':failed': AckStatus.Failed, ':pending': AckStatus.Pending },
+        }),
+      )
+      .catch((error: Error) => {
+        if (error.name !== 'ConditionalCheckFailedException') throw error;
+      });
+    return false;
+  }
+  const event = (
+    await readItems(deps, [{ pk: String(ack.eventPk), sk: String(ack.eventSk) } as PendingEntry])
+  )[0];
+  const envelope = event ? await envelopeJson(event) : undefined;
+  if (envelope && deps.redeliver) {
+    await deps.redeliver(
+      {
+        queueUrl: String(ack.queueUrl),
+        fifo: ack.fifo === true,
+        subscriber: String(ack.sk),
+        attempt: attempts + 1,
+      },
+      envelope,
+    );
+  }
+  await deps.client
+    .send(
+      new UpdateCommand({
+        TableName: deps.tableName,
+        Key: key,
+        UpdateExpression: `SET attempts = :attempts, ${PENDING_DUE_AT} = :next`,
+        ConditionExpression: '#status = :pending',
+        ExpressionAttributeNames: { '#status': 'status' },
+        ExpressionAttributeValues: {
+          ':attempts': attempts + 1,
+          ':next': now + options.ackTimeoutMs,
+          ':pending': AckStatus.Pending,
+        },
+      }),
+    )
+    .catch((error: Error) => {
+      if (error.name !== 'ConditionalCheckFailedException') throw error;
+    });
+  return true;
+}
+
+async function envelopeJson(item: Record<string, unknown>): Promise<string | undefined> {
+  if (typeof item.envelope === 'string') return item.envelope;
+  if (item.envelopeGzip instanceof Uint8Array) return gunzipSync(item.envelopeGzip).toString('utf8');
+  return undefined;
 }
 
 /** SCHEDULED → READY: the MODIFY reaches the relay through the stream filter. */
