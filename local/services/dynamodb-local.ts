@@ -34,13 +34,20 @@ export class DynamoDbLocalStartError extends Error {
   readonly output: string;
   constructor(message: string, port: number, output: string, options?: { cause?: unknown }) {
     super(
-      `${message} (port ${port}). ${JAVA_INSTALL_HINT}${output ? `\nDynamoDB Local output:\n${output}` : ''}`,
+      `${message} (port ${port}). ${hintFor(output)}${output ? `\nDynamoDB Local output:\n${output}` : ''}`,
       options,
     );
     this.name = 'DynamoDbLocalStartError';
     this.port = port;
     this.output = output;
   }
+}
+
+function hintFor(output: string): string {
+  if (/Address already in use|BindException/i.test(output)) {
+    return 'The port is taken: omit `port` to use a free one.';
+  }
+  return JAVA_INSTALL_HINT;
 }
 
 const OUTPUT_TAIL_CHARS = 4_000;
