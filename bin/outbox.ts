@@ -21,6 +21,48 @@ const commands: Record<string, Command> = {
         readFile: (p) => readFile(p, 'utf8'),
       }),
   },
+  status: {
+    summary:
+      'backlog, in flight, oldest age and DLQ depth per subscription; unpublished and quarantined records',
+    run: async (argv) => {
+      const [{ runStatusCommand }, { processIo }] = await Promise.all([
+        import('./commands/status.ts'),
+        import('./commands/cli-support.ts'),
+      ]);
+      return runStatusCommand(argv, processIo);
+    },
+  },
+  dlq: {
+    summary:
+      'dlq list <subscription> [--max N] | dlq redrive <subscription>: inspect or move back DLQ messages',
+    run: async (argv) => {
+      const [{ runDlqCommand }, { processIo }] = await Promise.all([
+        import('./commands/dlq.ts'),
+        import('./commands/cli-support.ts'),
+      ]);
+      return runDlqCommand(argv, processIo);
+    },
+  },
+  quarantine: {
+    summary: 'quarantine list | quarantine retry <id|--all>: records the relay or sweeper gave up on',
+    run: async (argv) => {
+      const [{ runQuarantineCommand }, { processIo }] = await Promise.all([
+        import('./commands/quarantine.ts'),
+        import('./commands/cli-support.ts'),
+      ]);
+      return runQuarantineCommand(argv, processIo);
+    },
+  },
+  replay: {
+    summary: 'replay --from <time> --to <time> [--subscription <name>] [--dry-run]: re-send retained events',
+    run: async (argv) => {
+      const [{ runReplayCommand }, { processIo }] = await Promise.all([
+        import('./commands/replay.ts'),
+        import('./commands/cli-support.ts'),
+      ]);
+      return runReplayCommand(argv, processIo);
+    },
+  },
 };
 
 function usage(): string {

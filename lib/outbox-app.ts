@@ -13,7 +13,9 @@ export function createOutboxApp(props: AppProps = {}): { app: App; stack: Outbox
   const stack = new OutboxStack(app, DEMO_STACK_NAME, {
     description: 'serverless-outbox: transactional outbox, relay, subscriptions and recovery',
     tableRemovalPolicy:
-      app.node.tryGetContext('outbox:retainTables') === 'false' ? RemovalPolicy.DESTROY : RemovalPolicy.RETAIN,
+      app.node.tryGetContext('outbox:retainTables') === 'false'
+        ? RemovalPolicy.DESTROY
+        : RemovalPolicy.RETAIN,
   });
   Aspects.of(app).add(new AwsSolutionsChecks({ verbose: true }));
   return { app, stack };

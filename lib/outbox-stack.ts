@@ -4,7 +4,9 @@ import * as iam from 'aws-cdk-lib/aws-iam';
 import type * as lambda from 'aws-cdk-lib/aws-lambda';
 import type { Construct } from 'constructs';
 import { AlarmTopic } from './alarm-topic.ts';
+import { addDemoSubscriptions, type DemoSubscriptions, Messaging } from './messaging.ts';
 import { createOutboxFunction } from './outbox-function.ts';
+import { OutboxRelay } from './outbox-relay.ts';
 import { OutboxTable } from './outbox-table.ts';
 
 export interface OutboxStackProps extends StackProps {
@@ -22,6 +24,9 @@ export class OutboxStack extends Stack {
   readonly alarms: AlarmTopic;
   readonly ordersTable: dynamodb.Table;
   readonly orderProducer: lambda.IFunction;
+  readonly relay: OutboxRelay;
+  readonly messaging: Messaging;
+  readonly subscriptions: DemoSubscriptions;
 
   constructor(scope: Construct, id: string, props: OutboxStackProps = {}) {
     super(scope, id, props);
@@ -52,5 +57,23 @@ export class OutboxStack extends Stack {
       resourceArns: [this.ordersTable.tableArn],
     });
     this.orderProducer = producer;
+    // Demo: ordered fan-out (SNS FIFO) and rule-based fan-out (EventBridge) both on.
+    this.relay = new OutboxRelay(this, 'Relay', {
+      outbox: this.outbox,
+      alarms: this.alarms,
+      topic: true,
+      eventBus: true,
+    });
+    // Subscriptions: queues (+ idempotent consumers) on the relay's topic (ordered) and bus (rule-based).
+    this.messaging = new Messaging(this, 'Messaging', {
+      alarmTopic: this.alarms,
+      ...(this.relay.topic ? { topic: this.relay.topic } : {}),
+      ...(this.relay.bus ? { bus: this.relay.bus } : {}),
+      dedupTableRemovalPolicy: removalPolicy,
+    });
+    this.subscriptions = addDemoSubscriptions(this, this.messaging, {
+      removalPolicy,
+      eventSource: '/demo/orders',
+    });
   }
 }

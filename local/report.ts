@@ -87,16 +87,20 @@ export function buildReport(input: ReportInput): RunReport {
     const expected = committed.filter((e) => spec.types.includes(e.type));
     const effects = input.effects.filter((f) => f.subscriber === spec.name && !excluded.has(f.eventId));
     const byEvent = new Map<string, AppliedEffect[]>();
-    for (const effect of effects) byEvent.set(effect.eventId, [...(byEvent.get(effect.eventId) ?? []), effect]);
+    for (const effect of effects)
+      byEvent.set(effect.eventId, [...(byEvent.get(effect.eventId) ?? []), effect]);
     const lost = expected.filter((e) => !byEvent.has(e.id)).length;
     let duplicateEffects = 0;
     for (const list of byEvent.values()) duplicateEffects += list.length - 1;
     let orderViolations = 0;
     if (spec.ordered) {
       // Per aggregate, effects (first application of each event) must be applied in increasing sequence.
-      const firsts = [...byEvent.values()].map((list) => list.reduce((a, b) => (a.appliedAt <= b.appliedAt ? a : b)));
+      const firsts = [...byEvent.values()].map((list) =>
+        list.reduce((a, b) => (a.appliedAt <= b.appliedAt ? a : b)),
+      );
       const byAggregate = new Map<string, AppliedEffect[]>();
-      for (const f of firsts) byAggregate.set(f.aggregateKey, [...(byAggregate.get(f.aggregateKey) ?? []), f]);
+      for (const f of firsts)
+        byAggregate.set(f.aggregateKey, [...(byAggregate.get(f.aggregateKey) ?? []), f]);
       for (const list of byAggregate.values()) {
         list.sort((a, b) => a.appliedAt - b.appliedAt || a.sequence - b.sequence);
         for (let i = 1; i < list.length; i++) {
@@ -106,7 +110,10 @@ export function buildReport(input: ReportInput): RunReport {
     }
     const committedAt = new Map(committed.map((e) => [e.id, e.committedAt]));
     const latencies = [...byEvent.values()]
-      .map((list) => Math.min(...list.map((f) => f.appliedAt)) - (committedAt.get(list[0]?.eventId ?? '') ?? Number.NaN))
+      .map(
+        (list) =>
+          Math.min(...list.map((f) => f.appliedAt)) - (committedAt.get(list[0]?.eventId ?? '') ?? Number.NaN),
+      )
       .filter((v) => Number.isFinite(v))
       .map((v) => Math.max(0, v));
     return {
@@ -150,7 +157,19 @@ export function resultLine(report: RunReport): string {
 /** A plain-text table for the terminal. */
 export function renderReport(report: RunReport): string {
   const rows = [
-    ['subscriber', 'ordered', 'expected', 'applied', 'lost', 'dup effects', 'dups suppressed', 'order viol.', 'p50 ms', 'p95 ms', 'p99 ms'],
+    [
+      'subscriber',
+      'ordered',
+      'expected',
+      'applied',
+      'lost',
+      'dup effects',
+      'dups suppressed',
+      'order viol.',
+      'p50 ms',
+      'p95 ms',
+      'p99 ms',
+    ],
     ...report.subscribers.map((s) => [
       s.name,
       s.ordered ? 'yes' : 'no',
@@ -169,7 +188,9 @@ export function renderReport(report: RunReport): string {
   const line = (r: string[]) => r.map((c, i) => c.padEnd(widths[i] ?? 0)).join('  ');
   const out = [line(rows[0] ?? []), widths.map((w) => '-'.repeat(w)).join('  '), ...rows.slice(1).map(line)];
   out.push('');
-  out.push(`events committed: ${report.committed}   quarantined: ${report.quarantined}   run: ${(report.durationMs / 1000).toFixed(1)} s`);
+  out.push(
+    `events committed: ${report.committed}   quarantined: ${report.quarantined}   run: ${(report.durationMs / 1000).toFixed(1)} s`,
+  );
   const dlq = Object.entries(report.deadLettered).filter(([, n]) => n > 0);
   out.push(`dead-lettered: ${dlq.length ? dlq.map(([q, n]) => `${q}=${n}`).join(', ') : 'none'}`);
   if (report.faults.length) out.push(`faults injected: ${report.faults.join('; ')}`);

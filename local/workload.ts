@@ -70,7 +70,12 @@ export async function runWorkload(options: WorkloadOptions): Promise<WorkloadRes
         const n = Number.parseInt(next.orderId.slice(prefix.length), 10);
         const command: OrderCommand =
           step === 'place'
-            ? { action: 'place', orderId: next.orderId, customerId: `c-${n % 50}`, amountCents: 1000 + (n % 9000) }
+            ? {
+                action: 'place',
+                orderId: next.orderId,
+                customerId: `c-${n % 50}`,
+                amountCents: 1000 + (n % 9000),
+              }
             : { action: step, orderId: next.orderId };
         let ok = false;
         for (let attempt = 1; attempt <= (options.maxTries ?? 5) && !ok; attempt++) {

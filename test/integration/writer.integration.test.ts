@@ -196,8 +196,11 @@ describe('prepare / confirm / cancel against DynamoDB Local', () => {
   });
 
   async function item(pk: string, sk: string) {
-    return (await outbox.doc.send(new GetCommand({ TableName: outbox.tableName, Key: { pk, sk }, ConsistentRead: true })))
-      .Item;
+    return (
+      await outbox.doc.send(
+        new GetCommand({ TableName: outbox.tableName, Key: { pk, sk }, ConsistentRead: true }),
+      )
+    ).Item;
   }
 
   it('prepare stores a PREPARED message that confirm turns into one READY event with the next sequence', async () => {
@@ -212,7 +215,11 @@ describe('prepare / confirm / cancel against DynamoDB Local', () => {
     expect(again).toEqual({ id: message.id, sequence: 2, confirmedNow: false });
     const event = await item('pay#1', 'EVT#000000000002');
     expect(event?.status).toBe('READY');
-    expect(JSON.parse(event?.envelope as string)).toMatchObject({ id: message.id, sequence: 2, type: 'Charged' });
+    expect(JSON.parse(event?.envelope as string)).toMatchObject({
+      id: message.id,
+      sequence: 2,
+      type: 'Charged',
+    });
     const prepared = await item('pay#1', `PRE#${message.id}`);
     expect(prepared).toMatchObject({ status: 'CONFIRMED', confirmedSequence: 2 });
     expect(prepared?.pendingShard).toBeUndefined();
@@ -223,7 +230,10 @@ describe('prepare / confirm / cancel against DynamoDB Local', () => {
     const message = await writer.prepare('pay#2', { type: 'Charged', data: {} });
     await writer.cancel(message, 'card declined');
     await writer.cancel(message);
-    expect(await item('pay#2', `PRE#${message.id}`)).toMatchObject({ status: 'CANCELLED', lastError: 'card declined' });
+    expect(await item('pay#2', `PRE#${message.id}`)).toMatchObject({
+      status: 'CANCELLED',
+      lastError: 'card declined',
+    });
     await expect(writer.confirm(message)).rejects.toBeInstanceOf(OutboxConflictError);
     expect(await writer.currentVersion('pay#2')).toBe(0);
     expect(await item('pay#2', 'EVT#000000000001')).toBeUndefined();

@@ -1,5 +1,11 @@
 import { describe, expect, it } from 'vitest';
-import { type AppliedEffect, buildReport, type CommittedEvent, isClean, resultLine } from '../../local/report.ts';
+import {
+  type AppliedEffect,
+  buildReport,
+  type CommittedEvent,
+  isClean,
+  resultLine,
+} from '../../local/report.ts';
 
 const committed: CommittedEvent[] = [
   { id: 'e1', aggregateKey: 'a', sequence: 1, type: 'Placed', committedAt: 1000 },
@@ -35,7 +41,9 @@ describe('buildReport', () => {
     ]);
     expect(report.latencyMs.p50).toBe(50);
     expect(report.latencyMs.p99).toBe(100);
-    expect(resultLine(report)).toBe('RESULT committed=3 lost=0 duplicate_effects=0 order_violations=0 p50_ms=50 p99_ms=100');
+    expect(resultLine(report)).toBe(
+      'RESULT committed=3 lost=0 duplicate_effects=0 order_violations=0 p50_ms=50 p99_ms=100',
+    );
   });
 
   it('counts lost events, duplicate effects and order violations', () => {

@@ -1,0 +1,495 @@
+/**
+ * `outbox dlq list <subscription>` peeks at a subscription's dead-letter queue without consuming it;
+ * `outbox dlq redrive <subscription>` moves every DLQ message back to the subscription queue.
+ */
+import {
+  ChangeMessageVisibilityBatchCommand,
+  DeleteMessageBatchCommand,
+  type Message,
+  type MessageAttributeValue,
+  ReceiveMessageCommand,
+  SendMessageBatchCommand,
+  type SendMessageBatchCommandOutput,
+  type SendMessageBatchRequestEntry,
+} from '@aws-sdk/client-sqs';
+import { isOutboxEnvelope, type OutboxEnvelope } from '../../functions/runtime/envelope.ts';
+import {
+  type CliIo,
+  CliUsageError,
+  type CommandContext,
+  type CommandDefinition,
+  describeError,
+  ExitCode,
+  expectPositionals,
+  formatJson,
+  formatTable,
+  integerOption,
+  runCommand,
+  truncate,
+} from './cli-support.ts';
+import type { OutboxClients } from './clients.ts';
+import { findSubscription, queueNameOf, type SubscriptionQueues } from './deployment.ts';
+import { queueDepth } from './status.ts';
+
+/** How the message body carried the event. */
+export type BodyFormat = 'envelope' | 'sns-notification' | 'eventbridge-event' | 'unrecognised';
+
+/** What `dlq list` shows of one message. Never the event's `data`. */
+export interface DlqMessageSummary {
+  readonly messageId: string;
+  readonly format: BodyFormat;
+  readonly eventId?: string;
+  readonly type?: string;
+  readonly partitionkey?: string;
+  readonly sequence?: number;
+  readonly messageGroupId?: string;
+  /** ApproximateReceiveCount, including this peek. */
+  readonly receiveCount?: number;
+  /** SentTimestamp as ISO time. */
+  readonly sentAt?: string;
+  readonly bodyBytes: number;
+}
+
+export interface DlqListResult {
+  readonly subscription: string;
+  readonly deadLetterQueueUrl: string;
+  /** DLQ depth before peeking (visible + in flight + delayed). */
+  readonly depth: number;
+  readonly messages: readonly DlqMessageSummary[];
+  /** Messages whose visibility could not be reset: they reappear when the peek's visibility timeout ends. */
+  readonly notReset: number;
+}
+
+export interface RedriveResult {
+  readonly subscription: string;
+  readonly from: string;
+  readonly to: string;
+  /** Sent to the subscription queue and deleted from the DLQ. */
+  readonly moved: number;
+  /** Sent but not deleted from the DLQ (a re-run sends them again; consumers dedup on event id). */
+  readonly sentNotDeleted: number;
+  /** Could not be sent; left in the DLQ. */
+  readonly failed: number;
+  /** Messages this run had moved that failed again and came back to the DLQ; left there. */
+  readonly returned: number;
+  readonly errors: readonly string[];
+  /** DLQ depth after the run. */
+  readonly remaining?: number;
+}
+
+/** Visibility timeout while peeking: if the CLI dies, messages reappear after this. */
+export const PEEK_VISIBILITY_SECONDS = 30;
+/** Visibility timeout while redriving: long enough to send and delete one batch. */
+export const REDRIVE_VISIBILITY_SECONDS = 60;
+/** Keep a send batch under 256 KiB (the limit of queues that did not raise MaximumMessageSize). */
+const MAX_BATCH_BYTES = 262_144;
+
+/** Reads the event identity from a message body: a raw envelope, an SNS notification, or an EventBridge event. */
+export function describeBody(
+  body: string | undefined,
+): Omit<DlqMessageSummary, 'messageId' | 'receiveCount' | 'sentAt' | 'messageGroupId'> {
+  const bodyBytes = Buffer.byteLength(body ?? '', 'utf8');
+  let value: unknown;
+  try {
+    value = JSON.parse(body ?? '');
+  } catch {
+    return { format: 'unrecognised', bodyBytes };
+  }
+  let format: BodyFormat = 'envelope';
+  let envelope: unknown = value;
+  const v = value as Record<string, unknown> | null;
+  if (v && typeof v === 'object' && !isOutboxEnvelope(v)) {
+    if (v.Type === 'Notification' && typeof v.Message === 'string') {
+      format = 'sns-notification';
+      try {
+        envelope = JSON.parse(v.Message);
+      } catch {
+        return { format: 'unrecognised', bodyBytes };
+      }
+    } else if (typeof v['detail-type'] === 'string' && v.detail && typeof v.detail === 'object') {
+      format = 'eventbridge-event';
+      envelope = v.detail;
+    }
+  }
+  if (!isOutboxEnvelope(envelope)) return { format: 'unrecognised', bodyBytes };
+  const e = envelope as OutboxEnvelope;
+  return {
+    format,
+    eventId: e.id,
+    type: e.type,
+    partitionkey: e.partitionkey,
+    sequence: e.sequence,
+    bodyBytes,
+  };
+}
+
+export function summarizeMessage(message: Message): DlqMessageSummary {
+  const attributes = message.Attributes ?? {};
+  const receiveCount = Number(attributes.ApproximateReceiveCount);
+  const sent = Number(attributes.SentTimestamp);
+  return {
+    messageId: message.MessageId ?? '',
+    ...describeBody(message.Body),
+    ...(attributes.MessageGroupId ? { messageGroupId: attributes.MessageGroupId } : {}),
+    ...(Number.isFinite(receiveCount) && attributes.ApproximateReceiveCount ? { receiveCount } : {}),
+    ...(Number.isFinite(sent) && attributes.SentTimestamp ? { sentAt: new Date(sent).toISOString() } : {}),
+  };
+}
+
+/** Makes messages visible again at once (newest first, so a FIFO group keeps its order on emulators too). */
+async function resetVisibility(
+  clients: OutboxClients,
+  queueUrl: string,
+  messages: readonly Message[],
+): Promise<number> {
+  let failed = 0;
+  const reversed = [...messages].reverse();
+  for (let i = 0; i < reversed.length; i += 10) {
+    const batch = reversed.slice(i, i + 10);
+    try {
+      const response = await clients.sqs.send(
+        new ChangeMessageVisibilityBatchCommand({
+          QueueUrl: queueUrl,
+          Entries: batch.map((m, j) => ({
+            Id: String(j),
+            ReceiptHandle: m.ReceiptHandle,
+            VisibilityTimeout: 0,
+          })),
+        }),
+      );
+      failed += response.Failed?.length ?? 0;
+    } catch {
+      failed += batch.length;
+    }
+  }
+  return failed;
+}
+
+async function receiveBatch(
+  clients: OutboxClients,
+  queueUrl: string,
+  max: number,
+  visibilityTimeout: number,
+): Promise<Message[]> {
+  const response = await clients.sqs.send(
+    new ReceiveMessageCommand({
+      QueueUrl: queueUrl,
+      MaxNumberOfMessages: Math.max(1, Math.min(10, max)),
+      VisibilityTimeout: visibilityTimeout,
+      // Long polling asks every SQS server; a short poll may answer "empty" while messages remain.
+      WaitTimeSeconds: 1,
+      MessageSystemAttributeNames: ['All'],
+      MessageAttributeNames: ['All'],
+    }),
+  );
+  return response.Messages ?? [];
+}
+
+/**
+ * Peeks at up to `max` DLQ messages: receives them with a short visibility timeout, then makes them visible
+ * again at once. Nothing is deleted; each message's receive count goes up by one. In a FIFO DLQ only the first
+ * messages of each message group are visible to a peek (SQS hides the rest of a group while its head is in flight).
+ */
+export async function listDlq(
+  clients: OutboxClients,
+  subscription: SubscriptionQueues,
+  max: number,
+): Promise<DlqListResult> {
+  const before = await queueDepth(clients, subscription.deadLetterQueueUrl);
+  const received: Message[] = [];
+  let notReset = 0;
+  try {
+    while (received.length < max) {
+      const batch = await receiveBatch(
+        clients,
+        subscription.deadLetterQueueUrl,
+        max - received.length,
+        PEEK_VISIBILITY_SECONDS,
+      );
+      if (batch.length === 0) break;
+      received.push(...batch);
+    }
+  } finally {
+    notReset = await resetVisibility(clients, subscription.deadLetterQueueUrl, received);
+  }
+  return {
+    subscription: subscription.name,
+    deadLetterQueueUrl: subscription.deadLetterQueueUrl,
+    depth: before.visible + before.inFlight + before.delayed,
+    messages: received.map(summarizeMessage),
+    notReset,
+  };
+}
+
+function cleanAttributes(
+  attributes: Record<string, MessageAttributeValue> | undefined,
+): Record<string, MessageAttributeValue> | undefined {
+  if (!attributes) return undefined;
+  const cleaned: Record<string, MessageAttributeValue> = {};
+  for (const [name, value] of Object.entries(attributes)) {
+    if (!value.DataType) continue;
+    cleaned[name] = {
+      DataType: value.DataType,
+      ...(value.StringValue === undefined ? {} : { StringValue: value.StringValue }),
+      ...(value.BinaryValue === undefined ? {} : { BinaryValue: value.BinaryValue }),
+    };
+  }
+  return Object.keys(cleaned).length > 0 ? cleaned : undefined;
+}
+
+/** The dedup id of a redriven message: fresh (not the original's), and the same if a re-run sends it again. */
+export function redriveDeduplicationId(messageId: string): string {
+  return `redrive.${messageId}`.slice(0, 128);
+}
+
+/** The SendMessageBatch entry that puts a DLQ message back on its source queue. */
+export function redriveEntry(message: Message, index: number, fifo: boolean): SendMessageBatchRequestEntry {
+  const attributes = cleanAttributes(message.MessageAttributes);
+  const groupId = message.Attributes?.MessageGroupId ?? describeBody(message.Body).partitionkey ?? 'redrive';
+  return {
+    Id: String(index),
+    MessageBody: message.Body ?? '',
+    ...(attributes ? { MessageAttributes: attributes } : {}),
+    ...(fifo
+      ? {
+          MessageGroupId: groupId,
+          MessageDeduplicationId: redriveDeduplicationId(message.MessageId ?? String(index)),
+        }
+      : {}),
+  };
+}
+
+/** Splits messages into send batches of ≤ 10 entries and ≤ 256 KiB (a larger message goes alone). */
+export function sendBatches(messages: readonly Message[]): Message[][] {
+  const batches: Message[][] = [];
+  let current: Message[] = [];
+  let bytes = 0;
+  for (const message of messages) {
+    const size = Buffer.byteLength(message.Body ?? '', 'utf8');
+    if (current.length > 0 && (current.length === 10 || bytes + size > MAX_BATCH_BYTES)) {
+      batches.push(current);
+      current = [];
+      bytes = 0;
+    }
+    current.push(message);
+    bytes += size;
+  }
+  if (current.length > 0) batches.push(current);
+  return batches;
+}
+
+/**
+ * Moves every DLQ message back to the subscription queue: receive → send → delete, batch by batch.
+ * FIFO: keeps the MessageGroupId and uses `redrive.<message id>` as dedup id, so the 5-minute dedup window of
+ * the original send does not drop it, and a re-run after a crash does not send it twice within 5 minutes.
+ * Stops at the first failed send (so a FIFO group never overtakes a failed message) and when a message it
+ * moved comes back to the DLQ (the consumer still fails it). Safe to re-run: consumers dedup on event id.
+ */
+export async function redriveDlq(
+  clients: OutboxClients,
+  subscription: SubscriptionQueues,
+  options: { max?: number } = {},
+): Promise<RedriveResult> {
+  const max = options.max ?? Number.POSITIVE_INFINITY;
+  const from = subscription.deadLetterQueueUrl;
+  const to = subscription.queueUrl;
+  const sentIds = new Set<string>();
+  const errors: string[] = [];
+  let moved = 0;
+  let sentNotDeleted = 0;
+  let failed = 0;
+  let returned = 0;
+  let stop = false;
+  while (!stop && moved + sentNotDeleted < max) {
+    const received = await receiveBatch(
+      clients,
+      from,
+      max - moved - sentNotDeleted,
+      REDRIVE_VISIBILITY_SECONDS,
+    );
+    if (received.length === 0) break;
+    const back = received.filter((m) => sentIds.has(m.MessageId ?? ''));
+    const toSend = received.filter((m) => !sentIds.has(m.MessageId ?? ''));
+    if (back.length > 0) {
+      returned += back.length;
+      stop = true;
+      await resetVisibility(clients, from, back);
+    }
+    const unsent: Message[] = [];
+    for (const batch of sendBatches(toSend)) {
+      if (stop) {
+        unsent.push(...batch);
+        continue;
+      }
+      let response: SendMessageBatchCommandOutput;
+      try {
+        response = await clients.sqs.send(
+          new SendMessageBatchCommand({
+            QueueUrl: to,
+            Entries: batch.map((m, i) => redriveEntry(m, i, subscription.fifo)),
+          }),
+        );
+      } catch (error) {
+        errors.push(`send to ${queueNameOf(to)} failed: ${describeError(error)}`);
+        failed += batch.length;
+        unsent.push(...batch);
+        stop = true;
+        continue;
+      }
+      const failedIds = new Set((response.Failed ?? []).map((f) => f.Id));
+      for (const f of response.Failed ?? [])
+        errors.push(`message ${batch[Number(f.Id)]?.MessageId}: ${f.Code} ${f.Message ?? ''}`.trim());
+      const sent = batch.filter((_, i) => !failedIds.has(String(i)));
+      for (const s of response.Successful ?? []) if (s.MessageId) sentIds.add(s.MessageId);
+      if (failedIds.size > 0) {
+        failed += failedIds.size;
+        unsent.push(...batch.filter((_, i) => failedIds.has(String(i))));
+        stop = true;
+      }
+      const deleted = await deleteMessages(clients, from, sent, errors);
+      moved += deleted;
+      sentNotDeleted += sent.length - deleted;
+    }
+    if (unsent.length > 0) await resetVisibility(clients, from, unsent);
+  }
+  let remaining: number | undefined;
+  try {
+    const depth = await queueDepth(clients, from);
+    remaining = depth.visible + depth.inFlight + depth.delayed;
+  } catch (error) {
+    errors.push(`cannot read the DLQ depth: ${describeError(error)}`);
+  }
+  return {
+    subscription: subscription.name,
+    from,
+    to,
+    moved,
+    sentNotDeleted,
+    failed,
+    returned,
+    errors,
+    ...(remaining === undefined ? {} : { remaining }),
+  };
+}
+
+async function deleteMessages(
+  clients: OutboxClients,
+  queueUrl: string,
+  messages: readonly Message[],
+  errors: string[],
+): Promise<number> {
+  if (messages.length === 0) return 0;
+  try {
+    const response = await clients.sqs.send(
+      new DeleteMessageBatchCommand({
+        QueueUrl: queueUrl,
+        Entries: messages.map((m, i) => ({ Id: String(i), ReceiptHandle: m.ReceiptHandle })),
+      }),
+    );
+    for (const f of response.Failed ?? [])
+      errors.push(`delete of ${messages[Number(f.Id)]?.MessageId} failed: ${f.Code}`);
+    return messages.length - (response.Failed?.length ?? 0);
+  } catch (error) {
+    errors.push(`delete from the DLQ failed: ${describeError(error)}`);
+    return 0;
+  }
+}
+
+export function formatDlqList(result: DlqListResult): string {
+  const header = `DLQ of ${result.subscription} (${queueNameOf(result.deadLetterQueueUrl)}): ${result.depth} message(s); showing ${result.messages.length}`;
+  if (result.messages.length === 0) return `${header}\n`;
+  const rows = result.messages.map((m) => [
+    m.messageId,
+    m.eventId ?? `(${m.format}, ${m.bodyBytes} bytes)`,
+    m.type ? truncate(m.type, 48) : '-',
+    m.partitionkey ? truncate(m.partitionkey, 32) : '-',
+    m.sequence ?? '-',
+    m.receiveCount ?? '-',
+    m.sentAt ?? '-',
+  ]);
+  const notes = [
+    'peeked, not consumed: the messages are visible again; their receive count went up by one.',
+    ...(result.messages.length < result.depth
+      ? [
+          'not every message is shown: the --max limit, or (FIFO) messages behind the first ones of their message group, which SQS hides while the group is being read.',
+        ]
+      : []),
+    ...(result.notReset > 0
+      ? [
+          `${result.notReset} message(s) could not be made visible again; they reappear within ${PEEK_VISIBILITY_SECONDS}s.`,
+        ]
+      : []),
+  ];
+  return `${header}\n${formatTable(['message id', 'event id', 'type', 'partitionkey', 'seq', 'receives', 'sent'], rows)}${notes.join('\n')}\n`;
+}
+
+export function formatRedrive(result: RedriveResult): string {
+  const lines = [
+    `redrive ${result.subscription}: moved ${result.moved} message(s) from ${queueNameOf(result.from)} to ${queueNameOf(result.to)}` +
+      `; failed ${result.failed}; sent but not deleted ${result.sentNotDeleted}; came back ${result.returned}` +
+      (result.remaining === undefined ? '' : `; ${result.remaining} left in the DLQ`),
+  ];
+  if (result.returned > 0) {
+    lines.push(
+      `${result.returned} redriven message(s) failed again and returned to the DLQ: the consumer still fails them. Fix it, then redrive again.`,
+    );
+  }
+  if (result.failed > 0 || result.sentNotDeleted > 0) {
+    lines.push('re-run `outbox dlq redrive` to finish; it is safe (consumers dedup on event id).');
+  }
+  for (const error of result.errors) lines.push(`  ${error}`);
+  return `${lines.join('\n')}\n`;
+}
+
+function subscriptionArgument(positionals: readonly string[], usage: string): string {
+  const name = positionals[1];
+  if (name === undefined) throw new CliUsageError(`missing <subscription>: ${usage}`);
+  return name;
+}
+
+export const dlqListCommand: CommandDefinition = {
+  usage: 'outbox dlq list <subscription> [--max N] [--json] [deployment options]',
+  options: { max: { type: 'string' } },
+  prepare: (args) => {
+    const name = subscriptionArgument(args.positionals, 'outbox dlq list <subscription>');
+    expectPositionals(args, 2);
+    const max = integerOption(args.values, 'max', 20, 1, 1000);
+    return async ({ deployment, clients, io, json }: CommandContext) => {
+      const result = await listDlq(clients, findSubscription(deployment, name), max);
+      io.stdout(json ? formatJson(result) : formatDlqList(result));
+      return result.notReset > 0 ? ExitCode.failure : ExitCode.ok;
+    };
+  },
+};
+
+export const dlqRedriveCommand: CommandDefinition = {
+  usage: 'outbox dlq redrive <subscription> [--max N] [--json] [deployment options]',
+  options: { max: { type: 'string' } },
+  prepare: (args) => {
+    const name = subscriptionArgument(args.positionals, 'outbox dlq redrive <subscription>');
+    expectPositionals(args, 2);
+    const max = integerOption(args.values, 'max', Number.MAX_SAFE_INTEGER, 1, Number.MAX_SAFE_INTEGER);
+    return async ({ deployment, clients, io, json }: CommandContext) => {
+      const result = await redriveDlq(clients, findSubscription(deployment, name), { max });
+      io.stdout(json ? formatJson(result) : formatRedrive(result));
+      return result.failed + result.sentNotDeleted + result.returned > 0 ? ExitCode.failure : ExitCode.ok;
+    };
+  },
+};
+
+const DLQ_USAGE = 'outbox dlq <list|redrive> <subscription> [options]';
+
+/** `outbox dlq list|redrive ...` */
+export function runDlqCommand(argv: readonly string[], io: CliIo): Promise<number> {
+  const sub = argv[0];
+  if (sub === 'list') return runCommand(dlqListCommand, argv, io);
+  if (sub === 'redrive') return runCommand(dlqRedriveCommand, argv, io);
+  if (sub === '--help' || sub === '-h') {
+    io.stdout(`usage: ${DLQ_USAGE}\n  ${dlqListCommand.usage}\n  ${dlqRedriveCommand.usage}\n`);
+    return Promise.resolve(ExitCode.ok);
+  }
+  io.stderr(
+    `error: ${sub === undefined ? 'missing subcommand' : `unknown subcommand "${sub}"`}\n\nusage: ${DLQ_USAGE}\n  ${dlqListCommand.usage}\n  ${dlqRedriveCommand.usage}\n`,
+  );
+  return Promise.resolve(ExitCode.usage);
+}

@@ -1,0 +1,201 @@
+/**
+ * Reading the outbox's sparse `pending-by-due-time` index: `P#<digit>` shards hold records that still need
+ * work (READY, PREPARED, SCHEDULED), `Q#<digit>` shards hold QUARANTINED records. Every read here is a Query
+ * on those 16 shards, never a Scan, so its cost follows the backlog, not the number of published records.
+ */
+import { gunzipSync } from 'node:zlib';
+import {
+  BatchGetCommand,
+  type BatchGetCommandOutput,
+  type DynamoDBDocumentClient,
+  QueryCommand,
+} from '@aws-sdk/lib-dynamodb';
+import { isOutboxEnvelope, type OutboxEnvelope } from '../../functions/runtime/envelope.ts';
+import {
+  PARTITION_KEY,
+  PENDING_DUE_AT,
+  PENDING_INDEX_NAME,
+  PENDING_SHARD,
+  RecordAttribute,
+  SORT_KEY,
+} from '../../functions/runtime/record-format.ts';
+import { mapConcurrent } from './cli-support.ts';
+
+/** One index entry: the table keys plus the attributes the index projects. */
+export interface IndexEntry {
+  readonly pk: string;
+  readonly sk: string;
+  readonly pendingShard: string;
+  readonly pendingDueAt: number;
+  readonly id?: string;
+  readonly status?: string;
+  readonly attempts?: number;
+  readonly sequence?: number;
+  readonly createdAt?: number;
+}
+
+export interface ShardReadOptions {
+  /** Stop each shard after this many entries (oldest due first). @default no limit */
+  readonly limitPerShard?: number;
+  /** Only entries with this event id (a FilterExpression: it saves no read units). */
+  readonly id?: string;
+  /** Only entries with this status (a FilterExpression: it saves no read units). */
+  readonly status?: string;
+}
+
+export interface ShardRead {
+  readonly entries: IndexEntry[];
+  /** Read capacity consumed (as reported by DynamoDB with ReturnConsumedCapacity). */
+  readonly readUnits: number;
+}
+
+/** Queries the given shards (in parallel), each oldest `pendingDueAt` first; entries come back sorted by due time. */
+export async function readShards(
+  client: DynamoDBDocumentClient,
+  tableName: string,
+  shards: readonly string[],
+  options: ShardReadOptions = {},
+): Promise<ShardRead> {
+  let readUnits = 0;
+  const filter = filterOf(options);
+  const perShard = await mapConcurrent(shards, 16, async (shard) => {
+    const entries: IndexEntry[] = [];
+    let startKey: Record<string, unknown> | undefined;
+    do {
+      const remaining =
+        options.limitPerShard === undefined ? undefined : options.limitPerShard - entries.length;
+      const page = await client.send(
+        new QueryCommand({
+          TableName: tableName,
+          IndexName: PENDING_INDEX_NAME,
+          KeyConditionExpression: '#shard = :shard',
+          ...(filter ? { FilterExpression: filter.expression } : {}),
+          ExpressionAttributeNames: { '#shard': PENDING_SHARD, ...filter?.names },
+          ExpressionAttributeValues: { ':shard': shard, ...filter?.values },
+          ScanIndexForward: true,
+          ReturnConsumedCapacity: 'TOTAL',
+          // With a filter, Limit counts items read before filtering, so it only applies without one.
+          ...(remaining === undefined || filter ? {} : { Limit: remaining }),
+          ...(startKey ? { ExclusiveStartKey: startKey } : {}),
+        }),
+      );
+      readUnits += page.ConsumedCapacity?.CapacityUnits ?? 0;
+      for (const item of page.Items ?? []) entries.push(toEntry(item));
+      startKey = page.LastEvaluatedKey;
+      if (options.limitPerShard !== undefined && entries.length >= options.limitPerShard) break;
+    } while (startKey);
+    return entries;
+  });
+  const entries = perShard.flat().sort((a, b) => a.pendingDueAt - b.pendingDueAt);
+  return { entries, readUnits };
+}
+
+function filterOf(
+  options: ShardReadOptions,
+): { expression: string; names: Record<string, string>; values: Record<string, unknown> } | undefined {
+  const terms: string[] = [];
+  const names: Record<string, string> = {};
+  const values: Record<string, unknown> = {};
+  if (options.id !== undefined) {
+    terms.push('#id = :id');
+    names['#id'] = RecordAttribute.id;
+    values[':id'] = options.id;
+  }
+  if (options.status !== undefined) {
+    terms.push('#status = :status');
+    names['#status'] = RecordAttribute.status;
+    values[':status'] = options.status;
+  }
+  return terms.length === 0 ? undefined : { expression: terms.join(' AND '), names, values };
+}
+
+function toEntry(item: Record<string, unknown>): IndexEntry {
+  const num = (value: unknown) => (typeof value === 'number' ? value : undefined);
+  const str = (value: unknown) => (typeof value === 'string' ? value : undefined);
+  const optional = {
+    id: str(item[RecordAttribute.id]),
+    status: str(item[RecordAttribute.status]),
+    attempts: num(item[RecordAttribute.attempts]),
+    sequence: num(item[RecordAttribute.sequence]),
+    createdAt: num(item[RecordAttribute.createdAt]),
+  };
+  return {
+    pk: String(item[PARTITION_KEY]),
+    sk: String(item[SORT_KEY]),
+    pendingShard: String(item[PENDING_SHARD]),
+    pendingDueAt: num(item[PENDING_DUE_AT]) ?? 0,
+    ...Object.fromEntries(Object.entries(optional).filter(([, value]) => value !== undefined)),
+  };
+}
+
+/**
+ * Reads full items by key (BatchGetItem, 100 keys per call, unprocessed keys retried), for attributes the
+ * index does not project (`type`, `lastError`, the envelope). Returns them keyed by `pk` + `\u0000` + `sk`.
+ */
+export async function readItems(
+  client: DynamoDBDocumentClient,
+  tableName: string,
+  keys: readonly { pk: string; sk: string }[],
+  projection?: readonly string[],
+): Promise<{ items: Map<string, Record<string, unknown>>; readUnits: number }> {
+  const items = new Map<string, Record<string, unknown>>();
+  let readUnits = 0;
+  const names = projection?.map((_, i) => `#p${i}`);
+  for (let i = 0; i < keys.length; i += 100) {
+    let pending: Record<string, unknown>[] | undefined = keys
+      .slice(i, i + 100)
+      .map((k) => ({ [PARTITION_KEY]: k.pk, [SORT_KEY]: k.sk }));
+    for (let attempt = 0; pending && pending.length > 0; attempt++) {
+      if (attempt > 0) await new Promise((r) => setTimeout(r, Math.min(50 * 2 ** attempt, 2000)));
+      const page: BatchGetCommandOutput = await client.send(
+        new BatchGetCommand({
+          RequestItems: {
+            [tableName]: {
+              Keys: pending,
+              ...(projection && names
+                ? {
+                    ProjectionExpression: names.join(', '),
+                    ExpressionAttributeNames: Object.fromEntries(
+                      names.map((n, j) => [n, projection[j] as string]),
+                    ),
+                  }
+                : {}),
+            },
+          },
+          ReturnConsumedCapacity: 'TOTAL',
+        }),
+      );
+      for (const c of page.ConsumedCapacity ?? []) readUnits += c.CapacityUnits ?? 0;
+      for (const item of page.Responses?.[tableName] ?? []) {
+        items.set(itemKey(String(item[PARTITION_KEY]), String(item[SORT_KEY])), item);
+      }
+      pending = page.UnprocessedKeys?.[tableName]?.Keys;
+    }
+  }
+  return { items, readUnits };
+}
+
+export function itemKey(pk: string, sk: string): string {
+  return `${pk}\u0000${sk}`;
+}
+
+/** The stored envelope JSON of an outbox item (`envelope`, or gunzipped `envelopeGzip`); undefined if absent. */
+export function envelopeJsonOf(item: Record<string, unknown>): string | undefined {
+  const text = item[RecordAttribute.envelope];
+  if (typeof text === 'string') return text;
+  const zipped = item[RecordAttribute.envelopeGzip];
+  if (zipped instanceof Uint8Array) {
+    return gunzipSync(zipped, { maxOutputLength: 1_048_576 }).toString('utf8');
+  }
+  return undefined;
+}
+
+/** Parses an envelope JSON; undefined when it is not a valid outbox envelope. */
+export function parseEnvelope(json: string): OutboxEnvelope | undefined {
+  try {
+    const value: unknown = JSON.parse(json);
+    return isOutboxEnvelope(value) ? value : undefined;
+  } catch {
+    return undefined;
+  }
+}

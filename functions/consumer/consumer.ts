@@ -1,0 +1,457 @@
+import { type MessageAttributeValue, SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
+import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
+import { envelopeProblems, type OutboxEnvelope } from '../runtime/envelope.ts';
+import { sharedDocumentClient } from '../runtime/writer.ts';
+import {
+  CONSUMER_NAME_ENV,
+  CONSUMER_NAME_PATTERN,
+  DEAD_LETTER_QUEUE_URL_ENV,
+  DEDUP_TABLE_ENV,
+  DEFAULT_DEDUP_TTL_SECONDS,
+} from './dedup-format.ts';
+import { DedupStore, validateWrites } from './dedup-store.ts';
+import { ConsumerConfigurationError, ConsumerError, LeaseLostError, SequenceGapError } from './errors.ts';
+import { powertoolsConsumerLogger, powertoolsConsumerMetrics } from './observability.ts';
+import {
+  type ConsumerLogger,
+  ConsumerMetric,
+  type ConsumerMetrics,
+  type ConsumerMode,
+  type ConsumerOptions,
+  type EventContext,
+  type EventOutcome,
+  type GapPolicy,
+  type ProcessOptions,
+} from './types.ts';
+
+export const DEFAULT_CONCURRENCY = 10;
+export const DEFAULT_LEASE_MS = 60_000;
+export const DEFAULT_LEASE_MARGIN_MS = 1_000;
+export const DEFAULT_MIN_REMAINING_TIME_MS = 1_000;
+/** Message attribute names set on a poison message sent to the DLQ (no payload, only why). */
+export const POISON_REASON_ATTRIBUTE = 'outbox.poison-reason';
+export const POISON_CONSUMER_ATTRIBUTE = 'outbox.consumer';
+export const POISON_SOURCE_MESSAGE_ATTRIBUTE = 'outbox.source-message-id';
+/** SQS allows 10 message attributes; three are ours. */
+const MAX_COPIED_ATTRIBUTES = 7;
+
+let sharedSqs: SQSClient | undefined;
+
+/** The outcome of one SQS record inside a batch. */
+export type RecordResult =
+  | { readonly messageId: string; readonly status: EventOutcome['status'] }
+  | { readonly messageId: string; readonly status: 'poison'; readonly deadLettered: boolean }
+  | { readonly messageId: string; readonly status: 'failed'; readonly error: string }
+  | { readonly messageId: string; readonly status: 'not-started' };
+
+export interface BatchResult extends SQSBatchResponse {
+  readonly results: readonly RecordResult[];
+}
+
+type Parsed =
+  | { readonly ok: true; readonly envelope: OutboxEnvelope }
+  | { readonly ok: false; readonly reason: string };
+
+/** Parses an SQS body as an outbox envelope; the reason never quotes the payload. */
+export function parseEnvelope(body: string): Parsed {
+  let value: unknown;
+  try {
+    value = JSON.parse(body);
+  } catch {
+    return { ok: false, reason: 'body is not JSON' };
+  }
+  const problems = envelopeProblems(value);
+  if (problems.length > 0) {
+    return {
+      ok: false,
+      reason: `not an outbox envelope: ${problems.map((p) => `${p.field} ${p.reason}`).join('; ')}`,
+    };
+  }
+  return { ok: true, envelope: value as OutboxEnvelope };
+}
+
+/** Runs `worker` over `items` with at most `limit` in flight. */
+async function forEachLimit<T>(
+  items: readonly T[],
+  limit: number,
+  worker: (item: T) => Promise<void>,
+): Promise<void> {
+  let next = 0;
+  const lanes = Array.from({ length: Math.min(limit, items.length) }, async () => {
+    while (next < items.length) {
+      const item = items[next++] as T;
+      await worker(item);
+    }
+  });
+  await Promise.all(lanes);
+}
+
+function isFifoRecord(record: SQSRecord): boolean {
+  return record.attributes?.MessageGroupId !== undefined || (record.eventSourceARN ?? '').endsWith('.fifo');
+}
+
+function requireInteger(consumer: string, name: string, value: number, min: number, max: number): number {
+  if (!Number.isInteger(value) || value < min || value > max) {
+    throw new ConsumerConfigurationError(
+      consumer,
+      `${name} must be an integer from ${min} to ${max}, but ${value} was provided.`,
+    );
+  }
+  return value;
+}
+
+/**
+ * Applies each outbox event's effect at most once per consumer, although SQS delivers at least once.
+ * Dedup key = consumer name + event id (never the SQS message id, which changes when a message is
+ * republished). Use `handler` as the Lambda handler of an SQS event source with ReportBatchItemFailures,
+ * `process` for one envelope from anywhere else, or the `outboxConsumer` middy middleware.
+ */
+export class IdempotentConsumer<TData = unknown> {
+  readonly name: string;
+  readonly mode: ConsumerMode;
+  readonly store: DedupStore;
+  readonly metrics: ConsumerMetrics;
+  readonly logger: ConsumerLogger;
+  readonly #options: ConsumerOptions<TData>;
+  readonly #concurrency: number;
+  readonly #minRemainingTimeMs: number;
+  readonly #deadLetterQueueUrl: string | undefined;
+  readonly #sqsClient: SQSClient | undefined;
+  readonly #now: () => number;
+  readonly #onGap: GapPolicy;
+
+  constructor(options: ConsumerOptions<TData>) {
+    const name = options.name ?? process.env[CONSUMER_NAME_ENV] ?? '';
+    if (!CONSUMER_NAME_PATTERN.test(name)) {
+      throw new ConsumerConfigurationError(
+        name || '(unnamed)',
+        `The consumer name must be 1-64 letters, digits, '.', '_' or '-' (it is part of every dedup key), but "${name}" was provided. Pass { name } or set ${CONSUMER_NAME_ENV}.`,
+      );
+    }
+    const mode = (options as { mode?: unknown }).mode;
+    if (mode !== 'transactional' && mode !== 'lease' && mode !== 'ordered') {
+      throw new ConsumerConfigurationError(
+        name,
+        `mode must be 'transactional', 'lease' or 'ordered', but ${String(mode)} was provided.`,
+      );
+    }
+    if (typeof options.handle !== 'function') {
+      throw new ConsumerConfigurationError(name, 'handle must be a function.');
+    }
+    const tableName = options.tableName ?? process.env[DEDUP_TABLE_ENV];
+    if (!tableName) {
+      throw new ConsumerConfigurationError(
+        name,
+        `No dedup table configured: pass { tableName } or set ${DEDUP_TABLE_ENV} (Messaging.subscribe does this for its consumers).`,
+      );
+    }
+    const ttl = requireInteger(
+      name,
+      'dedupTtlSeconds',
+      options.dedupTtlSeconds ?? DEFAULT_DEDUP_TTL_SECONDS,
+      60,
+      10 * 365 * 86_400,
+    );
+    this.#concurrency = requireInteger(
+      name,
+      'concurrency',
+      options.concurrency ?? DEFAULT_CONCURRENCY,
+      1,
+      100,
+    );
+    this.#minRemainingTimeMs = requireInteger(
+      name,
+      'minRemainingTimeMs',
+      options.minRemainingTimeMs ?? DEFAULT_MIN_REMAINING_TIME_MS,
+      0,
+      900_000,
+    );
+    if (options.mode === 'lease') {
+      if (options.leaseMs !== undefined) requireInteger(name, 'leaseMs', options.leaseMs, 1, 43_200_000);
+      if (options.leaseMarginMs !== undefined)
+        requireInteger(name, 'leaseMarginMs', options.leaseMarginMs, 0, 600_000);
+    }
+    const onGap = options.mode === 'ordered' ? (options.onGap ?? 'retry') : 'retry';
+    if (onGap !== 'retry' && onGap !== 'accept') {
+      throw new ConsumerConfigurationError(
+        name,
+        `onGap must be 'retry' or 'accept', but ${String(onGap)} was provided.`,
+      );
+    }
+    this.name = name;
+    this.mode = mode;
+    this.#options = options;
+    this.#onGap = onGap;
+    this.#now = options.now ?? Date.now;
+    this.#deadLetterQueueUrl = options.deadLetterQueueUrl ?? process.env[DEAD_LETTER_QUEUE_URL_ENV];
+    this.#sqsClient = options.sqsClient;
+    this.metrics = options.metrics ?? powertoolsConsumerMetrics(name);
+    this.logger = options.logger ?? powertoolsConsumerLogger(name);
+    this.store = new DedupStore({
+      tableName,
+      client: options.client ?? sharedDocumentClient(),
+      ttlSeconds: ttl,
+      now: this.#now,
+    });
+  }
+
+  /** The Lambda handler (SQS event source with ReportBatchItemFailures). */
+  readonly handler = async (event: SQSEvent, context?: Context): Promise<SQSBatchResponse> => {
+    const { batchItemFailures } = await this.processBatch(event, context);
+    return { batchItemFailures };
+  };
+
+  /**
+   * Applies one event (no SQS involved). Returns the outcome; throws a ConsumerError (or the handler's own
+   * error) when the event was not applied and should be retried.
+   */
+  async process(envelope: OutboxEnvelope<TData>, options: ProcessOptions = {}): Promise<EventOutcome> {
+    const context: EventContext = {
+      consumer: this.name,
+      idempotencyKey: envelope.id,
+      ...(options.record ? { record: options.record } : {}),
+      ...(options.lambdaContext ? { lambdaContext: options.lambdaContext } : {}),
+    };
+    try {
+      const outcome = await this.#apply(envelope, context);
+      this.#countOutcome(outcome);
+      return outcome;
+    } catch (error) {
+      if (error instanceof SequenceGapError) this.metrics.count(ConsumerMetric.SequenceGaps);
+      if (error instanceof LeaseLostError) this.metrics.count(ConsumerMetric.LeasesLost);
+      throw error;
+    }
+  }
+
+  async #apply(envelope: OutboxEnvelope<TData>, context: EventContext): Promise<EventOutcome> {
+    const options = this.#options;
+    const eventId = envelope.id;
+    if (options.mode === 'lease') {
+      const remaining = context.lambdaContext?.getRemainingTimeInMillis();
+      const leaseMs =
+        options.leaseMs ??
+        (remaining === undefined
+          ? DEFAULT_LEASE_MS
+          : Math.max(1, remaining) + (options.leaseMarginMs ?? DEFAULT_LEASE_MARGIN_MS));
+      const claim = await this.store.claim(this.name, eventId, leaseMs);
+      if (claim.status === 'duplicate') return { status: 'duplicate', eventId };
+      const { lease } = claim;
+      try {
+        await options.handle(envelope, {
+          ...context,
+          leaseOwner: lease.owner,
+          leaseExpiresAt: lease.expiresAt,
+          signal: AbortSignal.timeout(Math.max(1, lease.expiresAt - this.#now())),
+        });
+      } catch (error) {
+        const released = await this.store
+          .release(this.name, eventId, lease)
+          .catch((releaseError: unknown) => {
+            this.logger.warn(
+              'Could not release the lease after a failed side effect; it expires on its own',
+              {
+                eventId,
+                error: (releaseError as Error).name,
+              },
+            );
+            return false;
+          });
+        if (!released) this.logger.warn('The lease was no longer ours when releasing it', { eventId });
+        throw error;
+      }
+      await this.store.complete(this.name, eventId, lease);
+      return { status: 'applied', eventId };
+    }
+    const writes = validateWrites(this.name, eventId, await options.handle(envelope, context));
+    if (options.mode === 'transactional') {
+      const result = await this.store.commitEvent(this.name, envelope, writes);
+      return result.status === 'applied' ? { status: 'applied', eventId } : { status: 'duplicate', eventId };
+    }
+    const result = await this.store.advanceCursor(this.name, envelope, writes, this.#onGap);
+    if (result.status === 'applied') {
+      if (result.skippedSequences > 0) {
+        this.metrics.count(ConsumerMetric.SequenceGaps);
+        this.logger.warn('Accepted an event after a sequence gap', {
+          eventId,
+          partitionkey: envelope.partitionkey,
+          sequence: envelope.sequence,
+          skippedSequences: result.skippedSequences,
+        });
+        return { status: 'applied', eventId, skippedSequences: result.skippedSequences };
+      }
+      return { status: 'applied', eventId };
+    }
+    if (result.status === 'stale') return { status: 'stale', eventId, lastSequence: result.lastSequence };
+    return { status: 'duplicate', eventId };
+  }
+
+  #countOutcome(outcome: EventOutcome): void {
+    if (outcome.status === 'applied') this.metrics.count(ConsumerMetric.Processed);
+    else if (outcome.status === 'duplicate') this.metrics.count(ConsumerMetric.DuplicatesSuppressed);
+    else this.metrics.count(ConsumerMetric.StaleSkipped);
+  }
+
+  /**
+   * Processes an SQS batch. FIFO (any record with a MessageGroupId): groups run concurrently, each group's
+   * messages in order, and a failure fails that message and every later message of its group. Standard:
+   * messages run with bounded concurrency and fail one by one. Always publishes the batch's metrics.
+   */
+  async processBatch(event: SQSEvent, lambdaContext?: Context): Promise<BatchResult> {
+    const records = event?.Records ?? [];
+    const results = new Map<string, RecordResult>();
+    try {
+      if (records.some(isFifoRecord)) {
+        const groups = new Map<string, SQSRecord[]>();
+        for (const record of records) {
+          const group = record.attributes?.MessageGroupId ?? '';
+          const list = groups.get(group);
+          if (list) list.push(record);
+          else groups.set(group, [record]);
+        }
+        await forEachLimit([...groups.values()], this.#concurrency, async (group) => {
+          let failed = false;
+          for (const record of group) {
+            if (failed) {
+              // Order: a later message of a failed group must not overtake the failed one.
+              results.set(record.messageId, { messageId: record.messageId, status: 'not-started' });
+              continue;
+            }
+            const result = await this.#processRecord(record, lambdaContext);
+            results.set(record.messageId, result);
+            failed =
+              result.status === 'failed' ||
+              result.status === 'not-started' ||
+              (result.status === 'poison' && !result.deadLettered);
+          }
+        });
+      } else {
+        await forEachLimit(records, this.#concurrency, async (record) => {
+          results.set(record.messageId, await this.#processRecord(record, lambdaContext));
+        });
+      }
+    } finally {
+      this.metrics.publish();
+    }
+    const ordered = records.map(
+      (r) => results.get(r.messageId) ?? ({ messageId: r.messageId, status: 'not-started' } as const),
+    );
+    const batchItemFailures = ordered
+      .filter(
+        (r) =>
+          r.status === 'failed' || r.status === 'not-started' || (r.status === 'poison' && !r.deadLettered),
+      )
+      .map((r) => ({ itemIdentifier: r.messageId }));
+    return { batchItemFailures, results: ordered };
+  }
+
+  async #processRecord(record: SQSRecord, lambdaContext: Context | undefined): Promise<RecordResult> {
+    const messageId = record.messageId;
+    if (lambdaContext && lambdaContext.getRemainingTimeInMillis() < this.#minRemainingTimeMs) {
+      this.logger.warn('Not starting a message this close to the timeout; it will be redelivered', {
+        messageId,
+      });
+      return { messageId, status: 'not-started' };
+    }
+    const parsed = parseEnvelope(record.body ?? '');
+    if (!parsed.ok) {
+      const deadLettered = await this.#deadLetter(record, parsed.reason);
+      this.metrics.count(ConsumerMetric.Poison);
+      return { messageId, status: 'poison', deadLettered };
+    }
+    const { envelope } = parsed;
+    try {
+      const outcome = await this.process(envelope as OutboxEnvelope<TData>, {
+        record,
+        ...(lambdaContext ? { lambdaContext } : {}),
+      });
+      return { messageId, status: outcome.status };
+    } catch (error) {
+      this.metrics.count(ConsumerMetric.Failed);
+      const e = error as Error;
+      const attributes = {
+        messageId,
+        eventId: envelope.id,
+        type: envelope.type,
+        partitionkey: envelope.partitionkey,
+        sequence: envelope.sequence,
+        receiveCount: Number(record.attributes?.ApproximateReceiveCount ?? 0),
+        error: e?.name ?? 'Error',
+        reason: e?.message,
+        retryable: error instanceof ConsumerError ? error.retryable : undefined,
+      };
+      if (error instanceof ConsumerError && error.retryable)
+        this.logger.warn('Event not applied; it will be retried', attributes);
+      else this.logger.error('Event failed; it will be retried and then dead-lettered', attributes);
+      return { messageId, status: 'failed', error: e?.name ?? 'Error' };
+    }
+  }
+
+  /** Sends a poison message straight to the DLQ; true when it got there (so the source message can be deleted). */
+  async #deadLetter(record: SQSRecord, reason: string): Promise<boolean> {
+    const base = {
+      messageId: record.messageId,
+      reason,
+      bodyBytes: Buffer.byteLength(record.body ?? '', 'utf8'),
+      receiveCount: Number(record.attributes?.ApproximateReceiveCount ?? 0),
+    };
+    const queueUrl = this.#deadLetterQueueUrl;
+    if (!queueUrl) {
+      this.logger.error(
+        `Poison message (not an outbox envelope); no DLQ URL configured (${DEAD_LETTER_QUEUE_URL_ENV}), so it is failed and reaches the DLQ through the redrive policy`,
+        base,
+      );
+      return false;
+    }
+    const attributes: Record<string, MessageAttributeValue> = {
+      [POISON_REASON_ATTRIBUTE]: { DataType: 'String', StringValue: reason.slice(0, 1024) },
+      [POISON_CONSUMER_ATTRIBUTE]: { DataType: 'String', StringValue: this.name },
+      [POISON_SOURCE_MESSAGE_ATTRIBUTE]: { DataType: 'String', StringValue: record.messageId },
+    };
+    let copied = 0;
+    for (const [name, value] of Object.entries(record.messageAttributes ?? {})) {
+      if (copied >= MAX_COPIED_ATTRIBUTES) break;
+      if (value?.stringValue === undefined || !/^(String|Number)/.test(value.dataType)) continue;
+      attributes[name] = { DataType: value.dataType, StringValue: value.stringValue };
+      copied++;
+    }
+    try {
+      await this.#sqs().send(
+        new SendMessageCommand({
+          QueueUrl: queueUrl,
+          // Unchanged, so a DLQ redrive puts back exactly what arrived.
+          MessageBody: record.body,
+          MessageAttributes: attributes,
+          ...(queueUrl.endsWith('.fifo')
+            ? {
+                MessageGroupId: record.attributes?.MessageGroupId ?? 'poison',
+                // A retried invocation sends the same message again: let FIFO dedup drop the copy.
+                MessageDeduplicationId: record.messageId,
+              }
+            : {}),
+        }),
+      );
+      this.logger.error('Poison message (not an outbox envelope) sent to the DLQ without retries', base);
+      return true;
+    } catch (error) {
+      this.logger.error(
+        'Poison message could not be sent to the DLQ; failing it so the redrive policy moves it',
+        {
+          ...base,
+          error: (error as Error).name,
+        },
+      );
+      return false;
+    }
+  }
+
+  #sqs(): SQSClient {
+    if (this.#sqsClient) return this.#sqsClient;
+    sharedSqs ??= new SQSClient({});
+    return sharedSqs;
+  }
+}
+
+/** Creates an idempotent consumer; see IdempotentConsumer. */
+export function createConsumer<TData = unknown>(options: ConsumerOptions<TData>): IdempotentConsumer<TData> {
+  return new IdempotentConsumer(options);
+}

@@ -1,0 +1,393 @@
+import { createHash } from 'node:crypto';
+import {
+  type EventBridgeClient,
+  PutEventsCommand,
+  type PutEventsRequestEntry,
+} from '@aws-sdk/client-eventbridge';
+import { type MessageAttributeValue, PublishBatchCommand, type SNSClient } from '@aws-sdk/client-sns';
+import { SendMessageBatchCommand, type SQSClient } from '@aws-sdk/client-sqs';
+import type { OutboxRecord } from './decode.ts';
+
+/** Every batch API the relay uses takes at most 10 entries. */
+export const MAX_ENTRIES_PER_CALL = 10;
+
+/**
+ * How one entry failed:
+ * - `retryable`: throttling, 5xx, timeouts; retried with backoff, never dropped.
+ * - `rejected`: the target refuses this entry's content for good (invalid characters, too large); quarantined.
+ * - `fatal`: the call cannot succeed as configured (permissions, missing topic, KMS); not retried in this
+ *   invocation, the aggregate stops and Lambda retries the batch.
+ */
+export type FailureKind = 'retryable' | 'rejected' | 'fatal';
+
+export type EntryResult =
+  | { readonly ok: true }
+  | { readonly ok: false; readonly kind: FailureKind; readonly code: string; readonly message: string };
+
+/** One fan-out target: builds entries, knows its limits, sends one batch and classifies every outcome. */
+export interface Publisher {
+  /** Metric dimension and log field, e.g. `sns`, `eventbridge`, `sqs:orders.fifo`. */
+  readonly name: string;
+  /** Byte limit of the sum of entry sizes in one call. */
+  readonly maxBatchBytes: number;
+  /**
+   * Records of one aggregate allowed in one call. FIFO targets take 1: if entry k of an aggregate failed while a
+   * later entry of the same group succeeded, the later one would already be delivered ahead of it.
+   */
+  readonly recordsPerGroupPerCall: number;
+  /** Size the target counts for this record's entry. */
+  entryBytes(record: OutboxRecord): number;
+  /** Why the target can never accept this record (e.g. too large), or undefined. */
+  problem(record: OutboxRecord): string | undefined;
+  /** Sends ≤ 10 entries; resolves with one result per record, in order. Never rejects. */
+  send(records: readonly OutboxRecord[], signal?: AbortSignal): Promise<EntryResult[]>;
+}
+
+const OK: EntryResult = { ok: true };
+
+/** Throttling, server faults and timeouts, under any of the spellings SNS, SQS, EventBridge and KMS use. */
+const RETRYABLE =
+  /thrott|internal|unavailable|timeout|timedout|slowdown|toomanyrequests|^abort|^econn|^epipe|^socket/i;
+
+/** Permissions, keys and missing resources: retrying within the invocation cannot help. */
+const FATAL = /denied|notfound|doesnotexist|disabled|invalidstate|optinrequired|authoriz|forbidden/i;
+
+/** Codes that mean "this content is refused", not "the target is misconfigured". */
+const REJECTED_CODES = new Set([
+  'InvalidMessageContents',
+  'InvalidParameter',
+  'InvalidParameterException',
+  'InvalidParameterValue',
+  'InvalidParameterValueException',
+  'InvalidAttributeValue',
+  'InvalidAttributeName',
+  'MessageTooLong',
+  'ValidationException',
+  'ValidationError',
+  'MalformedDetail',
+  'InvalidArgument',
+  'NotAuthorizedForSourceException',
+]);
+
+/** Call-level errors a smaller batch may avoid: split the batch to isolate the entry that causes them. */
+const SPLITTABLE_NAMES = new Set([
+  ...REJECTED_CODES,
+  'BatchRequestTooLong',
+  'BatchRequestTooLongException',
+  'AWS.SimpleQueueService.BatchRequestTooLong',
+]);
+
+interface SdkError {
+  readonly name?: string;
+  readonly code?: string;
+  readonly message?: string;
+  readonly $retryable?: unknown;
+  readonly $metadata?: { readonly httpStatusCode?: number };
+}
+
+/** Classifies a whole-call failure (the SDK threw). */
+export function classifyCallError(error: unknown): {
+  kind: FailureKind | 'split';
+  code: string;
+  message: string;
+} {
+  const e = (error ?? {}) as SdkError;
+  const code = e.name ?? e.code ?? 'Error';
+  const message = typeof e.message === 'string' ? e.message.slice(0, 500) : String(error).slice(0, 500);
+  const status = e.$metadata?.httpStatusCode ?? 0;
+  if (
+    e.$retryable ||
+    status >= 500 ||
+    status === 429 ||
+    RETRYABLE.test(code) ||
+    RETRYABLE.test(e.code ?? '')
+  ) {
+    return { kind: 'retryable', code, message };
+  }
+  if (SPLITTABLE_NAMES.has(code)) return { kind: 'split', code, message };
+  return { kind: 'fatal', code, message };
+}
+
+/** Classifies an entry-level failure reported in a 200 response. */
+export function classifyEntryError(code: string | undefined, senderFault: boolean | undefined): FailureKind {
+  if (code !== undefined && REJECTED_CODES.has(code)) return 'rejected';
+  if (code !== undefined && RETRYABLE.test(code)) return 'retryable';
+  if (code !== undefined && FATAL.test(code)) return 'fatal';
+  // SQS/SNS say whether the caller is at fault: a server-side fault is worth retrying, a caller fault is not.
+  if (senderFault === true) return 'fatal';
+  return 'retryable';
+}
+
+/**
+ * Sends with a split fallback: when a whole call is refused for a reason one entry can cause (invalid content,
+ * batch too long), halves are sent separately so only the offending entry is rejected and the rest go through.
+ * If every entry of a multi-entry batch is refused that way, the cause is the configuration, not the content:
+ * the entries fail as `fatal` instead of being quarantined.
+ */
+async function sendSplitting(
+  records: readonly OutboxRecord[],
+  sendOnce: (records: readonly OutboxRecord[]) => Promise<EntryResult[]>,
+  signal: AbortSignal | undefined,
+): Promise<EntryResult[]> {
+  const callLevel = new Set<EntryResult>();
+  const attempt = async (batch: readonly OutboxRecord[]): Promise<EntryResult[]> => {
+    try {
+      return await sendOnce(batch);
+    } catch (error) {
+      const { kind, code, message } = classifyCallError(error);
+      if (kind !== 'split') {
+        const failure: EntryResult = { ok: false, kind, code, message };
+        return batch.map(() => failure);
+      }
+      if (batch.length === 1) {
+        const rejected: EntryResult = { ok: false, kind: 'rejected', code, message };
+        callLevel.add(rejected);
+        return [rejected];
+      }
+      if (signal?.aborted)
+        return batch.map(() => ({ ok: false, kind: 'retryable', code: 'AbortError', message }));
+      // A batch holds at most one record per FIFO group, so its halves are independent of each other.
+      const half = Math.ceil(batch.length / 2);
+      return [...(await attempt(batch.slice(0, half))), ...(await attempt(batch.slice(half)))];
+    }
+  };
+  const results = await attempt(records);
+  if (records.length > 1 && results.every((r) => callLevel.has(r))) {
+    return results.map((r) => (r.ok ? r : { ...r, kind: 'fatal' }));
+  }
+  return results;
+}
+
+/** Results from an SNS/SQS style response: `Failed[]` entries carry the batch entry Id (its index here). */
+function resultsFromFailed(
+  count: number,
+  failed: readonly { Id?: string; Code?: string; Message?: string; SenderFault?: boolean }[] | undefined,
+  successfulIds: ReadonlySet<string> | undefined,
+): EntryResult[] {
+  const results: EntryResult[] = new Array(count).fill(OK);
+  for (const f of failed ?? []) {
+    const i = Number(f.Id);
+    if (!Number.isInteger(i) || i < 0 || i >= count) continue;
+    results[i] = {
+      ok: false,
+      kind: classifyEntryError(f.Code, f.SenderFault),
+      code: f.Code ?? 'Unknown',
+      message: (f.Message ?? '').slice(0, 500),
+    };
+  }
+  if (successfulIds) {
+    // An entry reported neither successful nor failed was not accepted: retry it rather than assume success.
+    for (let i = 0; i < count; i++) {
+      if (results[i] === OK && !successfulIds.has(String(i))) {
+        results[i] = {
+          ok: false,
+          kind: 'retryable',
+          code: 'MissingResult',
+          message: 'no result for this entry',
+        };
+      }
+    }
+  }
+  return results;
+}
+
+const GROUP_ID = /^[\x21-\x7e]{1,128}$/;
+
+/**
+ * FIFO MessageGroupId for an aggregate key: the key itself when it is valid (≤ 128 printable ASCII characters),
+ * otherwise a stable hash of it, so one aggregate always maps to one group.
+ */
+export function messageGroupId(aggregateKey: string): string {
+  if (GROUP_ID.test(aggregateKey)) return aggregateKey;
+  return `sha256:${createHash('sha256').update(aggregateKey, 'utf8').digest('hex')}`;
+}
+
+function stringAttribute(value: string): MessageAttributeValue {
+  return { DataType: 'String', StringValue: value };
+}
+
+/** The message attributes SNS filter policies and SQS consumers may use (the envelope stays the body). */
+export function messageAttributes(record: OutboxRecord): Record<string, MessageAttributeValue> {
+  const attributes: Record<string, MessageAttributeValue> = {
+    type: stringAttribute(record.type),
+    source: stringAttribute(record.source),
+    partitionkey: stringAttribute(record.pk),
+    sequence: { DataType: 'Number', StringValue: String(record.sequence) },
+  };
+  if (record.subject !== undefined) attributes.subject = stringAttribute(record.subject);
+  return attributes;
+}
+
+/** Size SNS and SQS count for a message: body plus each attribute's name, data type and value (UTF-8). */
+export function messageBytes(record: OutboxRecord): number {
+  // name + data type + value of: type, source, partitionkey, sequence (+ subject)
+  let size =
+    record.envelopeBytes +
+    4 +
+    6 +
+    Buffer.byteLength(record.type) +
+    6 +
+    6 +
+    Buffer.byteLength(record.source) +
+    12 +
+    6 +
+    Buffer.byteLength(record.pk) +
+    8 +
+    6 +
+    String(record.sequence).length;
+  if (record.subject !== undefined) size += 7 + 6 + Buffer.byteLength(record.subject);
+  return size;
+}
+
+function tooLarge(bytes: number, limit: number, target: string): string | undefined {
+  return bytes > limit
+    ? `the ${target} message is ${bytes} bytes, over the ${limit}-byte limit; store large payloads elsewhere and publish a reference`
+    : undefined;
+}
+
+export interface SnsFifoPublisherOptions {
+  readonly client: SNSClient;
+  readonly topicArn: string;
+  /** @default 262144 */
+  readonly maxMessageBytes?: number;
+}
+
+/** SNS FIFO `PublishBatch`: group = aggregate key, dedup id = event id, attributes for filter policies. */
+export function snsFifoPublisher(options: SnsFifoPublisherOptions): Publisher {
+  const limit = options.maxMessageBytes ?? 262_144;
+  const sendOnce = async (records: readonly OutboxRecord[], signal?: AbortSignal): Promise<EntryResult[]> => {
+    const response = await options.client.send(
+      new PublishBatchCommand({
+        TopicArn: options.topicArn,
+        PublishBatchRequestEntries: records.map((r, i) => ({
+          Id: String(i),
+          Message: r.envelope,
+          MessageGroupId: messageGroupId(r.pk),
+          MessageDeduplicationId: r.id,
+          MessageAttributes: messageAttributes(r),
+        })),
+      }),
+      signal ? { abortSignal: signal } : {},
+    );
+    return resultsFromFailed(
+      records.length,
+      response.Failed,
+      new Set((response.Successful ?? []).map((s) => s.Id ?? '')),
+    );
+  };
+  return {
+    name: 'sns',
+    maxBatchBytes: limit,
+    recordsPerGroupPerCall: 1,
+    entryBytes: messageBytes,
+    problem: (record) => tooLarge(messageBytes(record), limit, 'SNS'),
+    send: (records, signal) => sendSplitting(records, (r) => sendOnce(r, signal), signal),
+  };
+}
+
+export interface SqsFifoPublisherOptions {
+  readonly client: SQSClient;
+  readonly queueUrl: string;
+  /** @default 1048576 */
+  readonly maxMessageBytes?: number;
+}
+
+/** SQS FIFO `SendMessageBatch` to a point-to-point queue, with the same group and dedup ids as SNS. */
+export function sqsFifoPublisher(options: SqsFifoPublisherOptions): Publisher {
+  const limit = options.maxMessageBytes ?? 1_048_576;
+  const queueName = options.queueUrl.slice(options.queueUrl.lastIndexOf('/') + 1);
+  const sendOnce = async (records: readonly OutboxRecord[], signal?: AbortSignal): Promise<EntryResult[]> => {
+    const response = await options.client.send(
+      new SendMessageBatchCommand({
+        QueueUrl: options.queueUrl,
+        Entries: records.map((r, i) => ({
+          Id: String(i),
+          MessageBody: r.envelope,
+          MessageGroupId: messageGroupId(r.pk),
+          MessageDeduplicationId: r.id,
+          MessageAttributes: messageAttributes(r),
+        })),
+      }),
+      signal ? { abortSignal: signal } : {},
+    );
+    return resultsFromFailed(
+      records.length,
+      response.Failed,
+      new Set((response.Successful ?? []).map((s) => s.Id ?? '')),
+    );
+  };
+  return {
+    name: `sqs:${queueName}`,
+    maxBatchBytes: limit,
+    recordsPerGroupPerCall: 1,
+    entryBytes: messageBytes,
+    problem: (record) => tooLarge(messageBytes(record), limit, 'SQS'),
+    send: (records, signal) => sendSplitting(records, (r) => sendOnce(r, signal), signal),
+  };
+}
+
+export interface EventBridgePublisherOptions {
+  readonly client: EventBridgeClient;
+  readonly eventBusName: string;
+  /** @default 1048576 (the per-entry limit since 2026-01-29; also applied to the whole call) */
+  readonly maxEntryBytes?: number;
+}
+
+/** Size EventBridge counts for an entry: Time (14) + Source + DetailType + Detail, UTF-8. */
+export function eventBridgeEntryBytes(record: OutboxRecord): number {
+  return 14 + Buffer.byteLength(record.source) + Buffer.byteLength(record.type) + record.envelopeBytes;
+}
+
+function eventBridgeEntry(record: OutboxRecord, eventBusName: string): PutEventsRequestEntry {
+  return {
+    EventBusName: eventBusName,
+    Source: record.source,
+    DetailType: record.type,
+    Detail: record.envelope,
+    Time: new Date(record.createdAt),
+  };
+}
+
+/**
+ * EventBridge `PutEvents` (rule-based fan-out; EventBridge does not keep order). The response is 200 even when
+ * entries fail, so every `Entries[i].ErrorCode` is read.
+ */
+export function eventBridgePublisher(options: EventBridgePublisherOptions): Publisher {
+  const limit = options.maxEntryBytes ?? 1_048_576;
+  const sendOnce = async (records: readonly OutboxRecord[], signal?: AbortSignal): Promise<EntryResult[]> => {
+    const response = await options.client.send(
+      new PutEventsCommand({ Entries: records.map((r) => eventBridgeEntry(r, options.eventBusName)) }),
+      signal ? { abortSignal: signal } : {},
+    );
+    const entries = response.Entries ?? [];
+    if ((response.FailedEntryCount ?? 0) === 0 && entries.length === records.length)
+      return records.map(() => OK);
+    return records.map((_, i): EntryResult => {
+      const entry = entries[i];
+      if (entry?.EventId && !entry.ErrorCode) return OK;
+      const code = entry?.ErrorCode ?? 'MissingResult';
+      return {
+        ok: false,
+        kind: entry ? classifyEntryError(code, undefined) : 'retryable',
+        code,
+        message: (entry?.ErrorMessage ?? 'no result for this entry').slice(0, 500),
+      };
+    });
+  };
+  return {
+    name: 'eventbridge',
+    maxBatchBytes: limit,
+    // EventBridge does not keep order anyway; consecutive records of one aggregate may share a call.
+    recordsPerGroupPerCall: MAX_ENTRIES_PER_CALL,
+    entryBytes: eventBridgeEntryBytes,
+    problem: (record) => {
+      if (record.source.startsWith('aws.')) return 'EventBridge reserves sources starting with "aws."';
+      if (Buffer.byteLength(record.type) > 128)
+        return 'the type is longer than EventBridge allows for DetailType (128)';
+      if (Buffer.byteLength(record.source) > 256)
+        return 'the source is longer than EventBridge allows for Source (256)';
+      return tooLarge(eventBridgeEntryBytes(record), limit, 'EventBridge');
+    },
+    send: (records, signal) => sendSplitting(records, (r) => sendOnce(r, signal), signal),
+  };
+}

@@ -1,0 +1,503 @@
+import { Duration, Token } from 'aws-cdk-lib';
+import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
+import * as events from 'aws-cdk-lib/aws-events';
+import * as targets from 'aws-cdk-lib/aws-events-targets';
+import * as eventSources from 'aws-cdk-lib/aws-lambda-event-sources';
+import type * as nodejs from 'aws-cdk-lib/aws-lambda-nodejs';
+import * as sns from 'aws-cdk-lib/aws-sns';
+import * as snsSubscriptions from 'aws-cdk-lib/aws-sns-subscriptions';
+import * as sqs from 'aws-cdk-lib/aws-sqs';
+import { Construct } from 'constructs';
+import {
+  CONSUMER_NAME_ENV,
+  CONSUMER_NAME_PATTERN,
+  DEAD_LETTER_QUEUE_URL_ENV,
+  DEDUP_TABLE_ENV,
+} from '../functions/consumer/dedup-format.ts';
+import type { AlarmTopic } from './alarm-topic.ts';
+import type { DedupTable } from './dedup-table.ts';
+import { createOutboxFunction } from './outbox-function.ts';
+
+/** CloudWatch namespace of the consumers' own metrics (EventsProcessed, DuplicatesSuppressed, ...). */
+export const CONSUMER_METRICS_NAMESPACE = 'ServerlessOutbox';
+
+/** The optional consumer Lambda of a subscription. */
+export interface SubscriptionConsumerProps {
+  /** Handler file, relative to `functions/`, e.g. `subscribers/billing.ts` (exports `handler`). */
+  readonly entry: string;
+  /** @default - "<name> consumer" */
+  readonly description?: string;
+  /** Extra environment variables (the dedup table, consumer name and DLQ URL are always set). */
+  readonly environment?: Record<string, string>;
+  /**
+   * Function timeout. The queue's visibility timeout is derived from it (6×).
+   * @default Duration.seconds(30)
+   */
+  readonly timeout?: Duration;
+  /** @default 256 */
+  readonly memorySize?: number;
+  /**
+   * Messages per invocation. Ordered (FIFO) subscriptions: 1 to 10. Rule-based: 1 to 10,000 (above 10 needs
+   * `maxBatchingWindow`).
+   * @default 10
+   */
+  readonly batchSize?: number;
+  /**
+   * Rule-based subscriptions only: wait up to this long to fill a batch (0 to 300 s). FIFO queues have none.
+   * @default - no batching window
+   */
+  readonly maxBatchingWindow?: Duration;
+  /**
+   * Load levelling: the most concurrent invocations the event source mapping starts (2 to 1,000). A spike
+   * waits in the queue instead of overwhelming the team's downstream systems. FIFO queues are also limited
+   * by the number of active message groups.
+   * @default 10
+   */
+  readonly maxConcurrency?: number;
+  /** @default - no reserved concurrency */
+  readonly reservedConcurrentExecutions?: number;
+}
+
+/** Alarm thresholds; every alarm notifies the stack's alarm topic on ALARM and OK. */
+export interface SubscriptionAlarmProps {
+  /**
+   * Alarm when the oldest message has waited longer than this (`ApproximateAgeOfOldestMessage`, maximum over
+   * 1 minute, 3 consecutive minutes).
+   * @default Duration.seconds(60)
+   */
+  readonly maxMessageAge?: Duration;
+  /**
+   * Alarm when more messages than this wait in the queue (`ApproximateNumberOfMessagesVisible`, maximum over
+   * 1 minute, 3 consecutive minutes).
+   * @default 10000
+   */
+  readonly maxVisibleMessages?: number;
+}
+
+interface SubscriptionCommonProps {
+  /**
+   * The consumer Lambda. Leave it out to subscribe a queue only (e.g. for a team consuming from a container).
+   * @default - no consumer: the queue, DLQ and alarms only
+   */
+  readonly consumer?: SubscriptionConsumerProps;
+  /**
+   * Receives before a message moves to the DLQ (1 to 1,000).
+   * @default 5
+   */
+  readonly maxReceiveCount?: number;
+  /**
+   * Visibility timeout of the queue; must be at least 6× the consumer's timeout (AWS's advice for Lambda).
+   * @default - 6 × the consumer timeout; 30 seconds without a consumer
+   */
+  readonly visibilityTimeout?: Duration;
+  /**
+   * How long undelivered messages stay in the queue (60 s to 14 days). The DLQ keeps messages 14 days.
+   * @default Duration.days(4)
+   */
+  readonly retentionPeriod?: Duration;
+  /** @default - the thresholds documented on SubscriptionAlarmProps */
+  readonly alarms?: SubscriptionAlarmProps;
+}
+
+/**
+ * Ordered: SNS FIFO topic → subscription with a filter policy on the message attributes (`type`, `source`,
+ * `partitionkey`) and raw delivery → SQS FIFO queue (FIFO DLQ). Per-aggregate order end to end: the relay
+ * publishes with MessageGroupId = partitionkey.
+ */
+export interface OrderedSubscriptionProps extends SubscriptionCommonProps {
+  readonly kind: 'ordered';
+  /**
+   * Deliver only these event types (exact `type` values).
+   * @default - every type (unless `eventTypePrefixes` or `filterPolicy` narrow it)
+   */
+  readonly eventTypes?: readonly string[];
+  /**
+   * Deliver only event types starting with one of these, e.g. `com.example.orders.`.
+   * @default - no prefix filter
+   */
+  readonly eventTypePrefixes?: readonly string[];
+  /**
+   * Further conditions on the message attributes `source` and `partitionkey` (combined with the type filter).
+   * @default - none
+   */
+  readonly filterPolicy?: { readonly [attribute: string]: sns.SubscriptionFilter };
+  readonly eventPattern?: never;
+  readonly sources?: never;
+  readonly retryAttempts?: never;
+  readonly maxEventAge?: never;
+}
+
+/**
+ * Rule-based: EventBridge rule with an event pattern → standard SQS queue (standard DLQ). The rule target
+ * has a retry policy and sends what it cannot deliver to the same DLQ. No ordering.
+ * The queue receives the envelope itself (the event's `detail`), so both kinds deliver the same body.
+ */
+export interface RuleSubscriptionProps extends SubscriptionCommonProps {
+  readonly kind: 'rule';
+  /**
+   * Event pattern (detail-type = envelope.type, source = envelope.source, detail = the envelope).
+   * Combined with `eventTypes` and `sources` when those are given too.
+   * @default - built from `eventTypes` and `sources`; at least one of the three is required
+   */
+  readonly eventPattern?: events.EventPattern;
+  /** Shorthand for `eventPattern.detailType`. @default - any type */
+  readonly eventTypes?: readonly string[];
+  /** Shorthand for `eventPattern.source`. @default - any source */
+  readonly sources?: readonly string[];
+  /**
+   * Retries of the rule target before the event goes to the DLQ (0 to 185).
+   * @default 185
+   */
+  readonly retryAttempts?: number;
+  /**
+   * Longest time EventBridge keeps retrying an event (60 s to 24 h).
+   * @default Duration.hours(24)
+   */
+  readonly maxEventAge?: Duration;
+  readonly eventTypePrefixes?: never;
+  readonly filterPolicy?: never;
+}
+
+export type SubscriptionProps = OrderedSubscriptionProps | RuleSubscriptionProps;
+
+/** Where a subscription gets events from and reports to (supplied by Messaging). */
+export interface SubscriptionWiring {
+  readonly alarmTopic: AlarmTopic;
+  /** Required for ordered subscriptions: an SNS FIFO topic. */
+  readonly topic?: sns.ITopic;
+  /** Required for rule-based subscriptions. */
+  readonly bus?: events.IEventBus;
+  /** Required when the subscription has a consumer. */
+  readonly dedupTable?: DedupTable;
+}
+
+export type SubscriptionConstructProps = SubscriptionProps & SubscriptionWiring;
+
+export const DEFAULT_MAX_RECEIVE_COUNT = 5;
+export const DEFAULT_CONSUMER_TIMEOUT = Duration.seconds(30);
+export const DEFAULT_BATCH_SIZE = 10;
+export const DEFAULT_MAX_CONCURRENCY = 10;
+export const DEFAULT_MAX_MESSAGE_AGE = Duration.seconds(60);
+export const DEFAULT_MAX_VISIBLE_MESSAGES = 10_000;
+export const VISIBILITY_TIMEOUT_FACTOR = 6;
+const MAX_VISIBILITY_SECONDS = 12 * 60 * 60;
+
+/**
+ * True when the topic is known to be a standard (non-FIFO) topic. An imported topic whose ARN is a token
+ * cannot be checked at synth time and is trusted.
+ */
+export function isKnownStandardTopic(topic: sns.ITopic): boolean {
+  if (topic.fifo) return false;
+  return topic instanceof sns.Topic || !Token.isUnresolved(topic.topicArn);
+}
+
+function isResolved(value: number | undefined): value is number {
+  return value !== undefined && !Token.isUnresolved(value);
+}
+
+function rangeRule(
+  errors: string[],
+  what: string,
+  value: number | undefined,
+  min: number,
+  max: number,
+): void {
+  if (!isResolved(value)) return;
+  if (!Number.isInteger(value) || value < min || value > max) {
+    errors.push(`${what} must be an integer from ${min} to ${max}, but ${value} was provided`);
+  }
+}
+
+/** Validates subscription props as a list of rules; unresolved tokens are skipped. */
+export function validateSubscriptionProps(name: string, props: SubscriptionConstructProps): string[] {
+  const errors: string[] = [];
+  if (!CONSUMER_NAME_PATTERN.test(name)) {
+    errors.push(
+      `the subscription name must be 1-64 letters, digits, '.', '_' or '-', but "${name}" was provided`,
+    );
+  }
+  const kind = (props as { kind?: unknown }).kind;
+  if (kind !== 'ordered' && kind !== 'rule') {
+    errors.push(`kind must be 'ordered' or 'rule', but ${String(kind)} was provided`);
+    return errors;
+  }
+  rangeRule(errors, 'maxReceiveCount', props.maxReceiveCount, 1, 1000);
+  const consumer = props.consumer;
+  const timeoutSeconds = (consumer?.timeout ?? DEFAULT_CONSUMER_TIMEOUT).toSeconds();
+  if (consumer) {
+    if (!consumer.entry) errors.push('consumer.entry (a handler file relative to functions/) is required');
+    rangeRule(errors, 'consumer.maxConcurrency', consumer.maxConcurrency, 2, 1000);
+    rangeRule(errors, 'consumer.batchSize', consumer.batchSize, 1, kind === 'ordered' ? 10 : 10_000);
+    if (kind === 'ordered' && consumer.maxBatchingWindow !== undefined) {
+      errors.push(
+        'consumer.maxBatchingWindow is not supported by FIFO queues (ordered subscriptions), but it was provided',
+      );
+    }
+    const window = consumer.maxBatchingWindow?.toSeconds();
+    if (isResolved(window) && window > 300) {
+      errors.push(
+        `consumer.maxBatchingWindow must be at most 300 seconds, but ${window} seconds was provided`,
+      );
+    }
+    if (
+      kind === 'rule' &&
+      isResolved(consumer.batchSize) &&
+      consumer.batchSize > 10 &&
+      !consumer.maxBatchingWindow
+    ) {
+      errors.push(
+        `consumer.batchSize above 10 needs consumer.maxBatchingWindow, but batchSize ${consumer.batchSize} was provided without one`,
+      );
+    }
+    if (isResolved(timeoutSeconds) && VISIBILITY_TIMEOUT_FACTOR * timeoutSeconds > MAX_VISIBILITY_SECONDS) {
+      errors.push(
+        `consumer.timeout must be at most ${MAX_VISIBILITY_SECONDS / VISIBILITY_TIMEOUT_FACTOR} seconds so that 6× fits SQS's 12-hour visibility limit, but ${timeoutSeconds} seconds was provided`,
+      );
+    }
+  }
+  const visibility = props.visibilityTimeout?.toSeconds();
+  if (isResolved(visibility)) {
+    if (visibility > MAX_VISIBILITY_SECONDS) {
+      errors.push(`visibilityTimeout must be at most 12 hours, but ${visibility} seconds was provided`);
+    }
+    if (consumer && isResolved(timeoutSeconds) && visibility < VISIBILITY_TIMEOUT_FACTOR * timeoutSeconds) {
+      errors.push(
+        `visibilityTimeout must be at least 6 × the consumer timeout (${VISIBILITY_TIMEOUT_FACTOR * timeoutSeconds} seconds), but ${visibility} seconds was provided`,
+      );
+    }
+  }
+  const retention = props.retentionPeriod?.toSeconds();
+  if (isResolved(retention) && (retention < 60 || retention > 14 * 86_400)) {
+    errors.push(`retentionPeriod must be from 60 seconds to 14 days, but ${retention} seconds was provided`);
+  }
+  const age = props.alarms?.maxMessageAge?.toSeconds();
+  if (isResolved(age) && age < 1)
+    errors.push(`alarms.maxMessageAge must be at least 1 second, but ${age} seconds was provided`);
+  const visible = props.alarms?.maxVisibleMessages;
+  if (isResolved(visible) && (!Number.isInteger(visible) || visible < 1)) {
+    errors.push(`alarms.maxVisibleMessages must be a positive integer, but ${visible} was provided`);
+  }
+  if (consumer && !props.dedupTable)
+    errors.push('a subscription with a consumer needs a dedup table, but none was provided');
+  if (kind === 'ordered') {
+    if (!props.topic) {
+      errors.push(
+        'an ordered subscription needs the SNS FIFO topic the relay publishes to, but no topic was provided',
+      );
+    } else if (isKnownStandardTopic(props.topic)) {
+      errors.push('an ordered subscription needs an SNS FIFO topic, but a standard topic was provided');
+    }
+    for (const [field, list] of [
+      ['eventTypes', props.eventTypes],
+      ['eventTypePrefixes', props.eventTypePrefixes],
+    ] as const) {
+      if (list !== undefined && (list.length === 0 || list.some((t) => typeof t !== 'string' || t === ''))) {
+        errors.push(
+          `${field} must be a non-empty list of non-empty strings, but ${JSON.stringify(list)} was provided`,
+        );
+      }
+    }
+    if (props.filterPolicy?.type && (props.eventTypes || props.eventTypePrefixes)) {
+      errors.push(
+        'filterPolicy.type conflicts with eventTypes/eventTypePrefixes; use one of them, but both were provided',
+      );
+    }
+  } else {
+    if (!props.bus)
+      errors.push(
+        'a rule-based subscription needs the EventBridge bus the relay publishes to, but no bus was provided',
+      );
+    if (!props.eventPattern && !props.eventTypes?.length && !props.sources?.length) {
+      errors.push(
+        'a rule-based subscription needs eventPattern, eventTypes or sources (EventBridge rejects an empty pattern), but none was provided',
+      );
+    }
+    rangeRule(errors, 'retryAttempts', props.retryAttempts, 0, 185);
+    const maxAge = props.maxEventAge?.toSeconds();
+    if (isResolved(maxAge) && (maxAge < 60 || maxAge > 86_400)) {
+      errors.push(`maxEventAge must be from 60 seconds to 24 hours, but ${maxAge} seconds was provided`);
+    }
+  }
+  return errors;
+}
+
+/** The three alarms of a subscription. */
+export interface SubscriptionAlarms {
+  /** The DLQ holds at least one message. */
+  readonly deadLetter: cloudwatch.Alarm;
+  /** The oldest message in the queue is older than `maxMessageAge`. */
+  readonly oldestMessageAge: cloudwatch.Alarm;
+  /** More than `maxVisibleMessages` messages wait in the queue. */
+  readonly visibleMessages: cloudwatch.Alarm;
+}
+
+/**
+ * One team's subscription: a queue with its DLQ, delivery from the topic (ordered) or the bus (rule-based),
+ * three alarms and, optionally, a consumer Lambda. Usually created with `Messaging.subscribe`.
+ *
+ * Construct ids (the subscription name and `Queue`, `DeadLetterQueue`, `Consumer`, ...) are part of the
+ * contract: changing them replaces the queues and loses their messages.
+ */
+export class Subscription extends Construct {
+  readonly subscriptionName: string;
+  readonly kind: SubscriptionProps['kind'];
+  readonly queue: sqs.Queue;
+  readonly deadLetterQueue: sqs.Queue;
+  readonly alarms: SubscriptionAlarms;
+  readonly consumer?: nodejs.NodejsFunction;
+  /** Rule-based subscriptions: the EventBridge rule. */
+  readonly rule?: events.Rule;
+  /** Ordered subscriptions: the SNS subscription. */
+  readonly topicSubscription?: sns.Subscription;
+
+  constructor(scope: Construct, name: string, props: SubscriptionConstructProps) {
+    const errors = validateSubscriptionProps(name, props);
+    if (errors.length > 0) {
+      throw new Error(`Invalid subscription "${name}":\n- ${errors.join('\n- ')}`);
+    }
+    super(scope, name);
+    this.subscriptionName = name;
+    this.kind = props.kind;
+    const fifo = props.kind === 'ordered';
+    const consumerTimeout = props.consumer ? (props.consumer.timeout ?? DEFAULT_CONSUMER_TIMEOUT) : undefined;
+    const visibilityTimeout =
+      props.visibilityTimeout ??
+      (consumerTimeout
+        ? Duration.seconds(VISIBILITY_TIMEOUT_FACTOR * consumerTimeout.toSeconds())
+        : Duration.seconds(30));
+
+    this.deadLetterQueue = new sqs.Queue(this, 'DeadLetterQueue', {
+      ...(fifo ? { fifo: true } : {}),
+      encryption: sqs.QueueEncryption.SQS_MANAGED,
+      enforceSSL: true,
+      retentionPeriod: Duration.days(14),
+    });
+    this.queue = new sqs.Queue(this, 'Queue', {
+      ...(fifo
+        ? {
+            fifo: true,
+            // SNS FIFO passes MessageDeduplicationId = event id; per-group dedup and throughput (high-throughput FIFO).
+            contentBasedDeduplication: false,
+            deduplicationScope: sqs.DeduplicationScope.MESSAGE_GROUP,
+            fifoThroughputLimit: sqs.FifoThroughputLimit.PER_MESSAGE_GROUP_ID,
+          }
+        : {}),
+      encryption: sqs.QueueEncryption.SQS_MANAGED,
+      enforceSSL: true,
+      visibilityTimeout,
+      retentionPeriod: props.retentionPeriod ?? Duration.days(4),
+      deadLetterQueue: {
+        queue: this.deadLetterQueue,
+        maxReceiveCount: props.maxReceiveCount ?? DEFAULT_MAX_RECEIVE_COUNT,
+      },
+    });
+
+    if (props.kind === 'ordered') {
+      const topic = props.topic as sns.ITopic;
+      const filterPolicy: Record<string, sns.SubscriptionFilter> = { ...props.filterPolicy };
+      if (props.eventTypes || props.eventTypePrefixes) {
+        filterPolicy.type = sns.SubscriptionFilter.stringFilter({
+          ...(props.eventTypes ? { allowlist: [...props.eventTypes] } : {}),
+          ...(props.eventTypePrefixes ? { matchPrefixes: [...props.eventTypePrefixes] } : {}),
+        });
+      }
+      this.topicSubscription = topic.addSubscription(
+        new snsSubscriptions.SqsSubscription(this.queue, {
+          rawMessageDelivery: true,
+          ...(Object.keys(filterPolicy).length > 0 ? { filterPolicy } : {}),
+          // What SNS cannot deliver (e.g. a broken queue policy) lands in the same DLQ and trips its alarm.
+          deadLetterQueue: this.deadLetterQueue,
+        }),
+      );
+    } else {
+      const pattern: events.EventPattern = {
+        ...props.eventPattern,
+        ...(props.eventTypes?.length ? { detailType: [...props.eventTypes] } : {}),
+        ...(props.sources?.length ? { source: [...props.sources] } : {}),
+      };
+      this.rule = new events.Rule(this, 'Rule', {
+        eventBus: props.bus as events.IEventBus,
+        description: `Delivers outbox events to the ${name} subscription queue`,
+        eventPattern: pattern,
+      });
+      this.rule.addTarget(
+        new targets.SqsQueue(this.queue, {
+          // The envelope itself, as the ordered kind delivers it.
+          message: events.RuleTargetInput.fromEventPath('$.detail'),
+          retryAttempts: props.retryAttempts ?? 185,
+          maxEventAge: props.maxEventAge ?? Duration.hours(24),
+          deadLetterQueue: this.deadLetterQueue,
+        }),
+      );
+    }
+
+    this.alarms = this.#createAlarms(name, props.alarms ?? {}, props.alarmTopic);
+
+    if (props.consumer) {
+      const dedupTable = props.dedupTable as DedupTable;
+      const consumer = props.consumer;
+      const fn = createOutboxFunction(this, 'Consumer', {
+        entry: consumer.entry,
+        description: consumer.description ?? `${name} consumer (${props.kind} subscription)`,
+        timeout: consumerTimeout ?? DEFAULT_CONSUMER_TIMEOUT,
+        ...(consumer.memorySize === undefined ? {} : { memorySize: consumer.memorySize }),
+        ...(consumer.reservedConcurrentExecutions === undefined
+          ? {}
+          : { reservedConcurrentExecutions: consumer.reservedConcurrentExecutions }),
+        environment: {
+          ...consumer.environment,
+          [DEDUP_TABLE_ENV]: dedupTable.tableName,
+          [CONSUMER_NAME_ENV]: name,
+          [DEAD_LETTER_QUEUE_URL_ENV]: this.deadLetterQueue.queueUrl,
+          POWERTOOLS_SERVICE_NAME: name,
+          POWERTOOLS_METRICS_NAMESPACE: CONSUMER_METRICS_NAMESPACE,
+        },
+      });
+      dedupTable.grantConsumer(fn);
+      // Poison messages go straight to the DLQ instead of burning every retry.
+      this.deadLetterQueue.grantSendMessages(fn);
+      const source = new eventSources.SqsEventSource(this.queue, {
+        batchSize: consumer.batchSize ?? DEFAULT_BATCH_SIZE,
+        reportBatchItemFailures: true,
+        maxConcurrency: consumer.maxConcurrency ?? DEFAULT_MAX_CONCURRENCY,
+        ...(consumer.maxBatchingWindow ? { maxBatchingWindow: consumer.maxBatchingWindow } : {}),
+      });
+      fn.addEventSource(source);
+      this.consumer = fn;
+    }
+  }
+
+  #createAlarms(name: string, props: SubscriptionAlarmProps, alarmTopic: AlarmTopic): SubscriptionAlarms {
+    const period = Duration.minutes(1);
+    const maxAge = props.maxMessageAge ?? DEFAULT_MAX_MESSAGE_AGE;
+    const maxVisible = props.maxVisibleMessages ?? DEFAULT_MAX_VISIBLE_MESSAGES;
+    const deadLetter = new cloudwatch.Alarm(this, 'DeadLetterAlarm', {
+      alarmDescription: `${name}: messages in the dead-letter queue. Inspect them (they are not lost), fix the cause, then redrive them to the queue.`,
+      metric: this.deadLetterQueue.metricApproximateNumberOfMessagesVisible({ period, statistic: 'Maximum' }),
+      threshold: 1,
+      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+      evaluationPeriods: 1,
+      treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+    });
+    const oldestMessageAge = new cloudwatch.Alarm(this, 'OldestMessageAgeAlarm', {
+      alarmDescription: `${name}: messages wait longer than ${maxAge.toSeconds()} s. The consumer is failing, throttled or too slow.`,
+      metric: this.queue.metricApproximateAgeOfOldestMessage({ period, statistic: 'Maximum' }),
+      threshold: maxAge.toSeconds(),
+      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+      evaluationPeriods: 3,
+      datapointsToAlarm: 3,
+      treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+    });
+    const visibleMessages = new cloudwatch.Alarm(this, 'VisibleMessagesAlarm', {
+      alarmDescription: `${name}: more than ${maxVisible} messages are waiting. Raise maxConcurrency or find what slows the consumer.`,
+      metric: this.queue.metricApproximateNumberOfMessagesVisible({ period, statistic: 'Maximum' }),
+      threshold: maxVisible,
+      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+      evaluationPeriods: 3,
+      datapointsToAlarm: 3,
+      treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+    });
+    for (const alarm of [deadLetter, oldestMessageAge, visibleMessages]) alarmTopic.watch(alarm);
+    return { deadLetter, oldestMessageAge, visibleMessages };
+  }
+}

@@ -1,0 +1,260 @@
+import { Logger } from '@aws-lambda-powertools/logger';
+import { Metrics } from '@aws-lambda-powertools/metrics';
+import { PutItemCommand } from '@aws-sdk/client-dynamodb';
+import { CreateTopicCommand, SNSClient, SubscribeCommand } from '@aws-sdk/client-sns';
+import {
+  CreateQueueCommand,
+  DeleteMessageBatchCommand,
+  GetQueueAttributesCommand,
+  type Message,
+  ReceiveMessageCommand,
+  SQSClient,
+} from '@aws-sdk/client-sqs';
+import { QueryCommand } from '@aws-sdk/lib-dynamodb';
+import type { Context, DynamoDBBatchResponse, DynamoDBRecord } from 'aws-lambda';
+import { beforeAll, describe, expect, it } from 'vitest';
+import type { RelayConfig } from '../../functions/relay/config.ts';
+import { createRelayHandler } from '../../functions/relay/handler.ts';
+import { uuidv7 } from '../../functions/runtime/ids.ts';
+import { eventSortKey } from '../../functions/runtime/record-format.ts';
+import { OutboxWriter } from '../../functions/runtime/writer.ts';
+import { createLocalOutboxTable, type LocalOutbox, readStream } from '../support/outbox-table.ts';
+import { localAwsConfig, useDynamoDbLocal, useFauxqs } from '../support/services.ts';
+
+process.env.POWERTOOLS_METRICS_DISABLED = 'true';
+
+const dynamoEndpoint = useDynamoDbLocal();
+const fauxqsEndpoint = useFauxqs();
+
+const context = {
+  functionName: 'relay',
+  awsRequestId: 'integration',
+  invokedFunctionArn: 'arn:aws:lambda:us-east-1:000000000000:function:relay',
+  memoryLimitInMB: '512',
+  getRemainingTimeInMillis: () => 30_000,
+} as unknown as Context;
+
+interface Received {
+  readonly id: string;
+  readonly partitionkey: string;
+  readonly sequence: number;
+  readonly groupId: string | undefined;
+  readonly type: string | undefined;
+}
+
+describe('relay: writer → DynamoDB Local stream → relay → SNS FIFO (fauxqs) → SQS FIFO', () => {
+  let outbox: LocalOutbox;
+  let writer: OutboxWriter;
+  let sns: SNSClient;
+  let sqs: SQSClient;
+  let queueUrl: string;
+  let config: RelayConfig;
+
+  const newRelay = () =>
+    createRelayHandler({
+      config,
+      clients: { sns, dynamodb: outbox.client },
+      logger: new Logger({ logLevel: 'SILENT' }),
+      metrics: new Metrics({ namespace: 'Test', serviceName: 'relay' }),
+    });
+
+  /** Receives (and deletes) until the queue stays empty; FIFO releases a group's next message after a delete. */
+  async function drain(): Promise<Received[]> {
+    const received: Received[] = [];
+    for (let empty = 0; empty < 2; ) {
+      const page = await sqs.send(
+        new ReceiveMessageCommand({
+          QueueUrl: queueUrl,
+          MaxNumberOfMessages: 10,
+          WaitTimeSeconds: 0,
+          MessageSystemAttributeNames: ['MessageGroupId'],
+          MessageAttributeNames: ['All'],
+        }),
+      );
+      const messages: Message[] = page.Messages ?? [];
+      if (messages.length === 0) {
+        empty++;
+        continue;
+      }
+      empty = 0;
+      for (const m of messages) {
+        const envelope = JSON.parse(m.Body ?? '{}') as { id: string; partitionkey: string; sequence: number };
+        received.push({
+          id: envelope.id,
+          partitionkey: envelope.partitionkey,
+          sequence: envelope.sequence,
+          groupId: m.Attributes?.MessageGroupId,
+          type: m.MessageAttributes?.type?.StringValue,
+        });
+      }
+      await sqs.send(
+        new DeleteMessageBatchCommand({
+          QueueUrl: queueUrl,
+          Entries: messages.map((m, i) => ({ Id: String(i), ReceiptHandle: m.ReceiptHandle ?? '' })),
+        }),
+      );
+    }
+    return received;
+  }
+
+  async function records(pk: string) {
+    const page = await outbox.doc.send(
+      new QueryCommand({
+        TableName: outbox.tableName,
+        KeyConditionExpression: 'pk = :pk AND begins_with(sk, :evt)',
+        ExpressionAttributeValues: { ':pk': pk, ':evt': 'EVT#' },
+        ConsistentRead: true,
+      }),
+    );
+    return page.Items ?? [];
+  }
+
+  beforeAll(async () => {
+    outbox = await createLocalOutboxTable(dynamoEndpoint(), 'relay');
+    writer = new OutboxWriter({ tableName: outbox.tableName, source: '/orders', client: outbox.doc });
+    sns = new SNSClient({ ...localAwsConfig(fauxqsEndpoint()), maxAttempts: 1 });
+    sqs = new SQSClient(localAwsConfig(fauxqsEndpoint()));
+    const topic = await sns.send(
+      new CreateTopicCommand({
+        Name: 'outbox-events.fifo',
+        Attributes: { FifoTopic: 'true', ContentBasedDeduplication: 'false' },
+      }),
+    );
+    const queue = await sqs.send(
+      new CreateQueueCommand({
+        QueueName: 'orders-consumer.fifo',
+        Attributes: { FifoQueue: 'true', ContentBasedDeduplication: 'false' },
+      }),
+    );
+    queueUrl = queue.QueueUrl ?? '';
+    const queueArn = (
+      await sqs.send(new GetQueueAttributesCommand({ QueueUrl: queueUrl, AttributeNames: ['QueueArn'] }))
+    ).Attributes?.QueueArn;
+    await sns.send(
+      new SubscribeCommand({
+        TopicArn: topic.TopicArn,
+        Protocol: 'sqs',
+        Endpoint: queueArn,
+        Attributes: { RawMessageDelivery: 'true' },
+      }),
+    );
+    config = {
+      tableName: outbox.tableName,
+      retentionDays: 7,
+      snsTopicArn: topic.TopicArn ?? '',
+      sqsQueueUrls: [],
+      snsMaxMessageBytes: 262_144,
+      sqsMaxMessageBytes: 1_048_576,
+      eventBridgeMaxEntryBytes: 1_048_576,
+    };
+  });
+
+  let streamRecords: DynamoDBRecord[] = [];
+  const written: Record<string, string[]> = {};
+
+  it('delivers every committed event once, in per-aggregate order, and marks them PUBLISHED', async () => {
+    // Three aggregates, interleaved commits, one transaction with two events.
+    const commits: [string, string[]][] = [
+      ['order#1', ['OrderPlaced']],
+      ['order#2', ['OrderPlaced']],
+      ['order#1', ['OrderPaid', 'OrderPacked']],
+      ['order#3', ['OrderPlaced']],
+      ['order#2', ['OrderCancelled']],
+      ['order#1', ['OrderShipped']],
+      ['order#3', ['OrderPaid']],
+    ];
+    for (const [key, types] of commits) {
+      const result = await writer.transact({
+        aggregate: { key },
+        events: types.map((type) => ({ type, data: { key } })),
+      });
+      written[key] = [...(written[key] ?? []), ...result.events.map((e) => e.id)];
+    }
+    streamRecords = await readStream(dynamoEndpoint(), outbox.streamArn);
+    // The head items are on the stream too: the relay must ignore them.
+    expect(streamRecords.some((r) => r.dynamodb?.NewImage?.sk?.S === 'HEAD')).toBe(true);
+
+    const response = (await newRelay()({ Records: streamRecords }, context)) as DynamoDBBatchResponse;
+
+    expect(response.batchItemFailures).toEqual([]);
+    const received = await drain();
+    expect(received).toHaveLength(8);
+    expect(new Set(received.map((r) => r.id)).size).toBe(8);
+    for (const [key, ids] of Object.entries(written)) {
+      const ofKey = received.filter((r) => r.partitionkey === key);
+      expect(ofKey.map((r) => r.id)).toEqual(ids);
+      expect(ofKey.map((r) => r.sequence)).toEqual(ids.map((_, i) => i + 1));
+      expect(new Set(ofKey.map((r) => r.groupId))).toEqual(new Set([key]));
+    }
+    expect(received.find((r) => r.partitionkey === 'order#2' && r.sequence === 2)?.type).toBe(
+      'OrderCancelled',
+    );
+
+    const stored = await records('order#1');
+    expect(stored.map((r) => r.status)).toEqual(['PUBLISHED', 'PUBLISHED', 'PUBLISHED', 'PUBLISHED']);
+    for (const record of stored) {
+      expect(record.pendingShard).toBeUndefined();
+      expect(record.pendingDueAt).toBeUndefined();
+      expect(record.expiresAt).toBe(Math.floor((record.publishedAt as number) / 1000) + 7 * 86_400);
+    }
+  });
+
+  it('a redelivery of the same stream batch to a fresh container publishes no duplicate and changes nothing', async () => {
+    const before = await records('order#1');
+
+    const response = (await newRelay()({ Records: streamRecords }, context)) as DynamoDBBatchResponse;
+
+    expect(response.batchItemFailures).toEqual([]);
+    // SNS FIFO drops the re-sent messages by their deduplication id (the event id).
+    expect(await drain()).toEqual([]);
+    expect(await records('order#1')).toEqual(before);
+  });
+
+  it('quarantines a record a foreign writer stored with a broken envelope, and still publishes the next one', async () => {
+    const brokenId = uuidv7();
+    await outbox.client.send(
+      new PutItemCommand({
+        TableName: outbox.tableName,
+        Item: {
+          pk: { S: 'order#9' },
+          sk: { S: eventSortKey(1) },
+          id: { S: brokenId },
+          type: { S: 'OrderPlaced' },
+          source: { S: '/legacy' },
+          sequence: { N: '1' },
+          status: { S: 'READY' },
+          envelope: { S: '{"specversion":"1.0",' },
+          createdAt: { N: String(Date.now()) },
+          attempts: { N: '0' },
+          pendingShard: { S: 'P#0' },
+          pendingDueAt: { N: String(Date.now()) },
+        },
+      }),
+    );
+    await outbox.client.send(
+      new PutItemCommand({
+        TableName: outbox.tableName,
+        Item: { pk: { S: 'order#9' }, sk: { S: 'HEAD' }, lastSequence: { N: '1' } },
+      }),
+    );
+    await writer.transact({
+      aggregate: { key: 'order#9', expectedVersion: 1 },
+      events: [{ type: 'OrderPaid', data: {} }],
+    });
+    const all = await readStream(dynamoEndpoint(), outbox.streamArn);
+    const fresh = all.filter((r) => r.dynamodb?.Keys?.pk?.S === 'order#9');
+
+    const response = (await newRelay()({ Records: fresh }, context)) as DynamoDBBatchResponse;
+
+    expect(response.batchItemFailures).toEqual([]);
+    const [broken, paid] = await records('order#9');
+    expect(broken).toMatchObject({
+      status: 'QUARANTINED',
+      lastError: 'the envelope is not valid JSON',
+      pendingShard: 'Q#1',
+    });
+    expect(broken?.expiresAt).toBeUndefined();
+    expect(paid?.status).toBe('PUBLISHED');
+    expect((await drain()).map((r) => [r.partitionkey, r.sequence])).toEqual([['order#9', 2]]);
+  });
+});
