@@ -8,10 +8,12 @@ import { Construct } from 'constructs';
 import {
   BILLING_CONSUMER_NAME,
   CHARGES_TABLE_ENV,
+  NOTIFICATION_SINK_TABLE_ENV,
+  NOTIFICATIONS_CONSUMER_NAME,
+  NOTIFIED_EVENT_TYPES,
   ORDER_EVENT_PREFIX,
-} from '../functions/subscribers/billing.ts';
-import { NOTIFICATION_SINK_TABLE_ENV, SINK_KEY } from '../functions/subscribers/notification-sink.ts';
-import { NOTIFICATIONS_CONSUMER_NAME, NOTIFIED_EVENT_TYPES } from '../functions/subscribers/notifications.ts';
+  SINK_KEY,
+} from '../functions/subscribers/contract.ts';
 import type { AlarmTopic } from './alarm-topic.ts';
 import { DedupTable } from './dedup-table.ts';
 import { isKnownStandardTopic, Subscription, type SubscriptionProps } from './subscription.ts';
@@ -149,7 +151,7 @@ export function addDemoSubscriptions(
   if (messaging.topic) {
     billing = messaging.subscribe(BILLING_CONSUMER_NAME, {
       kind: 'ordered',
-      // Every order event, so billing's per-order cursor sees no gaps (it writes only on Placed and Paid).
+      // Every order event, so billing's per-order cursor sees no gaps.
       eventTypePrefixes: [ORDER_EVENT_PREFIX],
       consumer: {
         entry: 'subscribers/billing.ts',
@@ -161,7 +163,7 @@ export function addDemoSubscriptions(
     const fn = billing.consumer as lambda.IFunction;
     iam.Grant.addToPrincipal({
       grantee: fn,
-      actions: ['dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:ConditionCheckItem'],
+      actions: ['dynamodb:UpdateItem'],
       resourceArns: [chargesTable.tableArn],
     });
   }

@@ -3,17 +3,21 @@ import { IdempotentConsumer } from '../consumer/consumer.ts';
 import { CONSUMER_NAME_ENV } from '../consumer/dedup-format.ts';
 import type { BusinessWrite, ConsumerBaseOptions, EventContext } from '../consumer/types.ts';
 import type { OutboxEnvelope } from '../runtime/envelope.ts';
+import { type LedgerEntry, ORDER_PAID, ORDER_PLACED, ORDER_SHIPPED } from './contract.ts';
 
 /**
  * Demo subscriber `billing` (ordered subscription, ordered mode): records one charge per order.
  * OrderPlaced puts the charge, OrderPaid captures it; both are committed in the same transaction as the
  * consumer's per-order cursor, so each happens exactly once and never out of order.
  */
-export const BILLING_CONSUMER_NAME = 'billing';
-export const CHARGES_TABLE_ENV = 'CHARGES_TABLE_NAME';
-export const ORDER_EVENT_PREFIX = 'com.example.orders.';
-export const ORDER_PLACED = `${ORDER_EVENT_PREFIX}OrderPlaced`;
-export const ORDER_PAID = `${ORDER_EVENT_PREFIX}OrderPaid`;
+export {
+  BILLING_CONSUMER_NAME,
+  CHARGES_TABLE_ENV,
+  ORDER_EVENT_PREFIX,
+  ORDER_PAID,
+  ORDER_PLACED,
+  ORDER_SHIPPED,
+} from './contract.ts';
 
 export interface OrderPlacedData {
   readonly orderId: string;
@@ -21,56 +25,57 @@ export interface OrderPlacedData {
   readonly amountCents: number;
 }
 
-export interface OrderPaidData {
-  readonly orderId: string;
-}
+const STATE_BY_TYPE: Readonly<Record<string, string>> = {
+  [ORDER_PLACED]: 'PENDING',
+  [ORDER_PAID]: 'CAPTURED',
+  [ORDER_SHIPPED]: 'SETTLED',
+};
 
-/** The writes billing wants for one order event (none for events it does not charge on). */
+/**
+ * The write billing wants for one order event: one Update of the order's charge that moves its state and
+ * appends a ledger entry. No business condition guards it on purpose: idempotency is the consumer's job, and
+ * a duplicate application would show as a second ledger entry (the offline runtime's report counts them).
+ */
 export function billingWrites(
   event: OutboxEnvelope,
   context: EventContext,
   chargesTable: string,
+  now: number = Date.now(),
 ): BusinessWrite[] {
-  if (event.type === ORDER_PLACED) {
-    const data = event.data as OrderPlacedData;
-    return [
-      {
-        Put: {
-          TableName: chargesTable,
-          Item: {
-            orderId: data.orderId,
-            customerId: data.customerId,
-            amountCents: data.amountCents,
-            status: 'PENDING',
-            eventId: context.idempotencyKey,
-            chargedAt: event.time,
-          },
-          // One charge per order, even if a different event ever claimed the same order.
-          ConditionExpression: 'attribute_not_exists(orderId)',
+  const state = STATE_BY_TYPE[event.type];
+  if (!state) return [];
+  const data = (event.data ?? {}) as Partial<OrderPlacedData>;
+  const entry: LedgerEntry = {
+    eventId: context.idempotencyKey,
+    sequence: event.sequence,
+    type: event.type,
+    appliedAt: now,
+  };
+  const placed = event.type === ORDER_PLACED;
+  return [
+    {
+      Update: {
+        TableName: chargesTable,
+        Key: { orderId: data.orderId ?? event.subject ?? event.partitionkey },
+        UpdateExpression: `SET #status = :state, #ledger = list_append(if_not_exists(#ledger, :empty), :entry)${
+          placed ? ', customerId = :customer, amountCents = :amount, chargedAt = :time' : ''
+        }`,
+        ExpressionAttributeNames: { '#status': 'status', '#ledger': 'ledger' },
+        ExpressionAttributeValues: {
+          ':state': state,
+          ':empty': [],
+          ':entry': [entry],
+          ...(placed
+            ? {
+                ':customer': data.customerId ?? 'unknown',
+                ':amount': data.amountCents ?? 0,
+                ':time': event.time,
+              }
+            : {}),
         },
       },
-    ];
-  }
-  if (event.type === ORDER_PAID) {
-    const data = event.data as OrderPaidData;
-    return [
-      {
-        Update: {
-          TableName: chargesTable,
-          Key: { orderId: data.orderId },
-          UpdateExpression: 'SET #status = :captured, capturedAt = :time, captureEventId = :eventId',
-          ConditionExpression: 'attribute_exists(orderId)',
-          ExpressionAttributeNames: { '#status': 'status' },
-          ExpressionAttributeValues: {
-            ':captured': 'CAPTURED',
-            ':time': event.time,
-            ':eventId': context.idempotencyKey,
-          },
-        },
-      },
-    ];
-  }
-  return [];
+    },
+  ];
 }
 
 export interface BillingConsumerOptions extends ConsumerBaseOptions {
@@ -80,14 +85,14 @@ export interface BillingConsumerOptions extends ConsumerBaseOptions {
 
 export function createBillingConsumer(options: BillingConsumerOptions = {}): IdempotentConsumer {
   const { chargesTableName, ...base } = options;
-  const chargesTable = chargesTableName ?? process.env[CHARGES_TABLE_ENV];
+  const chargesTable = chargesTableName ?? process.env.CHARGES_TABLE_NAME;
   if (!chargesTable) {
-    throw new Error(`${CHARGES_TABLE_ENV} is not set: deploy billing with the charges table name.`);
+    throw new Error(`CHARGES_TABLE_NAME is not set: deploy billing with the charges table name.`);
   }
   return new IdempotentConsumer({
     ...base,
     // The subscription name (set by Messaging) wins, so the same code can serve a renamed subscription.
-    name: base.name ?? process.env[CONSUMER_NAME_ENV] ?? BILLING_CONSUMER_NAME,
+    name: base.name ?? process.env[CONSUMER_NAME_ENV] ?? 'billing',
     mode: 'ordered',
     onGap: 'retry',
     handle: (event, context) => billingWrites(event, context, chargesTable),

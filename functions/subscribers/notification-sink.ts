@@ -5,9 +5,9 @@ import { type DynamoDBDocumentClient, UpdateCommand } from '@aws-sdk/lib-dynamod
  * key, as good providers do. It records EVERY call: one item per idempotency key with a `calls` counter,
  * so a side effect that ran twice is visible (`calls > 1`) even though the notification is "sent" once.
  */
-export const NOTIFICATION_SINK_TABLE_ENV = 'NOTIFICATION_SINK_TABLE_NAME';
-/** Partition key of the sink table. */
-export const SINK_KEY = 'idempotencyKey';
+import { SINK_KEY } from './contract.ts';
+
+export { NOTIFICATION_SINK_TABLE_ENV, SINK_KEY } from './contract.ts';
 
 export interface NotificationRequest {
   readonly idempotencyKey: string;

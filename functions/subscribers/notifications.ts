@@ -6,18 +6,15 @@ import { outboxConsumer } from '../consumer/middleware.ts';
 import type { ConsumerBaseOptions, LeaseEventContext } from '../consumer/types.ts';
 import type { OutboxEnvelope } from '../runtime/envelope.ts';
 import { sharedDocumentClient } from '../runtime/writer.ts';
-import { NOTIFICATION_SINK_TABLE_ENV, NotificationSink } from './notification-sink.ts';
-
 /**
  * Demo subscriber `notifications` (rule-based subscription, lease mode): tells the customer about their
  * order through an external service, passing the event id as the idempotency key. Written with the middy
  * middleware to show that style.
  */
-export const NOTIFICATIONS_CONSUMER_NAME = 'notifications';
-export const NOTIFIED_EVENT_TYPES = [
-  'com.example.orders.OrderPlaced',
-  'com.example.orders.OrderShipped',
-] as const;
+import { NOTIFICATIONS_CONSUMER_NAME } from './contract.ts';
+import { NOTIFICATION_SINK_TABLE_ENV, NotificationSink } from './notification-sink.ts';
+
+export { NOTIFICATIONS_CONSUMER_NAME, NOTIFIED_EVENT_TYPES } from './contract.ts';
 
 export async function notify(
   sink: NotificationSink,

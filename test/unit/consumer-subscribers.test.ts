@@ -38,32 +38,46 @@ const shipped = buildEnvelope(
 const ctx = (id: string) => ({ consumer: 'billing', idempotencyKey: id });
 
 describe('billing subscriber', () => {
-  it('puts exactly one charge per order on OrderPlaced, guarded by attribute_not_exists', () => {
-    expect(billingWrites(placed, ctx(placed.id), 'charges')).toEqual([
+  it('creates the charge on OrderPlaced and appends the effect to its ledger', () => {
+    expect(billingWrites(placed, ctx(placed.id), 'charges', 1234)).toEqual([
       {
-        Put: {
+        Update: {
           TableName: 'charges',
-          Item: {
-            orderId: '42',
-            customerId: 'c-1',
-            amountCents: 1999,
-            status: 'PENDING',
-            eventId: placed.id,
-            chargedAt: placed.time,
+          Key: { orderId: '42' },
+          UpdateExpression:
+            'SET #status = :state, #ledger = list_append(if_not_exists(#ledger, :empty), :entry), customerId = :customer, amountCents = :amount, chargedAt = :time',
+          ExpressionAttributeNames: { '#status': 'status', '#ledger': 'ledger' },
+          ExpressionAttributeValues: {
+            ':state': 'PENDING',
+            ':empty': [],
+            ':entry': [{ eventId: placed.id, sequence: 1, type: ORDER_PLACED, appliedAt: 1234 }],
+            ':customer': 'c-1',
+            ':amount': 1999,
+            ':time': placed.time,
           },
-          ConditionExpression: 'attribute_not_exists(orderId)',
         },
       },
     ]);
   });
 
-  it('captures the existing charge on OrderPaid and writes nothing for other events', () => {
-    const [write] = billingWrites(paid, ctx(paid.id), 'charges');
-    expect(write?.Update).toMatchObject({
-      Key: { orderId: '42' },
-      ConditionExpression: 'attribute_exists(orderId)',
+  it.each([
+    ['OrderPaid captures', () => paid, 'CAPTURED'],
+    ['OrderShipped settles', () => shipped, 'SETTLED'],
+  ])('%s the charge, with a ledger entry', (_name, event, state) => {
+    const [write] = billingWrites(event(), ctx(event().id), 'charges', 5);
+    expect(write?.Update?.ExpressionAttributeValues).toMatchObject({
+      ':state': state,
+      ':entry': [{ eventId: event().id, sequence: event().sequence, appliedAt: 5 }],
     });
-    expect(billingWrites(shipped, ctx(shipped.id), 'charges')).toEqual([]);
+    expect(write?.Update?.ConditionExpression).toBeUndefined();
+  });
+
+  it('writes nothing for events it does not bill', () => {
+    const other = buildEnvelope(
+      { type: 'com.example.orders.OrderRenamed', source: '/demo/orders', data: {} },
+      { partitionKey: 'order#42', sequence: 4 },
+    ).envelope;
+    expect(billingWrites(other, ctx(other.id), 'charges')).toEqual([]);
   });
 
   it('runs in ordered mode: the charge is committed with the per-order cursor', async () => {
@@ -79,7 +93,7 @@ describe('billing subscriber', () => {
     expect(consumer.mode).toBe('ordered');
     await consumer.process(placed);
     const items = ddb.commandCalls(TransactWriteCommand)[0]?.args[0].input.TransactItems ?? [];
-    expect(items.map((i) => i.Update?.Key?.pk ?? i.Put?.TableName)).toEqual([
+    expect(items.map((i) => i.Update?.Key?.pk ?? i.Update?.TableName)).toEqual([
       'S#billing#order#42',
       'charges',
     ]);

@@ -1,0 +1,25 @@
+/**
+ * Names shared by the demo subscribers and the CDK code that deploys them. Dependency-free so `lib/` can
+ * import it without pulling in the AWS SDK.
+ */
+export const BILLING_CONSUMER_NAME = 'billing';
+export const CHARGES_TABLE_ENV = 'CHARGES_TABLE_NAME';
+export const ORDER_EVENT_PREFIX = 'com.example.orders.';
+export const ORDER_PLACED = `${ORDER_EVENT_PREFIX}OrderPlaced`;
+export const ORDER_PAID = `${ORDER_EVENT_PREFIX}OrderPaid`;
+export const ORDER_SHIPPED = `${ORDER_EVENT_PREFIX}OrderShipped`;
+
+export const NOTIFICATIONS_CONSUMER_NAME = 'notifications';
+export const NOTIFIED_EVENT_TYPES = [ORDER_PLACED, ORDER_SHIPPED] as const;
+export const NOTIFICATION_SINK_TABLE_ENV = 'NOTIFICATION_SINK_TABLE_NAME';
+/** Partition key of the sink table. */
+export const SINK_KEY = 'idempotencyKey';
+
+/** One entry of a charge's `ledger`: every application of an order event's effect, in commit order. */
+export interface LedgerEntry {
+  readonly eventId: string;
+  readonly sequence: number;
+  readonly type: string;
+  /** Epoch ms when the consumer committed the effect. */
+  readonly appliedAt: number;
+}
