@@ -1,47 +1,62 @@
 /**
- * `outbox local` (behind `npm start`). Until the full offline runtime lands this runs the smallest
- * end-to-end demo: DynamoDB Local, one transaction through the real producer code, and its stream records.
+ * `outbox local` (behind `npm start`): runs the synthesized stack offline with a demo workload and reports
+ * lost events, duplicate effects and order violations. `--faults` injects failures; `--serve` keeps it running.
  */
-import { CreateTableCommand, DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { unmarshall } from '@aws-sdk/util-dynamodb';
-import { startDynamoDbLocal } from './services/dynamodb-local.ts';
+import * as path from 'node:path';
+import { parseArgs } from 'node:util';
+import { runDemo } from './demo-run.ts';
 
-export async function runLocalCommand(_argv: string[]): Promise<number> {
-  const ddb = await startDynamoDbLocal();
-  try {
-    process.env.AWS_ENDPOINT_URL_DYNAMODB = ddb.endpoint;
-    process.env.AWS_ENDPOINT_URL_DYNAMODB_STREAMS = ddb.endpoint;
-    process.env.AWS_REGION = 'us-east-1';
-    process.env.AWS_ACCESS_KEY_ID = 'local';
-    process.env.AWS_SECRET_ACCESS_KEY = 'local';
-    process.env.OUTBOX_TABLE_NAME = 'outbox';
-    process.env.ORDERS_TABLE_NAME = 'orders';
-    const { createLocalOutboxTable, readStream } = await import('../test/support/outbox-table.ts');
-    const outbox = await createLocalOutboxTable(ddb.endpoint, 'demo-outbox');
-    process.env.OUTBOX_TABLE_NAME = outbox.tableName;
-    await new DynamoDBClient({}).send(
-      new CreateTableCommand({
-        TableName: 'orders',
-        BillingMode: 'PAY_PER_REQUEST',
-        AttributeDefinitions: [{ AttributeName: 'orderId', AttributeType: 'S' }],
-        KeySchema: [{ AttributeName: 'orderId', KeyType: 'HASH' }],
-      }),
-    );
-    const { handler } = await import('../functions/orders/place-order.ts');
-    const placed = await handler({ action: 'place', orderId: '1001', customerId: 'c-1', amountCents: 4200 });
-    const paid = await handler({ action: 'pay', orderId: '1001' });
-    console.log('committed', placed, paid);
-    const records = await readStream(ddb.endpoint, outbox.streamArn);
-    for (const r of records) {
-      const image = unmarshall((r.dynamodb?.NewImage ?? {}) as never);
-      console.log(r.eventName, image.pk, image.sk, image.status ?? '', image.type ?? '');
-    }
-    const events = records.filter(
-      (r) => r.eventName === 'INSERT' && String(r.dynamodb?.NewImage?.sk?.S).startsWith('EVT#'),
-    );
-    console.log(`${events.length} events committed with their business writes and seen on the outbox stream`);
-    return events.length === 2 ? 0 : 1;
-  } finally {
-    await ddb.stop();
+export const LOCAL_WORK_DIR = '.local-runs';
+
+const USAGE = `usage: outbox local [--orders N] [--rate N] [--concurrency N] [--faults] [--serve]
+
+  --orders N        orders in the demo workload (3 events each)          default 40
+  --rate N          producer commands per second                          default 50
+  --concurrency N   concurrent producers                                  default 4
+  --faults          inject failures during the workload (see README)
+  --serve           keep the stack running and print its endpoints (Ctrl-C stops)
+  --settle-seconds  most time to wait for the last effects                default 60
+`;
+
+function positiveInt(value: string | undefined, name: string, fallback: number): number {
+  if (value === undefined) return fallback;
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1)
+    throw new Error(`--${name} must be a positive integer, but "${value}" was given`);
+  return n;
+}
+
+export async function runLocalCommand(argv: string[]): Promise<number> {
+  const processStart = Date.now() - Math.round(process.uptime() * 1000);
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      orders: { type: 'string' },
+      rate: { type: 'string' },
+      concurrency: { type: 'string' },
+      faults: { type: 'boolean', default: false },
+      serve: { type: 'boolean', default: false },
+      'settle-seconds': { type: 'string' },
+      help: { type: 'boolean', short: 'h', default: false },
+    },
+    strict: true,
+  });
+  if (values.help) {
+    process.stdout.write(USAGE);
+    return 0;
   }
+  const workDir = path.resolve(LOCAL_WORK_DIR);
+  if (values.serve) {
+    const { serve } = await import('./serve.ts');
+    return serve({ workDir });
+  }
+  return runDemo({
+    workDir,
+    orders: positiveInt(values.orders, 'orders', 40),
+    ratePerSecond: positiveInt(values.rate, 'rate', 50),
+    concurrency: positiveInt(values.concurrency, 'concurrency', 4),
+    faults: values.faults === true,
+    settleTimeoutMs: positiveInt(values['settle-seconds'], 'settle-seconds', 60) * 1000,
+    processStart,
+  });
 }

@@ -97,6 +97,11 @@ export interface LambdaRuntimeOptions {
   readonly initTimeoutMs?: number;
   /** Time source for metric timestamps. @default Date.now */
   readonly now?: () => number;
+  /**
+   * Per-function endpoint overrides, e.g. to route one function through a fault-injecting proxy.
+   * @default - every function uses `endpoints`
+   */
+  readonly endpointsFor?: (functionName: string) => Partial<LocalEndpoints> | undefined;
 }
 
 export interface InvokeOptions {
@@ -375,6 +380,17 @@ export class LambdaRuntime {
     }
   }
 
+  /**
+   * Fault injection: kills the busy execution environments of a function mid-invocation, as a crash
+   * (out of memory, a killed container) would. Their invocations end with Runtime.ExitError.
+   */
+  async crash(functionNameOrArn: string): Promise<number> {
+    const fn = this.#lookup(functionNameOrArn);
+    const busy = [...fn.all].filter((env) => !fn.idle.includes(env) && !env.dead);
+    await Promise.all(busy.map((env) => env.terminate()));
+    return busy.length;
+  }
+
   /** Terminates every execution environment. Invocations in flight end with Runtime.ExitError. */
   async stop(): Promise<void> {
     this.#stopped = true;
@@ -462,8 +478,10 @@ export class LambdaRuntime {
 
   #environment(config: LambdaFunctionConfig, logStreamName: string): Record<string, string> {
     const endpoints: Record<string, string> = {};
+    const overrides = this.#opts.endpointsFor?.(config.functionName);
     for (const [key, variable] of Object.entries(ENDPOINT_ENV)) {
-      const url = this.#opts.endpoints?.[key as keyof LocalEndpoints];
+      const url =
+        overrides?.[key as keyof LocalEndpoints] ?? this.#opts.endpoints?.[key as keyof LocalEndpoints];
       if (url) endpoints[variable] = url;
     }
     const runtime = config.runtime ?? 'nodejs22.x';

@@ -57,6 +57,10 @@ export interface LocalRuntimeOptions {
   readonly alarmEvaluationIntervalMs?: number;
   /** More metric samplers, run before each alarm evaluation. */
   readonly extraSamplers?: readonly MetricSampler[];
+  /** Per-function endpoint overrides (fault injection). */
+  readonly endpointsFor?: (functionName: string) => Partial<LocalEndpoints> | undefined;
+  /** Stream records the poller drops before invoking (fault injection: a lost stream delivery). */
+  readonly dropStreamRecord?: (record: unknown) => boolean;
 }
 
 export interface StartupReport {
@@ -153,6 +157,7 @@ export async function startLocalRuntime(opts: LocalRuntimeOptions): Promise<Loca
         ? { maxConcurrencyPerFunction: opts.maxConcurrencyPerFunction }
         : {}),
       ...(opts.clock ? { now: () => opts.clock?.now() ?? Date.now() } : {}),
+      ...(opts.endpointsFor ? { endpointsFor: opts.endpointsFor } : {}),
     });
     started.push(lambda);
 
@@ -203,6 +208,7 @@ export async function startLocalRuntime(opts: LocalRuntimeOptions): Promise<Loca
               region,
               log,
               ...(opts.pollIntervalMs ? { pollIntervalMs: opts.pollIntervalMs } : {}),
+              ...(opts.dropStreamRecord ? { drop: opts.dropStreamRecord } : {}),
             }),
           );
         }

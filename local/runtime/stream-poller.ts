@@ -65,6 +65,8 @@ export interface StreamPollerDeps {
   /** How often to look for new shards. @default 5000 */
   readonly shardRefreshMs?: number;
   readonly log?: PollerLog;
+  /** Fault injection: records for which this returns true are lost (never delivered, checkpointed past). */
+  readonly drop?: (record: DynamoDbLambdaRecord) => boolean;
 }
 
 /** The record Lambda puts in `event.Records` for a DynamoDB stream. */
@@ -254,6 +256,10 @@ export class StreamPoller {
             lastRead = record.dynamodb.SequenceNumber;
             if (!this.#passesStart(record) || !this.#filter(record)) {
               this.stats.recordsFiltered++;
+              continue;
+            }
+            if (this.#deps.drop?.(record)) {
+              this.#deps.log?.('warn', `fault injection: dropped stream record ${record.eventID}`);
               continue;
             }
             buffer.push({ record, seenAt: now });

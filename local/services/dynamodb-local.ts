@@ -21,6 +21,8 @@ export interface DynamoDbLocal {
   /** `http://127.0.0.1:<port>` */
   readonly endpoint: string;
   readonly port: number;
+  /** The java process id (for memory reports). */
+  readonly pid: number | undefined;
   /** Kills the java process; resolves once it has exited. Safe to call twice. */
   stop(): Promise<void>;
 }
@@ -152,7 +154,7 @@ export async function startDynamoDbLocal(opts: DynamoDbLocalOptions = {}): Promi
   child.stderr?.removeListener('data', collect);
   child.stdout?.resume();
   child.stderr?.resume();
-  return { endpoint, port, stop };
+  return { endpoint, port, pid: child.pid, stop };
 }
 
 function spawnWithJvmOptions(port: number, jvmOptions: readonly string[]): ChildProcess {

@@ -1,0 +1,280 @@
+/**
+ * `npm start`: the whole system on one machine. Synthesizes the stack, starts it offline, drives the real
+ * demo producer with a steady workload, watches the subscribers apply the effects and reports the invariants.
+ */
+import { createWriteStream } from 'node:fs';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import * as path from 'node:path';
+import {
+  NOTIFIED_EVENT_TYPES,
+  ORDER_PAID,
+  ORDER_PLACED,
+  ORDER_SHIPPED,
+} from '../functions/subscribers/contract.ts';
+import { createFaultPlan, type FaultPlan } from './faults.ts';
+import {
+  documentClient,
+  metricSum,
+  readBillingEffects,
+  readNotificationEffects,
+  readOutbox,
+} from './observe.ts';
+import { type OfflineStack, startOfflineStack } from './offline.ts';
+import {
+  type AppliedEffect,
+  buildReport,
+  isClean,
+  type RunReport,
+  renderReport,
+  resultLine,
+  type SubscriberSpec,
+} from './report.ts';
+import { type OrderCommand, runWorkload } from './workload.ts';
+
+export interface DemoRunOptions {
+  readonly workDir: string;
+  readonly orders: number;
+  readonly ratePerSecond: number;
+  readonly concurrency: number;
+  readonly faults: boolean;
+  /** Most time to wait for the last effects after the workload, in ms. */
+  readonly settleTimeoutMs: number;
+  readonly processStart: number;
+}
+
+const SUBSCRIBERS: SubscriberSpec[] = [
+  { name: 'billing', types: [ORDER_PLACED, ORDER_PAID, ORDER_SHIPPED], ordered: true },
+  { name: 'notifications', types: [...NOTIFIED_EVENT_TYPES], ordered: false },
+];
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** Peak resident memory (VmHWM) of a process, in bytes; 0 when unknown. */
+async function peakRss(pid: number | undefined): Promise<number> {
+  if (pid === undefined) return 0;
+  try {
+    const status = await readFile(`/proc/${pid}/status`, 'utf8');
+    const kb = /VmHWM:\s+(\d+) kB/.exec(status)?.[1];
+    return kb ? Number(kb) * 1024 : 0;
+  } catch {
+    return 0;
+  }
+}
+
+class Progress {
+  readonly #tty = process.stdout.isTTY === true;
+  #lastPrint = 0;
+  update(line: string, force = false): void {
+    const now = Date.now();
+    if (this.#tty) {
+      process.stdout.write(`\r${line.padEnd(110)}`);
+    } else if (force || now - this.#lastPrint >= 2000) {
+      process.stdout.write(`${line}\n`);
+      this.#lastPrint = now;
+    }
+  }
+  done(): void {
+    if (this.#tty) process.stdout.write('\n');
+  }
+}
+
+function bar(done: number, total: number, width = 24): string {
+  const filled = total === 0 ? 0 : Math.min(width, Math.round((done / total) * width));
+  return `[${'#'.repeat(filled)}${'.'.repeat(width - filled)}]`;
+}
+
+async function backlog(stack: OfflineStack): Promise<number> {
+  let total = 0;
+  for (const id of [stack.resources.billingQueue, stack.resources.notificationsQueue]) {
+    const name = stack.attribute(id, 'QueueName');
+    const queue = await stack.fauxqs.inspectQueue(name);
+    if (queue)
+      total += queue.messages.ready.length + queue.messages.inflight.length + queue.messages.delayed.length;
+  }
+  return total;
+}
+
+async function queueDepth(stack: OfflineStack, logicalId: string): Promise<number> {
+  const queue = await stack.fauxqs.inspectQueue(stack.attribute(logicalId, 'QueueName'));
+  return queue
+    ? queue.messages.ready.length + queue.messages.inflight.length + queue.messages.delayed.length
+    : 0;
+}
+
+export async function runDemo(options: DemoRunOptions): Promise<number> {
+  await mkdir(options.workDir, { recursive: true });
+  const logFile = path.join(options.workDir, 'functions.log');
+  const log = createWriteStream(logFile);
+  const faults: FaultPlan | undefined = options.faults ? createFaultPlan() : undefined;
+  console.log(
+    `serverless-outbox offline: synthesizing the CDK app and starting the stack (logs: ${logFile})`,
+  );
+
+  const stack = await startOfflineStack({
+    workDir: options.workDir,
+    log: (line) => log.write(`${new Date().toISOString()} ${line}\n`),
+    ...(faults
+      ? {
+          context: faults.context,
+          endpointsFor: faults.endpointsFor,
+          dropStreamRecord: faults.dropStreamRecord,
+        }
+      : {}),
+  });
+  const { runtime, resources } = stack;
+  console.log(
+    `started in ${stack.timings.readyMs} ms (synth ${stack.timings.synthMs} ms, DynamoDB Local + fauxqs ${stack.timings.servicesMs} ms)`,
+  );
+  const startup = runtime.report;
+  console.log(
+    `running: ${startup.functions.length} functions, ${startup.eventSourceMappings.length} event source mappings, ` +
+      `${stack.rules.rules.length} EventBridge rules, ${startup.schedules.length} schedules, ${startup.alarms.length} alarms`,
+  );
+  const unsupported = [
+    ...startup.provision.unsupported.map((r) => `${r.logicalId} (${r.type})`),
+    ...stack.rules.unsupportedTargets.map((t) => `${t.logicalId} (rule target ${t.arn})`),
+  ];
+  console.log(`not emulated: ${unsupported.length ? unsupported.join(', ') : 'nothing'}`);
+  for (const note of startup.notes) log.write(`note ${note.logicalId}: ${note.note}\n`);
+  console.log(
+    `ignored (no local effect): ${startup.provision.ignored.length} resources (IAM, KMS, logs...; see the log)`,
+  );
+  for (const r of startup.provision.ignored) log.write(`ignored ${r.logicalId} (${r.type})\n`);
+
+  const doc = documentClient(stack.dynamodb.endpoint);
+  const outboxTable = stack.ref(resources.outboxTable);
+  const chargesTable = stack.ref(resources.chargesTable);
+  const sinkTable = stack.ref(resources.sinkTable);
+  await faults?.attach(stack, doc);
+
+  let committedCommands = 0;
+  let firstAppliedMs: number | undefined;
+  let workloadDone = false;
+  const progress = new Progress();
+  const expectedPerOrder = SUBSCRIBERS.reduce((n, s) => n + s.types.length, 0);
+  const watch = (async () => {
+    while (!workloadDone) {
+      const [billing, notified, depth] = await Promise.all([
+        readBillingEffects(doc, chargesTable),
+        readNotificationEffects(doc, sinkTable, new Map()),
+        backlog(stack),
+      ]);
+      const applied = billing.length + notified.effects.length;
+      if (applied > 0 && firstAppliedMs === undefined) firstAppliedMs = Date.now() - options.processStart;
+      progress.update(
+        `${bar(committedCommands, options.orders * 3)} events committed ${committedCommands}/${options.orders * 3}` +
+          `  effects applied ${applied}/${options.orders * expectedPerOrder}  backlog ${depth}`,
+      );
+      await sleep(500);
+    }
+  })();
+
+  const workloadStart = Date.now();
+  const result = await runWorkload({
+    orders: options.orders,
+    ratePerSecond: options.ratePerSecond,
+    concurrency: options.concurrency,
+    invoke: async (command: OrderCommand) => {
+      const outcome = await runtime.invoke(resources.producer, command);
+      const answer = outcome.result as { ok?: boolean; error?: { name?: string } } | undefined;
+      if (answer?.ok) return true;
+      // A retried `place` whose first attempt committed: the order exists, so the command is done.
+      return command.action === 'place' && answer?.error?.name === 'OutboxConflictError';
+    },
+    onCommitted: () => {
+      committedCommands++;
+    },
+  });
+  await faults?.afterWorkload(stack, doc);
+
+  // Wait until every committed event has its effects (or the settle timeout).
+  const settleDeadline = Date.now() + options.settleTimeoutMs;
+  let snapshot = await readOutbox(doc, outboxTable);
+  for (;;) {
+    snapshot = await readOutbox(doc, outboxTable);
+    const excluded = new Set([...snapshot.quarantinedIds, ...(faults?.excludedEventIds ?? [])]);
+    const expected = SUBSCRIBERS.reduce(
+      (n, s) => n + snapshot.committed.filter((e) => s.types.includes(e.type) && !excluded.has(e.id)).length,
+      0,
+    );
+    const billing = await readBillingEffects(doc, chargesTable);
+    const notified = await readNotificationEffects(doc, sinkTable, new Map());
+    const distinct = new Set([...billing, ...notified.effects].map((e) => `${e.subscriber}/${e.eventId}`))
+      .size;
+    if (firstAppliedMs === undefined && distinct > 0) firstAppliedMs = Date.now() - options.processStart;
+    progress.update(
+      `${bar(distinct, expected)} events committed ${snapshot.committed.length}  effects applied ${distinct}/${expected}` +
+        `  backlog ${await backlog(stack)}`,
+    );
+    const faultsSettled = faults ? await faults.settled(stack, doc) : true;
+    if ((distinct >= expected && faultsSettled) || Date.now() > settleDeadline) break;
+    await faults?.tick(stack);
+    await sleep(500);
+  }
+  workloadDone = true;
+  await watch;
+  progress.done();
+  // Let the alarm evaluator see the final queue and metric state.
+  await runtime.alarms.evaluate();
+
+  const committedById = new Map(snapshot.committed.map((e) => [e.id, e]));
+  const billingEffects = await readBillingEffects(doc, chargesTable);
+  const notified = await readNotificationEffects(doc, sinkTable, committedById);
+  const effects: AppliedEffect[] = [...billingEffects, ...notified.effects];
+  const suppressed = (consumer: string) =>
+    metricSum(runtime.metrics, 'ServerlessOutbox', 'DuplicatesSuppressed', { consumer }) +
+    metricSum(runtime.metrics, 'ServerlessOutbox', 'StaleEventsSkipped', { consumer });
+  const report: RunReport = buildReport({
+    committed: snapshot.committed,
+    effects,
+    subscribers: SUBSCRIBERS,
+    duplicatesSuppressed: { billing: suppressed('billing'), notifications: suppressed('notifications') },
+    excluded: new Set([...snapshot.quarantinedIds, ...(faults?.excludedEventIds ?? [])]),
+    alarmsFired: runtime.alarms.fired.map((t) => ({
+      alarm: t.alarmName,
+      at: new Date(t.at).toISOString(),
+      reason: t.reason,
+    })),
+    quarantined: snapshot.byStatus.QUARANTINED ?? 0,
+    deadLettered: {
+      billing: await queueDepth(stack, resources.billingDlq),
+      notifications: await queueDepth(stack, resources.notificationsDlq),
+    },
+    faults: faults?.describe() ?? [],
+    durationMs: Date.now() - workloadStart,
+  });
+  const peakMemory = (await peakRss(process.pid)) + (await peakRss(stack.dynamodb.pid));
+  const details = {
+    ...report,
+    workload: {
+      ...result,
+      orders: options.orders,
+      ratePerSecond: options.ratePerSecond,
+      concurrency: options.concurrency,
+    },
+    sideEffectCallsAbsorbedByIdempotencyKey: notified.repeatedCalls,
+    outboxByStatus: snapshot.byStatus,
+    timings: { ...stack.timings, firstEventAppliedMs: firstAppliedMs ?? null },
+    peakMemoryBytes: peakMemory,
+  };
+  await stack.stop();
+  log.end();
+
+  console.log('');
+  console.log(renderReport(report));
+  console.log(
+    `side-effect calls absorbed by the idempotency key: ${notified.repeatedCalls}   ` +
+      `first effect applied ${firstAppliedMs ?? '-'} ms after start   peak memory ${(peakMemory / 2 ** 20).toFixed(0)} MiB`,
+  );
+  const reportFile = path.join(options.workDir, 'report.json');
+  await writeFile(reportFile, `${JSON.stringify(details, null, 2)}\n`);
+  console.log(`report: ${reportFile}`);
+  console.log(resultLine(report));
+  if (result.commandsFailed > 0 || report.committed === 0) {
+    console.error(
+      `the workload did not complete: ${result.commandsFailed} producer commands failed (see ${logFile})`,
+    );
+    return 1;
+  }
+  return isClean(report) ? 0 : 1;
+}

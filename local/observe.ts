@@ -1,0 +1,132 @@
+/**
+ * Reads what actually happened from the local tables and metrics: committed outbox events, the effects
+ * each demo subscriber applied, and what the consumers suppressed.
+ */
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { DynamoDBDocumentClient, ScanCommand, type ScanCommandOutput } from '@aws-sdk/lib-dynamodb';
+import type { LedgerEntry } from '../functions/subscribers/contract.ts';
+import type { AppliedEffect, CommittedEvent } from './report.ts';
+import type { MetricStore } from './runtime/metrics.ts';
+
+export function documentClient(endpoint: string): DynamoDBDocumentClient {
+  return DynamoDBDocumentClient.from(
+    new DynamoDBClient({
+      endpoint,
+      region: 'us-east-1',
+      credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
+    }),
+  );
+}
+
+/** A full Scan: fine for the offline report's small local tables (production code never scans). */
+export async function scanAll(
+  client: DynamoDBDocumentClient,
+  tableName: string,
+): Promise<Record<string, unknown>[]> {
+  const items: Record<string, unknown>[] = [];
+  let startKey: Record<string, unknown> | undefined;
+  do {
+    const page: ScanCommandOutput = await client.send(
+      new ScanCommand({
+        TableName: tableName,
+        ConsistentRead: true,
+        ...(startKey ? { ExclusiveStartKey: startKey } : {}),
+      }),
+    );
+    items.push(...(page.Items ?? []));
+    startKey = page.LastEvaluatedKey;
+  } while (startKey);
+  return items;
+}
+
+export interface OutboxSnapshot {
+  readonly committed: CommittedEvent[];
+  readonly byStatus: Readonly<Record<string, number>>;
+  readonly quarantinedIds: string[];
+}
+
+export async function readOutbox(client: DynamoDBDocumentClient, tableName: string): Promise<OutboxSnapshot> {
+  const items = await scanAll(client, tableName);
+  const committed: CommittedEvent[] = [];
+  const byStatus: Record<string, number> = {};
+  const quarantinedIds: string[] = [];
+  for (const item of items) {
+    if (!String(item.sk).startsWith('EVT#')) continue;
+    const status = String(item.status);
+    byStatus[status] = (byStatus[status] ?? 0) + 1;
+    if (status === 'QUARANTINED') quarantinedIds.push(String(item.id));
+    committed.push({
+      id: String(item.id),
+      aggregateKey: String(item.pk),
+      sequence: Number(item.sequence),
+      type: String(item.type),
+      committedAt: Number(item.createdAt),
+    });
+  }
+  return { committed, byStatus, quarantinedIds };
+}
+
+/** billing's effects: every entry of every charge's ledger (a duplicate application is a second entry). */
+export async function readBillingEffects(
+  client: DynamoDBDocumentClient,
+  tableName: string,
+): Promise<AppliedEffect[]> {
+  const effects: AppliedEffect[] = [];
+  for (const item of await scanAll(client, tableName)) {
+    for (const entry of (item.ledger as LedgerEntry[] | undefined) ?? []) {
+      effects.push({
+        subscriber: 'billing',
+        eventId: entry.eventId,
+        aggregateKey: `order#${String(item.orderId)}`,
+        sequence: entry.sequence,
+        appliedAt: entry.appliedAt,
+      });
+    }
+  }
+  return effects;
+}
+
+export interface NotificationEffects {
+  readonly effects: AppliedEffect[];
+  /** Side-effect calls beyond the first per event: absorbed by the provider's idempotency key. */
+  readonly repeatedCalls: number;
+}
+
+/** notifications' effects: one delivered notification per sink item (the sink dedups on the event id). */
+export async function readNotificationEffects(
+  client: DynamoDBDocumentClient,
+  tableName: string,
+  committed: ReadonlyMap<string, CommittedEvent>,
+): Promise<NotificationEffects> {
+  const effects: AppliedEffect[] = [];
+  let repeatedCalls = 0;
+  for (const item of await scanAll(client, tableName)) {
+    const eventId = String(item.idempotencyKey);
+    const event = committed.get(eventId);
+    repeatedCalls += Math.max(0, Number(item.calls ?? 1) - 1);
+    effects.push({
+      subscriber: 'notifications',
+      eventId,
+      aggregateKey: event?.aggregateKey ?? '',
+      sequence: event?.sequence ?? 0,
+      appliedAt: Number(item.firstCallAt),
+    });
+  }
+  return { effects, repeatedCalls };
+}
+
+/** Sum of a metric over every datapoint whose dimensions include `dimensions`. */
+export function metricSum(
+  metrics: MetricStore,
+  namespace: string,
+  metricName: string,
+  dimensions: Readonly<Record<string, string>> = {},
+): number {
+  let sum = 0;
+  for (const datum of metrics.all()) {
+    if (datum.namespace !== namespace || datum.metricName !== metricName) continue;
+    if (Object.entries(dimensions).some(([k, v]) => datum.dimensions[k] !== v)) continue;
+    sum += datum.value;
+  }
+  return sum;
+}
