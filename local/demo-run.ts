@@ -24,6 +24,7 @@ import {
   type AppliedEffect,
   buildReport,
   isClean,
+  percentile,
   type RunReport,
   renderReport,
   resultLine,
@@ -254,6 +255,11 @@ export async function runDemo(options: DemoRunOptions): Promise<number> {
     },
     sideEffectCallsAbsorbedByIdempotencyKey: notified.repeatedCalls,
     outboxByStatus: snapshot.byStatus,
+    commitToPublishedMs: {
+      p50: percentile(snapshot.publishDelaysMs, 50),
+      p95: percentile(snapshot.publishDelaysMs, 95),
+      p99: percentile(snapshot.publishDelaysMs, 99),
+    },
     timings: { ...stack.timings, firstEventAppliedMs: firstAppliedMs ?? null },
     peakMemoryBytes: peakMemory,
   };
@@ -264,7 +270,8 @@ export async function runDemo(options: DemoRunOptions): Promise<number> {
   console.log(renderReport(report));
   console.log(
     `side-effect calls absorbed by the idempotency key: ${notified.repeatedCalls}   ` +
-      `first effect applied ${firstAppliedMs ?? '-'} ms after start   peak memory ${(peakMemory / 2 ** 20).toFixed(0)} MiB`,
+      `first effect applied ${firstAppliedMs ?? '-'} ms after start   peak memory ${(peakMemory / 2 ** 20).toFixed(0)} MiB   ` +
+      `commit→published p50 ${details.commitToPublishedMs.p50} ms p99 ${details.commitToPublishedMs.p99} ms`,
   );
   const reportFile = path.join(options.workDir, 'report.json');
   await writeFile(reportFile, `${JSON.stringify(details, null, 2)}\n`);

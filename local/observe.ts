@@ -43,6 +43,8 @@ export interface OutboxSnapshot {
   readonly committed: CommittedEvent[];
   readonly byStatus: Readonly<Record<string, number>>;
   readonly quarantinedIds: string[];
+  /** Commit → marked published, per published event (ms). */
+  readonly publishDelaysMs: number[];
 }
 
 export async function readOutbox(client: DynamoDBDocumentClient, tableName: string): Promise<OutboxSnapshot> {
@@ -50,11 +52,13 @@ export async function readOutbox(client: DynamoDBDocumentClient, tableName: stri
   const committed: CommittedEvent[] = [];
   const byStatus: Record<string, number> = {};
   const quarantinedIds: string[] = [];
+  const publishDelaysMs: number[] = [];
   for (const item of items) {
     if (!String(item.sk).startsWith('EVT#')) continue;
     const status = String(item.status);
     byStatus[status] = (byStatus[status] ?? 0) + 1;
     if (status === 'QUARANTINED') quarantinedIds.push(String(item.id));
+    if (typeof item.publishedAt === 'number') publishDelaysMs.push(item.publishedAt - Number(item.createdAt));
     committed.push({
       id: String(item.id),
       aggregateKey: String(item.pk),
@@ -63,7 +67,7 @@ export async function readOutbox(client: DynamoDBDocumentClient, tableName: stri
       committedAt: Number(item.createdAt),
     });
   }
-  return { committed, byStatus, quarantinedIds };
+  return { committed, byStatus, quarantinedIds, publishDelaysMs };
 }
 
 /** billing's effects: every entry of every charge's ledger (a duplicate application is a second entry). */
