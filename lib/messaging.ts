@@ -12,23 +12,31 @@ import {
   NOTIFICATIONS_CONSUMER_NAME,
   NOTIFIED_EVENT_TYPES,
   ORDER_EVENT_PREFIX,
+  ORDER_PLACED,
   SINK_KEY,
 } from '../functions/subscribers/contract.ts';
 import type { AlarmTopic } from './alarm-topic.ts';
 import { DedupTable } from './dedup-table.ts';
+import type { OutboxRelay } from './outbox-relay.ts';
 import { isKnownStandardTopic, Subscription, type SubscriptionProps } from './subscription.ts';
 
 export interface MessagingProps {
   /**
+   * The relay: its topic and bus are the defaults of `topic` and `bus`, and tracked subscriptions register with it
+   * (the relay records pending acknowledgements, the recovery sweeper redelivers).
+   * @default - no tracked subscriptions possible
+   */
+  readonly relay?: OutboxRelay;
+  /**
    * The SNS FIFO topic the relay publishes every event to (MessageGroupId = partitionkey, message attributes
    * `type`, `source`, `partitionkey`). Required for ordered subscriptions.
-   * @default - no ordered subscriptions possible
+   * @default - the relay's topic, if any; else no ordered subscriptions possible
    */
   readonly topic?: sns.ITopic;
   /**
    * The EventBridge bus the relay publishes every event to (source = envelope.source, detail-type =
    * envelope.type, detail = envelope). Required for rule-based subscriptions.
-   * @default - no rule-based subscriptions possible
+   * @default - the relay's bus, if any; else no rule-based subscriptions possible
    */
   readonly bus?: events.IEventBus;
   /** Every subscription's alarms notify this topic. */
@@ -53,6 +61,7 @@ export interface MessagingProps {
 export class Messaging extends Construct {
   readonly topic?: sns.ITopic;
   readonly bus?: events.IEventBus;
+  readonly relay?: OutboxRelay;
   readonly alarmTopic: AlarmTopic;
   readonly #subscriptions = new Map<string, Subscription>();
   readonly #dedupTableRemovalPolicy: RemovalPolicy;
@@ -65,13 +74,16 @@ export class Messaging extends Construct {
         "Messaging needs an alarmTopic (AlarmTopic) for the subscriptions' alarms, but none was provided.",
       );
     }
-    if (props.topic && isKnownStandardTopic(props.topic)) {
+    const topic = props.topic ?? props.relay?.topic;
+    const bus = props.bus ?? props.relay?.bus;
+    if (topic && isKnownStandardTopic(topic)) {
       throw new Error(
         'Messaging needs an SNS FIFO topic (ordered, per-aggregate delivery), but a standard topic was provided.',
       );
     }
-    if (props.topic) this.topic = props.topic;
-    if (props.bus) this.bus = props.bus;
+    if (topic) this.topic = topic;
+    if (bus) this.bus = bus;
+    if (props.relay) this.relay = props.relay;
     this.alarmTopic = props.alarmTopic;
     this.#dedupTable = props.dedupTable;
     this.#dedupTableRemovalPolicy = props.dedupTableRemovalPolicy ?? RemovalPolicy.RETAIN;
@@ -103,6 +115,7 @@ export class Messaging extends Construct {
       alarmTopic: this.alarmTopic,
       ...(this.topic ? { topic: this.topic } : {}),
       ...(this.bus ? { bus: this.bus } : {}),
+      ...(this.relay ? { relay: this.relay } : {}),
       ...(props.consumer ? { dedupTable: this.dedupTable } : {}),
     });
     this.#subscriptions.set(name, subscription);
@@ -136,7 +149,8 @@ function demoTable(scope: Construct, id: string, key: string, removalPolicy: Rem
  * Subscribes the demo consumers used by the offline runtime: `billing` (ordered: OrderPlaced/OrderPaid/
  * OrderShipped → SQS FIFO → functions/subscribers/billing.ts) and `notifications` (rule: OrderPlaced and
  * OrderShipped → SQS → functions/subscribers/notifications.ts). A subscription whose source (topic or bus)
- * Messaging lacks is skipped.
+ * Messaging lacks is skipped. When Messaging has the relay, billing is tracked for OrderPlaced (delivery
+ * acknowledgements: its consumer acknowledges, the recovery sweeper redelivers what it does not).
  */
 export function addDemoSubscriptions(
   scope: Construct,
@@ -153,6 +167,8 @@ export function addDemoSubscriptions(
       kind: 'ordered',
       // Every order event, so billing's per-order cursor sees no gaps.
       eventTypePrefixes: [ORDER_EVENT_PREFIX],
+      // Tracked mode (when Messaging knows the relay): billing acknowledges each OrderPlaced it applied.
+      ...(messaging.relay ? { tracked: { eventTypes: [ORDER_PLACED] } } : {}),
       consumer: {
         entry: 'subscribers/billing.ts',
         description: 'Demo subscriber: one charge per order, exactly once and in order',

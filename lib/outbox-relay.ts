@@ -1,4 +1,4 @@
-import { Annotations, Duration, Stack, Token } from 'aws-cdk-lib';
+import { Annotations, Duration, Lazy, Stack, Token } from 'aws-cdk-lib';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as events from 'aws-cdk-lib/aws-events';
 import * as iam from 'aws-cdk-lib/aws-iam';
@@ -10,6 +10,9 @@ import * as sns from 'aws-cdk-lib/aws-sns';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { NagSuppressions } from 'cdk-nag';
 import { Construct } from 'constructs';
+import { CONSUMER_NAME_PATTERN } from '../functions/consumer/dedup-format.ts';
+import { ACK_PARTITION_PREFIX } from '../functions/recovery/contract.ts';
+import { RelayEnv } from '../functions/relay/config.ts';
 import { OutboxStatus } from '../functions/runtime/record-format.ts';
 import type { AlarmTopic } from './alarm-topic.ts';
 import { createOutboxFunction } from './outbox-function.ts';
@@ -145,6 +148,22 @@ export interface OutboxRelayProps {
    * @default Duration.minutes(1)
    */
   readonly iteratorAgeAlarmThreshold?: Duration;
+  /**
+   * Tracked mode: how long a subscriber has to acknowledge a tracked event after it is published before the
+   * recovery sweeper redelivers it to that subscriber (and between redeliveries), 10 s – 7 days.
+   * @default Duration.minutes(5)
+   */
+  readonly ackTimeout?: Duration;
+}
+
+/** A subscriber that must acknowledge events of some types (tracked mode). */
+export interface TrackedDelivery {
+  /** The subscriber's name: the consumer name it acknowledges with (a Subscription's name). */
+  readonly name: string;
+  /** Where the recovery sweeper redelivers an event the subscriber did not acknowledge in time. */
+  readonly queue: sqs.IQueue;
+  /** The event types (exact `type` values) it must acknowledge. */
+  readonly eventTypes: readonly string[];
 }
 
 /** Metrics of one relay, for dashboards and alarms. */
@@ -234,6 +253,7 @@ const DEFAULTS = {
   memorySize: 512,
   metricsNamespace: 'ServerlessOutbox',
   iteratorAgeAlarmThreshold: Duration.minutes(1),
+  ackTimeout: Duration.minutes(5),
 } as const;
 
 /** SQS and SNS limits the relay enforces before sending; the queues created here accept 1 MiB. */
@@ -301,6 +321,13 @@ function validate(props: OutboxRelayProps): string[] {
   }
   if (new Set(ids).size !== ids.length)
     errors.push(`queues[].id must be unique, but ${ids.join(', ')} was provided`);
+  const ackTimeout = seconds(props.ackTimeout);
+  if (
+    ackTimeout !== undefined &&
+    (ackTimeout < 10 || ackTimeout > 604_800 || !Number.isInteger(ackTimeout))
+  ) {
+    errors.push(`ackTimeout must be whole seconds from 10 s to 7 days, but ${ackTimeout} s was provided`);
+  }
   return errors;
 }
 
@@ -325,6 +352,19 @@ export class OutboxRelay extends Construct {
   readonly eventSource: DynamoEventSource;
   readonly metrics: OutboxRelayMetrics;
   readonly alarms: readonly cloudwatch.Alarm[];
+  /** The outbox the relay publishes from. */
+  readonly outbox: OutboxTable;
+  /** How long a finished record stays before TTL deletes it (whole days). */
+  readonly retention: Duration;
+  /** Tracked mode: time a subscriber has to acknowledge before a redelivery. */
+  readonly ackTimeout: Duration;
+  /**
+   * The environment of the relay's publishing code: table, retention, targets, tracked subscribers and ack
+   * timeout. The recovery function, which publishes through the same code, gets exactly this.
+   */
+  readonly publishEnvironment: Readonly<Record<string, string>>;
+  readonly #tracked: TrackedDelivery[] = [];
+  readonly #redeliveryGrantees: iam.IGrantable[] = [];
 
   constructor(scope: Construct, id: string, props: OutboxRelayProps) {
     super(scope, id);
@@ -426,7 +466,29 @@ export class OutboxRelay extends Construct {
 
     const service = this.node.path;
     const namespace = props.metricsNamespace ?? DEFAULTS.metricsNamespace;
-    const retentionDays = (props.retention ?? DEFAULTS.retention).toDays();
+    this.outbox = props.outbox;
+    this.retention = props.retention ?? DEFAULTS.retention;
+    this.ackTimeout = props.ackTimeout ?? DEFAULTS.ackTimeout;
+    this.publishEnvironment = {
+      [RelayEnv.tableName]: props.outbox.tableName,
+      [RelayEnv.retentionDays]: String(this.retention.toDays()),
+      ...(this.topic
+        ? {
+            [RelayEnv.snsTopicArn]: this.topic.topicArn,
+            [RelayEnv.snsMaxMessageBytes]: String(SNS_MAX_MESSAGE_BYTES),
+          }
+        : {}),
+      ...(this.bus ? { [RelayEnv.eventBusName]: this.bus.eventBusName } : {}),
+      ...(queues.size > 0
+        ? {
+            [RelayEnv.sqsQueueUrls]: [...queues.values()].map((q) => q.queueUrl).join(','),
+            [RelayEnv.sqsMaxMessageBytes]: String(SQS_MAX_MESSAGE_BYTES),
+          }
+        : {}),
+      // Resolved at synth time, so subscriptions tracked after this construct are included.
+      [RelayEnv.trackedSubscribers]: Lazy.string({ produce: () => this.#trackingJson() }),
+      [RelayEnv.ackTimeoutSeconds]: String(this.ackTimeout.toSeconds()),
+    };
     this.fn = createOutboxFunction(this, 'Function', {
       entry: 'relay/handler.ts',
       description:
@@ -434,21 +496,7 @@ export class OutboxRelay extends Construct {
       timeout: props.timeout ?? DEFAULTS.timeout,
       memorySize: props.memorySize ?? DEFAULTS.memorySize,
       environment: {
-        OUTBOX_TABLE_NAME: props.outbox.tableName,
-        OUTBOX_RETENTION_DAYS: String(retentionDays),
-        ...(this.topic
-          ? {
-              OUTBOX_SNS_TOPIC_ARN: this.topic.topicArn,
-              OUTBOX_SNS_MAX_MESSAGE_BYTES: String(SNS_MAX_MESSAGE_BYTES),
-            }
-          : {}),
-        ...(this.bus ? { OUTBOX_EVENT_BUS_NAME: this.bus.eventBusName } : {}),
-        ...(queues.size > 0
-          ? {
-              OUTBOX_SQS_QUEUE_URLS: [...queues.values()].map((q) => q.queueUrl).join(','),
-              OUTBOX_SQS_MAX_MESSAGE_BYTES: String(SQS_MAX_MESSAGE_BYTES),
-            }
-          : {}),
+        ...this.publishEnvironment,
         POWERTOOLS_SERVICE_NAME: service,
         POWERTOOLS_METRICS_NAMESPACE: namespace,
         POWERTOOLS_LOG_LEVEL: 'INFO',
@@ -458,16 +506,7 @@ export class OutboxRelay extends Construct {
     // Grants: stream read (+ key), UpdateItem for bookkeeping (+ key), publish/put/send on the targets.
     const table = props.outbox.table;
     table.grantStreamRead(this.fn);
-    // iam.Grant on the table ARN only: Table.grant would add `index/*`, and UpdateItem never targets an index.
-    iam.Grant.addToPrincipal({
-      grantee: this.fn,
-      actions: ['dynamodb:UpdateItem'],
-      resourceArns: [table.tableArn],
-    });
-    props.outbox.encryptionKey?.grantEncryptDecrypt(this.fn);
-    this.topic?.grantPublish(this.fn);
-    this.bus?.grantPutEventsTo(this.fn);
-    for (const queue of queues.values()) queue.grantSendMessages(this.fn);
+    this.grantPublish(this.fn);
 
     const ready = lambda.FilterRule.isEqual(OutboxStatus.Ready);
     this.eventSource = new DynamoEventSource(table, {
@@ -590,5 +629,94 @@ export class OutboxRelay extends Construct {
       ],
       true,
     );
+  }
+
+  /**
+   * Grants what the relay's publishing code needs besides reading the stream: `dynamodb:UpdateItem` on the table
+   * (bookkeeping and tracked-mode ack items; table ARN only, no index), use of the outbox key, and publish / put /
+   * send on every target. The recovery function publishes through the same code.
+   */
+  grantPublish(grantee: iam.IGrantable): void {
+    // iam.Grant on the table ARN only: Table.grant would add `index/*`, and UpdateItem never targets an index.
+    iam.Grant.addToPrincipal({
+      grantee,
+      actions: ['dynamodb:UpdateItem'],
+      resourceArns: [this.outbox.tableArn],
+    });
+    this.outbox.encryptionKey?.grantEncryptDecrypt(grantee);
+    this.topic?.grantPublish(grantee);
+    this.bus?.grantPutEventsTo(grantee);
+    for (const queue of this.queues.values()) queue.grantSendMessages(grantee);
+  }
+
+  /**
+   * Tracked mode: the subscriber must acknowledge events of these types. When the relay (or the sweeper) publishes
+   * one, it writes a PENDING ack item for the subscriber; the sweeper redelivers to `queue` when it stays pending
+   * longer than `ackTimeout`. Usually called by a Subscription with `tracked`.
+   */
+  trackDelivery(subscriber: TrackedDelivery): void {
+    const problems: string[] = [];
+    if (!CONSUMER_NAME_PATTERN.test(subscriber.name)) {
+      problems.push(
+        `the subscriber name must be 1-64 letters, digits, '.', '_' or '-', but "${subscriber.name}" was provided`,
+      );
+    }
+    if (this.#tracked.some((t) => t.name === subscriber.name)) {
+      problems.push(`subscriber "${subscriber.name}" is already tracked`);
+    }
+    if (
+      subscriber.eventTypes.length === 0 ||
+      subscriber.eventTypes.some((t) => typeof t !== 'string' || t.trim() === '')
+    ) {
+      problems.push(
+        `eventTypes must be a non-empty list of event types, but ${JSON.stringify(subscriber.eventTypes)} was provided`,
+      );
+    }
+    if (problems.length > 0) {
+      throw new Error(`OutboxRelay ${this.node.path}: cannot track delivery: ${problems.join('; ')}`);
+    }
+    this.#tracked.push({ ...subscriber, eventTypes: [...new Set(subscriber.eventTypes)] });
+    for (const grantee of this.#redeliveryGrantees) subscriber.queue.grantSendMessages(grantee);
+  }
+
+  /** The tracked subscribers registered so far. */
+  get trackedDeliveries(): readonly TrackedDelivery[] {
+    return this.#tracked;
+  }
+
+  /**
+   * Grants `sqs:SendMessage` on the queue of every tracked subscriber, including those tracked later: what the
+   * recovery sweeper needs to redeliver an unacknowledged event.
+   */
+  grantRedelivery(grantee: iam.IGrantable): void {
+    this.#redeliveryGrantees.push(grantee);
+    for (const tracked of this.#tracked) tracked.queue.grantSendMessages(grantee);
+  }
+
+  /**
+   * Grants a tracked subscriber's consumer what `acknowledge()` needs: `dynamodb:UpdateItem` on the outbox table,
+   * only on items whose partition key starts with `ACK#` (condition `dynamodb:LeadingKeys`), and use of the key.
+   */
+  grantAcknowledge(grantee: iam.IGrantable): iam.Grant {
+    this.outbox.encryptionKey?.grantEncryptDecrypt(grantee);
+    return iam.Grant.addToPrincipal({
+      grantee,
+      actions: ['dynamodb:UpdateItem'],
+      resourceArns: [this.outbox.tableArn],
+      conditions: { 'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': [`${ACK_PARTITION_PREFIX}*`] } },
+    });
+  }
+
+  /** OUTBOX_TRACKED_SUBSCRIBERS: `{ "<event type>": [{ "name", "queueUrl", "fifo" }] }` (queue URLs are tokens). */
+  #trackingJson(): string {
+    const byType: Record<string, { name: string; queueUrl: string; fifo: boolean }[]> = {};
+    for (const tracked of this.#tracked) {
+      for (const type of tracked.eventTypes) {
+        const list = byType[type] ?? [];
+        list.push({ name: tracked.name, queueUrl: tracked.queue.queueUrl, fifo: tracked.queue.fifo });
+        byType[type] = list;
+      }
+    }
+    return Stack.of(this).toJsonString(byType);
   }
 }

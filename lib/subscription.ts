@@ -9,6 +9,8 @@ import * as snsSubscriptions from 'aws-cdk-lib/aws-sns-subscriptions';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import {
+  ACK_EVENT_TYPES_ENV,
+  ACK_TABLE_ENV,
   CONSUMER_NAME_ENV,
   CONSUMER_NAME_PATTERN,
   DEAD_LETTER_QUEUE_URL_ENV,
@@ -17,6 +19,7 @@ import {
 import type { AlarmTopic } from './alarm-topic.ts';
 import type { DedupTable } from './dedup-table.ts';
 import { createOutboxFunction } from './outbox-function.ts';
+import type { OutboxRelay } from './outbox-relay.ts';
 
 /** CloudWatch namespace of the consumers' own metrics (EventsProcessed, DuplicatesSuppressed, ...). */
 export const CONSUMER_METRICS_NAMESPACE = 'ServerlessOutbox';
@@ -97,6 +100,16 @@ interface SubscriptionCommonProps {
   readonly retentionPeriod?: Duration;
   /** @default - the thresholds documented on SubscriptionAlarmProps */
   readonly alarms?: SubscriptionAlarmProps;
+  /**
+   * Tracked mode (delivery acknowledgements) for these event types: when the relay publishes one, it records a
+   * pending acknowledgement for this subscription; the consumer acknowledges after applying the event (it gets
+   * `OUTBOX_ACK_TABLE_NAME` / `OUTBOX_ACK_EVENT_TYPES` and UpdateItem on `ACK#` items of the outbox table); the
+   * recovery sweeper redelivers to this queue what stays unacknowledged longer than the relay's `ackTimeout`, then
+   * marks it FAILED (alarm). Needs Messaging's `relay`. A consumer outside Lambda must call `acknowledge()` itself
+   * with the subscription name.
+   * @default - not tracked
+   */
+  readonly tracked?: { readonly eventTypes: readonly string[] };
 }
 
 /**
@@ -169,6 +182,8 @@ export interface SubscriptionWiring {
   readonly bus?: events.IEventBus;
   /** Required when the subscription has a consumer. */
   readonly dedupTable?: DedupTable;
+  /** Required for tracked subscriptions: the relay that records and the sweeper that redelivers. */
+  readonly relay?: OutboxRelay;
 }
 
 export type SubscriptionConstructProps = SubscriptionProps & SubscriptionWiring;
@@ -279,6 +294,7 @@ export function validateSubscriptionProps(name: string, props: SubscriptionConst
   }
   if (consumer && !props.dedupTable)
     errors.push('a subscription with a consumer needs a dedup table, but none was provided');
+  if (props.tracked) errors.push(...trackedProblems(props));
   if (kind === 'ordered') {
     if (!props.topic) {
       errors.push(
@@ -321,6 +337,36 @@ export function validateSubscriptionProps(name: string, props: SubscriptionConst
   return errors;
 }
 
+/** A tracked type the subscription's own filter never delivers would never be acknowledged. */
+function trackedProblems(props: SubscriptionConstructProps): string[] {
+  const types = props.tracked?.eventTypes;
+  if (!Array.isArray(types) || types.length === 0 || types.some((t) => typeof t !== 'string' || t === '')) {
+    return [
+      `tracked.eventTypes must be a non-empty list of event types, but ${JSON.stringify(types)} was provided`,
+    ];
+  }
+  const errors: string[] = [];
+  if (!props.relay) {
+    errors.push(
+      'a tracked subscription needs the relay (Messaging `relay` prop) to record acknowledgements, but none was provided',
+    );
+  }
+  const exact = props.eventTypes;
+  const prefixes = props.kind === 'ordered' ? props.eventTypePrefixes : undefined;
+  const custom = props.kind === 'ordered' ? props.filterPolicy?.type : props.eventPattern?.detailType;
+  if ((exact || prefixes) && !custom) {
+    const unreachable = types.filter(
+      (t) => !(exact ?? []).includes(t) && !(prefixes ?? []).some((p) => t.startsWith(p)),
+    );
+    if (unreachable.length > 0) {
+      errors.push(
+        `tracked.eventTypes must be types this subscription receives, but ${unreachable.join(', ')} ${unreachable.length === 1 ? 'is' : 'are'} filtered out`,
+      );
+    }
+  }
+  return errors;
+}
+
 /** The three alarms of a subscription. */
 export interface SubscriptionAlarms {
   /** The DLQ holds at least one message. */
@@ -349,6 +395,8 @@ export class Subscription extends Construct {
   readonly rule?: events.Rule;
   /** Ordered subscriptions: the SNS subscription. */
   readonly topicSubscription?: sns.Subscription;
+  /** Tracked mode: the event types this subscription acknowledges (empty when not tracked). */
+  readonly trackedEventTypes: readonly string[];
 
   constructor(scope: Construct, name: string, props: SubscriptionConstructProps) {
     const errors = validateSubscriptionProps(name, props);
@@ -432,6 +480,9 @@ export class Subscription extends Construct {
     }
 
     this.alarms = this.#createAlarms(name, props.alarms ?? {}, props.alarmTopic);
+    this.trackedEventTypes = props.tracked ? [...new Set(props.tracked.eventTypes)] : [];
+    const relay = props.tracked ? (props.relay as OutboxRelay) : undefined;
+    relay?.trackDelivery({ name, queue: this.queue, eventTypes: this.trackedEventTypes });
 
     if (props.consumer) {
       const dedupTable = props.dedupTable as DedupTable;
@@ -449,11 +500,19 @@ export class Subscription extends Construct {
           [DEDUP_TABLE_ENV]: dedupTable.tableName,
           [CONSUMER_NAME_ENV]: name,
           [DEAD_LETTER_QUEUE_URL_ENV]: this.deadLetterQueue.queueUrl,
+          ...(relay
+            ? {
+                [ACK_TABLE_ENV]: relay.outbox.tableName,
+                [ACK_EVENT_TYPES_ENV]: this.trackedEventTypes.join(','),
+              }
+            : {}),
           POWERTOOLS_SERVICE_NAME: name,
           POWERTOOLS_METRICS_NAMESPACE: CONSUMER_METRICS_NAMESPACE,
         },
       });
       dedupTable.grantConsumer(fn);
+      // Tracked mode: UpdateItem on the outbox table's ACK# items only.
+      relay?.grantAcknowledge(fn);
       // Poison messages go straight to the DLQ instead of burning every retry.
       this.deadLetterQueue.grantSendMessages(fn);
       const source = new eventSources.SqsEventSource(this.queue, {

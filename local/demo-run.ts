@@ -107,6 +107,7 @@ export async function runDemo(options: DemoRunOptions): Promise<number> {
   const logFile = path.join(options.workDir, 'functions.log');
   const log = createWriteStream(logFile);
   const faults: FaultPlan | undefined = options.faults ? createFaultPlan() : undefined;
+  await faults?.prepare();
   console.log(
     `serverless-outbox offline: synthesizing the CDK app and starting the stack (logs: ${logFile})`,
   );
@@ -136,6 +137,7 @@ export async function runDemo(options: DemoRunOptions): Promise<number> {
     ...stack.rules.unsupportedTargets.map((t) => `${t.logicalId} (rule target ${t.arn})`),
   ];
   console.log(`not emulated: ${unsupported.length ? unsupported.join(', ') : 'nothing'}`);
+  console.log('time compression: a failed SQS message returns after 5 s (AWS: after the visibility timeout)');
   for (const note of startup.notes) log.write(`note ${note.logicalId}: ${note.note}\n`);
   console.log(
     `ignored (no local effect): ${startup.provision.ignored.length} resources (IAM, KMS, logs...; see the log)`,
@@ -232,7 +234,7 @@ export async function runDemo(options: DemoRunOptions): Promise<number> {
     duplicatesSuppressed: { billing: suppressed('billing'), notifications: suppressed('notifications') },
     excluded: new Set([...snapshot.quarantinedIds, ...(faults?.excludedEventIds ?? [])]),
     alarmsFired: runtime.alarms.fired.map((t) => ({
-      alarm: t.alarmName,
+      alarm: t.logicalId,
       at: new Date(t.at).toISOString(),
       reason: t.reason,
     })),
@@ -264,6 +266,7 @@ export async function runDemo(options: DemoRunOptions): Promise<number> {
     peakMemoryBytes: peakMemory,
   };
   await stack.stop();
+  await faults?.stop();
   log.end();
 
   console.log('');

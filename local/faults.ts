@@ -1,33 +1,258 @@
-/** Fault injection for `npm start -- --faults` (filled in below). */
-import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+/**
+ * Fault injection for `npm start -- --faults`. Every fault is injected from outside the functions (at the
+ * network boundary through a proxy, by killing an execution environment, or by writing to queues and
+ * tables), so the code under test is exactly what deploys:
+ * 1. relay crash mid-batch: the relay's execution environment is killed right after a PublishBatch it sent
+ *    succeeded, so part of its batch is published and none of it is marked;
+ * 2. publish throttling: for a window, SNS answers PublishBatch with `Throttling`;
+ * 3. consumer crash after its effect, before its ack: billing's environment is killed right after its
+ *    transaction committed; its messages come back (offline, after 5 s instead of the visibility timeout);
+ * 4. duplicate deliveries: copies of already delivered events are sent to both subscription queues;
+ * 5. poison: an outbox record with a broken envelope (as a buggy foreign writer would store) and a
+ *    non-envelope message on a subscription queue;
+ * 6. a lost stream delivery: one record never reaches the relay; the recovery sweeper must publish it.
+ */
+import { SendMessageCommand } from '@aws-sdk/client-sqs';
+import { type DynamoDBDocumentClient, GetCommand, PutCommand } from '@aws-sdk/lib-dynamodb';
+import { uuidv7 } from '../functions/runtime/ids.ts';
+import { ORDER_PLACED } from '../functions/subscribers/contract.ts';
+import { type FaultProxy, queryProtocolError, startFaultProxy } from './fault-proxy.ts';
+import { readOutbox } from './observe.ts';
 import type { OfflineStack } from './offline.ts';
 import type { LocalEndpoints } from './runtime/lambda.ts';
 
 export interface FaultPlan {
   readonly context: Readonly<Record<string, string>>;
+  /** Starts the proxies; call before the stack starts. */
+  prepare(): Promise<void>;
   endpointsFor(
     functionName: string,
     services: { dynamodb: string; fauxqs: string },
   ): Partial<LocalEndpoints> | undefined;
   dropStreamRecord(record: unknown): boolean;
+  /** Learns the running stack's names; call before the workload. */
   attach(stack: OfflineStack, doc: DynamoDBDocumentClient): Promise<void>;
   afterWorkload(stack: OfflineStack, doc: DynamoDBDocumentClient): Promise<void>;
+  /** Called about twice a second while the run settles. */
   tick(stack: OfflineStack): Promise<void>;
+  /** True once every injected fault has played out (recovered, quarantined or dead-lettered). */
   settled(stack: OfflineStack, doc: DynamoDBDocumentClient): Promise<boolean>;
   readonly excludedEventIds: readonly string[];
   describe(): string[];
+  stop(): Promise<void>;
 }
 
+/** The recovery sweeper runs every minute in AWS; offline, the fault run fires it every few seconds. */
+const SWEEP_EVERY_MS = 3000;
+const RELAY_CRASH_AFTER_CALLS = 6;
+const THROTTLE_FROM_CALL = 14;
+const THROTTLE_WINDOW_MS = 1500;
+const DUPLICATES_PER_QUEUE = 5;
+const DROP_STREAM_INSERT_NUMBER = 25;
+
 export function createFaultPlan(): FaultPlan {
+  const log: string[] = [];
+  const excluded: string[] = [];
+  let services: { dynamodb: string; fauxqs: string } | undefined;
+  let snsProxy: FaultProxy | undefined;
+  let dynamoProxy: FaultProxy | undefined;
+  let stackRef: OfflineStack | undefined;
+  let relayName = '';
+  let billingName = '';
+  let publishCalls = 0;
+  let relayCrashed = false;
+  let throttleUntil = 0;
+  let throttled = 0;
+  let consumerCrashed = false;
+  let readyInserts = 0;
+  let droppedEventId: string | undefined;
+  let droppedKey: { pk: string; sk: string } | undefined;
+  let poisonRecordKey: { pk: string; sk: string } | undefined;
+  let lastSweep = 0;
+
+  async function crash(functionName: string, what: string): Promise<void> {
+    const killed = (await stackRef?.runtime.lambda.crash(functionName)) ?? 0;
+    log.push(`${what} (${killed} execution environment${killed === 1 ? '' : 's'} killed)`);
+  }
+
   return {
-    context: {},
-    endpointsFor: () => undefined,
-    dropStreamRecord: () => false,
-    attach: async () => {},
-    afterWorkload: async () => {},
-    tick: async () => {},
-    settled: async () => true,
-    excludedEventIds: [],
-    describe: () => [],
+    context: {
+      // Short thresholds so the sweeper acts within the run (AWS defaults are minutes).
+      'outbox:recoveryStuckAfterSeconds': '10',
+      'outbox:recoveryCheckbackAfterSeconds': '10',
+    },
+
+    async prepare() {
+      const upstream = () => {
+        if (!services) throw new Error('services not started');
+        return services;
+      };
+      snsProxy = await startFaultProxy(() => upstream().fauxqs, {
+        before(call) {
+          if (call.operation !== 'PublishBatch' || !relayCrashed) return undefined;
+          publishCalls++;
+          if (publishCalls === THROTTLE_FROM_CALL) {
+            throttleUntil = Date.now() + THROTTLE_WINDOW_MS;
+            log.push(`SNS throttled PublishBatch for ${THROTTLE_WINDOW_MS} ms`);
+          }
+          if (Date.now() < throttleUntil) {
+            throttled++;
+            return queryProtocolError('Throttling', 'Rate exceeded');
+          }
+          return undefined;
+        },
+        after(call, status) {
+          if (call.operation !== 'PublishBatch' || status !== 200 || relayCrashed) return;
+          if (++publishCalls >= RELAY_CRASH_AFTER_CALLS) {
+            relayCrashed = true;
+            publishCalls = 0;
+            void crash(relayName, 'relay crashed mid-batch after a successful PublishBatch');
+          }
+        },
+      });
+      dynamoProxy = await startFaultProxy(() => upstream().dynamodb, {
+        after(call, status) {
+          if (consumerCrashed || status !== 200 || !call.operation.endsWith('.TransactWriteItems')) return;
+          const cursor = /"S#billing#([^"]+)"/.exec(call.body)?.[1];
+          if (!cursor) return;
+          consumerCrashed = true;
+          void crash(
+            billingName,
+            `billing crashed after committing its effect for ${cursor}, before the ack`,
+          );
+        },
+      });
+    },
+
+    endpointsFor(functionName, started) {
+      services = started;
+      if (functionName === relayName && snsProxy) return { sns: snsProxy.url };
+      if (functionName === billingName && dynamoProxy) return { dynamodb: dynamoProxy.url };
+      return undefined;
+    },
+
+    dropStreamRecord(record) {
+      const r = record as { eventName?: string; dynamodb?: { NewImage?: Record<string, { S?: string }> } };
+      const image = r.dynamodb?.NewImage;
+      if (droppedEventId || r.eventName !== 'INSERT' || image?.status?.S !== 'READY') return false;
+      if (++readyInserts !== DROP_STREAM_INSERT_NUMBER) return false;
+      droppedEventId = image.id?.S;
+      droppedKey = { pk: image.pk?.S ?? '', sk: image.sk?.S ?? '' };
+      log.push(`stream delivery of event ${droppedEventId} lost (the relay never saw it)`);
+      return true;
+    },
+
+    async attach(stack, doc) {
+      stackRef = stack;
+      relayName = stack.ref(stack.resources.relay);
+      billingName = stack.ref(stack.resources.billingConsumer);
+      // A foreign writer's broken record: valid keys, status READY, an envelope that is not JSON.
+      const id = uuidv7();
+      poisonRecordKey = { pk: 'order#poison', sk: 'EVT#000000000001' };
+      await doc.send(
+        new PutCommand({
+          TableName: stack.ref(stack.resources.outboxTable),
+          Item: {
+            ...poisonRecordKey,
+            id,
+            type: ORDER_PLACED,
+            source: '/demo/orders',
+            sequence: 1,
+            status: 'READY',
+            envelope: '{"specversion":"1.0", this is not JSON',
+            createdAt: Date.now(),
+            attempts: 0,
+            pendingShard: `P#${id.slice(-1)}`,
+            pendingDueAt: Date.now(),
+          },
+        }),
+      );
+      excluded.push(id);
+      log.push(`poison outbox record ${id} written with a broken envelope`);
+    },
+
+    async afterWorkload(stack, doc) {
+      // Duplicate deliveries: copies of published events straight into both subscription queues.
+      const { committed } = await readOutbox(doc, stack.ref(stack.resources.outboxTable));
+      const table = stack.ref(stack.resources.outboxTable);
+      const placed = committed
+        .filter((e) => e.type === ORDER_PLACED && !excluded.includes(e.id))
+        .slice(0, DUPLICATES_PER_QUEUE);
+      for (const event of placed) {
+        const item = await doc.send(
+          new GetCommand({
+            TableName: table,
+            Key: { pk: event.aggregateKey, sk: `EVT#${String(event.sequence).padStart(12, '0')}` },
+          }),
+        );
+        const body = String(item.Item?.envelope ?? '');
+        await stack.sqs.send(
+          new SendMessageCommand({
+            QueueUrl: stack.ref(stack.resources.billingQueue),
+            MessageBody: body,
+            MessageGroupId: event.aggregateKey,
+            MessageDeduplicationId: `${event.id}.duplicate`,
+          }),
+        );
+        await stack.sqs.send(
+          new SendMessageCommand({
+            QueueUrl: stack.ref(stack.resources.notificationsQueue),
+            MessageBody: body,
+          }),
+        );
+      }
+      log.push(`${placed.length} duplicate deliveries sent to each subscription queue`);
+      await stack.sqs.send(
+        new SendMessageCommand({
+          QueueUrl: stack.ref(stack.resources.notificationsQueue),
+          MessageBody: '{"hello":"not an outbox envelope"}',
+        }),
+      );
+      log.push('poison message (not an envelope) sent to the notifications queue');
+    },
+
+    async tick(stack) {
+      const recovery = stack.resources.recovery;
+      if (!recovery || Date.now() - lastSweep < SWEEP_EVERY_MS) return;
+      lastSweep = Date.now();
+      await stack.runtime.invoke(recovery, {
+        version: '0',
+        'detail-type': 'Scheduled Event',
+        source: 'aws.events',
+        time: new Date().toISOString(),
+        detail: {},
+      });
+    },
+
+    async settled(stack, doc) {
+      const table = stack.ref(stack.resources.outboxTable);
+      if (droppedKey && stack.resources.recovery) {
+        const item = await doc.send(
+          new GetCommand({ TableName: table, Key: droppedKey, ConsistentRead: true }),
+        );
+        if (item.Item?.status !== 'PUBLISHED') return false;
+        if (!log.some((l) => l.startsWith('sweeper')))
+          log.push(`sweeper republished the lost event ${droppedEventId}`);
+      }
+      if (poisonRecordKey) {
+        const item = await doc.send(
+          new GetCommand({ TableName: table, Key: poisonRecordKey, ConsistentRead: true }),
+        );
+        if (item.Item?.status !== 'QUARANTINED') return false;
+      }
+      // Both poison paths should have paged: the quarantine alarm and a dead-letter queue alarm.
+      const fired = stack.runtime.alarms.fired.map((t) => t.logicalId);
+      return fired.some((id) => id.includes('Quarantined')) && fired.some((id) => id.includes('DeadLetter'));
+    },
+
+    excludedEventIds: excluded,
+
+    describe() {
+      return [...log, ...(throttled ? [`${throttled} PublishBatch calls answered Throttling`] : [])];
+    },
+
+    async stop() {
+      await Promise.allSettled([snsProxy?.stop(), dynamoProxy?.stop()]);
+    },
   };
 }

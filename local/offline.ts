@@ -35,6 +35,8 @@ export interface OfflineStackOptions {
   readonly dropStreamRecord?: (record: unknown) => boolean;
   /** @default 2000 */
   readonly alarmEvaluationIntervalMs?: number;
+  /** Failed SQS messages come back after this long (AWS: the queue's visibility timeout). @default 5 */
+  readonly failedVisibilitySeconds?: number;
 }
 
 /** Logical ids of the demo stack's parts, read from the constructs themselves (not guessed from names). */
@@ -166,6 +168,7 @@ export async function startOfflineStack(options: OfflineStackOptions): Promise<O
       functionLog: (entry) => options.log(`[${entry.functionName}] ${entry.message}`),
       log: (level, message) => options.log(`[runtime ${level}] ${message}`),
       alarmEvaluationIntervalMs: options.alarmEvaluationIntervalMs ?? 2000,
+      sqsFailedVisibilitySeconds: options.failedVisibilitySeconds ?? 5,
       ...(options.endpointsFor
         ? {
             endpointsFor: (name: string) =>

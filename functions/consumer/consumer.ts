@@ -1,8 +1,12 @@
 import { type MessageAttributeValue, SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
+import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
+import { acknowledge } from '../runtime/acks.ts';
 import { envelopeProblems, type OutboxEnvelope } from '../runtime/envelope.ts';
 import { sharedDocumentClient } from '../runtime/writer.ts';
 import {
+  ACK_EVENT_TYPES_ENV,
+  ACK_TABLE_ENV,
   CONSUMER_NAME_ENV,
   CONSUMER_NAME_PATTERN,
   DEAD_LETTER_QUEUE_URL_ENV,
@@ -13,6 +17,7 @@ import { DedupStore, validateWrites } from './dedup-store.ts';
 import { ConsumerConfigurationError, ConsumerError, LeaseLostError, SequenceGapError } from './errors.ts';
 import { powertoolsConsumerLogger, powertoolsConsumerMetrics } from './observability.ts';
 import {
+  type AcknowledgeOptions,
   type ConsumerLogger,
   ConsumerMetric,
   type ConsumerMetrics,
@@ -90,6 +95,29 @@ function isFifoRecord(record: SQSRecord): boolean {
   return record.attributes?.MessageGroupId !== undefined || (record.eventSourceARN ?? '').endsWith('.fifo');
 }
 
+/** Tracked mode from the options, else from OUTBOX_ACK_TABLE_NAME / OUTBOX_ACK_EVENT_TYPES. */
+function acknowledgeSettings(
+  consumer: string,
+  option: AcknowledgeOptions | false | undefined,
+): { tableName: string; eventTypes?: ReadonlySet<string> } | undefined {
+  if (option === false) return undefined;
+  const tableName = option ? option.tableName : process.env[ACK_TABLE_ENV]?.trim();
+  if (option && (typeof tableName !== 'string' || tableName === '')) {
+    throw new ConsumerConfigurationError(
+      consumer,
+      'acknowledge.tableName must name the outbox table, but it was empty.',
+    );
+  }
+  if (!tableName) return undefined;
+  const types = option
+    ? option.eventTypes
+    : process.env[ACK_EVENT_TYPES_ENV]
+        ?.split(',')
+        .map((t) => t.trim())
+        .filter(Boolean);
+  return types && types.length > 0 ? { tableName, eventTypes: new Set(types) } : { tableName };
+}
+
 function requireInteger(consumer: string, name: string, value: number, min: number, max: number): number {
   if (!Number.isInteger(value) || value < min || value > max) {
     throw new ConsumerConfigurationError(
@@ -119,6 +147,8 @@ export class IdempotentConsumer<TData = unknown> {
   readonly #sqsClient: SQSClient | undefined;
   readonly #now: () => number;
   readonly #onGap: GapPolicy;
+  readonly #client: DynamoDBDocumentClient;
+  readonly #acknowledge: { tableName: string; eventTypes?: ReadonlySet<string> } | undefined;
 
   constructor(options: ConsumerOptions<TData>) {
     const name = options.name ?? process.env[CONSUMER_NAME_ENV] ?? '';
@@ -187,9 +217,11 @@ export class IdempotentConsumer<TData = unknown> {
     this.#sqsClient = options.sqsClient;
     this.metrics = options.metrics ?? powertoolsConsumerMetrics(name);
     this.logger = options.logger ?? powertoolsConsumerLogger(name);
+    this.#client = options.client ?? sharedDocumentClient();
+    this.#acknowledge = acknowledgeSettings(name, options.acknowledge);
     this.store = new DedupStore({
       tableName,
-      client: options.client ?? sharedDocumentClient(),
+      client: this.#client,
       ttlSeconds: ttl,
       now: this.#now,
     });
@@ -215,11 +247,31 @@ export class IdempotentConsumer<TData = unknown> {
     try {
       const outcome = await this.#apply(envelope, context);
       this.#countOutcome(outcome);
+      await this.#acknowledgeEvent(envelope);
       return outcome;
     } catch (error) {
       if (error instanceof SequenceGapError) this.metrics.count(ConsumerMetric.SequenceGaps);
       if (error instanceof LeaseLostError) this.metrics.count(ConsumerMetric.LeasesLost);
       throw error;
+    }
+  }
+
+  /**
+   * Tracked mode: marks this consumer's ack of the event DONE. Runs for applied, duplicate and stale outcomes
+   * alike (the effect is in place in every case), so a redelivery after a lost acknowledgement completes it.
+   */
+  async #acknowledgeEvent(envelope: OutboxEnvelope<TData>): Promise<void> {
+    const settings = this.#acknowledge;
+    if (!settings || (settings.eventTypes && !settings.eventTypes.has(envelope.type))) return;
+    try {
+      await acknowledge(this.#client, settings.tableName, envelope.id, this.name, this.#now());
+    } catch (error) {
+      throw new ConsumerError(
+        this.name,
+        envelope.id,
+        `The effect of event ${envelope.id} is applied, but acknowledging it failed (${(error as Error)?.name ?? 'Error'}); the message is retried and acknowledged as a duplicate.`,
+        { cause: error, retryable: true },
+      );
     }
   }
 

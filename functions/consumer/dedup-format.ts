@@ -30,6 +30,14 @@ export const CONSUMER_NAME_ENV = 'OUTBOX_CONSUMER_NAME';
 /** Environment variable holding the URL of the subscription's DLQ, used for poison messages. */
 export const DEAD_LETTER_QUEUE_URL_ENV = 'OUTBOX_DEAD_LETTER_QUEUE_URL';
 
+/**
+ * Tracked mode: the outbox table where this consumer acknowledges events (`ACK#<event id>` items, see
+ * functions/runtime/acks.ts). Set by the CDK Subscription when it is `tracked`.
+ */
+export const ACK_TABLE_ENV = 'OUTBOX_ACK_TABLE_NAME';
+/** Tracked mode: comma-separated event types to acknowledge (unset: every event). */
+export const ACK_EVENT_TYPES_ENV = 'OUTBOX_ACK_EVENT_TYPES';
+
 /** Consumer names: letters, digits, `-`, `_`, `.`; no `#`, so keys cannot collide. */
 export const CONSUMER_NAME_PATTERN = /^[A-Za-z0-9._-]{1,64}$/;
 

@@ -125,6 +125,26 @@ export interface ConsumerBaseOptions {
   readonly logger?: ConsumerLogger;
   /** Clock for tests. @default Date.now */
   readonly now?: () => number;
+  /**
+   * Tracked mode (delivery acknowledgements): after an event's effect is applied — and also for a duplicate or a
+   * stale event, so a redelivery after a lost acknowledgement completes it — the consumer marks its
+   * `ACK#<event id>` item in the outbox table DONE (subscriber name = the consumer name). An acknowledgement that
+   * fails fails the message, which is redelivered and acknowledged as a duplicate. `false` turns it off.
+   * @default - on when process.env.OUTBOX_ACK_TABLE_NAME is set (types from OUTBOX_ACK_EVENT_TYPES), else off
+   */
+  readonly acknowledge?: AcknowledgeOptions | false;
+}
+
+/** Where and for which events a tracked consumer acknowledges. */
+export interface AcknowledgeOptions {
+  /** The outbox table holding the ack items. */
+  readonly tableName: string;
+  /**
+   * Acknowledge only these event types (the types the subscription is tracked for). Each acknowledgement of an
+   * untracked event is a conditional UpdateItem that finds no item: harmless, but 1 write unit.
+   * @default - every event
+   */
+  readonly eventTypes?: readonly string[];
 }
 
 /**

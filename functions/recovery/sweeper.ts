@@ -98,7 +98,7 @@ export interface SweepResult {
   readonly redelivered: number;
   /** Tracked mode: acks marked FAILED after the redelivery limit. */
   readonly acksFailed: number;
-  /** Age of the oldest record that still needs work (0 when none). */
+  /** How long the record that has been late the longest has been late (0 when none); see `lateSince`. */
   readonly oldestUnpublishedAgeMs: number;
   /** Records that still need work (READY, PREPARED, SCHEDULED), due or not. */
   readonly unpublishedCount: number;
@@ -106,15 +106,44 @@ export interface SweepResult {
   readonly indexReadUnits: number;
 }
 
+const WORK_STATUSES: ReadonlySet<string> = new Set([
+  OutboxStatus.Ready,
+  OutboxStatus.Prepared,
+  OutboxStatus.Scheduled,
+]);
+
+/**
+ * Since when a record that still needs work is late (undefined: not late yet), for the oldest-age metric:
+ * - READY: since it became due (`pendingDueAt`: its commit, its release from SCHEDULED, its confirm or an
+ *   operator's retry); once the sweeper has counted attempts (backoff moves `pendingDueAt` ahead), since commit;
+ * - SCHEDULED: since `deliverAt` once it has passed (a future delivery is not late);
+ * - PREPARED: since the check-back threshold passed (before that, the producer may still confirm or cancel).
+ */
+export function lateSince(entry: PendingEntry, now: number, options: SweeperOptions): number | undefined {
+  switch (entry.status) {
+    case OutboxStatus.Ready:
+      return entry.attempts > 0 ? entry.createdAt : Math.min(entry.pendingDueAt, now);
+    case OutboxStatus.Scheduled:
+      return entry.pendingDueAt <= now ? entry.pendingDueAt : undefined;
+    case OutboxStatus.Prepared: {
+      const due = entry.createdAt + options.checkbackAfterMs;
+      return due <= now ? due : undefined;
+    }
+    default:
+      return undefined;
+  }
+}
+
 /** Queries every `P#` shard for entries due before `cutoff`, oldest first. */
 async function dueEntries(
   deps: SweeperDependencies,
   cutoff: number,
-  limit: number,
-): Promise<{ due: PendingEntry[]; count: number; oldestCreatedAt: number | undefined; readUnits: number }> {
+  options: SweeperOptions,
+): Promise<{ due: PendingEntry[]; count: number; oldestLateSince: number | undefined; readUnits: number }> {
+  const limit = options.maxEntriesPerRun;
   let readUnits = 0;
   let count = 0;
-  let oldestCreatedAt: number | undefined;
+  let oldestLateSince: number | undefined;
   const due: PendingEntry[] = [];
   await Promise.all(
     allPendingShards().map(async (shard) => {
@@ -137,9 +166,12 @@ async function dueEntries(
             if (entry.pendingDueAt <= cutoff && due.length < limit) due.push(entry);
             continue;
           }
+          // Defensive: only records that still need work (a QUARANTINED one lives in a `Q#` shard).
+          if (!WORK_STATUSES.has(entry.status)) continue;
           count++;
-          if (oldestCreatedAt === undefined || entry.createdAt < oldestCreatedAt)
-            oldestCreatedAt = entry.createdAt;
+          const late = lateSince(entry, cutoff, options);
+          if (late !== undefined && (oldestLateSince === undefined || late < oldestLateSince))
+            oldestLateSince = late;
           if (entry.pendingDueAt <= cutoff && due.length < limit) due.push(entry);
         }
         startKey = page.LastEvaluatedKey;
@@ -147,7 +179,7 @@ async function dueEntries(
     }),
   );
   due.sort((a, b) => a.pendingDueAt - b.pendingDueAt);
-  return { due, count, oldestCreatedAt, readUnits };
+  return { due, count, oldestLateSince, readUnits };
 }
 
 export async function sweep(
@@ -155,7 +187,7 @@ export async function sweep(
   options: SweeperOptions = DEFAULT_SWEEPER_OPTIONS,
 ): Promise<SweepResult> {
   const now = deps.now();
-  const { due, count, oldestCreatedAt, readUnits } = await dueEntries(deps, now, options.maxEntriesPerRun);
+  const { due, count, oldestLateSince, readUnits } = await dueEntries(deps, now, options);
   const result = {
     republished: 0,
     released: 0,
@@ -227,7 +259,7 @@ export async function sweep(
 
   return {
     ...result,
-    oldestUnpublishedAgeMs: oldestCreatedAt === undefined ? 0 : Math.max(0, now - oldestCreatedAt),
+    oldestUnpublishedAgeMs: oldestLateSince === undefined ? 0 : Math.max(0, now - oldestLateSince),
     unpublishedCount: count,
     indexReadUnits: readUnits,
   };

@@ -15,6 +15,13 @@ export const RelayEnv = {
   snsMaxMessageBytes: 'OUTBOX_SNS_MAX_MESSAGE_BYTES',
   sqsMaxMessageBytes: 'OUTBOX_SQS_MAX_MESSAGE_BYTES',
   eventBridgeMaxEntryBytes: 'OUTBOX_EVENTBRIDGE_MAX_ENTRY_BYTES',
+  /**
+   * Tracked mode: JSON `{ "<event type>": [{ "name", "queueUrl", "fifo" }] }`, the subscribers that must acknowledge
+   * each tracked type (same name as `TRACKING_ENV` in functions/runtime/acks.ts).
+   */
+  trackedSubscribers: 'OUTBOX_TRACKED_SUBSCRIBERS',
+  /** Tracked mode: seconds a subscriber has to acknowledge before the sweeper redelivers (`ACK_TIMEOUT_ENV`). */
+  ackTimeoutSeconds: 'OUTBOX_ACK_TIMEOUT_SECONDS',
 } as const;
 
 /** SNS: 256 KiB per message and per PublishBatch unless the topic's MaximumMessageSize is raised. */

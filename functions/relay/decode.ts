@@ -1,4 +1,5 @@
 import { gunzipSync } from 'node:zlib';
+import { marshall } from '@aws-sdk/util-dynamodb';
 import type { DynamoDBRecord } from 'aws-lambda';
 import { envelopeProblems } from '../runtime/envelope.ts';
 import {
@@ -157,6 +158,20 @@ export function decodeImage(image: Image): Decoded {
     ...(typeof e.subject === 'string' && e.subject !== '' ? { subject: e.subject } : {}),
   };
   return { kind: 'publish', record };
+}
+
+/**
+ * Decodes an item as the DocumentClient returns it (plain values: strings, numbers, Uint8Array for binary), e.g.
+ * what the recovery sweeper reads with BatchGetItem, by marshalling it back to an attribute-value image.
+ */
+export function decodeItem(item: Readonly<Record<string, unknown>>): Decoded {
+  let image: Image;
+  try {
+    image = marshall(item, { removeUndefinedValues: true, convertClassInstanceToMap: true }) as Image;
+  } catch {
+    return { kind: 'ignore', reason: 'the item cannot be read as an outbox record' };
+  }
+  return decodeImage(image);
 }
 
 /**

@@ -20,6 +20,7 @@ import {
   type RelayResult,
   relay,
 } from './relay.ts';
+import { createAckRecorder, readTrackingSettings, type TrackingSettings } from './tracking.ts';
 
 export interface RelayClients {
   readonly dynamodb?: DynamoDBClient;
@@ -87,6 +88,11 @@ export interface RelayHandlerOptions {
   readonly now?: () => number;
   /** @default a FinishedMemory of 20,000 changes per container */
   readonly memory?: FinishedMemory;
+  /**
+   * Tracked mode: which event types' subscribers must acknowledge, and how long they have.
+   * @default readTrackingSettings(process.env) (OUTBOX_TRACKED_SUBSCRIBERS, OUTBOX_ACK_TIMEOUT_SECONDS)
+   */
+  readonly tracking?: TrackingSettings;
 }
 
 /** Compares DynamoDB stream sequence numbers (decimal strings of varying length). */
@@ -179,14 +185,22 @@ export function createRelayHandler(options: RelayHandlerOptions = {}) {
 
   const setUp = (): RelayDependencies => {
     const config = options.config ?? readRelayConfig();
+    const dynamodb = options.clients?.dynamodb ?? new DynamoDBClient({});
+    const acks = createAckRecorder({
+      client: dynamodb,
+      tableName: config.tableName,
+      tracking: options.tracking ?? readTrackingSettings(),
+      retentionDays: config.retentionDays,
+    });
     return {
       publishers: createPublishers(config, options.clients),
       bookkeeper: createBookkeeper({
-        client: options.clients?.dynamodb ?? new DynamoDBClient({}),
+        client: dynamodb,
         tableName: config.tableName,
         retentionDays: config.retentionDays,
       }),
       memory: options.memory ?? new FinishedMemory(),
+      ...(acks ? { acks } : {}),
     };
   };
 

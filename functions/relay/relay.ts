@@ -86,9 +86,24 @@ export class FinishedMemory {
   }
 }
 
+/**
+ * Tracked mode: writes the pending delivery acknowledgements of a published event (one per subscriber tracked for
+ * its type; none for an untracked type). Must be idempotent and never reset an ack already completed.
+ */
+export interface AckRecorder {
+  /** Returns how many ack items this call created. */
+  recordPublished(record: OutboxRecord, publishedAt: number): Promise<number>;
+}
+
 export interface RelayDependencies {
   readonly publishers: readonly Publisher[];
   readonly bookkeeper: Bookkeeper;
+  /**
+   * Tracked mode: called after a record is marked PUBLISHED (also when an earlier delivery had marked it, so an
+   * ack write that failed before is completed). A failure reports the record as `retry`.
+   * @default - no delivery acknowledgements
+   */
+  readonly acks?: AckRecorder;
   /** @default - nothing remembered between calls */
   readonly memory?: FinishedMemory;
   /** Concurrent bookkeeping writes. @default 16 */
@@ -172,8 +187,13 @@ export async function relay(
     sent: boolean,
   ) =>
     tasks.push(async () => {
+      let stage = 'marking it PUBLISHED';
       try {
         const marked = (await deps.bookkeeper.markPublished(record, at)) === 'updated';
+        if (deps.acks) {
+          stage = 'writing its delivery acknowledgements';
+          await deps.acks.recordPublished(record, at);
+        }
         memory?.set(changeId, 'done');
         results[i] = { status: 'published', record, ageMs: Math.max(0, at - record.createdAt), sent, marked };
       } catch (error) {
@@ -182,7 +202,7 @@ export async function relay(
           key: record,
           eventId: record.id,
           code: errorCode(error),
-          reason: `published, but marking it PUBLISHED failed: ${errorMessage(error)}`,
+          reason: `published, but ${stage} failed: ${errorMessage(error)}`,
         };
       }
     });

@@ -308,9 +308,12 @@ async function createQueue(
   if (props.KmsMasterKeyId !== undefined || props.SqsManagedSseEnabled !== undefined) {
     notes.push('encryption settings ignored');
   }
-  const queueUrl = (
+  const created = (
     await opts.clients.sqs.send(new CreateQueueCommand({ QueueName: queueName, Attributes: attributes }))
   ).QueueUrl as string;
+  // fauxqs names queues `http://sqs.<region>.localhost:<port>/...`, a host that does not resolve everywhere, and
+  // the SDK sends requests to the QueueUrl's host: use the loopback address fauxqs listens on instead.
+  const queueUrl = created.replace(/\/\/sqs\.[a-z0-9-]+\.localhost:/, '//127.0.0.1:');
   const arn = (
     await opts.clients.sqs.send(
       new GetQueueAttributesCommand({ QueueUrl: queueUrl, AttributeNames: ['QueueArn'] }),

@@ -59,6 +59,8 @@ export interface LocalRuntimeOptions {
   readonly extraSamplers?: readonly MetricSampler[];
   /** Per-function endpoint overrides (fault injection). */
   readonly endpointsFor?: (functionName: string) => Partial<LocalEndpoints> | undefined;
+  /** Failed SQS messages come back after this many seconds (time compression). @default - visibility timeout */
+  readonly sqsFailedVisibilitySeconds?: number;
   /** Stream records the poller drops before invoking (fault injection: a lost stream delivery). */
   readonly dropStreamRecord?: (record: unknown) => boolean;
 }
@@ -216,7 +218,20 @@ export async function startLocalRuntime(opts: LocalRuntimeOptions): Promise<Loca
         const { config, notes: mappingNotes } = sqsMappingFromTemplate(logicalId, props, registry);
         for (const note of mappingNotes) notes.push({ logicalId, note });
         mappings.push({ logicalId, kind, functionName: config.functionName, enabled });
-        if (enabled) sqsPollers.set(logicalId, new SqsPoller(config, { invoker: lambda, sqs, region, log }));
+        if (enabled) {
+          sqsPollers.set(
+            logicalId,
+            new SqsPoller(config, {
+              invoker: lambda,
+              sqs,
+              region,
+              log,
+              ...(opts.sqsFailedVisibilitySeconds === undefined
+                ? {}
+                : { failedVisibilitySeconds: opts.sqsFailedVisibilitySeconds }),
+            }),
+          );
+        }
       } else {
         notes.push({ logicalId, note: `event source ${String(props.EventSourceArn)} is not emulated` });
       }

@@ -1,4 +1,5 @@
 import {
+  ChangeMessageVisibilityBatchCommand,
   DeleteMessageBatchCommand,
   type Message,
   ReceiveMessageCommand,
@@ -45,6 +46,12 @@ export interface SqsPollerDeps {
   /** Long-poll wait of each ReceiveMessage. @default 5 */
   readonly waitTimeSeconds?: number;
   readonly log?: PollerLog;
+  /**
+   * Time compression for local runs: failed messages come back after this many seconds instead of the
+   * queue's visibility timeout (Lambda itself leaves them for the full timeout).
+   * @default - the queue's visibility timeout, as in AWS
+   */
+  readonly failedVisibilitySeconds?: number;
 }
 
 /** The record Lambda puts in `event.Records` for SQS. */
@@ -186,6 +193,25 @@ export class SqsPoller {
       failed = new Set();
     }
     this.stats.failed += failed.size;
+    if (failed.size > 0 && this.#deps.failedVisibilitySeconds !== undefined) {
+      const again = records.filter((r) => failed.has(r.messageId));
+      for (let i = 0; i < again.length; i += 10) {
+        await this.#deps.sqs
+          .send(
+            new ChangeMessageVisibilityBatchCommand({
+              QueueUrl: config.queueUrl,
+              Entries: again.slice(i, i + 10).map((r, index) => ({
+                Id: String(index),
+                ReceiptHandle: r.receiptHandle,
+                VisibilityTimeout: this.#deps.failedVisibilitySeconds,
+              })),
+            }),
+          )
+          .catch((error: unknown) =>
+            this.#log('warn', `${config.id}: could not shorten visibility: ${String(error)}`),
+          );
+      }
+    }
     // Failed messages stay in flight and reappear when their visibility timeout ends, as in Lambda.
     await this.#delete(records.filter((r) => !failed.has(r.messageId)));
   }

@@ -1,0 +1,92 @@
+import { OutboxConfigurationError } from '../runtime/errors.ts';
+import { RecoveryDefaults, RecoveryEnv } from './contract.ts';
+import type { SweeperOptions } from './sweeper.ts';
+
+export interface RecoveryConfig {
+  /** Sweeper options (the ack timeout comes from the relay's OUTBOX_ACK_TIMEOUT_SECONDS). */
+  readonly sweeper: Omit<SweeperOptions, 'ackTimeoutMs'>;
+  /** Event source → check-back function name or ARN. */
+  readonly checkbackFunctions: Readonly<Record<string, string>>;
+  readonly checkbackTimeoutMs: number;
+}
+
+type Env = Readonly<Record<string, string | undefined>>;
+
+const DAY = 86_400;
+
+function integer(env: Env, name: string, fallback: number, min: number, max: number): number {
+  const raw = env[name]?.trim();
+  if (!raw) return fallback;
+  const value = Number(raw);
+  if (!Number.isInteger(value) || value < min || value > max) {
+    throw new OutboxConfigurationError(
+      `${name} must be an integer from ${min} to ${max}, but "${raw}" was provided; fix the recovery function's environment.`,
+    );
+  }
+  return value;
+}
+
+function checkbackFunctions(env: Env): Record<string, string> {
+  const raw = env[RecoveryEnv.checkbackFunctions]?.trim();
+  if (!raw) return {};
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(raw);
+  } catch (error) {
+    throw new OutboxConfigurationError(
+      `${RecoveryEnv.checkbackFunctions} is not valid JSON; it must be { "<event source>": "<function name or ARN>" }.`,
+      { cause: error },
+    );
+  }
+  if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) {
+    throw new OutboxConfigurationError(
+      `${RecoveryEnv.checkbackFunctions} must be a JSON object { "<event source>": "<function name or ARN>" }.`,
+    );
+  }
+  const functions: Record<string, string> = {};
+  for (const [source, fn] of Object.entries(parsed)) {
+    if (typeof fn !== 'string' || fn.trim() === '') {
+      throw new OutboxConfigurationError(
+        `${RecoveryEnv.checkbackFunctions}: the check-back function of source "${source}" must be a non-empty function name or ARN.`,
+      );
+    }
+    functions[source] = fn;
+  }
+  return functions;
+}
+
+/**
+ * Reads and validates the recovery settings. Throws OutboxConfigurationError naming the variable: a
+ * misconfigured recovery function must fail loudly (its Errors alarm) rather than quarantine records early.
+ */
+export function readRecoveryConfig(env: Env = process.env): RecoveryConfig {
+  const stuck = integer(env, RecoveryEnv.stuckAfterSeconds, RecoveryDefaults.stuckAfterSeconds, 10, 7 * DAY);
+  const checkback = integer(
+    env,
+    RecoveryEnv.checkbackAfterSeconds,
+    RecoveryDefaults.checkbackAfterSeconds,
+    10,
+    7 * DAY,
+  );
+  return {
+    sweeper: {
+      stuckAfterMs: stuck * 1000,
+      checkbackAfterMs: checkback * 1000,
+      maxAttempts: integer(env, RecoveryEnv.maxAttempts, RecoveryDefaults.maxAttempts, 1, 100),
+      backoffBaseMs:
+        integer(env, RecoveryEnv.backoffBaseSeconds, RecoveryDefaults.backoffBaseSeconds, 1, 3600) * 1000,
+      maxEntriesPerRun: integer(
+        env,
+        RecoveryEnv.maxEntriesPerRun,
+        RecoveryDefaults.maxEntriesPerRun,
+        1,
+        10_000,
+      ),
+      maxRedeliveries: integer(env, RecoveryEnv.maxRedeliveries, RecoveryDefaults.maxRedeliveries, 0, 100),
+    },
+    checkbackFunctions: checkbackFunctions(env),
+    checkbackTimeoutMs:
+      integer(env, RecoveryEnv.checkbackTimeoutSeconds, RecoveryDefaults.checkbackTimeoutSeconds, 1, 900) *
+      1000,
+  };
+}

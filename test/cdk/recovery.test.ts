@@ -1,0 +1,320 @@
+import { App, Aspects, Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
+import { Match, Template } from 'aws-cdk-lib/assertions';
+import * as events from 'aws-cdk-lib/aws-events';
+import * as lambda from 'aws-cdk-lib/aws-lambda';
+import * as sqs from 'aws-cdk-lib/aws-sqs';
+import { AwsSolutionsChecks } from 'cdk-nag';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { deploymentFromOutputs, pascalCase } from '../../bin/commands/deployment.ts';
+import { AlarmTopic } from '../../lib/alarm-topic.ts';
+import { OutboxRecovery, type OutboxRecoveryProps } from '../../lib/outbox-recovery.ts';
+import { OutboxRelay } from '../../lib/outbox-relay.ts';
+import { OutboxStack, outputName, StackContext } from '../../lib/outbox-stack.ts';
+import { OutboxTable } from '../../lib/outbox-table.ts';
+import { nagErrors, synthOutboxStack } from './stack-fixture.ts';
+
+type Resource = { Type: string; Properties: Record<string, unknown> };
+type Statement = { Action: string | string[]; Resource: unknown; Condition?: unknown };
+
+/** No esbuild bundling: these stacks only check the template's configuration, not the code assets. */
+const NO_BUNDLING = { 'aws:cdk:bundling-stacks': [] };
+
+function functionEnv(template: Template, descriptionPrefix: string): Record<string, unknown> {
+  const fns = Object.values(template.findResources('AWS::Lambda::Function')) as Resource[];
+  const fn = fns.find((f) => String(f.Properties.Description).startsWith(descriptionPrefix));
+  if (!fn) throw new Error(`no function described "${descriptionPrefix}..."`);
+  return (fn.Properties.Environment as { Variables: Record<string, unknown> }).Variables;
+}
+
+function policyStatements(template: Template, rolePrefix: string): Statement[] {
+  const policies = template.findResources('AWS::IAM::Policy', {
+    Properties: { PolicyName: Match.stringLikeRegexp(`^${rolePrefix}`) },
+  }) as Record<string, Resource>;
+  return Object.values(policies).flatMap(
+    (p) => (p.Properties.PolicyDocument as { Statement: Statement[] }).Statement,
+  );
+}
+
+const actionsOf = (statements: readonly Statement[]) =>
+  statements.flatMap((s) => (Array.isArray(s.Action) ? s.Action : [s.Action]));
+
+/** A stack with only the outbox, relay and recovery, for prop variations. */
+function recoveryStack(
+  props: Partial<OutboxRecoveryProps> = {},
+  extend: (stack: Stack, relay: OutboxRelay, recovery: OutboxRecovery) => void = () => {},
+) {
+  const app = new App({ context: NO_BUNDLING });
+  const stack = new Stack(app, 'RecoveryOnly');
+  const outbox = new OutboxTable(stack, 'Outbox', { removalPolicy: RemovalPolicy.DESTROY });
+  const alarms = new AlarmTopic(stack, 'Alarms');
+  const relay = new OutboxRelay(stack, 'Relay', { outbox, alarms });
+  const recovery = new OutboxRecovery(stack, 'Recovery', { outbox, relay, alarms, ...props });
+  extend(stack, relay, recovery);
+  return { stack, recovery, relay, template: Template.fromStack(stack) };
+}
+
+let template: Template;
+let stack: OutboxStack;
+beforeAll(() => {
+  ({ template, stack } = synthOutboxStack());
+});
+
+describe('OutboxRecovery in the demo stack', () => {
+  it('runs the recovery function every minute from an EventBridge rule, without retries that could overlap runs', () => {
+    const fnId = stack.getLogicalId(stack.recovery.fn.node.defaultChild as lambda.CfnFunction);
+    template.hasResourceProperties('AWS::Events::Rule', {
+      ScheduleExpression: 'rate(1 minute)',
+      State: 'ENABLED',
+      Targets: [
+        Match.objectLike({ Arn: { 'Fn::GetAtt': [fnId, 'Arn'] }, RetryPolicy: { MaximumRetryAttempts: 0 } }),
+      ],
+    });
+    template.hasResourceProperties('AWS::Lambda::EventInvokeConfig', {
+      FunctionName: { Ref: fnId },
+      MaximumRetryAttempts: 0,
+    });
+    template.hasResourceProperties('AWS::Lambda::Permission', {
+      FunctionName: { 'Fn::GetAtt': [fnId, 'Arn'] },
+      Principal: 'events.amazonaws.com',
+    });
+  });
+
+  it("gives the recovery function the relay's publishing environment plus validated sweeper settings", () => {
+    const relayEnv = functionEnv(template, 'Outbox relay');
+    const env = functionEnv(template, 'Outbox recovery sweeper');
+    for (const name of [
+      'OUTBOX_TABLE_NAME',
+      'OUTBOX_RETENTION_DAYS',
+      'OUTBOX_SNS_TOPIC_ARN',
+      'OUTBOX_SNS_MAX_MESSAGE_BYTES',
+      'OUTBOX_EVENT_BUS_NAME',
+      'OUTBOX_TRACKED_SUBSCRIBERS',
+      'OUTBOX_ACK_TIMEOUT_SECONDS',
+    ]) {
+      expect(env[name], name).toBeDefined();
+      expect(env[name], name).toEqual(relayEnv[name]);
+    }
+    expect(env).toMatchObject({
+      OUTBOX_RECOVERY_STUCK_AFTER_SECONDS: '120',
+      OUTBOX_RECOVERY_CHECKBACK_AFTER_SECONDS: '300',
+      OUTBOX_RECOVERY_MAX_ATTEMPTS: '5',
+      OUTBOX_RECOVERY_BACKOFF_BASE_SECONDS: '60',
+      OUTBOX_RECOVERY_MAX_ENTRIES_PER_RUN: '500',
+      OUTBOX_ACK_MAX_REDELIVERIES: '3',
+      OUTBOX_CHECKBACK_TIMEOUT_SECONDS: '10',
+      OUTBOX_CHECKBACK_FUNCTIONS: '{}',
+      POWERTOOLS_SERVICE_NAME: 'Test/Recovery',
+      POWERTOOLS_METRICS_NAMESPACE: 'ServerlessOutbox',
+    });
+  });
+
+  it('grants Query on the pending index only, the reads and writes of confirm/cancel and bookkeeping, publish, and redelivery to tracked queues', () => {
+    const statements = policyStatements(template, 'RecoveryFunctionRole');
+    expect([...new Set(actionsOf(statements))].sort()).toEqual(
+      [
+        'dynamodb:BatchGetItem',
+        'dynamodb:ConditionCheckItem',
+        'dynamodb:GetItem',
+        'dynamodb:PutItem',
+        'dynamodb:Query',
+        'dynamodb:UpdateItem',
+        'events:PutEvents',
+        'kms:Decrypt',
+        'kms:GenerateDataKey*',
+        'logs:CreateLogStream',
+        'logs:PutLogEvents',
+        'sns:Publish',
+        'sqs:GetQueueAttributes',
+        'sqs:GetQueueUrl',
+        'sqs:SendMessage',
+      ].sort(),
+    );
+    const tableId = stack.getLogicalId(stack.outbox.table.node.defaultChild as never);
+    const query = statements.find((s) => s.Action === 'dynamodb:Query');
+    expect(query?.Resource).toEqual({
+      'Fn::Join': ['', [{ 'Fn::GetAtt': [tableId, 'Arn'] }, '/index/pending-by-due-time']],
+    });
+    for (const s of statements.filter((st) => actionsOf([st]).some((a) => a.startsWith('dynamodb:')))) {
+      if (s.Action === 'dynamodb:Query') continue;
+      expect(s.Resource).toEqual({ 'Fn::GetAtt': [tableId, 'Arn'] });
+    }
+    const billingQueueId = stack.getLogicalId(stack.subscriptions.billing?.queue.node.defaultChild as never);
+    const sends = statements.filter((s) => actionsOf([s]).includes('sqs:SendMessage'));
+    expect(sends.map((s) => s.Resource)).toEqual([{ 'Fn::GetAtt': [billingQueueId, 'Arn'] }]);
+    expect(JSON.stringify(statements)).not.toMatch(/dynamodb:Scan|dynamodb:\*|index\/\*|"\*"/);
+  });
+
+  it('passes the cdk-nag AwsSolutions pack with no unsuppressed errors in the recovery and dashboard', () => {
+    expect(nagErrors(stack).filter((e) => /\/(Recovery|Dashboard)\//.test(e))).toEqual([]);
+  });
+});
+
+describe('OutboxStack outputs (the operator CLI contract)', () => {
+  it('exports the table, topic, bus, relay failure queue and every subscription queue and DLQ under exact keys', () => {
+    const id = (c: { node: { defaultChild?: unknown } }) => stack.getLogicalId(c.node.defaultChild as never);
+    const billing = stack.subscriptions.billing;
+    const notifications = stack.subscriptions.notifications;
+    if (!billing || !notifications || !stack.relay.topic || !stack.relay.bus)
+      throw new Error('demo incomplete');
+    template.hasOutput('OutboxTableName', { Value: { Ref: id(stack.outbox.table) } });
+    template.hasOutput('OutboxTopicArn', { Value: { Ref: id(stack.relay.topic) } });
+    template.hasOutput('OutboxBusName', { Value: { Ref: id(stack.relay.bus) } });
+    template.hasOutput('RelayFailureQueueUrl', { Value: { Ref: id(stack.relay.failureQueue) } });
+    template.hasOutput('SubBillingQueueUrl', { Value: { Ref: id(billing.queue) } });
+    template.hasOutput('SubBillingDlqUrl', { Value: { Ref: id(billing.deadLetterQueue) } });
+    template.hasOutput('SubNotificationsQueueUrl', { Value: { Ref: id(notifications.queue) } });
+    template.hasOutput('SubNotificationsDlqUrl', { Value: { Ref: id(notifications.deadLetterQueue) } });
+  });
+
+  it('is read back by the CLI as the same subscriptions', () => {
+    const outputs = Object.keys(template.toJSON().Outputs as Record<string, unknown>).map((key) => ({
+      OutputKey: key,
+      OutputValue: key.endsWith('Url')
+        ? `https://sqs.example/${key}${key.startsWith('SubBilling') ? '.fifo' : ''}`
+        : key,
+    }));
+    const deployment = deploymentFromOutputs(outputs);
+    expect(deployment.outboxTableName).toBe('OutboxTableName');
+    expect(deployment.subscriptions.map((s) => [s.name, s.fifo])).toEqual([
+      ['billing', true],
+      ['notifications', false],
+    ]);
+    expect(deployment.relayFailureQueueUrl).toBe('https://sqs.example/RelayFailureQueueUrl');
+  });
+
+  it.each(['billing', 'order-history', 'order_history', 'sms.v2', 'A'])(
+    'names the outputs of %s as the CLI does',
+    (name) => {
+      expect(outputName(name)).toBe(pascalCase(name));
+    },
+  );
+});
+
+describe('OutboxStack settings', () => {
+  it('reads the recovery thresholds from CDK context (strings from -c or numbers)', () => {
+    const app = new App({
+      context: {
+        ...NO_BUNDLING,
+        [StackContext.recoveryStuckAfterSeconds]: '30',
+        [StackContext.recoveryCheckbackAfterSeconds]: 45,
+      },
+    });
+    const template = Template.fromStack(new OutboxStack(app, 'Ctx'));
+    expect(functionEnv(template, 'Outbox recovery sweeper')).toMatchObject({
+      OUTBOX_RECOVERY_STUCK_AFTER_SECONDS: '30',
+      OUTBOX_RECOVERY_CHECKBACK_AFTER_SECONDS: '45',
+    });
+  });
+
+  it('rejects a context threshold that is not a whole number of seconds', () => {
+    const app = new App({ context: { ...NO_BUNDLING, [StackContext.recoveryStuckAfterSeconds]: 'soon' } });
+    expect(() => new OutboxStack(app, 'Bad')).toThrow(/outbox:recoveryStuckAfterSeconds .* "soon"/);
+  });
+
+  it('passes one retention to the relay and the recovery function', () => {
+    const app = new App({ context: NO_BUNDLING });
+    const template = Template.fromStack(new OutboxStack(app, 'Retention', { retention: Duration.days(3) }));
+    expect(functionEnv(template, 'Outbox relay').OUTBOX_RETENTION_DAYS).toBe('3');
+    expect(functionEnv(template, 'Outbox recovery sweeper').OUTBOX_RETENTION_DAYS).toBe('3');
+  });
+});
+
+describe('OutboxRecovery props', () => {
+  it('configures check-back functions per event source, grants invoking them and stays cdk-nag clean', () => {
+    const app = new App({ context: NO_BUNDLING });
+    const stack = new Stack(app, 'Checkback');
+    const outbox = new OutboxTable(stack, 'Outbox', { removalPolicy: RemovalPolicy.DESTROY });
+    const alarms = new AlarmTopic(stack, 'Alarms');
+    const relay = new OutboxRelay(stack, 'Relay', { outbox, alarms });
+    const payments = new lambda.Function(stack, 'PaymentsCheckback', {
+      runtime: lambda.Runtime.NODEJS_22_X,
+      handler: 'index.handler',
+      code: lambda.Code.fromInline('exports.handler = async () => ({ status: "unknown" });'),
+    });
+    const recovery = new OutboxRecovery(stack, 'Recovery', {
+      outbox,
+      relay,
+      alarms,
+      checkbackFunctions: { '/payments': payments },
+      schedule: events.Schedule.rate(Duration.minutes(5)),
+      stuckAfter: Duration.minutes(10),
+      maxAttempts: 8,
+      timeout: Duration.minutes(2),
+    });
+    Aspects.of(app).add(new AwsSolutionsChecks());
+    const template = Template.fromStack(stack);
+    const paymentsId = stack.getLogicalId(payments.node.defaultChild as lambda.CfnFunction);
+    expect(functionEnv(template, 'Outbox recovery sweeper')).toMatchObject({
+      OUTBOX_CHECKBACK_FUNCTIONS: { 'Fn::Join': ['', ['{"/payments":"', { Ref: paymentsId }, '"}']] },
+      OUTBOX_RECOVERY_STUCK_AFTER_SECONDS: '600',
+      OUTBOX_RECOVERY_MAX_ATTEMPTS: '8',
+    });
+    const invoke = policyStatements(template, 'RecoveryFunctionRole').find((s) =>
+      actionsOf([s]).includes('lambda:InvokeFunction'),
+    );
+    expect(JSON.stringify(invoke?.Resource)).toContain(paymentsId);
+    template.hasResourceProperties('AWS::Events::Rule', { ScheduleExpression: 'rate(5 minutes)' });
+    template.hasResourceProperties('AWS::Lambda::Function', {
+      Description: Match.stringLikeRegexp('^Outbox recovery sweeper'),
+      Timeout: 120,
+      Runtime: Match.stringLikeRegexp('nodejs(2[2-9]|[3-9]\\d)\\.x'),
+      Architectures: ['arm64'],
+    });
+    expect(recovery.checkbackSources).toEqual(['/payments']);
+    expect(nagErrors(stack).filter((e) => /\/Recovery\//.test(e))).toEqual([]);
+  });
+
+  it('includes check-back functions added after construction', () => {
+    const { template } = recoveryStack({}, (stack, _relay, recovery) => {
+      recovery.addCheckbackFunction(
+        '/orders',
+        lambda.Function.fromFunctionName(stack, 'Imported', 'orders-cb'),
+      );
+    });
+    const env = JSON.stringify(functionEnv(template, 'Outbox recovery sweeper').OUTBOX_CHECKBACK_FUNCTIONS);
+    expect(env).toContain('/orders');
+    expect(env).toContain('orders-cb');
+    const invoke = policyStatements(template, 'RecoveryFunctionRole').find((st) =>
+      actionsOf([st]).includes('lambda:InvokeFunction'),
+    );
+    expect(JSON.stringify(invoke?.Resource)).toContain('orders-cb');
+  });
+
+  it.each([
+    [
+      'a stuck threshold of 5 s',
+      { stuckAfter: Duration.seconds(5) },
+      /stuckAfter must be whole seconds from 10/,
+    ],
+    ['0 attempts', { maxAttempts: 0 }, /maxAttempts must be an integer from 1 to 100, but 0/],
+    [
+      'a 16-minute timeout',
+      { timeout: Duration.minutes(16) },
+      /timeout must be whole seconds from 10 to 900/,
+    ],
+    ['a negative redelivery limit', { maxRedeliveries: -1 }, /maxRedeliveries .* but -1/],
+    [
+      'a stuck alarm below one minute',
+      { oldestUnpublishedAgeAlarmThreshold: Duration.seconds(30) },
+      /oldestUnpublishedAgeAlarmThreshold .* but 30 seconds/,
+    ],
+  ])('rejects %s', (_name, props, message) => {
+    expect(() => recoveryStack(props as Partial<OutboxRecoveryProps>)).toThrow(message);
+  });
+
+  it('grants redelivery to queues tracked after the recovery was created', () => {
+    let queue: sqs.Queue | undefined;
+    const { stack, template } = recoveryStack({}, (st, relay) => {
+      queue = new sqs.Queue(st, 'Late', { fifo: true });
+      relay.trackDelivery({ name: 'late', queue, eventTypes: ['T'] });
+    });
+    const queueId = stack.getLogicalId(queue?.node.defaultChild as never);
+    const sends = policyStatements(template, 'RecoveryFunctionRole').filter((s) =>
+      actionsOf([s]).includes('sqs:SendMessage'),
+    );
+    expect(sends.map((s) => s.Resource)).toEqual([{ 'Fn::GetAtt': [queueId, 'Arn'] }]);
+    expect(functionEnv(template, 'Outbox recovery sweeper').OUTBOX_TRACKED_SUBSCRIBERS).toEqual({
+      'Fn::Join': ['', ['{"T":[{"name":"late","queueUrl":"', { Ref: queueId }, '","fifo":true}]}']],
+    });
+  });
+});
