@@ -13,7 +13,12 @@ import { createLocalEventBridge, type LocalEventBridge } from './eventbridge/bus
 import { createSqsDelivery, type WiredRules, wireEventRules } from './eventbridge-wiring.ts';
 import type { LocalEndpoints } from './runtime/lambda.ts';
 import { type LocalRuntime, startLocalRuntime } from './runtime/runtime.ts';
-import { type CfnTemplate, localPseudoParameters, type ResolveContext } from './runtime/template.ts';
+import {
+  type CfnTemplate,
+  localPseudoParameters,
+  type ResolveContext,
+  resolveIntrinsics,
+} from './runtime/template.ts';
 import { type DynamoDbLocal, startDynamoDbLocal } from './services/dynamodb-local.ts';
 import { type Fauxqs, startFauxqs } from './services/fauxqs.ts';
 
@@ -61,6 +66,7 @@ export interface OfflineStack {
   readonly bus: LocalEventBridge;
   readonly runtime: LocalRuntime;
   readonly template: CfnTemplate;
+  readonly stackName: string;
   readonly rules: WiredRules;
   readonly resources: DemoResources;
   readonly sqs: SQSClient;
@@ -68,6 +74,8 @@ export interface OfflineStack {
   /** Physical name / URL of a resource by logical id. */
   ref(logicalId: string): string;
   attribute(logicalId: string, name: string): string;
+  /** The template's Outputs, resolved to the local names, ARNs and URLs. */
+  outputs(): { OutputKey: string; OutputValue: string }[];
   stop(): Promise<void>;
 }
 
@@ -194,12 +202,18 @@ export async function startOfflineStack(options: OfflineStackOptions): Promise<O
       bus,
       runtime: started,
       template: synth.template,
+      stackName: synth.stackName,
       rules,
       resources: synth.resources,
       sqs,
       timings,
       ref,
       attribute: (logicalId, name) => String(registry.getAtt(logicalId, name)),
+      outputs: () =>
+        Object.entries(synth.template.Outputs ?? {}).map(([key, output]) => ({
+          OutputKey: key,
+          OutputValue: String(resolveIntrinsics((output as { Value: unknown }).Value, ctx)),
+        })),
       async stop() {
         await started.stop();
         await bus.stop();

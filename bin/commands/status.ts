@@ -103,7 +103,9 @@ export async function queueDepth(clients: OutboxClients, queueUrl: string): Prom
 }
 
 /** Summarises the index entries of the `P#` shards. */
-export function summarizeUnpublished(entries: readonly IndexEntry[], now: number): UnpublishedSummary {
+export function summarizeUnpublished(all: readonly IndexEntry[], now: number): UnpublishedSummary {
+  // Pending delivery acknowledgements (tracked mode) share the P# shards but are not unpublished events.
+  const entries = all.filter((entry) => !entry.pk.startsWith('ACK#'));
   const byStatus: Record<string, number> = {};
   let oldest: IndexEntry | undefined;
   let oldestAgeMs: number | null = null;

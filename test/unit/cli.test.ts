@@ -409,6 +409,19 @@ describe('status', () => {
     expect(summarizeUnpublished([], now)).toEqual({ count: 0, byStatus: {}, oldestAgeMs: null });
   });
 
+  it('does not count pending delivery acknowledgements as unpublished events', () => {
+    const now = 1_000_000;
+    const ack = {
+      pk: 'ACK#e1',
+      sk: 'billing',
+      pendingShard: 'P#1',
+      pendingDueAt: now - 1,
+      status: 'PENDING',
+      createdAt: 0,
+    };
+    expect(summarizeUnpublished([ack], now)).toEqual({ count: 0, byStatus: {}, oldestAgeMs: null });
+  });
+
   it('against AWS, queue ages come from CloudWatch ApproximateAgeOfOldestMessage (latest datapoint)', async () => {
     cw.on(GetMetricDataCommand).resolves({
       MetricDataResults: [
