@@ -30,14 +30,18 @@ export async function serve(options: { workDir: string }): Promise<number> {
   const producer = stack.ref(stack.resources.producer);
   console.log(`\nready in ${stack.timings.readyMs} ms. Endpoints (AWS SDK v3 reads these variables):\n`);
   console.log(`export AWS_REGION=us-east-1 AWS_ACCESS_KEY_ID=local AWS_SECRET_ACCESS_KEY=local`);
-  console.log(`export AWS_ENDPOINT_URL_DYNAMODB=${endpoints.dynamodb} AWS_ENDPOINT_URL_DYNAMODB_STREAMS=${endpoints.dynamodb}`);
+  console.log(
+    `export AWS_ENDPOINT_URL_DYNAMODB=${endpoints.dynamodb} AWS_ENDPOINT_URL_DYNAMODB_STREAMS=${endpoints.dynamodb}`,
+  );
   console.log(`export AWS_ENDPOINT_URL_SQS=${endpoints.sqs} AWS_ENDPOINT_URL_SNS=${endpoints.sns}`);
   console.log(`export AWS_ENDPOINT_URL_EVENTBRIDGE=${endpoints.eventbridge}`);
   console.log(`export OUTBOX_TABLE_NAME=${deployment.outboxTableName}`);
   console.log('\nstack outputs:');
   for (const output of stack.outputs()) console.log(`  ${output.OutputKey} = ${output.OutputValue}`);
   console.log(`\ndemo producer function: ${producer} (functions log: ${logFile})`);
-  console.log(`operator CLI: npx outbox status --local   (deployment: ${path.relative(process.cwd(), deploymentFile)})`);
+  console.log(
+    `operator CLI: npx outbox status --local   (deployment: ${path.relative(process.cwd(), deploymentFile)})`,
+  );
   console.log('press Ctrl-C to stop');
 
   await new Promise<void>((resolve) => {
