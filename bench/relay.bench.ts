@@ -1,6 +1,7 @@
 /**
  * Relay cost: publish API calls per 1,000 events per target, DynamoDB write units spent on bookkeeping per event,
- * relay CPU per 1 KB event with mocked clients, and the relay bundle's minified size and cold import time.
+ * predecessor lookups (read units) per 1,000 events, relay CPU per 1 KB event with mocked clients, and the relay
+ * bundle's minified size and cold import time.
  */
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, statSync } from 'node:fs';
@@ -9,7 +10,7 @@ import * as path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { Logger } from '@aws-lambda-powertools/logger';
 import { Metrics } from '@aws-lambda-powertools/metrics';
-import { DynamoDBClient, UpdateItemCommand } from '@aws-sdk/client-dynamodb';
+import { DynamoDBClient, QueryCommand, UpdateItemCommand } from '@aws-sdk/client-dynamodb';
 import { EventBridgeClient, PutEventsCommand, type PutEventsRequestEntry } from '@aws-sdk/client-eventbridge';
 import { PublishBatchCommand, type PublishBatchRequestEntry, SNSClient } from '@aws-sdk/client-sns';
 import { SendMessageBatchCommand, type SendMessageBatchRequestEntry, SQSClient } from '@aws-sdk/client-sqs';
@@ -134,12 +135,15 @@ function mockTargets() {
     Failed: [],
   }));
   ddb.on(UpdateItemCommand).resolves({});
+  // The predecessor lookup finds the usual answer: the previous event, already PUBLISHED.
+  ddb.on(QueryCommand).resolves({ Items: [{ status: { S: 'PUBLISHED' } }] });
   return {
     calls: () => ({
       sns: sns.commandCalls(PublishBatchCommand).length,
       eventbridge: eventBridge.commandCalls(PutEventsCommand).length,
       sqs: sqs.commandCalls(SendMessageBatchCommand).length,
       dynamodb: ddb.commandCalls(UpdateItemCommand).length,
+      queries: ddb.commandCalls(QueryCommand).length,
     }),
     reset: () => {
       for (const m of [sns, eventBridge, sqs, ddb]) m.resetHistory();
@@ -173,6 +177,22 @@ async function callsPer1000(aggregates: number, perAggregate: number) {
   const calls = mocks.calls();
   mocks.restore();
   return calls;
+}
+
+/**
+ * Predecessor lookups (strongly consistent Queries) for 1,000 events that reach the relay in batches of 100, each
+ * aggregate's events in order: an aggregate pays one lookup in every batch after its first (its previous event was
+ * in an earlier batch), none in the batch that starts it at sequence 1.
+ */
+async function lookupsPer1000(aggregates: number, perAggregate: number) {
+  const mocks = mockTargets();
+  const relayBatch = relayHandler(CONFIG);
+  const records = streamBatch(aggregates, perAggregate, 'lookups');
+  for (let start = 0; start < records.length; start += 100)
+    await relayBatch(records.slice(start, start + 100));
+  const { queries } = mocks.calls();
+  mocks.restore();
+  return queries;
 }
 
 /**
@@ -314,6 +334,8 @@ async function bundle(): Promise<{ bytes: number; clients: string; importMs: num
 export async function run(): Promise<Record<string, number | string>> {
   const spread = await callsPer1000(100, 10); // 1,000 events, 100 aggregates
   const hot = await callsPer1000(1, 1000); // 1,000 events of one aggregate
+  const lookupsSpread = await lookupsPer1000(100, 10); // each batch: the next event of 100 aggregates
+  const lookupsGrouped = await lookupsPer1000(10, 100); // each batch: the next 10 events of 10 aggregates
   const cpuSns = await cpuPerEvent({ ...CONFIG, eventBusName: undefined, sqsQueueUrls: [] });
   const cpuAll = await cpuPerEvent(CONFIG);
   const wu = writeUnits();
@@ -343,6 +365,10 @@ export async function run(): Promise<Record<string, number | string>> {
     bookkeeping_wru_per_event_small: wu.small.units,
     bookkeeping_wru_redelivery_new_container: wu.oneKb.redelivery,
     bookkeeping_wru_breakdown: `UpdateItem ⌈max(before, after) / 1 KB⌉ + pending-index delete ⌈entry / 1 KB⌉ (${wu.oneKb.units - Math.ceil(wu.oneKb.indexEntry / 1024)} + ${Math.ceil(wu.oneKb.indexEntry / 1024)})`,
+    predecessor_lookups_per_1000_events_1_per_aggregate_per_batch: lookupsSpread,
+    predecessor_lookups_per_1000_events_10_per_aggregate_per_batch: lookupsGrouped,
+    // Strongly consistent Query, Limit 1: the PUBLISHED predecessor's item size, rounded up to 4 KB.
+    predecessor_rru_per_lookup_1kb: Math.ceil(wu.oneKb.after / 4096),
     cpu_us_per_1kb_event_sns: cpuSns,
     cpu_us_per_1kb_event_sns_eventbridge_sqs: cpuAll,
     cpu_target_us: 30,

@@ -503,7 +503,7 @@ export class OutboxRelay extends Construct {
       },
     });
 
-    // Grants: stream read (+ key), UpdateItem for bookkeeping (+ key), publish/put/send on the targets.
+    // Grants: stream read (+ key), UpdateItem for bookkeeping and Query for predecessors (+ key), publish/put/send.
     const table = props.outbox.table;
     table.grantStreamRead(this.fn);
     this.grantPublish(this.fn);
@@ -633,14 +633,15 @@ export class OutboxRelay extends Construct {
 
   /**
    * Grants what the relay's publishing code needs besides reading the stream: `dynamodb:UpdateItem` on the table
-   * (bookkeeping and tracked-mode ack items; table ARN only, no index), use of the outbox key, and publish / put /
-   * send on every target. The recovery function publishes through the same code.
+   * (bookkeeping and tracked-mode ack items) and `dynamodb:Query` on the table (an aggregate's unpublished
+   * predecessors), table ARN only, no index; use of the outbox key, and publish / put / send on every target. The
+   * recovery function publishes through the same code.
    */
   grantPublish(grantee: iam.IGrantable): void {
-    // iam.Grant on the table ARN only: Table.grant would add `index/*`, and UpdateItem never targets an index.
+    // iam.Grant on the table ARN only: Table.grant would add `index/*`, and neither call targets an index.
     iam.Grant.addToPrincipal({
       grantee,
-      actions: ['dynamodb:UpdateItem'],
+      actions: ['dynamodb:UpdateItem', 'dynamodb:Query'],
       resourceArns: [this.outbox.tableArn],
     });
     this.outbox.encryptionKey?.grantEncryptDecrypt(grantee);

@@ -10,14 +10,16 @@
  * 4. duplicate deliveries: copies of already delivered events are sent to both subscription queues;
  * 5. poison: an outbox record with a broken envelope (as a buggy foreign writer would store) and a
  *    non-envelope message on a subscription queue;
- * 6. a lost stream delivery: one record never reaches the relay; the recovery sweeper must publish it.
+ * 6. lost stream deliveries: a record in the middle of an aggregate never reaches the relay (the relay publishes
+ *    it ahead of the aggregate's next event), and an aggregate's last event never does (the recovery sweeper
+ *    republishes it).
  */
 import { SendMessageCommand } from '@aws-sdk/client-sqs';
 import { type DynamoDBDocumentClient, GetCommand, PutCommand } from '@aws-sdk/lib-dynamodb';
 import { uuidv7 } from '../functions/runtime/ids.ts';
-import { ORDER_PLACED } from '../functions/subscribers/contract.ts';
+import { ORDER_PLACED, ORDER_SHIPPED } from '../functions/subscribers/contract.ts';
 import { type FaultProxy, queryProtocolError, startFaultProxy } from './fault-proxy.ts';
-import { readOutbox } from './observe.ts';
+import { metricSum, readOutbox } from './observe.ts';
 import type { OfflineStack } from './offline.ts';
 import type { LocalEndpoints } from './runtime/lambda.ts';
 
@@ -45,7 +47,7 @@ export interface FaultPlan {
 /** The recovery sweeper runs every minute in AWS; offline, the fault run fires it every few seconds. */
 const SWEEP_EVERY_MS = 3000;
 const RELAY_CRASH_AFTER_CALLS = 6;
-const THROTTLE_FROM_CALL = 14;
+const THROTTLE_FROM_CALL = 3;
 const THROTTLE_WINDOW_MS = 1500;
 const DUPLICATES_PER_QUEUE = 5;
 const DROP_STREAM_INSERT_NUMBER = 25;
@@ -65,8 +67,9 @@ export function createFaultPlan(): FaultPlan {
   let throttled = 0;
   let consumerCrashed = false;
   let readyInserts = 0;
-  let droppedEventId: string | undefined;
-  let droppedKey: { pk: string; sk: string } | undefined;
+  /** Lost stream deliveries: one in the middle of an aggregate, one of an aggregate's last event. */
+  const dropped: { id: string; pk: string; sk: string; last: boolean }[] = [];
+  let recoveredReported = false;
   let poisonRecordKey: { pk: string; sk: string } | undefined;
   let lastSweep = 0;
 
@@ -134,11 +137,19 @@ export function createFaultPlan(): FaultPlan {
     dropStreamRecord(record) {
       const r = record as { eventName?: string; dynamodb?: { NewImage?: Record<string, { S?: string }> } };
       const image = r.dynamodb?.NewImage;
-      if (droppedEventId || r.eventName !== 'INSERT' || image?.status?.S !== 'READY') return false;
-      if (++readyInserts !== DROP_STREAM_INSERT_NUMBER) return false;
-      droppedEventId = image.id?.S;
-      droppedKey = { pk: image.pk?.S ?? '', sk: image.sk?.S ?? '' };
-      log.push(`stream delivery of event ${droppedEventId} lost (the relay never saw it)`);
+      if (r.eventName !== 'INSERT' || image?.status?.S !== 'READY') return false;
+      readyInserts++;
+      // The middle one is published by the relay with its successor (predecessor check); an aggregate's last
+      // event has no successor, so only the recovery sweeper can publish it.
+      const middle = readyInserts === DROP_STREAM_INSERT_NUMBER;
+      const last = image.type?.S === ORDER_SHIPPED && !dropped.some((d) => d.last);
+      if (!middle && !last) return false;
+      const lost = { id: image.id?.S ?? '', pk: image.pk?.S ?? '', sk: image.sk?.S ?? '', last: !middle };
+      dropped.push(lost);
+      log.push(
+        `stream delivery of event ${lost.id} (${lost.pk} ${lost.sk}) lost: the relay never saw it` +
+          (lost.last ? ' (last event of its aggregate)' : ''),
+      );
       return true;
     },
 
@@ -226,13 +237,20 @@ export function createFaultPlan(): FaultPlan {
 
     async settled(stack, doc) {
       const table = stack.ref(stack.resources.outboxTable);
-      if (droppedKey && stack.resources.recovery) {
+      for (const lost of dropped) {
         const item = await doc.send(
-          new GetCommand({ TableName: table, Key: droppedKey, ConsistentRead: true }),
+          new GetCommand({ TableName: table, Key: { pk: lost.pk, sk: lost.sk }, ConsistentRead: true }),
         );
         if (item.Item?.status !== 'PUBLISHED') return false;
-        if (!log.some((l) => l.startsWith('sweeper')))
-          log.push(`sweeper republished the lost event ${droppedEventId}`);
+      }
+      if (dropped.length > 0 && !recoveredReported) {
+        recoveredReported = true;
+        const republished = metricSum(stack.runtime.metrics, 'ServerlessOutbox', 'Republished');
+        const predecessors = metricSum(stack.runtime.metrics, 'ServerlessOutbox', 'PredecessorsPublished');
+        log.push(
+          `lost deliveries recovered: ${predecessors} published by the relay ahead of a later event, ` +
+            `${republished} republished by the recovery sweeper`,
+        );
       }
       if (poisonRecordKey) {
         const item = await doc.send(

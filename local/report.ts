@@ -195,7 +195,7 @@ export function renderReport(report: RunReport): string {
   out.push(`dead-lettered: ${dlq.length ? dlq.map(([q, n]) => `${q}=${n}`).join(', ') : 'none'}`);
   if (report.faults.length) out.push(`faults injected: ${report.faults.join('; ')}`);
   out.push(
-    `alarms fired: ${report.alarmsFired.length ? report.alarmsFired.map((a) => `${a.alarm} (${a.reason})`).join('; ') : 'none'}`,
+    `alarms fired: ${report.alarmsFired.length ? report.alarmsFired.map((a) => a.alarm).join(', ') : 'none'}`,
   );
   return out.join('\n');
 }

@@ -24,6 +24,7 @@ import { createBookkeeper } from '../relay/bookkeeping.ts';
 import { type RelayConfig, readRelayConfig } from '../relay/config.ts';
 import { decodeItem } from '../relay/decode.ts';
 import { createPublishers } from '../relay/handler.ts';
+import { createPredecessorFinder } from '../relay/predecessors.ts';
 import type { RetryPolicy } from '../relay/publish.ts';
 import { type RelayDependencies, relay } from '../relay/relay.ts';
 import { createAckRecorder, readTrackingSettings, type TrackingSettings } from '../relay/tracking.ts';
@@ -130,6 +131,8 @@ export function createRecoveryResources(options: RecoveryHandlerOptions = {}): R
         tableName: config.tableName,
         retentionDays: config.retentionDays,
       }),
+      // Republishing a stuck record first publishes its aggregate's unpublished predecessors (per-aggregate order).
+      predecessors: createPredecessorFinder({ client: dynamodb, tableName: config.tableName }),
       ...(acks ? { acks } : {}),
     },
     writer: new OutboxWriter({
@@ -209,6 +212,24 @@ export function sweeperDependencies(resources: RecoveryResources, run: RunContex
           break;
       }
     });
+    // Predecessors the relay core found READY in the table and published first (not among the items).
+    const predecessors: string[] = [];
+    for (const result of report.predecessors) {
+      if (result.status === 'published') {
+        published.push(result.record.id);
+        predecessors.push(result.record.id);
+      } else if (result.status === 'quarantined' && result.marked) {
+        counters.relayQuarantined++;
+      }
+    }
+    if (predecessors.length > 0) {
+      logger.warn(
+        'Published unpublished predecessors of the stuck events first, keeping per-aggregate order',
+        {
+          eventIds: predecessors,
+        },
+      );
+    }
     return { published, failed };
   };
 

@@ -48,7 +48,7 @@ export interface Bookkeeper {
    * READY → QUARANTINED with the reason; no expiry. It moves to the index's `Q#` shards: operators list it with
    * Queries, and the sweeper (which reads only `P#` shards) neither counts nor retries it.
    */
-  quarantine(key: RecordKey, reason: string): Promise<MarkResult>;
+  quarantine(key: RecordKey, reason: string, eventId?: string): Promise<MarkResult>;
 }
 
 /**
@@ -86,7 +86,7 @@ export function createBookkeeper(options: BookkeeperOptions): Bookkeeper {
       }
     },
 
-    async quarantine(k, reason) {
+    async quarantine(k, reason, eventId) {
       try {
         await options.client.send(
           new UpdateItemCommand({
@@ -99,8 +99,9 @@ export function createBookkeeper(options: BookkeeperOptions): Bookkeeper {
               ':quarantined': { S: OutboxStatus.Quarantined },
               ':ready': { S: OutboxStatus.Ready },
               ':reason': { S: reason.slice(0, MAX_ERROR_CHARS) },
-              // The id may be unreadable on a malformed record; the sort key's last digit spreads those too.
-              ':shard': { S: quarantineShardOf(k.sk) },
+              // Same shard rule as everywhere (last hex digit of the id), so `quarantine retry <id>` finds it;
+              // a record whose id is unreadable is spread by its sort key's last digit instead.
+              ':shard': { S: quarantineShardOf(eventId ?? k.sk) },
             },
           }),
         );

@@ -11,6 +11,7 @@ import type { Context, DynamoDBBatchResponse, DynamoDBStreamEvent } from 'aws-la
 import { createBookkeeper } from './bookkeeping.ts';
 import { type RelayConfig, readRelayConfig } from './config.ts';
 import { decodeStreamRecord } from './decode.ts';
+import { createPredecessorFinder } from './predecessors.ts';
 import type { RetryPolicy } from './publish.ts';
 import { eventBridgePublisher, type Publisher, snsFifoPublisher, sqsFifoPublisher } from './publishers.ts';
 import {
@@ -164,13 +165,76 @@ function recordTelemetry(report: RelayReport, logger: Logger, metrics: Metrics):
         break;
     }
   }
+  const predecessors = predecessorTelemetry(report, logger);
   for (const [target, accepted] of Object.entries(report.publish.accepted)) {
     metrics.singleMetric().addDimension('target', target).addMetric('Published', MetricUnit.Count, accepted);
   }
   metrics.addMetric('Retried', MetricUnit.Count, report.publish.retried);
   metrics.addMetric('Failed', MetricUnit.Count, counts.retry);
-  metrics.addMetric('Quarantined', MetricUnit.Count, counts.quarantined);
-  return counts;
+  metrics.addMetric('Quarantined', MetricUnit.Count, counts.quarantined + predecessors.quarantined);
+  metrics.addMetric('PredecessorsPublished', MetricUnit.Count, predecessors.published);
+  return {
+    ...counts,
+    predecessorLookups: report.predecessorLookups,
+    predecessorsPublished: predecessors.published,
+  };
+}
+
+/**
+ * Unpublished predecessors the relay published before their successors mean a stream delivery was lost (Lambda
+ * gave up on a batch, or a change was never delivered): WARN with their ids, never payloads.
+ */
+function predecessorTelemetry(
+  report: RelayReport,
+  logger: Logger,
+): { published: number; quarantined: number } {
+  const published: { eventId: string; pk: string; sequence: number }[] = [];
+  let quarantined = 0;
+  for (const result of report.predecessors) {
+    switch (result.status) {
+      case 'published':
+        published.push({ eventId: result.record.id, pk: result.record.pk, sequence: result.record.sequence });
+        break;
+      case 'quarantined':
+        if (result.marked) {
+          quarantined++;
+          logger.warn(
+            'Quarantined an unpublished predecessor of a relayed event; fix or discard it, then set status READY to publish it',
+            {
+              eventId: result.eventId,
+              pk: result.key.pk,
+              sk: result.key.sk,
+              reason: result.reason,
+            },
+          );
+        }
+        break;
+      case 'retry':
+        if (result.code !== 'Blocked') {
+          logger.error(
+            'An unpublished predecessor of a relayed event was not finished; it stays READY for a later invocation or the sweeper',
+            {
+              eventId: result.eventId,
+              pk: result.key.pk,
+              sk: result.key.sk,
+              code: result.code,
+              reason: result.reason,
+              target: result.target,
+            },
+          );
+        }
+        break;
+      default:
+        break;
+    }
+  }
+  if (published.length > 0) {
+    logger.warn(
+      'Published unpublished predecessors before their successors: a stream delivery was lost (see the failure queue)',
+      { predecessors: published },
+    );
+  }
+  return { published: published.length, quarantined };
 }
 
 /**
@@ -200,6 +264,7 @@ export function createRelayHandler(options: RelayHandlerOptions = {}) {
         retentionDays: config.retentionDays,
       }),
       memory: options.memory ?? new FinishedMemory(),
+      predecessors: createPredecessorFinder({ client: dynamodb, tableName: config.tableName }),
       ...(acks ? { acks } : {}),
     };
   };

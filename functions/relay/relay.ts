@@ -1,6 +1,6 @@
 import type { Bookkeeper } from './bookkeeping.ts';
 import type { Decoded, OutboxRecord, RecordKey } from './decode.ts';
-import { type PublishOptions, type PublishStats, publishInOrder } from './publish.ts';
+import { type PublishOptions, type PublishOutcome, type PublishStats, publishInOrder } from './publish.ts';
 import type { Publisher } from './publishers.ts';
 
 /** One input to `relay`: a decoded record plus the caller's handle on it. */
@@ -54,6 +54,14 @@ export type RelayResult =
 export interface RelayReport {
   /** One result per candidate, in input order. */
   readonly results: readonly RelayResult[];
+  /**
+   * Unpublished predecessors the relay found in the outbox table and handled before their successors: each one
+   * `published`, `quarantined` or `retry`. They are not candidates (not in `results`); any at all means a stream
+   * delivery was lost (or the sweeper's candidates had a gap).
+   */
+  readonly predecessors: readonly RelayResult[];
+  /** Predecessor lookups made (one per aggregate whose lowest sequence in the call is above 1 and not preceded). */
+  readonly predecessorLookups: number;
   readonly publish: PublishStats;
 }
 
@@ -95,6 +103,24 @@ export interface AckRecorder {
   recordPublished(record: OutboxRecord, publishedAt: number): Promise<number>;
 }
 
+/**
+ * Finds an aggregate's unpublished predecessors in the outbox table (`createPredecessorFinder` in
+ * predecessors.ts reads them with a strongly consistent Query).
+ */
+export interface PredecessorFinder {
+  /**
+   * The READY event records of `aggregate` with `afterSequence < sequence < beforeSequence`, found walking back
+   * from `beforeSequence - 1` and stopping at the first record that is not READY (PUBLISHED, QUARANTINED,
+   * SCHEDULED, CANCELLED: none of them blocks). Decoded (`publish`, or `quarantine` for one that can never be
+   * published), in sequence order. Throws when the table cannot be read.
+   */
+  findUnpublishedPredecessors(
+    aggregate: string,
+    beforeSequence: number,
+    afterSequence?: number,
+  ): Promise<readonly Decoded[]>;
+}
+
 export interface RelayDependencies {
   readonly publishers: readonly Publisher[];
   readonly bookkeeper: Bookkeeper;
@@ -106,6 +132,13 @@ export interface RelayDependencies {
   readonly acks?: AckRecorder;
   /** @default - nothing remembered between calls */
   readonly memory?: FinishedMemory;
+  /**
+   * Keeps per-aggregate order after a lost stream delivery: before publishing an aggregate whose lowest sequence
+   * in this call is above 1 (and whose previous sequence is not in the call), reads its unpublished predecessors
+   * and publishes them first. The stream relay and the recovery sweeper both set it.
+   * @default - no lookup: a successor of a lost record is published before it
+   */
+  readonly predecessors?: PredecessorFinder;
   /** Concurrent bookkeeping writes. @default 16 */
   readonly bookkeepingConcurrency?: number;
 }
@@ -131,10 +164,23 @@ function errorMessage(error: unknown): string {
   return (error instanceof Error ? error.message : String(error)).slice(0, 500);
 }
 
+const EVENT_SORT_KEY = /^EVT#(\d{12})$/;
+
+/** The sequence a record key stands for (also for a record that failed to decode), if its sort key says it. */
+function sequenceOfKey(key: RecordKey): number | undefined {
+  const match = EVENT_SORT_KEY.exec(key.sk);
+  return match ? Number(match[1]) : undefined;
+}
+
+/** Concurrent predecessor lookups. */
+const LOOKUP_CONCURRENCY = 16;
+
 /**
  * The publishing core shared by the stream relay and the recovery sweeper: publishes READY records to every
  * target in per-aggregate order, quarantines what can never be published, and records the outcome in the outbox.
- * Never throws for a record's failure: it reports it as `retry`.
+ * With `deps.predecessors`, an aggregate's unpublished predecessors (READY in the table, but not in this call:
+ * their stream delivery was lost) are published first. Never throws for a record's failure: it reports it as
+ * `retry`.
  */
 export async function relay(
   candidates: readonly RelayCandidate[],
@@ -143,15 +189,23 @@ export async function relay(
 ): Promise<RelayReport> {
   const now = options.now ?? Date.now;
   const results: RelayResult[] = new Array(candidates.length);
+  const predecessors: RelayResult[] = [];
   const memory = deps.memory;
-  const toPublish: OutboxRecord[] = [];
-  const publishIndex: number[] = [];
+  let toPublish: OutboxRecord[] = [];
+  /** Per record to publish: the candidate's index, or `-1 - n` for the n-th predecessor. */
+  let publishIndex: number[] = [];
   const duplicates = new Map<number, number>();
   const firstByKey = new Map<string, number>();
   const tasks: (() => Promise<void>)[] = [];
+  const toCandidate = (i: number) => (result: RelayResult) => {
+    results[i] = result;
+  };
+  const toPredecessor = (n: number) => (result: RelayResult) => {
+    predecessors[n] = result;
+  };
 
   const quarantineTask = (
-    i: number,
+    report: (result: RelayResult) => void,
     key: RecordKey,
     eventId: string | undefined,
     reason: string,
@@ -159,28 +213,28 @@ export async function relay(
   ) =>
     tasks.push(async () => {
       try {
-        const marked = (await deps.bookkeeper.quarantine(key, reason)) === 'updated';
+        const marked = (await deps.bookkeeper.quarantine(key, reason, eventId)) === 'updated';
         memory?.set(changeId, 'done');
-        results[i] = {
+        report({
           status: 'quarantined',
           key,
           reason,
           marked,
           ...(eventId === undefined ? {} : { eventId }),
-        };
+        });
       } catch (error) {
-        results[i] = {
+        report({
           status: 'retry',
           key,
           eventId: eventId ?? '',
           code: errorCode(error),
           reason: `quarantining failed: ${errorMessage(error)}`,
-        };
+        });
       }
     });
 
   const markTask = (
-    i: number,
+    report: (result: RelayResult) => void,
     record: OutboxRecord,
     at: number,
     changeId: string | undefined,
@@ -195,17 +249,26 @@ export async function relay(
           await deps.acks.recordPublished(record, at);
         }
         memory?.set(changeId, 'done');
-        results[i] = { status: 'published', record, ageMs: Math.max(0, at - record.createdAt), sent, marked };
+        report({ status: 'published', record, ageMs: Math.max(0, at - record.createdAt), sent, marked });
       } catch (error) {
-        results[i] = {
+        report({
           status: 'retry',
           key: record,
           eventId: record.id,
           code: errorCode(error),
           reason: `published, but ${stage} failed: ${errorMessage(error)}`,
-        };
+        });
       }
     });
+
+  /** Sequences of each aggregate present in this call (published, remembered or quarantined alike). */
+  const known = new Map<string, Set<number>>();
+  const note = (pk: string, sequence: number | undefined) => {
+    if (sequence === undefined) return;
+    const sequences = known.get(pk);
+    if (sequences) sequences.add(sequence);
+    else known.set(pk, new Set([sequence]));
+  };
 
   for (let i = 0; i < candidates.length; i++) {
     const { decoded, changeId } = candidates[i] as RelayCandidate;
@@ -213,13 +276,15 @@ export async function relay(
       results[i] = { status: 'ignored', reason: decoded.reason };
       continue;
     }
+    if (decoded.kind === 'publish') note(decoded.record.pk, decoded.record.sequence);
+    else note(decoded.key.pk, sequenceOfKey(decoded.key));
     const remembered = memory?.get(changeId);
     if (remembered === 'done') {
       results[i] = { status: 'already-done' };
       continue;
     }
     if (decoded.kind === 'quarantine') {
-      quarantineTask(i, decoded.key, decoded.eventId, decoded.reason, changeId);
+      quarantineTask(toCandidate(i), decoded.key, decoded.eventId, decoded.reason, changeId);
       continue;
     }
     const { record } = decoded;
@@ -232,26 +297,168 @@ export async function relay(
     }
     firstByKey.set(recordKey, i);
     if (remembered === 'published') {
-      markTask(i, record, now(), changeId, false);
+      markTask(toCandidate(i), record, now(), changeId, false);
       continue;
     }
     toPublish.push(record);
     publishIndex.push(i);
   }
 
+  // Unpublished predecessors: for every record to publish whose previous sequence is not in this call, the READY
+  // records in the gap (down to the previous sequence in the call, or to the start) go first.
+  let predecessorLookups = 0;
+  if (deps.predecessors && toPublish.length > 0) {
+    const finder = deps.predecessors;
+    const publishable = new Map<string, Set<number>>();
+    for (const record of toPublish) {
+      const sequences = publishable.get(record.pk);
+      if (sequences) sequences.add(record.sequence);
+      else publishable.set(record.pk, new Set([record.sequence]));
+    }
+    const lookups: { pk: string; before: number; after: number; found?: readonly Decoded[] }[] = [];
+    for (const [pk, sequences] of publishable) {
+      let previous = 0;
+      for (const sequence of [...(known.get(pk) ?? [])].sort((a, b) => a - b)) {
+        if (sequence - previous > 1 && sequences.has(sequence))
+          lookups.push({ pk, before: sequence, after: previous });
+        previous = sequence;
+      }
+    }
+    predecessorLookups = lookups.length;
+    const lookupFailures = new Map<string, unknown>();
+    await runLimited(
+      lookups.map((lookup) => async () => {
+        try {
+          lookup.found = await finder.findUnpublishedPredecessors(lookup.pk, lookup.before, lookup.after);
+        } catch (error) {
+          if (!lookupFailures.has(lookup.pk)) lookupFailures.set(lookup.pk, error);
+        }
+      }),
+      LOOKUP_CONCURRENCY,
+    );
+
+    if (lookupFailures.size > 0) {
+      // Without knowing its predecessors an aggregate cannot be published in order: none of it goes now.
+      const lowest = new Map<string, number>();
+      const keep: number[] = [];
+      toPublish.forEach((record, p) => {
+        if (!lookupFailures.has(record.pk)) {
+          keep.push(p);
+          return;
+        }
+        const current = lowest.get(record.pk);
+        if (current === undefined || record.sequence < (toPublish[current] as OutboxRecord).sequence)
+          lowest.set(record.pk, p);
+      });
+      toPublish.forEach((record, p) => {
+        const error = lookupFailures.get(record.pk);
+        if (error === undefined) return;
+        const first = toPublish[lowest.get(record.pk) as number] as OutboxRecord;
+        results[publishIndex[p] as number] =
+          first === record
+            ? {
+                status: 'retry',
+                key: record,
+                eventId: record.id,
+                code: errorCode(error),
+                reason: `looking up its unpublished predecessors failed: ${errorMessage(error)}`,
+              }
+            : {
+                status: 'retry',
+                key: record,
+                eventId: record.id,
+                code: 'Blocked',
+                reason: `an earlier event of its aggregate (${first.id}) was not published`,
+              };
+      });
+      toPublish = keep.map((p) => toPublish[p] as OutboxRecord);
+      publishIndex = keep.map((p) => publishIndex[p] as number);
+    }
+
+    for (const lookup of lookups) {
+      if (lookupFailures.has(lookup.pk)) continue;
+      for (const decoded of lookup.found ?? []) {
+        if (decoded.kind === 'ignore') continue;
+        const key = decoded.kind === 'publish' ? decoded.record : decoded.key;
+        const recordKey = `${key.pk}\u0000${key.sk}`;
+        if (firstByKey.has(recordKey)) continue;
+        firstByKey.set(recordKey, -1);
+        const n = predecessors.length;
+        predecessors.length = n + 1;
+        if (decoded.kind === 'quarantine') {
+          // Quarantined, it does not block its successors (as a quarantined candidate does not).
+          quarantineTask(toPredecessor(n), decoded.key, decoded.eventId, decoded.reason);
+        } else {
+          toPublish.push(decoded.record);
+          publishIndex.push(-1 - n);
+        }
+      }
+    }
+  }
+
   const published = await publishInOrder(toPublish, deps.publishers, options);
 
+  /** Predecessors that failed for good, by id: their successors in this call are reported with the cause. */
+  const failedPredecessors = new Map<string, { record: OutboxRecord; outcome: PublishOutcome }>();
+  /** Per aggregate, its first candidate held back behind a failed predecessor. */
+  const firstBlocked = new Map<string, { i: number; record: OutboxRecord; behind: string }>();
+
   published.outcomes.forEach((outcome, p) => {
-    const i = publishIndex[p] as number;
+    const slot = publishIndex[p] as number;
     const record = toPublish[p] as OutboxRecord;
+    if (slot < 0) {
+      const n = -1 - slot;
+      switch (outcome.status) {
+        case 'published':
+          markTask(toPredecessor(n), record, outcome.at, undefined, true);
+          break;
+        case 'rejected':
+          quarantineTask(
+            toPredecessor(n),
+            record,
+            record.id,
+            `${outcome.target} refuses it: ${outcome.reason}`,
+          );
+          break;
+        case 'failed':
+          failedPredecessors.set(record.id, { record, outcome });
+          predecessors[n] = {
+            status: 'retry',
+            key: record,
+            eventId: record.id,
+            code: outcome.code,
+            reason: `publishing to ${outcome.target} failed: ${outcome.message}`,
+            target: outcome.target,
+            attempts: outcome.attempts,
+          };
+          break;
+        case 'blocked':
+          predecessors[n] = {
+            status: 'retry',
+            key: record,
+            eventId: record.id,
+            code: 'Blocked',
+            reason: `an earlier event of its aggregate (${outcome.behind}) was not published`,
+          };
+          break;
+      }
+      return;
+    }
+    const i = slot;
     const { changeId } = candidates[i] as RelayCandidate;
     switch (outcome.status) {
       case 'published':
         memory?.set(changeId, 'published');
-        markTask(i, record, outcome.at, changeId, true);
+        markTask(toCandidate(i), record, outcome.at, changeId, true);
         break;
       case 'rejected':
-        quarantineTask(i, record, record.id, `${outcome.target} refuses it: ${outcome.reason}`, changeId);
+        quarantineTask(
+          toCandidate(i),
+          record,
+          record.id,
+          `${outcome.target} refuses it: ${outcome.reason}`,
+          changeId,
+        );
         break;
       case 'failed':
         results[i] = {
@@ -264,7 +471,7 @@ export async function relay(
           attempts: outcome.attempts,
         };
         break;
-      case 'blocked':
+      case 'blocked': {
         results[i] = {
           status: 'retry',
           key: record,
@@ -272,9 +479,29 @@ export async function relay(
           code: 'Blocked',
           reason: `an earlier event of its aggregate (${outcome.behind}) was not published`,
         };
+        const first = firstBlocked.get(record.pk);
+        if (first === undefined || record.sequence < first.record.sequence)
+          firstBlocked.set(record.pk, { i, record, behind: outcome.behind });
         break;
+      }
     }
   });
+
+  // A predecessor that failed stops its aggregate: the first candidate behind it carries the failure.
+  for (const { i, record, behind } of firstBlocked.values()) {
+    const failed = failedPredecessors.get(behind);
+    if (failed?.outcome.status !== 'failed') continue;
+    const { outcome } = failed;
+    results[i] = {
+      status: 'retry',
+      key: record,
+      eventId: record.id,
+      code: outcome.code,
+      reason: `its unpublished predecessor ${failed.record.id} (sequence ${failed.record.sequence}) could not be published to ${outcome.target}: ${outcome.message}`,
+      target: outcome.target,
+      attempts: outcome.attempts,
+    };
+  }
 
   await runLimited(tasks, Math.max(1, deps.bookkeepingConcurrency ?? 16));
   for (const [i, first] of duplicates) {
@@ -285,5 +512,5 @@ export async function relay(
         ? { ...original, marked: false, ...(original.status === 'published' ? { sent: false } : {}) }
         : original;
   }
-  return { results, publish: published.stats };
+  return { results, predecessors, predecessorLookups, publish: published.stats };
 }

@@ -108,7 +108,7 @@ describe('OutboxRecovery in the demo stack', () => {
     });
   });
 
-  it('grants Query on the pending index only, the reads and writes of confirm/cancel and bookkeeping, publish, and redelivery to tracked queues', () => {
+  it('grants Query on the pending index and the table (predecessor lookup), the reads and writes of confirm/cancel and bookkeeping, publish, and redelivery to tracked queues', () => {
     const statements = policyStatements(template, 'RecoveryFunctionRole');
     expect([...new Set(actionsOf(statements))].sort()).toEqual(
       [
@@ -134,6 +134,9 @@ describe('OutboxRecovery in the demo stack', () => {
     expect(query?.Resource).toEqual({
       'Fn::Join': ['', [{ 'Fn::GetAtt': [tableId, 'Arn'] }, '/index/pending-by-due-time']],
     });
+    // The relay core's predecessor lookup (granted with the relay's publish permissions): the table, no index.
+    const tableQuery = statements.filter((s) => s !== query && actionsOf([s]).includes('dynamodb:Query'));
+    expect(tableQuery.map((s) => s.Resource)).toEqual([{ 'Fn::GetAtt': [tableId, 'Arn'] }]);
     for (const s of statements.filter((st) => actionsOf([st]).some((a) => a.startsWith('dynamodb:')))) {
       if (s.Action === 'dynamodb:Query') continue;
       expect(s.Resource).toEqual({ 'Fn::GetAtt': [tableId, 'Arn'] });

@@ -159,7 +159,7 @@ describe('OutboxRelay in the demo stack', () => {
     });
   });
 
-  it('grants the relay stream read, UpdateItem on the table only, publish, put-events and the failure queue, nothing more', () => {
+  it('grants the relay stream read, UpdateItem and Query on the table only, publish, put-events and the failure queue, nothing more', () => {
     const statements = relayPolicyStatements(template);
     const actions = statements.flatMap((s) => (Array.isArray(s.Action) ? s.Action : [s.Action]));
     expect(actions.sort()).toEqual(
@@ -168,6 +168,7 @@ describe('OutboxRelay in the demo stack', () => {
         'dynamodb:GetRecords',
         'dynamodb:GetShardIterator',
         'dynamodb:ListStreams',
+        'dynamodb:Query',
         'dynamodb:UpdateItem',
         'events:PutEvents',
         'kms:Decrypt',
@@ -180,8 +181,18 @@ describe('OutboxRelay in the demo stack', () => {
         'sqs:SendMessage',
       ].sort(),
     );
-    const update = statements.find((s) => s.Action === 'dynamodb:UpdateItem');
-    expect(update?.Resource).toEqual({ 'Fn::GetAtt': [expect.stringMatching(/^OutboxTable/), 'Arn'] });
+    // Bookkeeping and the predecessor lookup: the table itself, never its indexes.
+    const tableActions = statements.filter((s) =>
+      (Array.isArray(s.Action) ? s.Action : [s.Action]).some(
+        (a) => a === 'dynamodb:UpdateItem' || a === 'dynamodb:Query',
+      ),
+    );
+    expect(tableActions).toHaveLength(1);
+    expect(tableActions[0]?.Action).toEqual(['dynamodb:UpdateItem', 'dynamodb:Query']);
+    expect(tableActions[0]?.Resource).toEqual({
+      'Fn::GetAtt': [expect.stringMatching(/^OutboxTable/), 'Arn'],
+    });
+    expect(JSON.stringify(statements)).not.toMatch(/index\//);
     expect(statements.find((s) => s.Action === 'events:PutEvents')?.Resource).toEqual({
       'Fn::GetAtt': [expect.stringMatching(/^RelayBus/), 'Arn'],
     });

@@ -262,7 +262,7 @@ describe('recovery function against DynamoDB Local and fauxqs (SNS FIFO → SQS 
     expect(broken).toMatchObject({
       status: 'QUARANTINED',
       lastError: 'the envelope is not valid JSON',
-      pendingShard: `Q#${eventSortKey(1).slice(-1)}`,
+      pendingShard: `Q#${brokenId.slice(-1)}`,
     });
     // Quarantined records never expire.
     expect(broken?.expiresAt).toBeUndefined();

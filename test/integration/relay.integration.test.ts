@@ -251,10 +251,44 @@ describe('relay: writer → DynamoDB Local stream → relay → SNS FIFO (fauxqs
     expect(broken).toMatchObject({
       status: 'QUARANTINED',
       lastError: 'the envelope is not valid JSON',
-      pendingShard: 'Q#1',
+      pendingShard: `Q#${String(broken?.id).slice(-1)}`,
     });
     expect(broken?.expiresAt).toBeUndefined();
     expect(paid?.status).toBe('PUBLISHED');
     expect((await drain()).map((r) => [r.partitionkey, r.sequence])).toEqual([['order#9', 2]]);
+  });
+
+  it('after a lost stream delivery, publishes the READY predecessor first: the FIFO queue gets 1, 2, 3 in order', async () => {
+    const ids: string[] = [];
+    for (const type of ['OrderPlaced', 'OrderPaid', 'OrderShipped']) {
+      const result = await writer.transact({
+        aggregate: { key: 'order#lost' },
+        events: [{ type, data: {} }],
+      });
+      ids.push(...result.events.map((e) => e.id));
+    }
+    const all = await readStream(dynamoEndpoint(), outbox.streamArn);
+    // Event 1's stream record never reaches the relay (Lambda gave up on its batch): only 2 and 3 do.
+    const delivered = all.filter(
+      (r) =>
+        r.dynamodb?.Keys?.pk?.S === 'order#lost' &&
+        [eventSortKey(2), eventSortKey(3)].includes(r.dynamodb?.Keys?.sk?.S ?? ''),
+    );
+    expect(delivered).toHaveLength(2);
+
+    const response = (await newRelay()({ Records: delivered }, context)) as DynamoDBBatchResponse;
+
+    expect(response.batchItemFailures).toEqual([]);
+    const received = await drain();
+    expect(received.map((r) => [r.partitionkey, r.sequence, r.id])).toEqual([
+      ['order#lost', 1, ids[0]],
+      ['order#lost', 2, ids[1]],
+      ['order#lost', 3, ids[2]],
+    ]);
+    expect((await records('order#lost')).map((r) => [r.sequence, r.status])).toEqual([
+      [1, 'PUBLISHED'],
+      [2, 'PUBLISHED'],
+      [3, 'PUBLISHED'],
+    ]);
   });
 });

@@ -1,10 +1,15 @@
 import { Logger } from '@aws-lambda-powertools/logger';
 import { Metrics } from '@aws-lambda-powertools/metrics';
-import { DynamoDBClient, UpdateItemCommand } from '@aws-sdk/client-dynamodb';
+import {
+  DynamoDBClient,
+  QueryCommand as TableQueryCommand,
+  UpdateItemCommand,
+} from '@aws-sdk/client-dynamodb';
 import { InvokeCommand, type InvokeCommandOutput, LambdaClient } from '@aws-sdk/client-lambda';
 import { PublishBatchCommand, SNSClient } from '@aws-sdk/client-sns';
 import { SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { BatchGetCommand, DynamoDBDocumentClient, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { marshall } from '@aws-sdk/util-dynamodb';
 import type { Context } from 'aws-lambda';
 import { mockClient } from 'aws-sdk-client-mock';
 import { afterEach, describe, expect, it, vi } from 'vitest';
@@ -309,6 +314,33 @@ describe('republish through the relay core', () => {
     expect(values).toEqual(
       expect.arrayContaining([{ S: 'PENDING' }, { S: QUEUE }, { N: String(NOW + 60_000) }]),
     );
+  });
+});
+
+describe('republish keeps per-aggregate order', () => {
+  it('publishes a READY predecessor of a stuck item first (its stream delivery was lost) and reports both', async () => {
+    const predecessor = item('order#7', 2);
+    const stuck = item('order#7', 3);
+    ddb
+      .on(TableQueryCommand)
+      .resolvesOnce({ Items: [marshall(predecessor)], LastEvaluatedKey: marshall({ pk: 'order#7' }) })
+      .resolves({ Items: [marshall({ ...item('order#7', 1), status: 'PUBLISHED' })] });
+    sns.on(PublishBatchCommand).callsFake((input: { PublishBatchRequestEntries: { Id: string }[] }) => ({
+      Successful: input.PublishBatchRequestEntries.map((e) => ({ Id: e.Id, MessageId: 'm' })),
+    }));
+    ddb.on(UpdateItemCommand).resolves({});
+
+    const outcome = await run().deps.republish([stuck]);
+
+    expect([...outcome.published].sort()).toEqual([String(predecessor.id), String(stuck.id)].sort());
+    const sent = sns
+      .commandCalls(PublishBatchCommand)
+      .flatMap((c) => c.args[0].input.PublishBatchRequestEntries ?? [])
+      .map((e) => e.Message);
+    expect(sent).toEqual([predecessor.envelope, stuck.envelope]);
+    const query = ddb.commandCalls(TableQueryCommand)[0]?.args[0].input;
+    expect(query).toMatchObject({ TableName: 'outbox', ConsistentRead: true, ScanIndexForward: false });
+    expect(query?.IndexName).toBeUndefined();
   });
 });
 

@@ -1,11 +1,21 @@
 import { gzipSync } from 'node:zlib';
-import { ConditionalCheckFailedException, DynamoDBClient, UpdateItemCommand } from '@aws-sdk/client-dynamodb';
+import {
+  type AttributeValue,
+  ConditionalCheckFailedException,
+  DynamoDBClient,
+  QueryCommand,
+  UpdateItemCommand,
+} from '@aws-sdk/client-dynamodb';
 import { mockClient } from 'aws-sdk-client-mock';
 import { afterEach, describe, expect, it } from 'vitest';
-import { createBookkeeper } from '../../functions/relay/bookkeeping.ts';
+import { type Bookkeeper, createBookkeeper } from '../../functions/relay/bookkeeping.ts';
 import { readRelayConfig } from '../../functions/relay/config.ts';
-import { decodeImage, type OutboxRecord } from '../../functions/relay/decode.ts';
+import { type Decoded, decodeImage, type OutboxRecord } from '../../functions/relay/decode.ts';
 import { batchItemFailures, compareSequenceNumbers } from '../../functions/relay/handler.ts';
+import {
+  createPredecessorFinder,
+  TooManyUnpublishedPredecessorsError,
+} from '../../functions/relay/predecessors.ts';
 import { publishInOrder } from '../../functions/relay/publish.ts';
 import {
   classifyCallError,
@@ -14,8 +24,17 @@ import {
   messageGroupId,
   type Publisher,
 } from '../../functions/relay/publishers.ts';
-import { FinishedMemory, type RelayResult } from '../../functions/relay/relay.ts';
+import {
+  FinishedMemory,
+  type PredecessorFinder,
+  type RelayCandidate,
+  type RelayResult,
+  relay,
+} from '../../functions/relay/relay.ts';
 import { OutboxConfigurationError } from '../../functions/runtime/errors.ts';
+
+/** One mock for the file: a second mockClient of the same class would replace the first one's stub. */
+const ddb = mockClient(DynamoDBClient);
 
 function record(pk: string, sequence: number, bytes = 100): OutboxRecord {
   return {
@@ -249,7 +268,6 @@ describe('FIFO group ids, error classes, sequence numbers', () => {
 });
 
 describe('bookkeeping', () => {
-  const ddb = mockClient(DynamoDBClient);
   afterEach(() => ddb.reset());
   const bookkeeper = createBookkeeper({
     client: new DynamoDBClient({ region: 'us-east-1' }),
@@ -340,5 +358,314 @@ describe('readRelayConfig', () => {
   ])('rejects %s with a configuration error', (_name, env, message) => {
     expect(() => readRelayConfig(env)).toThrow(OutboxConfigurationError);
     expect(() => readRelayConfig(env)).toThrow(message);
+  });
+});
+
+describe('relay: unpublished predecessors (a lost stream delivery)', () => {
+  /** A bookkeeper that records what it marks, in call order. */
+  function recordingBookkeeper() {
+    const marked: string[] = [];
+    const quarantined: string[] = [];
+    const bookkeeper: Bookkeeper = {
+      markPublished: async (key) => {
+        marked.push(`${key.pk}/${key.sk}`);
+        return 'updated';
+      },
+      quarantine: async (key) => {
+        quarantined.push(`${key.pk}/${key.sk}`);
+        return 'updated';
+      },
+    };
+    return { bookkeeper, marked, quarantined };
+  }
+
+  /** A finder answering from `table` (aggregate → decoded READY predecessors) and recording its lookups. */
+  function fakeFinder(table: Record<string, readonly Decoded[]> = {}, error?: Error) {
+    const lookups: [string, number, number | undefined][] = [];
+    const predecessors: PredecessorFinder = {
+      findUnpublishedPredecessors: async (aggregate, before, after) => {
+        lookups.push([aggregate, before, after]);
+        if (error) throw error;
+        return table[aggregate] ?? [];
+      },
+    };
+    return { predecessors, lookups };
+  }
+
+  const candidate = (r: OutboxRecord, ref = r.id): RelayCandidate => ({
+    ref,
+    decoded: { kind: 'publish', record: r },
+  });
+  const sent = (calls: OutboxRecord[][]) => calls.flat().map((r) => `${r.pk}#${r.sequence}`);
+
+  it('publishes a READY predecessor before its successors and marks it PUBLISHED, without making it a candidate', async () => {
+    const { publisher, calls } = fakePublisher();
+    const { bookkeeper, marked } = recordingBookkeeper();
+    const { predecessors, lookups } = fakeFinder({ a: [{ kind: 'publish', record: record('a', 4) }] });
+
+    const report = await relay(
+      [candidate(record('a', 6)), candidate(record('a', 5))],
+      {
+        publishers: [publisher],
+        bookkeeper,
+        predecessors,
+      },
+      forever,
+    );
+
+    expect(lookups).toEqual([['a', 5, 0]]);
+    expect(sent(calls)).toEqual(['a#4', 'a#5', 'a#6']);
+    expect(report.results.map((r) => r.status)).toEqual(['published', 'published']);
+    expect(report.predecessors).toEqual([
+      expect.objectContaining({ status: 'published', record: record('a', 4), sent: true, marked: true }),
+    ]);
+    expect(report.predecessorLookups).toBe(1);
+    expect(marked.sort()).toEqual(['a/EVT#000000000004', 'a/EVT#000000000005', 'a/EVT#000000000006']);
+  });
+
+  it('publishes nothing extra when the predecessor is already PUBLISHED (the finder finds nothing READY)', async () => {
+    const { publisher, calls } = fakePublisher();
+    const { predecessors, lookups } = fakeFinder();
+
+    const report = await relay(
+      [candidate(record('a', 5)), candidate(record('a', 6))],
+      { publishers: [publisher], bookkeeper: recordingBookkeeper().bookkeeper, predecessors },
+      forever,
+    );
+
+    expect(lookups).toEqual([['a', 5, 0]]);
+    expect(sent(calls)).toEqual(['a#5', 'a#6']);
+    expect(report.predecessors).toEqual([]);
+  });
+
+  it('quarantines a predecessor that cannot be decoded, and it does not block its successors', async () => {
+    const { publisher, calls } = fakePublisher();
+    const { bookkeeper, quarantined } = recordingBookkeeper();
+    const { predecessors } = fakeFinder({
+      a: [
+        {
+          kind: 'quarantine',
+          key: { pk: 'a', sk: 'EVT#000000000003' },
+          reason: 'the envelope is not valid JSON',
+        },
+        { kind: 'publish', record: record('a', 4) },
+      ],
+    });
+
+    const report = await relay(
+      [candidate(record('a', 5))],
+      { publishers: [publisher], bookkeeper, predecessors },
+      forever,
+    );
+
+    expect(quarantined).toEqual(['a/EVT#000000000003']);
+    expect(sent(calls)).toEqual(['a#4', 'a#5']);
+    expect(report.results[0]?.status).toBe('published');
+    expect(report.predecessors.map((r) => r.status).sort()).toEqual(['published', 'quarantined']);
+  });
+
+  it('does not look up an aggregate whose previous sequence is in the call, or that starts at 1', async () => {
+    const { publisher, calls } = fakePublisher();
+    const { predecessors, lookups } = fakeFinder({ a: [{ kind: 'publish', record: record('a', 3) }] });
+    const memory = new FinishedMemory();
+    memory.set('c-done', 'done');
+
+    await relay(
+      [
+        // a#4 is in the call (even though it is quarantined): a#5 needs no lookup.
+        {
+          ref: 'q',
+          decoded: { kind: 'quarantine', key: { pk: 'a', sk: 'EVT#000000000004' }, reason: 'bad' },
+        },
+        candidate(record('a', 5)),
+        // b starts at 1.
+        candidate(record('b', 1)),
+        candidate(record('b', 2)),
+        // c#7 was finished earlier by this container and arrives again with c#8.
+        { ref: 'c7', changeId: 'c-done', decoded: { kind: 'publish', record: record('c', 7) } },
+        candidate(record('c', 8)),
+      ],
+      { publishers: [publisher], bookkeeper: recordingBookkeeper().bookkeeper, predecessors, memory },
+      forever,
+    );
+
+    expect(lookups).toEqual([]);
+    expect(sent(calls).sort()).toEqual(['a#5', 'b#1', 'b#2', 'c#8']);
+  });
+
+  it('looks up a gap inside the call too, bounded by the sequence before it', async () => {
+    const { publisher, calls } = fakePublisher();
+    const { predecessors, lookups } = fakeFinder({ a: [{ kind: 'publish', record: record('a', 6) }] });
+
+    await relay(
+      [candidate(record('a', 5)), candidate(record('a', 7))],
+      { publishers: [publisher], bookkeeper: recordingBookkeeper().bookkeeper, predecessors },
+      forever,
+    );
+
+    expect(lookups.sort()).toEqual([
+      ['a', 5, 0],
+      ['a', 7, 5],
+    ]);
+    expect(sent(calls)).toEqual(['a#5', 'a#6', 'a#7']);
+  });
+
+  it('stops the aggregate when its predecessor cannot be published, and reports its first candidate with the cause', async () => {
+    const { publisher, calls } = fakePublisher({
+      answer: (batch) =>
+        batch.map((r) =>
+          r.id === 'a-4'
+            ? { ok: false, kind: 'fatal', code: 'KMSAccessDenied', message: 'denied' }
+            : { ok: true },
+        ),
+    });
+    const { bookkeeper, marked } = recordingBookkeeper();
+    const { predecessors } = fakeFinder({ a: [{ kind: 'publish', record: record('a', 4) }] });
+
+    const report = await relay(
+      [candidate(record('a', 6), '300'), candidate(record('a', 5), '200'), candidate(record('b', 1), '100')],
+      { publishers: [publisher], bookkeeper, predecessors },
+      forever,
+    );
+
+    expect(sent(calls).filter((s) => s.startsWith('a'))).toEqual(['a#4']);
+    expect(report.results[1]).toMatchObject({
+      status: 'retry',
+      eventId: 'a-5',
+      code: 'KMSAccessDenied',
+      target: 'fake',
+      reason: expect.stringMatching(
+        /unpublished predecessor a-4 \(sequence 4\) could not be published to fake/,
+      ),
+    });
+    expect(report.results[0]).toMatchObject({ status: 'retry', code: 'Blocked' });
+    expect(report.results[2]?.status).toBe('published');
+    expect(report.predecessors).toEqual([
+      expect.objectContaining({ status: 'retry', code: 'KMSAccessDenied' }),
+    ]);
+    expect(marked).toEqual(['b/EVT#000000000001']);
+    // The stream handler reports the aggregate's lowest stream position: a#5's.
+    expect(batchItemFailures(['300', '200', '100'], report.results)).toEqual([{ itemIdentifier: '200' }]);
+  });
+
+  it('holds an aggregate back when its predecessors cannot be read, and publishes the others', async () => {
+    const { publisher, calls } = fakePublisher();
+    const { predecessors } = fakeFinder(
+      {},
+      Object.assign(new Error('Throughput exceeds the current capacity'), {
+        name: 'ProvisionedThroughputExceededException',
+      }),
+    );
+
+    const report = await relay(
+      [candidate(record('a', 5)), candidate(record('a', 6)), candidate(record('b', 1))],
+      { publishers: [publisher], bookkeeper: recordingBookkeeper().bookkeeper, predecessors },
+      forever,
+    );
+
+    expect(sent(calls)).toEqual(['b#1']);
+    expect(report.results.map((r) => (r.status === 'retry' ? r.code : r.status))).toEqual([
+      'ProvisionedThroughputExceededException',
+      'Blocked',
+      'published',
+    ]);
+  });
+});
+
+describe('createPredecessorFinder (strongly consistent Query on the table, newest first)', () => {
+  afterEach(() => ddb.reset());
+  const finder = createPredecessorFinder({
+    client: new DynamoDBClient({ region: 'us-east-1' }),
+    tableName: 'outbox',
+    maxPredecessors: 3,
+  });
+
+  /** An outbox item image as a Query on the low-level client returns it. */
+  function image(sequence: number, status: string): Record<string, AttributeValue> {
+    const id = `0190a0f0-0000-7000-8000-00000000000${sequence}`;
+    return {
+      pk: { S: 'a' },
+      sk: { S: `EVT#${String(sequence).padStart(12, '0')}` },
+      id: { S: id },
+      type: { S: 'T' },
+      source: { S: '/s' },
+      sequence: { N: String(sequence) },
+      status: { S: status },
+      createdAt: { N: '5' },
+      envelope: {
+        S: JSON.stringify({
+          specversion: '1.0',
+          id,
+          source: '/s',
+          type: 'T',
+          time: '2026-01-01T00:00:00Z',
+          datacontenttype: 'application/json',
+          partitionkey: 'a',
+          sequence,
+          data: {},
+        }),
+      },
+    };
+  }
+
+  it('reads one item first: the usual PUBLISHED predecessor ends the walk with nothing to publish', async () => {
+    ddb.on(QueryCommand).resolves({ Items: [image(4, 'PUBLISHED')], LastEvaluatedKey: { pk: { S: 'a' } } });
+
+    expect(await finder.findUnpublishedPredecessors('a', 5)).toEqual([]);
+
+    const calls = ddb.commandCalls(QueryCommand);
+    expect(calls).toHaveLength(1);
+    expect(calls[0]?.args[0].input).toEqual({
+      TableName: 'outbox',
+      KeyConditionExpression: '#pk = :pk AND #sk BETWEEN :from AND :to',
+      ExpressionAttributeNames: { '#pk': 'pk', '#sk': 'sk' },
+      ExpressionAttributeValues: {
+        ':pk': { S: 'a' },
+        ':from': { S: 'EVT#000000000001' },
+        ':to': { S: 'EVT#000000000004' },
+      },
+      ConsistentRead: true,
+      ScanIndexForward: false,
+      Limit: 1,
+    });
+  });
+
+  it('walks back over READY records, paging, until one that is not READY, and returns them oldest first', async () => {
+    ddb
+      .on(QueryCommand)
+      .resolvesOnce({
+        Items: [image(9, 'READY')],
+        LastEvaluatedKey: { pk: { S: 'a' }, sk: { S: 'EVT#000000000009' } },
+      })
+      .resolves({ Items: [image(8, 'READY'), image(7, 'QUARANTINED'), image(6, 'READY')] });
+
+    const found = await finder.findUnpublishedPredecessors('a', 10, 2);
+
+    expect(found.map((d) => (d.kind === 'publish' ? d.record.sequence : d.kind))).toEqual([8, 9]);
+    const second = ddb.commandCalls(QueryCommand)[1]?.args[0].input;
+    expect(second).toMatchObject({
+      Limit: 10,
+      ExclusiveStartKey: { pk: { S: 'a' }, sk: { S: 'EVT#000000000009' } },
+      ExpressionAttributeValues: { ':from': { S: 'EVT#000000000003' }, ':to': { S: 'EVT#000000000009' } },
+    });
+  });
+
+  it('decodes a READY predecessor that cannot be published as one to quarantine', async () => {
+    ddb.on(QueryCommand).resolves({ Items: [{ ...image(2, 'READY'), envelope: { S: '{"id": oops' } }] });
+
+    expect(await finder.findUnpublishedPredecessors('a', 3)).toEqual([
+      expect.objectContaining({ kind: 'quarantine', reason: 'the envelope is not valid JSON' }),
+    ]);
+  });
+
+  it('does not query when there is no gap, and fails past the limit of READY predecessors', async () => {
+    expect(await finder.findUnpublishedPredecessors('a', 1)).toEqual([]);
+    expect(await finder.findUnpublishedPredecessors('a', 6, 5)).toEqual([]);
+    expect(ddb.commandCalls(QueryCommand)).toHaveLength(0);
+
+    ddb.on(QueryCommand).resolves({ Items: [5, 4, 3, 2].map((s) => image(s, 'READY')) });
+    await expect(finder.findUnpublishedPredecessors('a', 6)).rejects.toThrow(
+      TooManyUnpublishedPredecessorsError,
+    );
   });
 });

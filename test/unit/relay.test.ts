@@ -1,7 +1,13 @@
 import { gzipSync } from 'node:zlib';
 import { Logger } from '@aws-lambda-powertools/logger';
 import { Metrics } from '@aws-lambda-powertools/metrics';
-import { ConditionalCheckFailedException, DynamoDBClient, UpdateItemCommand } from '@aws-sdk/client-dynamodb';
+import {
+  ConditionalCheckFailedException,
+  DynamoDBClient,
+  QueryCommand,
+  type AttributeValue as SdkAttributeValue,
+  UpdateItemCommand,
+} from '@aws-sdk/client-dynamodb';
 import { EventBridgeClient, PutEventsCommand, type PutEventsRequestEntry } from '@aws-sdk/client-eventbridge';
 import { PublishBatchCommand, type PublishBatchRequestEntry, SNSClient } from '@aws-sdk/client-sns';
 import { SendMessageBatchCommand, SQSClient } from '@aws-sdk/client-sqs';
@@ -116,7 +122,11 @@ const context = {
   getRemainingTimeInMillis: () => 30_000,
 } as unknown as Context;
 
-function makeHandler(config: RelayConfig = snsOnly, memory = new FinishedMemory()) {
+function makeHandler(
+  config: RelayConfig = snsOnly,
+  memory = new FinishedMemory(),
+  logger = new Logger({ logLevel: 'SILENT' }),
+) {
   const metrics = new Metrics({ namespace: 'Test', serviceName: 'relay' });
   const handler = createRelayHandler({
     config,
@@ -126,7 +136,7 @@ function makeHandler(config: RelayConfig = snsOnly, memory = new FinishedMemory(
       sqs: new SQSClient({ region: 'us-east-1' }),
       dynamodb: new DynamoDBClient({ region: 'us-east-1' }),
     },
-    logger: new Logger({ logLevel: 'SILENT' }),
+    logger,
     metrics,
     retry: { maxAttempts: 4 },
     random: () => 0,
@@ -732,5 +742,112 @@ describe('relay handler: what it ignores and redeliveries', () => {
     } finally {
       if (saved !== undefined) process.env.OUTBOX_TABLE_NAME = saved;
     }
+  });
+});
+
+describe('relay handler: unpublished predecessors (a lost stream delivery)', () => {
+  /** The record as a Query on the table returns it (status as stored now). */
+  function tableItem(record: DynamoDBRecord, status: string): Record<string, SdkAttributeValue> {
+    return { ...(record.dynamodb?.NewImage as Record<string, SdkAttributeValue>), status: { S: status } };
+  }
+  const sequenceOf = (e: PublishBatchRequestEntry) => Number(e.MessageAttributes?.sequence?.StringValue);
+
+  it('publishes the READY predecessor of a lost delivery first, marks it PUBLISHED and warns with its id', async () => {
+    snsAnswers();
+    const [e3, e4, e5, e6] = [3, 4, 5, 6].map((sequence) => streamRecord({ pk: 'order#L', sequence })) as [
+      DynamoDBRecord,
+      DynamoDBRecord,
+      DynamoDBRecord,
+      DynamoDBRecord,
+    ];
+    // Newest first: 4 is still READY (its delivery was lost), 3 was published.
+    ddb
+      .on(QueryCommand)
+      .resolvesOnce({ Items: [tableItem(e4, 'READY')], LastEvaluatedKey: { pk: { S: 'order#L' } } })
+      .resolves({ Items: [tableItem(e3, 'PUBLISHED')] });
+    const logger = new Logger({ logLevel: 'SILENT' });
+    const warn = vi.spyOn(logger, 'warn');
+    const { invoke, metrics } = makeHandler(snsOnly, new FinishedMemory(), logger);
+    const addMetric = vi.spyOn(metrics, 'addMetric');
+
+    const response = await invoke([e5, e6]);
+
+    expect(response.batchItemFailures).toEqual([]);
+    expect(snsCalls().flat().map(sequenceOf)).toEqual([4, 5, 6]);
+    expect(snsCalls().map((call) => call.length)).toEqual([1, 1, 1]);
+    expect(markedPublished().sort()).toEqual([
+      'order#L/EVT#000000000004',
+      'order#L/EVT#000000000005',
+      'order#L/EVT#000000000006',
+    ]);
+    const query = ddb.commandCalls(QueryCommand)[0]?.args[0].input;
+    expect(query).toMatchObject({
+      TableName: 'outbox',
+      ConsistentRead: true,
+      ScanIndexForward: false,
+      Limit: 1,
+    });
+    expect(query?.ExpressionAttributeValues?.[':to']).toEqual({ S: 'EVT#000000000004' });
+    expect(addMetric).toHaveBeenCalledWith('PredecessorsPublished', 'Count', 1);
+    expect(addMetric).toHaveBeenCalledWith('Failed', 'Count', 0);
+    const warning = warn.mock.calls.find(([message]) => /predecessors/.test(String(message)));
+    expect(warning?.[1]).toEqual({ predecessors: [{ eventId: idOf(e4), pk: 'order#L', sequence: 4 }] });
+    expect(JSON.stringify(warning)).not.toContain('"n":4'); // ids, never payloads
+  });
+
+  it('publishes nothing extra when the predecessor is PUBLISHED, and skips the lookup when it is in the batch', async () => {
+    snsAnswers();
+    const [e1, e2, e3] = [1, 2, 3].map((sequence) => streamRecord({ pk: 'order#M', sequence }));
+    ddb.on(QueryCommand).resolves({ Items: [tableItem(e1 as DynamoDBRecord, 'PUBLISHED')] });
+    const { invoke, metrics } = makeHandler();
+    const addMetric = vi.spyOn(metrics, 'addMetric');
+
+    await invoke([e2, e3] as DynamoDBRecord[]);
+
+    expect(ddb.commandCalls(QueryCommand)).toHaveLength(1);
+    expect(snsCalls().flat().map(sequenceOf)).toEqual([2, 3]);
+    expect(addMetric).toHaveBeenCalledWith('PredecessorsPublished', 'Count', 0);
+
+    ddb.resetHistory();
+    await invoke([
+      streamRecord({ pk: 'order#N', sequence: 1 }),
+      streamRecord({ pk: 'order#N', sequence: 2 }),
+    ]);
+    expect(ddb.commandCalls(QueryCommand)).toEqual([]);
+  });
+
+  it('does not wait for a QUARANTINED predecessor', async () => {
+    snsAnswers();
+    const e4 = streamRecord({ pk: 'order#Q', sequence: 4 });
+    const e5 = streamRecord({ pk: 'order#Q', sequence: 5 });
+    ddb.on(QueryCommand).resolves({ Items: [tableItem(e4, 'QUARANTINED')] });
+    const { invoke } = makeHandler();
+
+    const response = await invoke([e5]);
+
+    expect(response.batchItemFailures).toEqual([]);
+    expect(publishedDedupIds()).toEqual([idOf(e5)]);
+  });
+
+  it('stops the aggregate when its predecessor cannot be published and reports its first stream record', async () => {
+    const e4 = streamRecord({ pk: 'order#F', sequence: 4 });
+    const e5 = streamRecord({ pk: 'order#F', sequence: 5 });
+    const e6 = streamRecord({ pk: 'order#F', sequence: 6 });
+    const other = streamRecord({ pk: 'order#G', sequence: 1 });
+    ddb.on(QueryCommand).resolves({ Items: [tableItem(e4, 'READY')] });
+    snsAnswers((entry) => (entry.MessageDeduplicationId === idOf(e4) ? 'InternalError' : undefined));
+    const { invoke, metrics } = makeHandler();
+    const addMetric = vi.spyOn(metrics, 'addMetric');
+
+    const response = await invoke([e5, other, e6]);
+
+    expect(response.batchItemFailures).toEqual([{ itemIdentifier: e5.dynamodb?.SequenceNumber }]);
+    const sent = publishedDedupIds();
+    expect(sent.filter((id) => id === idOf(e4))).toHaveLength(4); // maxAttempts
+    expect(sent).not.toContain(idOf(e5));
+    expect(sent).not.toContain(idOf(e6));
+    expect(markedPublished()).toEqual(['order#G/EVT#000000000001']);
+    expect(addMetric).toHaveBeenCalledWith('Failed', 'Count', 2);
+    expect(addMetric).toHaveBeenCalledWith('PredecessorsPublished', 'Count', 0);
   });
 });
