@@ -252,22 +252,37 @@ export interface SnsFifoPublisherOptions {
   readonly maxMessageBytes?: number;
 }
 
-/** SNS FIFO `PublishBatch`: group = aggregate key, dedup id = event id, attributes for filter policies. */
-export function snsFifoPublisher(options: SnsFifoPublisherOptions): Publisher {
-  const limit = options.maxMessageBytes ?? 262_144;
+/** What SNS FIFO and SQS FIFO entries share: group = aggregate key, dedup id = event id, filter attributes. */
+interface FifoEntry {
+  readonly Id: string;
+  readonly body: string;
+  readonly MessageGroupId: string;
+  readonly MessageDeduplicationId: string;
+  readonly MessageAttributes: Record<string, MessageAttributeValue>;
+}
+
+type BatchResponse = {
+  readonly Failed?: Parameters<typeof resultsFromFailed>[1];
+  readonly Successful?: readonly { readonly Id?: string }[];
+};
+
+/** A FIFO publisher: one entry per message group per call, partial failures read entry by entry. */
+function fifoPublisher(
+  name: string,
+  label: string,
+  limit: number,
+  sendBatch: (entries: FifoEntry[], signal?: AbortSignal) => Promise<BatchResponse>,
+): Publisher {
   const sendOnce = async (records: readonly OutboxRecord[], signal?: AbortSignal): Promise<EntryResult[]> => {
-    const response = await options.client.send(
-      new PublishBatchCommand({
-        TopicArn: options.topicArn,
-        PublishBatchRequestEntries: records.map((r, i) => ({
-          Id: String(i),
-          Message: r.envelope,
-          MessageGroupId: messageGroupId(r.pk),
-          MessageDeduplicationId: r.id,
-          MessageAttributes: messageAttributes(r),
-        })),
-      }),
-      signal ? { abortSignal: signal } : {},
+    const response = await sendBatch(
+      records.map((r, i) => ({
+        Id: String(i),
+        body: r.envelope,
+        MessageGroupId: messageGroupId(r.pk),
+        MessageDeduplicationId: r.id,
+        MessageAttributes: messageAttributes(r),
+      })),
+      signal,
     );
     return resultsFromFailed(
       records.length,
@@ -276,13 +291,26 @@ export function snsFifoPublisher(options: SnsFifoPublisherOptions): Publisher {
     );
   };
   return {
-    name: 'sns',
+    name,
     maxBatchBytes: limit,
     recordsPerGroupPerCall: 1,
     entryBytes: messageBytes,
-    problem: (record) => tooLarge(messageBytes(record), limit, 'SNS'),
+    problem: (record) => tooLarge(messageBytes(record), limit, label),
     send: (records, signal) => sendSplitting(records, (r) => sendOnce(r, signal), signal),
   };
+}
+
+/** SNS FIFO `PublishBatch`: group = aggregate key, dedup id = event id, attributes for filter policies. */
+export function snsFifoPublisher(options: SnsFifoPublisherOptions): Publisher {
+  return fifoPublisher('sns', 'SNS', options.maxMessageBytes ?? 262_144, (entries, signal) =>
+    options.client.send(
+      new PublishBatchCommand({
+        TopicArn: options.topicArn,
+        PublishBatchRequestEntries: entries.map(({ body, ...entry }) => ({ ...entry, Message: body })),
+      }),
+      signal ? { abortSignal: signal } : {},
+    ),
+  );
 }
 
 export interface SqsFifoPublisherOptions {
@@ -294,36 +322,16 @@ export interface SqsFifoPublisherOptions {
 
 /** SQS FIFO `SendMessageBatch` to a point-to-point queue, with the same group and dedup ids as SNS. */
 export function sqsFifoPublisher(options: SqsFifoPublisherOptions): Publisher {
-  const limit = options.maxMessageBytes ?? 1_048_576;
   const queueName = options.queueUrl.slice(options.queueUrl.lastIndexOf('/') + 1);
-  const sendOnce = async (records: readonly OutboxRecord[], signal?: AbortSignal): Promise<EntryResult[]> => {
-    const response = await options.client.send(
+  return fifoPublisher(`sqs:${queueName}`, 'SQS', options.maxMessageBytes ?? 1_048_576, (entries, signal) =>
+    options.client.send(
       new SendMessageBatchCommand({
         QueueUrl: options.queueUrl,
-        Entries: records.map((r, i) => ({
-          Id: String(i),
-          MessageBody: r.envelope,
-          MessageGroupId: messageGroupId(r.pk),
-          MessageDeduplicationId: r.id,
-          MessageAttributes: messageAttributes(r),
-        })),
+        Entries: entries.map(({ body, ...entry }) => ({ ...entry, MessageBody: body })),
       }),
       signal ? { abortSignal: signal } : {},
-    );
-    return resultsFromFailed(
-      records.length,
-      response.Failed,
-      new Set((response.Successful ?? []).map((s) => s.Id ?? '')),
-    );
-  };
-  return {
-    name: `sqs:${queueName}`,
-    maxBatchBytes: limit,
-    recordsPerGroupPerCall: 1,
-    entryBytes: messageBytes,
-    problem: (record) => tooLarge(messageBytes(record), limit, 'SQS'),
-    send: (records, signal) => sendSplitting(records, (r) => sendOnce(r, signal), signal),
-  };
+    ),
+  );
 }
 
 export interface EventBridgePublisherOptions {

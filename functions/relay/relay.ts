@@ -175,6 +175,33 @@ function sequenceOfKey(key: RecordKey): number | undefined {
 /** Concurrent predecessor lookups. */
 const LOOKUP_CONCURRENCY = 16;
 
+/** A record whose publishing still failed after retries: Lambda (or the next sweep) retries it. */
+function publishFailed(
+  record: OutboxRecord,
+  outcome: Extract<PublishOutcome, { status: 'failed' }>,
+): RelayResult {
+  return {
+    status: 'retry',
+    key: record,
+    eventId: record.id,
+    code: outcome.code,
+    reason: `publishing to ${outcome.target} failed: ${outcome.message}`,
+    target: outcome.target,
+    attempts: outcome.attempts,
+  };
+}
+
+/** A record held back because an earlier event of its aggregate was not published. */
+function blockedBehind(record: OutboxRecord, behind: string): RelayResult {
+  return {
+    status: 'retry',
+    key: record,
+    eventId: record.id,
+    code: 'Blocked',
+    reason: `an earlier event of its aggregate (${behind}) was not published`,
+  };
+}
+
 /**
  * The publishing core shared by the stream relay and the recovery sweeper: publishes READY records to every
  * target in per-aggregate order, quarantines what can never be published, and records the outcome in the outbox.
@@ -422,24 +449,10 @@ export async function relay(
           break;
         case 'failed':
           failedPredecessors.set(record.id, { record, outcome });
-          predecessors[n] = {
-            status: 'retry',
-            key: record,
-            eventId: record.id,
-            code: outcome.code,
-            reason: `publishing to ${outcome.target} failed: ${outcome.message}`,
-            target: outcome.target,
-            attempts: outcome.attempts,
-          };
+          predecessors[n] = publishFailed(record, outcome);
           break;
         case 'blocked':
-          predecessors[n] = {
-            status: 'retry',
-            key: record,
-            eventId: record.id,
-            code: 'Blocked',
-            reason: `an earlier event of its aggregate (${outcome.behind}) was not published`,
-          };
+          predecessors[n] = blockedBehind(record, outcome.behind);
           break;
       }
       return;
@@ -461,24 +474,10 @@ export async function relay(
         );
         break;
       case 'failed':
-        results[i] = {
-          status: 'retry',
-          key: record,
-          eventId: record.id,
-          code: outcome.code,
-          reason: `publishing to ${outcome.target} failed: ${outcome.message}`,
-          target: outcome.target,
-          attempts: outcome.attempts,
-        };
+        results[i] = publishFailed(record, outcome);
         break;
       case 'blocked': {
-        results[i] = {
-          status: 'retry',
-          key: record,
-          eventId: record.id,
-          code: 'Blocked',
-          reason: `an earlier event of its aggregate (${outcome.behind}) was not published`,
-        };
+        results[i] = blockedBehind(record, outcome.behind);
         const first = firstBlocked.get(record.pk);
         if (first === undefined || record.sequence < first.record.sequence)
           firstBlocked.set(record.pk, { i, record, behind: outcome.behind });
