@@ -75,18 +75,6 @@ interface PhaseResult {
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
-/** Peak resident memory (VmHWM) of a process in bytes; 0 when unknown. */
-async function peakRss(pid: number | undefined): Promise<number> {
-  if (pid === undefined) return 0;
-  try {
-    const status = await readFile(`/proc/${pid}/status`, 'utf8');
-    const kb = /VmHWM:\s+(\d+) kB/.exec(status)?.[1];
-    return kb ? Number(kb) * 1024 : 0;
-  } catch {
-    return 0;
-  }
-}
-
 /** CPU seconds (user + system, all threads) a process has used; 0 when unknown. */
 async function cpuSeconds(pid: number | undefined): Promise<number> {
   if (pid === undefined) return 0;
@@ -216,9 +204,8 @@ export async function run(): Promise<Record<string, number | string>> {
   const loadAtStart = loadavg()[0] ?? 0;
   // Imported here, not at the top, so loading aws-cdk-lib and the runtime counts in "time to first effect".
   const { startOfflineStack } = await import('../local/offline.ts');
-  const { documentClient, metricSum, readBillingEffects, readNotificationEffects, scanAll } = await import(
-    '../local/observe.ts'
-  );
+  const { documentClient, metricSum, peakRss, readBillingEffects, readNotificationEffects, scanAll } =
+    await import('../local/observe.ts');
   const { buildReport } = await import('../local/report.ts');
   const { runWorkload } = await import('../local/workload.ts');
   const contract = await import('../functions/subscribers/contract.ts');

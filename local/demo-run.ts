@@ -3,7 +3,7 @@
  * demo producer with a steady workload, watches the subscribers apply the effects and reports the invariants.
  */
 import { createWriteStream } from 'node:fs';
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { mkdir, writeFile } from 'node:fs/promises';
 import * as path from 'node:path';
 import {
   NOTIFIED_EVENT_TYPES,
@@ -15,6 +15,7 @@ import { createFaultPlan, type FaultPlan } from './faults.ts';
 import {
   documentClient,
   metricSum,
+  peakRss,
   readBillingEffects,
   readNotificationEffects,
   readOutbox,
@@ -49,18 +50,6 @@ const SUBSCRIBERS: SubscriberSpec[] = [
 ];
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-
-/** Peak resident memory (VmHWM) of a process, in bytes; 0 when unknown. */
-async function peakRss(pid: number | undefined): Promise<number> {
-  if (pid === undefined) return 0;
-  try {
-    const status = await readFile(`/proc/${pid}/status`, 'utf8');
-    const kb = /VmHWM:\s+(\d+) kB/.exec(status)?.[1];
-    return kb ? Number(kb) * 1024 : 0;
-  } catch {
-    return 0;
-  }
-}
 
 class Progress {
   readonly #tty = process.stdout.isTTY === true;

@@ -2,6 +2,7 @@
  * Reads what actually happened from the local tables and metrics: committed outbox events, the effects
  * each demo subscriber applied, and what the consumers suppressed.
  */
+import { readFile } from 'node:fs/promises';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient, ScanCommand, type ScanCommandOutput } from '@aws-sdk/lib-dynamodb';
 import type { LedgerEntry } from '../functions/subscribers/contract.ts';
@@ -133,4 +134,16 @@ export function metricSum(
     sum += datum.value;
   }
   return sum;
+}
+
+/** Peak resident memory (VmHWM) of a process, in bytes; 0 when unknown. */
+export async function peakRss(pid: number | undefined): Promise<number> {
+  if (pid === undefined) return 0;
+  try {
+    const status = await readFile(`/proc/${pid}/status`, 'utf8');
+    const kb = /VmHWM:\s+(\d+) kB/.exec(status)?.[1];
+    return kb ? Number(kb) * 1024 : 0;
+  } catch {
+    return 0;
+  }
 }
