@@ -2,11 +2,9 @@ import { Logger } from '@aws-lambda-powertools/logger';
 import { Metrics } from '@aws-lambda-powertools/metrics';
 import { PutItemCommand } from '@aws-sdk/client-dynamodb';
 import type { InvokeCommand, InvokeCommandOutput, LambdaClient } from '@aws-sdk/client-lambda';
-import { CreateTopicCommand, SNSClient, SubscribeCommand } from '@aws-sdk/client-sns';
+import { SNSClient } from '@aws-sdk/client-sns';
 import {
-  CreateQueueCommand,
   DeleteMessageBatchCommand,
-  GetQueueAttributesCommand,
   type Message,
   ReceiveMessageCommand,
   SQSClient,
@@ -24,6 +22,7 @@ import type { RelayConfig } from '../../functions/relay/config.ts';
 import { uuidv7 } from '../../functions/runtime/ids.ts';
 import { eventSortKey, pendingShardOf } from '../../functions/runtime/record-format.ts';
 import { OutboxWriter } from '../../functions/runtime/writer.ts';
+import { createFifoTopicWithQueue } from '../support/fifo-topic.ts';
 import { createLocalOutboxTable, type LocalOutbox, readStream } from '../support/outbox-table.ts';
 import { localAwsConfig, useDynamoDbLocal, useFauxqs } from '../support/services.ts';
 
@@ -134,36 +133,15 @@ describe('recovery function against DynamoDB Local and fauxqs (SNS FIFO → SQS 
     outbox = await createLocalOutboxTable(dynamoEndpoint(), 'recovery');
     sns = new SNSClient({ ...localAwsConfig(fauxqsEndpoint()), maxAttempts: 1 });
     sqs = new SQSClient(localAwsConfig(fauxqsEndpoint()));
-    const topic = await sns.send(
-      new CreateTopicCommand({
-        Name: 'recovery-events.fifo',
-        Attributes: { FifoTopic: 'true', ContentBasedDeduplication: 'false' },
-      }),
-    );
-    queueUrl =
-      (
-        await sqs.send(
-          new CreateQueueCommand({
-            QueueName: 'recovery-consumer.fifo',
-            Attributes: { FifoQueue: 'true', ContentBasedDeduplication: 'false' },
-          }),
-        )
-      ).QueueUrl ?? '';
-    const queueArn = (
-      await sqs.send(new GetQueueAttributesCommand({ QueueUrl: queueUrl, AttributeNames: ['QueueArn'] }))
-    ).Attributes?.QueueArn;
-    await sns.send(
-      new SubscribeCommand({
-        TopicArn: topic.TopicArn,
-        Protocol: 'sqs',
-        Endpoint: queueArn,
-        Attributes: { RawMessageDelivery: 'true' },
-      }),
-    );
+    const fifo = await createFifoTopicWithQueue(sns, sqs, {
+      topic: 'recovery-events',
+      queue: 'recovery-consumer',
+    });
+    queueUrl = fifo.queueUrl;
     relayConfig = {
       tableName: outbox.tableName,
       retentionDays: 3,
-      snsTopicArn: topic.TopicArn ?? '',
+      snsTopicArn: fifo.topicArn,
       sqsQueueUrls: [],
       snsMaxMessageBytes: 262_144,
       sqsMaxMessageBytes: 1_048_576,

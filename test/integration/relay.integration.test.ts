@@ -1,11 +1,9 @@
 import { Logger } from '@aws-lambda-powertools/logger';
 import { Metrics } from '@aws-lambda-powertools/metrics';
 import { PutItemCommand } from '@aws-sdk/client-dynamodb';
-import { CreateTopicCommand, SNSClient, SubscribeCommand } from '@aws-sdk/client-sns';
+import { SNSClient } from '@aws-sdk/client-sns';
 import {
-  CreateQueueCommand,
   DeleteMessageBatchCommand,
-  GetQueueAttributesCommand,
   type Message,
   ReceiveMessageCommand,
   SQSClient,
@@ -18,6 +16,7 @@ import { createRelayHandler } from '../../functions/relay/handler.ts';
 import { uuidv7 } from '../../functions/runtime/ids.ts';
 import { eventSortKey } from '../../functions/runtime/record-format.ts';
 import { OutboxWriter } from '../../functions/runtime/writer.ts';
+import { createFifoTopicWithQueue } from '../support/fifo-topic.ts';
 import { createLocalOutboxTable, type LocalOutbox, readStream } from '../support/outbox-table.ts';
 import { localAwsConfig, useDynamoDbLocal, useFauxqs } from '../support/services.ts';
 
@@ -114,34 +113,15 @@ describe('relay: writer → DynamoDB Local stream → relay → SNS FIFO (fauxqs
     writer = new OutboxWriter({ tableName: outbox.tableName, source: '/orders', client: outbox.doc });
     sns = new SNSClient({ ...localAwsConfig(fauxqsEndpoint()), maxAttempts: 1 });
     sqs = new SQSClient(localAwsConfig(fauxqsEndpoint()));
-    const topic = await sns.send(
-      new CreateTopicCommand({
-        Name: 'outbox-events.fifo',
-        Attributes: { FifoTopic: 'true', ContentBasedDeduplication: 'false' },
-      }),
-    );
-    const queue = await sqs.send(
-      new CreateQueueCommand({
-        QueueName: 'orders-consumer.fifo',
-        Attributes: { FifoQueue: 'true', ContentBasedDeduplication: 'false' },
-      }),
-    );
-    queueUrl = queue.QueueUrl ?? '';
-    const queueArn = (
-      await sqs.send(new GetQueueAttributesCommand({ QueueUrl: queueUrl, AttributeNames: ['QueueArn'] }))
-    ).Attributes?.QueueArn;
-    await sns.send(
-      new SubscribeCommand({
-        TopicArn: topic.TopicArn,
-        Protocol: 'sqs',
-        Endpoint: queueArn,
-        Attributes: { RawMessageDelivery: 'true' },
-      }),
-    );
+    const fifo = await createFifoTopicWithQueue(sns, sqs, {
+      topic: 'outbox-events',
+      queue: 'orders-consumer',
+    });
+    queueUrl = fifo.queueUrl;
     config = {
       tableName: outbox.tableName,
       retentionDays: 7,
-      snsTopicArn: topic.TopicArn ?? '',
+      snsTopicArn: fifo.topicArn,
       sqsQueueUrls: [],
       snsMaxMessageBytes: 262_144,
       sqsMaxMessageBytes: 1_048_576,
