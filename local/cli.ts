@@ -11,7 +11,7 @@ export const LOCAL_WORK_DIR = '.local-runs';
 const USAGE = `usage: outbox local [--orders N] [--rate N] [--concurrency N] [--faults] [--serve]
 
   --orders N        orders in the demo workload (3 events each)          default 40
-  --rate N          producer commands per second                          default 50
+  --rate N          producer commands per second                          default 20
   --concurrency N   concurrent producers                                  default 4
   --faults          inject failures during the workload (see README)
   --serve           keep the stack running and print its endpoints (Ctrl-C stops)
@@ -53,7 +53,7 @@ export async function runLocalCommand(argv: string[]): Promise<number> {
   return runDemo({
     workDir,
     orders: positiveInt(values.orders, 'orders', 40),
-    ratePerSecond: positiveInt(values.rate, 'rate', 50),
+    ratePerSecond: positiveInt(values.rate, 'rate', 20),
     concurrency: positiveInt(values.concurrency, 'concurrency', 4),
     faults: values.faults === true,
     settleTimeoutMs: positiveInt(values['settle-seconds'], 'settle-seconds', 60) * 1000,
