@@ -1,14 +1,12 @@
 /**
- * The offline stack: synthesizes the real CDK app in-process, starts DynamoDB Local and fauxqs, the local
+ * The offline stack: synthesizes the real CDK app (in a child process), starts DynamoDB Local and fauxqs, the local
  * EventBridge bus and the Lambda/event-source emulation, and hands back what a workload or `--serve` needs.
  */
+
+import { spawn } from 'node:child_process';
 import { mkdir, readFile } from 'node:fs/promises';
 import * as path from 'node:path';
 import { SQSClient } from '@aws-sdk/client-sqs';
-import type { CfnElement } from 'aws-cdk-lib';
-import type { Construct } from 'constructs';
-import { createOutboxApp } from '../lib/outbox-app.ts';
-import type { OutboxStack } from '../lib/outbox-stack.ts';
 import { createLocalEventBridge, type LocalEventBridge } from './eventbridge/bus.ts';
 import { createSqsDelivery, type WiredRules, wireEventRules } from './eventbridge-wiring.ts';
 import type { LocalEndpoints } from './runtime/lambda.ts';
@@ -21,6 +19,9 @@ import {
 } from './runtime/template.ts';
 import { type DynamoDbLocal, startDynamoDbLocal } from './services/dynamodb-local.ts';
 import { type Fauxqs, startFauxqs } from './services/fauxqs.ts';
+import { type DemoResources, SYNTH_RESULT_FILE, type SynthResult } from './synth.ts';
+
+export type { DemoResources } from './synth.ts';
 
 export const REGION = 'us-east-1';
 export const LOCAL_CREDENTIALS = { accessKeyId: 'local', secretAccessKey: 'local' };
@@ -44,22 +45,6 @@ export interface OfflineStackOptions {
   readonly failedVisibilitySeconds?: number;
 }
 
-/** Logical ids of the demo stack's parts, read from the constructs themselves (not guessed from names). */
-export interface DemoResources {
-  readonly producer: string;
-  readonly relay: string;
-  readonly outboxTable: string;
-  readonly chargesTable: string;
-  readonly sinkTable: string;
-  readonly billingQueue: string;
-  readonly billingDlq: string;
-  readonly notificationsQueue: string;
-  readonly notificationsDlq: string;
-  readonly billingConsumer: string;
-  readonly notificationsConsumer: string;
-  readonly recovery?: string;
-}
-
 export interface OfflineStack {
   readonly dynamodb: DynamoDbLocal;
   readonly fauxqs: Fauxqs;
@@ -79,47 +64,38 @@ export interface OfflineStack {
   stop(): Promise<void>;
 }
 
-function logicalIdOf(stack: OutboxStack, construct: Construct | undefined, what: string): string {
-  const element = construct?.node.defaultChild as CfnElement | undefined;
-  if (!element) throw new Error(`the demo stack has no ${what}; the offline demo needs it`);
-  return stack.getLogicalId(element);
-}
-
-function demoResources(stack: OutboxStack): DemoResources {
-  const { billing, notifications, chargesTable, notificationSinkTable } = stack.subscriptions;
-  const recovery = (stack as unknown as { recovery?: { fn?: Construct } }).recovery?.fn;
-  return {
-    producer: logicalIdOf(stack, stack.orderProducer as unknown as Construct, 'order producer'),
-    relay: logicalIdOf(stack, stack.relay.fn, 'relay function'),
-    outboxTable: logicalIdOf(stack, stack.outbox.table, 'outbox table'),
-    chargesTable: logicalIdOf(stack, chargesTable, 'charges table'),
-    sinkTable: logicalIdOf(stack, notificationSinkTable, 'notification sink table'),
-    billingQueue: logicalIdOf(stack, billing?.queue, 'billing subscription'),
-    billingDlq: logicalIdOf(stack, billing?.deadLetterQueue, 'billing DLQ'),
-    notificationsQueue: logicalIdOf(stack, notifications?.queue, 'notifications subscription'),
-    notificationsDlq: logicalIdOf(stack, notifications?.deadLetterQueue, 'notifications DLQ'),
-    billingConsumer: logicalIdOf(stack, billing?.consumer, 'billing consumer'),
-    notificationsConsumer: logicalIdOf(stack, notifications?.consumer, 'notifications consumer'),
-    ...(recovery ? { recovery: logicalIdOf(stack, recovery, 'recovery function') } : {}),
-  };
-}
-
-/** Synthesizes the CDK app in-process into `<workDir>/cdk.out` (the same app `cdk deploy` deploys). */
+/**
+ * Synthesizes the CDK app into `<workDir>/cdk.out` in a child process (the same app `cdk deploy` deploys), so
+ * aws-cdk-lib's memory is returned before the stack starts.
+ */
 export async function synthesize(
   workDir: string,
   context: Readonly<Record<string, string>> = {},
+  log: (line: string) => void = () => {},
 ): Promise<{ template: CfnTemplate; assetRoot: string; stackName: string; resources: DemoResources }> {
-  const outdir = path.join(workDir, 'cdk.out');
-  await mkdir(outdir, { recursive: true });
-  // The CDK CLI sets this; the runtime finds each function's bundle through the asset metadata.
-  const { app, stack } = createOutboxApp(
-    { outdir, context: { 'aws:cdk:enable-asset-metadata': true, ...context } },
-    { nag: false },
+  await mkdir(workDir, { recursive: true });
+  const child = spawn(
+    process.execPath,
+    [
+      '--disable-warning=ExperimentalWarning',
+      path.join(import.meta.dirname, 'synth.ts'),
+      workDir,
+      JSON.stringify(context),
+    ],
+    { stdio: ['ignore', 'pipe', 'pipe'] },
   );
-  const assembly = app.synth();
-  const artifact = assembly.getStackArtifact(stack.artifactId);
-  const template = JSON.parse(await readFile(artifact.templateFullPath, 'utf8')) as CfnTemplate;
-  return { template, assetRoot: outdir, stackName: stack.stackName, resources: demoResources(stack) };
+  let output = '';
+  const collect = (chunk: Buffer) => {
+    output += chunk.toString('utf8');
+    for (const line of chunk.toString('utf8').split('\n')) if (line.trim()) log(`[synth] ${line}`);
+  };
+  child.stdout.on('data', collect);
+  child.stderr.on('data', collect);
+  const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
+  if (code !== 0) throw new Error(`synthesizing the CDK app failed (exit ${code}):\n${output.slice(-4000)}`);
+  const result = JSON.parse(await readFile(path.join(workDir, SYNTH_RESULT_FILE), 'utf8')) as SynthResult;
+  const template = JSON.parse(await readFile(result.templateFile, 'utf8')) as CfnTemplate;
+  return { template, assetRoot: result.assetRoot, stackName: result.stackName, resources: result.resources };
 }
 
 export async function startOfflineStack(options: OfflineStackOptions): Promise<OfflineStack> {
@@ -132,7 +108,7 @@ export async function startOfflineStack(options: OfflineStackOptions): Promise<O
   fauxqsStarting.catch(() => undefined);
   let synth: Awaited<ReturnType<typeof synthesize>>;
   try {
-    synth = await synthesize(options.workDir, options.context);
+    synth = await synthesize(options.workDir, options.context, options.log);
   } catch (error) {
     await Promise.allSettled([dynamodbStarting.then((d) => d.stop()), fauxqsStarting.then((f) => f.stop())]);
     throw error;
