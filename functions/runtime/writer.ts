@@ -173,16 +173,21 @@ export class OutboxWriter {
 
   /** Commits `writes` and `events` atomically. Throws OutboxValidationError, OutboxConflictError or OutboxRetryableError. */
   async transact(input: TransactInput): Promise<TransactResult> {
-    const { aggregate, writes = [] } = this.#validateShape(input);
-    if (aggregate.expectedVersion !== undefined) {
-      return this.#commit(input, aggregate.expectedVersion);
-    }
+    const { aggregate } = this.#validateShape(input);
+    if (aggregate.expectedVersion !== undefined) return this.#commit(input, aggregate.expectedVersion);
+    return this.#append(aggregate.key, () => input);
+  }
+
+  /**
+   * Append without an expected version: reads the head, commits at that version, and retries a lost race
+   * (a conflict on the head alone) up to MAX_VERSION_RETRIES times. Any other conflict is thrown at once.
+   */
+  async #append(aggregateKey: string, inputAt: (version: number) => TransactInput): Promise<TransactResult> {
     for (let attempt = 1; ; attempt++) {
-      const current = await this.currentVersion(aggregate.key);
+      const version = await this.currentVersion(aggregateKey);
       try {
-        return await this.#commit({ ...input, writes }, current);
+        return await this.#commit(inputAt(version), version);
       } catch (error) {
-        // Without an expected version the caller asked for "append", so a lost race is retried.
         const onlyVersion =
           error instanceof OutboxConflictError && error.reasons.every((r) => r.kind === 'aggregate-version');
         if (!onlyVersion || attempt >= MAX_VERSION_RETRIES) throw error;
@@ -214,7 +219,15 @@ export class OutboxWriter {
     input: TransactInput,
     expectedVersion: number,
   ): { command: TransactWriteCommandInput; events: OutboxEnvelope[] } {
-    const { aggregate, writes = [] } = this.#validateShape(input);
+    return this.#build(this.#validateShape(input), expectedVersion);
+  }
+
+  /** Builds the transaction of an input already checked by #validateShape. */
+  #build(
+    input: TransactInput,
+    expectedVersion: number,
+  ): { command: TransactWriteCommandInput; events: OutboxEnvelope[] } {
+    const { aggregate, writes = [] } = input;
     if (!Number.isSafeInteger(expectedVersion) || expectedVersion < 0) {
       throw new OutboxValidationError(
         'aggregate.expectedVersion',
@@ -339,32 +352,26 @@ export class OutboxWriter {
       ...(stored.dataschema === undefined ? {} : { dataschema: stored.dataschema }),
       ...(stored.traceparent === undefined ? {} : { traceparent: stored.traceparent }),
     };
-    for (let attempt = 1; ; attempt++) {
-      const version = await this.currentVersion(message.aggregateKey);
-      try {
-        await this.#commit(
-          {
-            aggregate: { key: message.aggregateKey },
-            events: [event],
-            writes: [
-              this.#finishPrepared(message, OutboxStatus.Confirmed, { confirmedSequence: version + 1 }),
-            ],
-          },
-          version,
-        );
-        return { id: message.id, sequence: version + 1, confirmedNow: true };
-      } catch (error) {
-        if (!(error instanceof OutboxConflictError)) throw error;
-        if (error.reasons.some((r) => r.kind === 'business-write')) {
-          // Someone else confirmed or cancelled it meanwhile: answer from the item.
-          const now = await this.#readPrepared(message);
-          if (now.status === OutboxStatus.Confirmed) {
-            return { id: message.id, sequence: now.confirmedSequence as number, confirmedNow: false };
-          }
-          throw new OutboxConflictError(message.aggregateKey, [...error.reasons], error);
-        }
-        if (attempt >= MAX_VERSION_RETRIES) throw error;
+    try {
+      const { version } = await this.#append(message.aggregateKey, (current) => ({
+        aggregate: { key: message.aggregateKey },
+        events: [event],
+        writes: [this.#finishPrepared(message, OutboxStatus.Confirmed, { confirmedSequence: current + 1 })],
+      }));
+      return { id: message.id, sequence: version, confirmedNow: true };
+    } catch (error) {
+      if (
+        !(error instanceof OutboxConflictError) ||
+        !error.reasons.some((r) => r.kind === 'business-write')
+      ) {
+        throw error;
       }
+      // Someone else confirmed or cancelled it meanwhile: answer from the item.
+      const now = await this.#readPrepared(message);
+      if (now.status === OutboxStatus.Confirmed) {
+        return { id: message.id, sequence: now.confirmedSequence as number, confirmedNow: false };
+      }
+      throw error;
     }
   }
 
@@ -449,7 +456,7 @@ export class OutboxWriter {
   }
 
   async #commit(input: TransactInput, expectedVersion: number): Promise<TransactResult> {
-    const { command, events } = this.buildTransaction(input, expectedVersion);
+    const { command, events } = this.#build(input, expectedVersion);
     try {
       await this.#client.send(new TransactWriteCommand(command));
     } catch (error) {
