@@ -3,12 +3,7 @@ import { Metrics } from '@aws-lambda-powertools/metrics';
 import { PutItemCommand } from '@aws-sdk/client-dynamodb';
 import type { InvokeCommand, InvokeCommandOutput, LambdaClient } from '@aws-sdk/client-lambda';
 import { SNSClient } from '@aws-sdk/client-sns';
-import {
-  DeleteMessageBatchCommand,
-  type Message,
-  ReceiveMessageCommand,
-  SQSClient,
-} from '@aws-sdk/client-sqs';
+import { SQSClient } from '@aws-sdk/client-sqs';
 import { GetCommand } from '@aws-sdk/lib-dynamodb';
 import type { Context } from 'aws-lambda';
 import { beforeAll, describe, expect, it } from 'vitest';
@@ -22,7 +17,7 @@ import type { RelayConfig } from '../../functions/relay/config.ts';
 import { uuidv7 } from '../../functions/runtime/ids.ts';
 import { eventSortKey, pendingShardOf } from '../../functions/runtime/record-format.ts';
 import { OutboxWriter } from '../../functions/runtime/writer.ts';
-import { createFifoTopicWithQueue } from '../support/fifo-topic.ts';
+import { createFifoTopicWithQueue, drainQueue } from '../support/fifo-topic.ts';
 import { createLocalOutboxTable, type LocalOutbox, readStream } from '../support/outbox-table.ts';
 import { localAwsConfig, useDynamoDbLocal, useFauxqs } from '../support/services.ts';
 
@@ -86,39 +81,15 @@ describe('recovery function against DynamoDB Local and fauxqs (SNS FIFO → SQS 
   }
 
   async function drain(): Promise<{ id: string; sequence: number; groupId?: string; body: string }[]> {
-    const received: { id: string; sequence: number; groupId?: string; body: string }[] = [];
-    for (let empty = 0; empty < 2; ) {
-      const page = await sqs.send(
-        new ReceiveMessageCommand({
-          QueueUrl: queueUrl,
-          MaxNumberOfMessages: 10,
-          WaitTimeSeconds: 0,
-          MessageSystemAttributeNames: ['MessageGroupId'],
-        }),
-      );
-      const messages: Message[] = page.Messages ?? [];
-      if (messages.length === 0) {
-        empty++;
-        continue;
-      }
-      empty = 0;
-      for (const m of messages) {
-        const envelope = JSON.parse(m.Body ?? '{}') as { id: string; sequence: number };
-        received.push({
-          id: envelope.id,
-          sequence: envelope.sequence,
-          ...(m.Attributes?.MessageGroupId ? { groupId: m.Attributes.MessageGroupId } : {}),
-          body: m.Body ?? '',
-        });
-      }
-      await sqs.send(
-        new DeleteMessageBatchCommand({
-          QueueUrl: queueUrl,
-          Entries: messages.map((m, i) => ({ Id: String(i), ReceiptHandle: m.ReceiptHandle ?? '' })),
-        }),
-      );
-    }
-    return received;
+    return (await drainQueue(sqs, queueUrl)).map((m) => {
+      const envelope = JSON.parse(m.Body ?? '{}') as { id: string; sequence: number };
+      return {
+        id: envelope.id,
+        sequence: envelope.sequence,
+        ...(m.Attributes?.MessageGroupId ? { groupId: m.Attributes.MessageGroupId } : {}),
+        body: m.Body ?? '',
+      };
+    });
   }
 
   async function item(pk: string, sk: string) {

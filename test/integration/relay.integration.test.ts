@@ -2,12 +2,7 @@ import { Logger } from '@aws-lambda-powertools/logger';
 import { Metrics } from '@aws-lambda-powertools/metrics';
 import { PutItemCommand } from '@aws-sdk/client-dynamodb';
 import { SNSClient } from '@aws-sdk/client-sns';
-import {
-  DeleteMessageBatchCommand,
-  type Message,
-  ReceiveMessageCommand,
-  SQSClient,
-} from '@aws-sdk/client-sqs';
+import { SQSClient } from '@aws-sdk/client-sqs';
 import { QueryCommand } from '@aws-sdk/lib-dynamodb';
 import type { Context, DynamoDBBatchResponse, DynamoDBRecord } from 'aws-lambda';
 import { beforeAll, describe, expect, it } from 'vitest';
@@ -16,7 +11,7 @@ import { createRelayHandler } from '../../functions/relay/handler.ts';
 import { uuidv7 } from '../../functions/runtime/ids.ts';
 import { eventSortKey } from '../../functions/runtime/record-format.ts';
 import { OutboxWriter } from '../../functions/runtime/writer.ts';
-import { createFifoTopicWithQueue } from '../support/fifo-topic.ts';
+import { createFifoTopicWithQueue, drainQueue } from '../support/fifo-topic.ts';
 import { createLocalOutboxTable, type LocalOutbox, readStream } from '../support/outbox-table.ts';
 import { localAwsConfig, useDynamoDbLocal, useFauxqs } from '../support/services.ts';
 
@@ -57,43 +52,17 @@ describe('relay: writer → DynamoDB Local stream → relay → SNS FIFO (fauxqs
       metrics: new Metrics({ namespace: 'Test', serviceName: 'relay' }),
     });
 
-  /** Receives (and deletes) until the queue stays empty; FIFO releases a group's next message after a delete. */
   async function drain(): Promise<Received[]> {
-    const received: Received[] = [];
-    for (let empty = 0; empty < 2; ) {
-      const page = await sqs.send(
-        new ReceiveMessageCommand({
-          QueueUrl: queueUrl,
-          MaxNumberOfMessages: 10,
-          WaitTimeSeconds: 0,
-          MessageSystemAttributeNames: ['MessageGroupId'],
-          MessageAttributeNames: ['All'],
-        }),
-      );
-      const messages: Message[] = page.Messages ?? [];
-      if (messages.length === 0) {
-        empty++;
-        continue;
-      }
-      empty = 0;
-      for (const m of messages) {
-        const envelope = JSON.parse(m.Body ?? '{}') as { id: string; partitionkey: string; sequence: number };
-        received.push({
-          id: envelope.id,
-          partitionkey: envelope.partitionkey,
-          sequence: envelope.sequence,
-          groupId: m.Attributes?.MessageGroupId,
-          type: m.MessageAttributes?.type?.StringValue,
-        });
-      }
-      await sqs.send(
-        new DeleteMessageBatchCommand({
-          QueueUrl: queueUrl,
-          Entries: messages.map((m, i) => ({ Id: String(i), ReceiptHandle: m.ReceiptHandle ?? '' })),
-        }),
-      );
-    }
-    return received;
+    return (await drainQueue(sqs, queueUrl)).map((m) => {
+      const envelope = JSON.parse(m.Body ?? '{}') as { id: string; partitionkey: string; sequence: number };
+      return {
+        id: envelope.id,
+        partitionkey: envelope.partitionkey,
+        sequence: envelope.sequence,
+        groupId: m.Attributes?.MessageGroupId,
+        type: m.MessageAttributes?.type?.StringValue,
+      };
+    });
   }
 
   async function records(pk: string) {

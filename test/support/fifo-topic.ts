@@ -1,5 +1,12 @@
 import { CreateTopicCommand, type SNSClient, SubscribeCommand } from '@aws-sdk/client-sns';
-import { CreateQueueCommand, GetQueueAttributesCommand, type SQSClient } from '@aws-sdk/client-sqs';
+import {
+  CreateQueueCommand,
+  DeleteMessageBatchCommand,
+  GetQueueAttributesCommand,
+  type Message,
+  ReceiveMessageCommand,
+  type SQSClient,
+} from '@aws-sdk/client-sqs';
 
 /** An SNS FIFO topic with an SQS FIFO queue subscribed by raw delivery (an ordered subscription's path). */
 export async function createFifoTopicWithQueue(
@@ -32,4 +39,37 @@ export async function createFifoTopicWithQueue(
     }),
   );
   return { topicArn: topic.TopicArn ?? '', queueUrl };
+}
+
+/**
+ * Receives and deletes until the queue stays empty twice in a row, in receive order. Deleting matters for FIFO:
+ * a group's next message is released only after the previous one is deleted.
+ */
+export async function drainQueue(sqs: SQSClient, queueUrl: string): Promise<Message[]> {
+  const received: Message[] = [];
+  for (let empty = 0; empty < 2; ) {
+    const page = await sqs.send(
+      new ReceiveMessageCommand({
+        QueueUrl: queueUrl,
+        MaxNumberOfMessages: 10,
+        WaitTimeSeconds: 0,
+        MessageSystemAttributeNames: ['MessageGroupId'],
+        MessageAttributeNames: ['All'],
+      }),
+    );
+    const messages = page.Messages ?? [];
+    if (messages.length === 0) {
+      empty++;
+      continue;
+    }
+    empty = 0;
+    received.push(...messages);
+    await sqs.send(
+      new DeleteMessageBatchCommand({
+        QueueUrl: queueUrl,
+        Entries: messages.map((m, i) => ({ Id: String(i), ReceiptHandle: m.ReceiptHandle ?? '' })),
+      }),
+    );
+  }
+  return received;
 }
