@@ -177,11 +177,14 @@ export async function runDemo(options: DemoRunOptions): Promise<number> {
       committedCommands++;
     },
   });
+  // The settle loop below reports progress itself: stop the workload's watcher so tables are not scanned twice.
+  workloadDone = true;
+  await watch;
   await faults?.afterWorkload(stack, doc);
 
   // Wait until every committed event has its effects (or the settle timeout).
   const settleDeadline = Date.now() + options.settleTimeoutMs;
-  let snapshot = await readOutbox(doc, outboxTable);
+  let snapshot: Awaited<ReturnType<typeof readOutbox>>;
   for (;;) {
     snapshot = await readOutbox(doc, outboxTable);
     const excluded = new Set([...snapshot.quarantinedIds, ...(faults?.excludedEventIds ?? [])]);
@@ -203,8 +206,6 @@ export async function runDemo(options: DemoRunOptions): Promise<number> {
     await faults?.tick(stack);
     await sleep(500);
   }
-  workloadDone = true;
-  await watch;
   progress.done();
   // Let the alarm evaluator see the final queue and metric state.
   await runtime.alarms.evaluate();
