@@ -27,8 +27,8 @@ import {
   UpdateCommand,
 } from '@aws-sdk/lib-dynamodb';
 import type { OfflineStack } from '../local/offline.ts';
-import type { AppliedEffect, CommittedEvent, SubscriberSpec } from '../local/report.ts';
-import type { OrderCommand } from '../local/workload.ts';
+import type { AppliedEffect, CommittedEvent, SubscriberSpec } from '../examples/orders/report.ts';
+import type { OrderCommand } from '../examples/orders/workload.ts';
 import { percentile, round } from './stats.ts';
 
 const ROOT = path.join(import.meta.dirname, '..');
@@ -205,9 +205,9 @@ export async function run(): Promise<Record<string, number | string>> {
   // Imported here, not at the top, so loading aws-cdk-lib and the runtime counts in "time to first effect".
   const { startOfflineStack } = await import('../local/offline.ts');
   const { documentClient, metricSum, peakRss, readBillingEffects, readNotificationEffects, scanAll } =
-    await import('../local/observe.ts');
-  const { buildReport } = await import('../local/report.ts');
-  const { runWorkload } = await import('../local/workload.ts');
+    await import('../examples/orders/observe.ts');
+  const { buildReport } = await import('../examples/orders/report.ts');
+  const { runWorkload } = await import('../examples/orders/workload.ts');
   const contract = await import('../functions/subscribers/contract.ts');
   const subscribers: SubscriberSpec[] = [
     {

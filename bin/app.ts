@@ -1,4 +1,5 @@
 #!/usr/bin/env node
-import { createOutboxApp } from '../lib/outbox-app.ts';
+// The CDK app `cdk deploy` deploys from this repository: the orders demo (examples/orders).
+import { createOrdersApp } from '../examples/orders/app.ts';
 
-createOutboxApp();
+createOrdersApp();

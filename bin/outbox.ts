@@ -1,17 +1,13 @@
 #!/usr/bin/env node
 /**
  * The `outbox` CLI. Each command is imported on demand so `outbox match` starts fast and never loads
- * the offline runtime or the AWS SDK.
+ * the AWS SDK.
  */
 import { readFile } from 'node:fs/promises';
 
 type Command = { summary: string; run: (argv: string[]) => Promise<number> };
 
 const commands: Record<string, Command> = {
-  local: {
-    summary: 'run the synthesized stack offline with a demo workload (npm start); --faults, --serve',
-    run: async (argv) => (await import('../local/cli.ts')).runLocalCommand(argv),
-  },
   match: {
     summary: 'test an EventBridge event pattern: outbox match --pattern <file> --event <file>',
     run: async (argv) =>

@@ -4,13 +4,12 @@ import * as events from 'aws-cdk-lib/aws-events';
 import * as targets from 'aws-cdk-lib/aws-events-targets';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import type * as lambda from 'aws-cdk-lib/aws-lambda';
-import type * as nodejs from 'aws-cdk-lib/aws-lambda-nodejs';
 import { NagSuppressions } from 'cdk-nag';
 import { Construct } from 'constructs';
 import { RecoveryDefaults, RecoveryEnv, RecoveryMetric } from '../functions/recovery/contract.ts';
 import { PENDING_INDEX_NAME } from '../functions/runtime/record-format.ts';
 import type { AlarmTopic } from './alarm-topic.ts';
-import { createOutboxFunction } from './outbox-function.ts';
+import { createLibraryFunction } from './outbox-function.ts';
 import type { OutboxRelay } from './outbox-relay.ts';
 import type { OutboxTable } from './outbox-table.ts';
 
@@ -250,7 +249,7 @@ function validate(props: OutboxRecoveryProps): string[] {
  * Construct ids (`Function`, `Schedule`, alarms) are part of the contract: renaming one replaces the resource.
  */
 export class OutboxRecovery extends Construct {
-  readonly fn: nodejs.NodejsFunction;
+  readonly fn: lambda.Function;
   /** The EventBridge rule that runs the sweeper (AWS::Events::Rule with a ScheduleExpression). */
   readonly schedule: events.Rule;
   readonly metrics: OutboxRecoveryMetrics;
@@ -267,8 +266,7 @@ export class OutboxRecovery extends Construct {
     const namespace = props.metricsNamespace ?? DEFAULTS.metricsNamespace;
     const whole = (d: Duration) => String(Math.round(d.toSeconds({ integral: false })));
 
-    this.fn = createOutboxFunction(this, 'Function', {
-      entry: 'recovery/handler.ts',
+    this.fn = createLibraryFunction(this, 'Function', 'recovery', {
       description:
         'Outbox recovery sweeper: republishes stuck records, releases delayed ones, resolves prepared messages by check-back, redelivers unacknowledged tracked events',
       timeout: props.timeout ?? DEFAULTS.timeout,

@@ -5,7 +5,6 @@ import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import { DynamoEventSource, SqsDlq } from 'aws-cdk-lib/aws-lambda-event-sources';
-import type * as nodejs from 'aws-cdk-lib/aws-lambda-nodejs';
 import * as sns from 'aws-cdk-lib/aws-sns';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { NagSuppressions } from 'cdk-nag';
@@ -15,7 +14,7 @@ import { ACK_PARTITION_PREFIX } from '../functions/recovery/contract.ts';
 import { RelayEnv } from '../functions/relay/config.ts';
 import { OutboxStatus } from '../functions/runtime/record-format.ts';
 import type { AlarmTopic } from './alarm-topic.ts';
-import { createOutboxFunction } from './outbox-function.ts';
+import { createLibraryFunction } from './outbox-function.ts';
 import type { OutboxTable } from './outbox-table.ts';
 
 export interface OutboxRelayTopicOptions {
@@ -346,7 +345,7 @@ export class OutboxRelay extends Construct {
   /** Direct SQS FIFO queues by id. */
   readonly queues: ReadonlyMap<string, sqs.Queue>;
   /** The relay function. */
-  readonly fn: nodejs.NodejsFunction;
+  readonly fn: lambda.Function;
   /** Receives the position (shard, sequence range) of batches Lambda gave up on; records stay in the table. */
   readonly failureQueue: sqs.Queue;
   readonly eventSource: DynamoEventSource;
@@ -489,8 +488,7 @@ export class OutboxRelay extends Construct {
       [RelayEnv.trackedSubscribers]: Lazy.string({ produce: () => this.#trackingJson() }),
       [RelayEnv.ackTimeoutSeconds]: String(this.ackTimeout.toSeconds()),
     };
-    this.fn = createOutboxFunction(this, 'Function', {
-      entry: 'relay/handler.ts',
+    this.fn = createLibraryFunction(this, 'Function', 'relay', {
       description:
         'Outbox relay: publishes READY outbox records in per-aggregate order and marks them PUBLISHED',
       timeout: props.timeout ?? DEFAULTS.timeout,

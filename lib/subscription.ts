@@ -1,7 +1,8 @@
-import { Duration, Token } from 'aws-cdk-lib';
+import { Annotations, CfnOutput, Duration, Stack, Token } from 'aws-cdk-lib';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as events from 'aws-cdk-lib/aws-events';
 import * as targets from 'aws-cdk-lib/aws-events-targets';
+import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as eventSources from 'aws-cdk-lib/aws-lambda-event-sources';
 import type * as nodejs from 'aws-cdk-lib/aws-lambda-nodejs';
 import * as sns from 'aws-cdk-lib/aws-sns';
@@ -16,29 +17,16 @@ import {
   DEAD_LETTER_QUEUE_URL_ENV,
   DEDUP_TABLE_ENV,
 } from '../functions/consumer/dedup-format.ts';
+import { subscriptionDlqOutputKey, subscriptionQueueOutputKey } from '../functions/contract/outputs.ts';
 import type { AlarmTopic } from './alarm-topic.ts';
-import type { DedupTable } from './dedup-table.ts';
-import { createOutboxFunction } from './outbox-function.ts';
-import type { OutboxRelay } from './outbox-relay.ts';
+import type { IOutbox } from './outbox.ts';
+import { type ConsumerBundleOptions, createConsumerFunction } from './outbox-function.ts';
 
 /** CloudWatch namespace of the consumers' own metrics (EventsProcessed, DuplicatesSuppressed, ...). */
 export const CONSUMER_METRICS_NAMESPACE = 'ServerlessOutbox';
 
-/** The optional consumer Lambda of a subscription. */
-export interface SubscriptionConsumerProps {
-  /** Handler file, relative to `functions/`, e.g. `subscribers/billing.ts` (exports `handler`). */
-  readonly entry: string;
-  /** @default - "<name> consumer" */
-  readonly description?: string;
-  /** Extra environment variables (the dedup table, consumer name and DLQ URL are always set). */
-  readonly environment?: Record<string, string>;
-  /**
-   * Function timeout. The queue's visibility timeout is derived from it (6×).
-   * @default Duration.seconds(30)
-   */
-  readonly timeout?: Duration;
-  /** @default 256 */
-  readonly memorySize?: number;
+/** Settings of the consumer's event source mapping, for either kind of consumer. */
+export interface SubscriptionConsumerMappingProps {
   /**
    * Messages per invocation. Ordered (FIFO) subscriptions: 1 to 10. Rule-based: 1 to 10,000 (above 10 needs
    * `maxBatchingWindow`).
@@ -57,9 +45,42 @@ export interface SubscriptionConsumerProps {
    * @default 10
    */
   readonly maxConcurrency?: number;
+}
+
+/** A consumer built from a handler file in your project, bundled by your esbuild (no Docker). */
+export interface SubscriptionConsumerEntryProps extends SubscriptionConsumerMappingProps, ConsumerBundleOptions {
+  /** @default - "<name> consumer (<kind> subscription)" */
+  readonly description?: string;
+  /** Extra environment variables (the dedup table, consumer name and DLQ URL are always set). */
+  readonly environment?: Record<string, string>;
+  /**
+   * Function timeout. The queue's visibility timeout is derived from it (6×).
+   * @default Duration.seconds(30)
+   */
+  readonly timeout?: Duration;
+  /** @default 256 */
+  readonly memorySize?: number;
   /** @default - no reserved concurrency */
   readonly reservedConcurrentExecutions?: number;
+  readonly function?: never;
 }
+
+/**
+ * A consumer function you created yourself: the subscription wires the event source mapping, the grants and (on a
+ * `lambda.Function`) the environment variables `createConsumer` reads.
+ */
+export interface SubscriptionConsumerFunctionProps extends SubscriptionConsumerMappingProps {
+  readonly function: lambda.IFunction;
+  /**
+   * The function's timeout, from which the queue's visibility timeout is derived (6×).
+   * @default - the function's own timeout when it is a `lambda.Function` with one, else Duration.seconds(30)
+   */
+  readonly timeout?: Duration;
+  readonly entry?: never;
+}
+
+/** The optional consumer Lambda of a subscription: your handler file (`entry`) or your function (`function`). */
+export type SubscriptionConsumerProps = SubscriptionConsumerEntryProps | SubscriptionConsumerFunctionProps;
 
 /** Alarm thresholds; every alarm notifies the stack's alarm topic on ALARM and OK. */
 export interface SubscriptionAlarmProps {
@@ -173,17 +194,20 @@ export interface RuleSubscriptionProps extends SubscriptionCommonProps {
 
 export type SubscriptionProps = OrderedSubscriptionProps | RuleSubscriptionProps;
 
-/** Where a subscription gets events from and reports to (supplied by Messaging). */
+/** Where a subscription gets its events: the outbox (in the same stack or another stack of the same app). */
 export interface SubscriptionWiring {
-  readonly alarmTopic: AlarmTopic;
-  /** Required for ordered subscriptions: an SNS FIFO topic. */
-  readonly topic?: sns.ITopic;
-  /** Required for rule-based subscriptions. */
-  readonly bus?: events.IEventBus;
-  /** Required when the subscription has a consumer. */
-  readonly dedupTable?: DedupTable;
-  /** Required for tracked subscriptions: the relay that records and the sweeper that redelivers. */
-  readonly relay?: OutboxRelay;
+  /** The outbox whose topic (ordered) or bus (rule-based) feeds the queue. */
+  readonly outbox: IOutbox;
+  /**
+   * The subscription's name: its consumer's name in every dedup key and acknowledgement. Keep it stable.
+   * @default - the construct id
+   */
+  readonly name?: string;
+  /**
+   * Write the stack outputs the operator CLI lists subscriptions by (`Sub<Name>QueueUrl`, `Sub<Name>DlqUrl`).
+   * @default true
+   */
+  readonly outputs?: boolean;
 }
 
 export type SubscriptionConstructProps = SubscriptionProps & SubscriptionWiring;
@@ -195,6 +219,13 @@ export const DEFAULT_MAX_CONCURRENCY = 10;
 export const DEFAULT_MAX_MESSAGE_AGE = Duration.seconds(60);
 export const DEFAULT_MAX_VISIBLE_MESSAGES = 10_000;
 export const VISIBILITY_TIMEOUT_FACTOR = 6;
+
+/** The consumer's timeout: given, else the function's own (a lambda.Function), else the default. */
+function consumerTimeout(consumer: SubscriptionConsumerProps | undefined): Duration {
+  if (consumer?.timeout) return consumer.timeout;
+  if (consumer?.function instanceof lambda.Function && consumer.function.timeout) return consumer.function.timeout;
+  return DEFAULT_CONSUMER_TIMEOUT;
+}
 const MAX_VISIBILITY_SECONDS = 12 * 60 * 60;
 
 /**
@@ -224,7 +255,11 @@ function rangeRule(
 }
 
 /** Validates subscription props as a list of rules; unresolved tokens are skipped. */
-export function validateSubscriptionProps(name: string, props: SubscriptionConstructProps): string[] {
+export function validateSubscriptionProps(
+  name: string,
+  props: SubscriptionConstructProps,
+  scopeStack: Stack = Stack.of(props.outbox),
+): string[] {
   const errors: string[] = [];
   if (!CONSUMER_NAME_PATTERN.test(name)) {
     errors.push(
@@ -238,9 +273,13 @@ export function validateSubscriptionProps(name: string, props: SubscriptionConst
   }
   rangeRule(errors, 'maxReceiveCount', props.maxReceiveCount, 1, 1000);
   const consumer = props.consumer;
-  const timeoutSeconds = (consumer?.timeout ?? DEFAULT_CONSUMER_TIMEOUT).toSeconds();
+  const timeoutSeconds = consumerTimeout(consumer).toSeconds();
   if (consumer) {
-    if (!consumer.entry) errors.push('consumer.entry (a handler file relative to functions/) is required');
+    if (!consumer.entry && !consumer.function) {
+      errors.push(
+        'consumer needs `entry` (a handler file in your project) or `function` (a lambda.IFunction), but neither was provided',
+      );
+    }
     rangeRule(errors, 'consumer.maxConcurrency', consumer.maxConcurrency, 2, 1000);
     rangeRule(errors, 'consumer.batchSize', consumer.batchSize, 1, kind === 'ordered' ? 10 : 10_000);
     if (kind === 'ordered' && consumer.maxBatchingWindow !== undefined) {
@@ -292,15 +331,14 @@ export function validateSubscriptionProps(name: string, props: SubscriptionConst
   if (isResolved(visible) && (!Number.isInteger(visible) || visible < 1)) {
     errors.push(`alarms.maxVisibleMessages must be a positive integer, but ${visible} was provided`);
   }
-  if (consumer && !props.dedupTable)
-    errors.push('a subscription with a consumer needs a dedup table, but none was provided');
-  if (props.tracked) errors.push(...trackedProblems(props));
+  if (props.tracked) errors.push(...trackedProblems(props, scopeStack));
   if (kind === 'ordered') {
-    if (!props.topic) {
+    const topic = props.outbox.topic;
+    if (!topic) {
       errors.push(
         'an ordered subscription needs the SNS FIFO topic the relay publishes to, but no topic was provided',
       );
-    } else if (isKnownStandardTopic(props.topic)) {
+    } else if (isKnownStandardTopic(topic)) {
       errors.push('an ordered subscription needs an SNS FIFO topic, but a standard topic was provided');
     }
     for (const [field, list] of [
@@ -319,7 +357,7 @@ export function validateSubscriptionProps(name: string, props: SubscriptionConst
       );
     }
   } else {
-    if (!props.bus)
+    if (!props.outbox.bus)
       errors.push(
         'a rule-based subscription needs the EventBridge bus the relay publishes to, but no bus was provided',
       );
@@ -338,7 +376,7 @@ export function validateSubscriptionProps(name: string, props: SubscriptionConst
 }
 
 /** A tracked type the subscription's own filter never delivers would never be acknowledged. */
-function trackedProblems(props: SubscriptionConstructProps): string[] {
+function trackedProblems(props: SubscriptionConstructProps, scopeStack: Stack): string[] {
   const types = props.tracked?.eventTypes;
   if (!Array.isArray(types) || types.length === 0 || types.some((t) => typeof t !== 'string' || t === '')) {
     return [
@@ -346,9 +384,9 @@ function trackedProblems(props: SubscriptionConstructProps): string[] {
     ];
   }
   const errors: string[] = [];
-  if (!props.relay) {
+  if (Stack.of(props.outbox) !== scopeStack) {
     errors.push(
-      'a tracked subscription needs the relay (Messaging `relay` prop) to record acknowledgements, but none was provided',
+      "a tracked subscription must be in the outbox's stack (the relay records acknowledgements with its queue URL, so another stack would make the two stacks depend on each other); use outbox.subscribe(...) for it",
     );
   }
   const exact = props.eventTypes;
@@ -379,7 +417,8 @@ export interface SubscriptionAlarms {
 
 /**
  * One team's subscription: a queue with its DLQ, delivery from the topic (ordered) or the bus (rule-based),
- * three alarms and, optionally, a consumer Lambda. Usually created with `Messaging.subscribe`.
+ * three alarms and, optionally, a consumer Lambda. Created with `outbox.subscribe(name, props)`, or directly in
+ * another stack of the same app: `new Subscription(teamStack, 'Analytics', { outbox, kind: 'rule', ... })`.
  *
  * Construct ids (the subscription name and `Queue`, `DeadLetterQueue`, `Consumer`, ...) are part of the
  * contract: changing them replaces the queues and loses their messages.
@@ -390,7 +429,13 @@ export class Subscription extends Construct {
   readonly queue: sqs.Queue;
   readonly deadLetterQueue: sqs.Queue;
   readonly alarms: SubscriptionAlarms;
-  readonly consumer?: nodejs.NodejsFunction;
+  /** The consumer function (the one built from `consumer.entry`, or the one passed as `consumer.function`). */
+  readonly consumer?: lambda.IFunction;
+  /**
+   * The environment variables the consumer library reads (dedup table, consumer name, DLQ URL, tracked mode). Set on
+   * a consumer built from `entry` or passed as a `lambda.Function`; set them yourself on an imported function.
+   */
+  readonly consumerEnvironment: Readonly<Record<string, string>>;
   /** Rule-based subscriptions: the EventBridge rule. */
   readonly rule?: events.Rule;
   /** Ordered subscriptions: the SNS subscription. */
@@ -398,20 +443,24 @@ export class Subscription extends Construct {
   /** Tracked mode: the event types this subscription acknowledges (empty when not tracked). */
   readonly trackedEventTypes: readonly string[];
 
-  constructor(scope: Construct, name: string, props: SubscriptionConstructProps) {
-    const errors = validateSubscriptionProps(name, props);
+  constructor(scope: Construct, id: string, props: SubscriptionConstructProps) {
+    const name = props.name ?? id;
+    if (!props.outbox) {
+      throw new Error(`Invalid subscription "${name}": \`outbox\` (the Outbox to subscribe to) is required`);
+    }
+    const errors = validateSubscriptionProps(name, props, Stack.of(scope));
     if (errors.length > 0) {
       throw new Error(`Invalid subscription "${name}":\n- ${errors.join('\n- ')}`);
     }
-    super(scope, name);
+    super(scope, id);
     this.subscriptionName = name;
     this.kind = props.kind;
+    const outbox = props.outbox;
     const fifo = props.kind === 'ordered';
-    const consumerTimeout = props.consumer ? (props.consumer.timeout ?? DEFAULT_CONSUMER_TIMEOUT) : undefined;
     const visibilityTimeout =
       props.visibilityTimeout ??
-      (consumerTimeout
-        ? Duration.seconds(VISIBILITY_TIMEOUT_FACTOR * consumerTimeout.toSeconds())
+      (props.consumer
+        ? Duration.seconds(VISIBILITY_TIMEOUT_FACTOR * consumerTimeout(props.consumer).toSeconds())
         : Duration.seconds(30));
 
     this.deadLetterQueue = new sqs.Queue(this, 'DeadLetterQueue', {
@@ -441,7 +490,7 @@ export class Subscription extends Construct {
     });
 
     if (props.kind === 'ordered') {
-      const topic = props.topic as sns.ITopic;
+      const topic = outbox.topic as sns.ITopic;
       const filterPolicy: Record<string, sns.SubscriptionFilter> = { ...props.filterPolicy };
       if (props.eventTypes || props.eventTypePrefixes) {
         filterPolicy.type = sns.SubscriptionFilter.stringFilter({
@@ -464,7 +513,7 @@ export class Subscription extends Construct {
         ...(props.sources?.length ? { source: [...props.sources] } : {}),
       };
       this.rule = new events.Rule(this, 'Rule', {
-        eventBus: props.bus as events.IEventBus,
+        eventBus: outbox.bus as events.IEventBus,
         description: `Delivers outbox events to the ${name} subscription queue`,
         eventPattern: pattern,
       });
@@ -479,37 +528,36 @@ export class Subscription extends Construct {
       );
     }
 
-    this.alarms = this.#createAlarms(name, props.alarms ?? {}, props.alarmTopic);
+    this.alarms = this.#createAlarms(name, props.alarms ?? {}, outbox.alarms);
     this.trackedEventTypes = props.tracked ? [...new Set(props.tracked.eventTypes)] : [];
-    const relay = props.tracked ? (props.relay as OutboxRelay) : undefined;
+    const relay = props.tracked ? outbox.relay : undefined;
     relay?.trackDelivery({ name, queue: this.queue, eventTypes: this.trackedEventTypes });
 
     if (props.consumer) {
-      const dedupTable = props.dedupTable as DedupTable;
+      const dedupTable = outbox.dedupTable;
       const consumer = props.consumer;
-      const fn = createOutboxFunction(this, 'Consumer', {
-        entry: consumer.entry,
-        description: consumer.description ?? `${name} consumer (${props.kind} subscription)`,
-        timeout: consumerTimeout ?? DEFAULT_CONSUMER_TIMEOUT,
-        ...(consumer.memorySize === undefined ? {} : { memorySize: consumer.memorySize }),
-        ...(consumer.reservedConcurrentExecutions === undefined
-          ? {}
-          : { reservedConcurrentExecutions: consumer.reservedConcurrentExecutions }),
-        environment: {
-          ...consumer.environment,
-          [DEDUP_TABLE_ENV]: dedupTable.tableName,
-          [CONSUMER_NAME_ENV]: name,
-          [DEAD_LETTER_QUEUE_URL_ENV]: this.deadLetterQueue.queueUrl,
-          ...(relay
-            ? {
-                [ACK_TABLE_ENV]: relay.outbox.tableName,
-                [ACK_EVENT_TYPES_ENV]: this.trackedEventTypes.join(','),
-              }
-            : {}),
-          POWERTOOLS_SERVICE_NAME: name,
-          POWERTOOLS_METRICS_NAMESPACE: CONSUMER_METRICS_NAMESPACE,
-        },
-      });
+      this.consumerEnvironment = {
+        [DEDUP_TABLE_ENV]: dedupTable.tableName,
+        [CONSUMER_NAME_ENV]: name,
+        [DEAD_LETTER_QUEUE_URL_ENV]: this.deadLetterQueue.queueUrl,
+        ...(relay
+          ? {
+              [ACK_TABLE_ENV]: relay.outbox.tableName,
+              [ACK_EVENT_TYPES_ENV]: this.trackedEventTypes.join(','),
+            }
+          : {}),
+        POWERTOOLS_SERVICE_NAME: name,
+        POWERTOOLS_METRICS_NAMESPACE: CONSUMER_METRICS_NAMESPACE,
+      };
+      const fn = consumer.function ?? this.#createConsumer(name, props.kind, consumer);
+      if (consumer.function instanceof lambda.Function) {
+        for (const [key, value] of Object.entries(this.consumerEnvironment)) consumer.function.addEnvironment(key, value);
+      } else if (consumer.function) {
+        Annotations.of(this).addWarningV2(
+          'serverless-outbox:consumer-environment',
+          `consumer.function is not a lambda.Function, so its environment cannot be set: set ${Object.keys(this.consumerEnvironment).join(', ')} on it yourself (subscription.consumerEnvironment holds the values).`,
+        );
+      }
       dedupTable.grantConsumer(fn);
       // Tracked mode: UpdateItem on the outbox table's ACK# items only.
       relay?.grantAcknowledge(fn);
@@ -523,7 +571,36 @@ export class Subscription extends Construct {
       });
       fn.addEventSource(source);
       this.consumer = fn;
+    } else {
+      this.consumerEnvironment = {};
     }
+    if (props.outputs ?? true) {
+      new CfnOutput(this, 'QueueUrlOutput', {
+        value: this.queue.queueUrl,
+        description: `Queue of subscription ${name}`,
+      }).overrideLogicalId(subscriptionQueueOutputKey(name));
+      new CfnOutput(this, 'DlqUrlOutput', {
+        value: this.deadLetterQueue.queueUrl,
+        description: `DLQ of subscription ${name}`,
+      }).overrideLogicalId(subscriptionDlqOutputKey(name));
+    }
+    outbox.registerSubscription(this);
+  }
+
+  #createConsumer(
+    name: string,
+    kind: SubscriptionProps['kind'],
+    consumer: SubscriptionConsumerEntryProps,
+  ): nodejs.NodejsFunction {
+    return createConsumerFunction(this, 'Consumer', consumer, {
+      description: consumer.description ?? `${name} consumer (${kind} subscription)`,
+      timeout: consumerTimeout(consumer),
+      ...(consumer.memorySize === undefined ? {} : { memorySize: consumer.memorySize }),
+      ...(consumer.reservedConcurrentExecutions === undefined
+        ? {}
+        : { reservedConcurrentExecutions: consumer.reservedConcurrentExecutions }),
+      environment: { ...consumer.environment, ...this.consumerEnvironment },
+    });
   }
 
   #createAlarms(name: string, props: SubscriptionAlarmProps, alarmTopic: AlarmTopic): SubscriptionAlarms {

@@ -19,9 +19,7 @@ import {
 } from './runtime/template.ts';
 import { type DynamoDbLocal, startDynamoDbLocal } from './services/dynamodb-local.ts';
 import { type Fauxqs, startFauxqs } from './services/fauxqs.ts';
-import { type DemoResources, SYNTH_RESULT_FILE, type SynthResult } from './synth.ts';
-
-export type { DemoResources } from './synth.ts';
+import { SYNTH_RESULT_FILE, type SynthResult } from './synth-result.ts';
 
 export const REGION = 'us-east-1';
 export const LOCAL_CREDENTIALS = { accessKeyId: 'local', secretAccessKey: 'local' };
@@ -29,6 +27,11 @@ export const LOCAL_CREDENTIALS = { accessKeyId: 'local', secretAccessKey: 'local
 export interface OfflineStackOptions {
   /** Where the run writes cdk.out, logs and reports. */
   readonly workDir: string;
+  /**
+   * The script that synthesizes the app: run as `node <script> <workDir> <context JSON>`, it writes
+   * `<workDir>/synth.json` with `writeSynthResult` (the template, asset folder, stack name and named resources).
+   */
+  readonly synthScript: string;
   /** CDK context for the synth (e.g. shorter recovery thresholds for a demo). */
   readonly context?: Readonly<Record<string, string>>;
   /** Function output and runtime warnings. */
@@ -45,7 +48,7 @@ export interface OfflineStackOptions {
   readonly failedVisibilitySeconds?: number;
 }
 
-export interface OfflineStack {
+export interface OfflineStack<Resources extends Record<string, string> = Record<string, string>> {
   readonly dynamodb: DynamoDbLocal;
   readonly fauxqs: Fauxqs;
   readonly bus: LocalEventBridge;
@@ -53,7 +56,8 @@ export interface OfflineStack {
   readonly template: CfnTemplate;
   readonly stackName: string;
   readonly rules: WiredRules;
-  readonly resources: DemoResources;
+  /** Logical ids the synth script named (e.g. the functions a workload invokes). */
+  readonly resources: Resources;
   readonly sqs: SQSClient;
   readonly timings: Readonly<Record<string, number>>;
   /** Physical name / URL of a resource by logical id. */
@@ -66,19 +70,22 @@ export interface OfflineStack {
 
 /**
  * Synthesizes the CDK app into `<workDir>/cdk.out` in a child process (the same app `cdk deploy` deploys), so
- * aws-cdk-lib's memory is returned before the stack starts.
+ * aws-cdk-lib's memory is returned before the stack starts. The child inherits this process's Node flags (e.g.
+ * `--conditions`), so it resolves modules the same way.
  */
-export async function synthesize(
+export async function synthesize<Resources extends Record<string, string> = Record<string, string>>(
   workDir: string,
+  synthScript: string,
   context: Readonly<Record<string, string>> = {},
   log: (line: string) => void = () => {},
-): Promise<{ template: CfnTemplate; assetRoot: string; stackName: string; resources: DemoResources }> {
+): Promise<{ template: CfnTemplate; assetRoot: string; stackName: string; resources: Resources }> {
   await mkdir(workDir, { recursive: true });
   const child = spawn(
     process.execPath,
     [
+      ...process.execArgv,
       '--disable-warning=ExperimentalWarning',
-      path.join(import.meta.dirname, 'synth.ts'),
+      synthScript,
       workDir,
       JSON.stringify(context),
     ],
@@ -93,12 +100,16 @@ export async function synthesize(
   child.stderr.on('data', collect);
   const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
   if (code !== 0) throw new Error(`synthesizing the CDK app failed (exit ${code}):\n${output.slice(-4000)}`);
-  const result = JSON.parse(await readFile(path.join(workDir, SYNTH_RESULT_FILE), 'utf8')) as SynthResult;
+  const result = JSON.parse(
+    await readFile(path.join(workDir, SYNTH_RESULT_FILE), 'utf8'),
+  ) as SynthResult<Resources>;
   const template = JSON.parse(await readFile(result.templateFile, 'utf8')) as CfnTemplate;
   return { template, assetRoot: result.assetRoot, stackName: result.stackName, resources: result.resources };
 }
 
-export async function startOfflineStack(options: OfflineStackOptions): Promise<OfflineStack> {
+export async function startOfflineStack<Resources extends Record<string, string> = Record<string, string>>(
+  options: OfflineStackOptions,
+): Promise<OfflineStack<Resources>> {
   const timings: Record<string, number> = {};
   const t0 = performance.now();
   // The JVM starts while the app synthesizes: the two slowest steps overlap.
@@ -106,9 +117,9 @@ export async function startOfflineStack(options: OfflineStackOptions): Promise<O
   dynamodbStarting.catch(() => undefined);
   const fauxqsStarting = startFauxqs({ region: REGION });
   fauxqsStarting.catch(() => undefined);
-  let synth: Awaited<ReturnType<typeof synthesize>>;
+  let synth: Awaited<ReturnType<typeof synthesize<Resources>>>;
   try {
-    synth = await synthesize(options.workDir, options.context, options.log);
+    synth = await synthesize<Resources>(options.workDir, options.synthScript, options.context, options.log);
   } catch (error) {
     await Promise.allSettled([dynamodbStarting.then((d) => d.stop()), fauxqsStarting.then((f) => f.stop())]);
     throw error;

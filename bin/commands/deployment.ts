@@ -6,29 +6,22 @@
 import { readFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { CloudFormationClient, DescribeStacksCommand, type Output } from '@aws-sdk/client-cloudformation';
+import {
+  type Deployment,
+  deploymentFromStackOutputs,
+  IncompleteStackOutputsError,
+  isFifoUrl,
+  type SubscriptionQueues,
+} from '../../functions/contract/deployment.ts';
 import { CliUsageError, DeploymentNotFoundError, describeError } from './cli-support.ts';
 
-export interface SubscriptionQueues {
-  /** Subscription name (kebab-case when discovered from stack outputs: `SubOrderHistoryQueueUrl` → `order-history`). */
-  name: string;
-  queueUrl: string;
-  deadLetterQueueUrl: string;
-  /** True for SQS FIFO queues (URL ends in `.fifo`). */
-  fifo: boolean;
-}
-
-export interface Deployment {
-  outboxTableName: string;
-  subscriptions: SubscriptionQueues[];
-  /** SNS FIFO topic of ordered subscriptions. */
-  topicArn?: string;
-  /** EventBridge bus of rule-based subscriptions. */
-  busName?: string;
-  /** The relay's on-failure destination (stream batches that exhausted their retries: metadata only). */
-  relayFailureQueueUrl?: string;
-  /** Local endpoints by service (`dynamodb`, `sqs`, `sns`, `eventbridge`); present for the offline runtime. */
-  endpoints?: Record<string, string>;
-}
+export {
+  type Deployment,
+  isFifoUrl,
+  kebabCase,
+  type SubscriptionQueues,
+} from '../../functions/contract/deployment.ts';
+export { outputName as pascalCase } from '../../functions/contract/outputs.ts';
 
 export interface DeploymentOptions {
   /** @default 'ServerlessOutbox' */
@@ -49,13 +42,7 @@ export const DEFAULT_STACK_NAME = 'ServerlessOutbox';
 export const LOCAL_DEPLOYMENT_FILE = '.local-runs/deployment.json';
 
 /** Output keys of the stack (the `Sub<Name>...` ones are per subscription, <Name> in PascalCase). */
-export const StackOutput = {
-  tableName: 'OutboxTableName',
-  topicArn: 'OutboxTopicArn',
-  busName: 'OutboxBusName',
-  relayFailureQueueUrl: 'RelayFailureQueueUrl',
-} as const;
-const SUBSCRIPTION_OUTPUT = /^Sub([A-Z][A-Za-z0-9]*?)(QueueUrl|DlqUrl)$/;
+export { StackOutputKey as StackOutput } from '../../functions/contract/outputs.ts';
 
 /** Where the commands find everything, by option precedence: --deployment, --local, then the stack. */
 export async function resolveDeployment(options: DeploymentOptions = {}): Promise<Deployment> {
@@ -190,76 +177,20 @@ function stackMissing(stack: string, region: string | undefined): string {
   return `stack ${stack} was not found${region ? ` in ${region}` : ''}: deploy it (\`npx cdk deploy\`), or pass --stack <name> / --region <region>, or use --local for the offline runtime.`;
 }
 
-/** Builds a deployment from CloudFormation outputs (`OutboxTableName`, `Sub<Name>QueueUrl`, `Sub<Name>DlqUrl`, ...). */
+/** Builds a deployment from CloudFormation outputs; a stack without the outbox's outputs is DeploymentNotFoundError. */
 export function deploymentFromOutputs(outputs: readonly Output[], stack = DEFAULT_STACK_NAME): Deployment {
-  const byKey = new Map<string, string>();
-  for (const o of outputs) if (o.OutputKey && o.OutputValue) byKey.set(o.OutputKey, o.OutputValue);
-  const outboxTableName = byKey.get(StackOutput.tableName);
-  if (!outboxTableName) {
-    throw new DeploymentNotFoundError(
-      `stack ${stack} has no ${StackOutput.tableName} output: it predates the operator CLI or is not a serverless-outbox stack. Update it with \`npx cdk deploy\`.`,
-    );
-  }
-  const subs = new Map<string, { queueUrl?: string; deadLetterQueueUrl?: string }>();
-  for (const [key, value] of byKey) {
-    const match = SUBSCRIPTION_OUTPUT.exec(key);
-    if (!match) continue;
-    const pascal = match[1] as string;
-    const entry = subs.get(pascal) ?? {};
-    if (match[2] === 'QueueUrl') entry.queueUrl = value;
-    else entry.deadLetterQueueUrl = value;
-    subs.set(pascal, entry);
-  }
-  const subscriptions: SubscriptionQueues[] = [];
-  for (const [pascal, entry] of [...subs].sort(([a], [b]) => a.localeCompare(b))) {
-    if (!entry.queueUrl || !entry.deadLetterQueueUrl) {
-      const missing = entry.queueUrl ? `Sub${pascal}DlqUrl` : `Sub${pascal}QueueUrl`;
-      throw new DeploymentNotFoundError(
-        `stack ${stack} has an incomplete subscription "${pascal}": output ${missing} is missing. Every subscription needs both Sub<Name>QueueUrl and Sub<Name>DlqUrl; redeploy the stack.`,
-      );
+  try {
+    return deploymentFromStackOutputs(outputs, stack);
+  } catch (error) {
+    if (error instanceof IncompleteStackOutputsError) {
+      throw new DeploymentNotFoundError(error.message, { cause: error });
     }
-    subscriptions.push({
-      name: kebabCase(pascal),
-      queueUrl: entry.queueUrl,
-      deadLetterQueueUrl: entry.deadLetterQueueUrl,
-      fifo: isFifoUrl(entry.queueUrl),
-    });
+    throw error;
   }
-  const topicArn = byKey.get(StackOutput.topicArn);
-  const busName = byKey.get(StackOutput.busName);
-  const relayFailureQueueUrl = byKey.get(StackOutput.relayFailureQueueUrl);
-  return {
-    outboxTableName,
-    subscriptions,
-    ...(topicArn === undefined ? {} : { topicArn }),
-    ...(busName === undefined ? {} : { busName }),
-    ...(relayFailureQueueUrl === undefined ? {} : { relayFailureQueueUrl }),
-  };
-}
-
-/** `OrderHistory` → `order-history`, `Billing` → `billing`, `SmsV2` → `sms-v2`. */
-export function kebabCase(pascal: string): string {
-  return pascal
-    .replace(/([a-z0-9])([A-Z])/g, '$1-$2')
-    .replace(/([A-Z]+)([A-Z][a-z])/g, '$1-$2')
-    .toLowerCase();
-}
-
-/** `order-history` → `OrderHistory`: the <Name> of the subscription's stack outputs. */
-export function pascalCase(name: string): string {
-  return name
-    .split(/[^A-Za-z0-9]+/)
-    .filter(Boolean)
-    .map((part) => part.charAt(0).toUpperCase() + part.slice(1))
-    .join('');
 }
 
 function normalizeName(name: string): string {
   return name.toLowerCase().replace(/[^a-z0-9]/g, '');
-}
-
-export function isFifoUrl(queueUrl: string): boolean {
-  return queueUrl.endsWith('.fifo');
 }
 
 /** The queue name at the end of a queue URL. */

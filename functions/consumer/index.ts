@@ -24,3 +24,5 @@ export {
   toLambdaRecord,
 } from './sqs-poller.ts';
 export * from './types.ts';
+export { acknowledge } from '../runtime/acks.ts';
+export type { OutboxEnvelope } from '../runtime/envelope.ts';

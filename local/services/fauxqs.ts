@@ -1,4 +1,4 @@
-import { buildApp } from 'fauxqs';
+import { importOptionalPeer } from './optional-peer.ts';
 
 export interface FauxqsOptions {
   /** @default 0 - a free port picked by the OS */
@@ -63,6 +63,7 @@ export class FauxqsStartError extends Error {
  * latter always binds 0.0.0.0; the local runtime must not be reachable from the network.
  */
 export async function startFauxqs(opts: FauxqsOptions = {}): Promise<Fauxqs> {
+  const { buildApp } = await importOptionalPeer('fauxqs', () => import('fauxqs'));
   const app = buildApp({ logger: opts.logger ?? false, defaultRegion: opts.region ?? 'us-east-1' });
   const requested = opts.port ?? 0;
   let port: number;

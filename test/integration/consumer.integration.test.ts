@@ -23,9 +23,9 @@ import {
   syntheticLambdaContext,
 } from '../../functions/consumer/index.ts';
 import { buildEnvelope, type OutboxEnvelope } from '../../functions/runtime/envelope.ts';
-import { createBillingConsumer, ORDER_PAID, ORDER_PLACED } from '../../functions/subscribers/billing.ts';
-import { NotificationSink } from '../../functions/subscribers/notification-sink.ts';
-import { createNotificationsConsumer } from '../../functions/subscribers/notifications.ts';
+import { createBillingConsumer, ORDER_PAID, ORDER_PLACED } from '../../examples/orders/billing.ts';
+import { NotificationSink } from '../../examples/orders/notification-sink.ts';
+import { createNotificationsConsumer } from '../../examples/orders/notifications.ts';
 import { localAwsConfig, useDynamoDbLocal, useFauxqsService } from '../support/services.ts';
 
 const dynamoEndpoint = useDynamoDbLocal();

@@ -7,7 +7,7 @@ import { deploymentFromOutputs } from '../../bin/commands/deployment.ts';
 import { runQuarantineCommand } from '../../bin/commands/quarantine.ts';
 import { runStatusCommand } from '../../bin/commands/status.ts';
 import { uuidv7 } from '../../functions/runtime/ids.ts';
-import { documentClient, readBillingEffects, readOutbox } from '../../local/observe.ts';
+import { documentClient, readBillingEffects, readOutbox } from '../../examples/orders/observe.ts';
 import { type OfflineStack, startOfflineStack } from '../../local/offline.ts';
 
 /**

@@ -10,9 +10,9 @@ import {
   createBillingConsumer,
   ORDER_PAID,
   ORDER_PLACED,
-} from '../../functions/subscribers/billing.ts';
-import { NotificationSink } from '../../functions/subscribers/notification-sink.ts';
-import { createNotificationsConsumer } from '../../functions/subscribers/notifications.ts';
+} from '../../examples/orders/billing.ts';
+import { NotificationSink } from '../../examples/orders/notification-sink.ts';
+import { createNotificationsConsumer } from '../../examples/orders/notifications.ts';
 
 const ddb = mockClient(DynamoDBDocumentClient);
 const client = DynamoDBDocumentClient.from(new DynamoDBClient({ region: 'us-east-1' }));
@@ -175,8 +175,8 @@ describe('Lambda entry points', () => {
   const context = { getRemainingTimeInMillis: () => 30_000 } as never;
 
   it.each([
-    ['billing', '../../functions/subscribers/billing.ts', 'order#42'],
-    ['notifications', '../../functions/subscribers/notifications.ts', undefined],
+    ['billing', '../../examples/orders/billing.ts', 'order#42'],
+    ['notifications', '../../examples/orders/notifications.ts', undefined],
   ])(
     '%s: configured from the environment, answers with batchItemFailures',
     async (_name, modulePath, groupId) => {

@@ -5,7 +5,7 @@ import {
   type CommittedEvent,
   isClean,
   resultLine,
-} from '../../local/report.ts';
+} from '../../examples/orders/report.ts';
 
 const committed: CommittedEvent[] = [
   { id: 'e1', aggregateKey: 'a', sequence: 1, type: 'Placed', committedAt: 1000 },

@@ -1,6 +1,6 @@
 /**
- * `outbox local` (behind `npm start`): runs the synthesized stack offline with a demo workload and reports
- * lost events, duplicate effects and order violations. `--faults` injects failures; `--serve` keeps it running.
+ * `npm start`: runs the demo app offline with a workload and reports lost events, duplicate effects and order
+ * violations. `--faults` injects failures; `--serve` keeps it running.
  */
 import * as path from 'node:path';
 import { parseArgs } from 'node:util';
@@ -8,7 +8,7 @@ import { runDemo } from './demo-run.ts';
 
 export const LOCAL_WORK_DIR = '.local-runs';
 
-const USAGE = `usage: outbox local [--orders N] [--rate N] [--concurrency N] [--faults] [--serve]
+const USAGE = `usage: npm start -- [--orders N] [--rate N] [--concurrency N] [--faults] [--serve]
 
   --orders N        orders in the demo workload (3 events each)          default 40
   --rate N          producer commands per second                          default 20
@@ -59,4 +59,13 @@ export async function runLocalCommand(argv: string[]): Promise<number> {
     settleTimeoutMs: positiveInt(values['settle-seconds'], 'settle-seconds', 60) * 1000,
     processStart,
   });
+}
+
+if (process.argv[1] && path.resolve(process.argv[1]) === import.meta.filename) {
+  try {
+    process.exitCode = await runLocalCommand(process.argv.slice(2));
+  } catch (error) {
+    process.stderr.write(`npm start: ${error instanceof Error ? error.message : String(error)}\n`);
+    process.exitCode = 2;
+  }
 }

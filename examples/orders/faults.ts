@@ -16,12 +16,16 @@
  */
 import { SendMessageCommand } from '@aws-sdk/client-sqs';
 import { type DynamoDBDocumentClient, GetCommand, PutCommand } from '@aws-sdk/lib-dynamodb';
-import { uuidv7 } from '../functions/runtime/ids.ts';
-import { ORDER_PLACED, ORDER_SHIPPED } from '../functions/subscribers/contract.ts';
-import { type FaultProxy, queryProtocolError, startFaultProxy } from './fault-proxy.ts';
+import {
+  type FaultProxy,
+  type LocalEndpoints,
+  queryProtocolError,
+  startFaultProxy,
+} from 'serverless-outbox/local';
+import { uuidv7 } from 'serverless-outbox/writer';
+import { ORDER_PLACED, ORDER_SHIPPED } from './contract.ts';
+import type { DemoStack } from './synth.ts';
 import { metricSum, readOutbox } from './observe.ts';
-import type { OfflineStack } from './offline.ts';
-import type { LocalEndpoints } from './runtime/lambda.ts';
 
 export interface FaultPlan {
   readonly context: Readonly<Record<string, string>>;
@@ -33,12 +37,12 @@ export interface FaultPlan {
   ): Partial<LocalEndpoints> | undefined;
   dropStreamRecord(record: unknown): boolean;
   /** Learns the running stack's names; call before the workload. */
-  attach(stack: OfflineStack, doc: DynamoDBDocumentClient): Promise<void>;
-  afterWorkload(stack: OfflineStack, doc: DynamoDBDocumentClient): Promise<void>;
+  attach(stack: DemoStack, doc: DynamoDBDocumentClient): Promise<void>;
+  afterWorkload(stack: DemoStack, doc: DynamoDBDocumentClient): Promise<void>;
   /** Called about twice a second while the run settles. */
-  tick(stack: OfflineStack): Promise<void>;
+  tick(stack: DemoStack): Promise<void>;
   /** True once every injected fault has played out (recovered, quarantined or dead-lettered). */
-  settled(stack: OfflineStack, doc: DynamoDBDocumentClient): Promise<boolean>;
+  settled(stack: DemoStack, doc: DynamoDBDocumentClient): Promise<boolean>;
   readonly excludedEventIds: readonly string[];
   describe(): string[];
   stop(): Promise<void>;
@@ -58,7 +62,7 @@ export function createFaultPlan(): FaultPlan {
   let services: { dynamodb: string; fauxqs: string } | undefined;
   let snsProxy: FaultProxy | undefined;
   let dynamoProxy: FaultProxy | undefined;
-  let stackRef: OfflineStack | undefined;
+  let stackRef: DemoStack | undefined;
   let relayName = '';
   let billingName = '';
   let publishCalls = 0;

@@ -5,9 +5,9 @@
 import { readFile } from 'node:fs/promises';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient, ScanCommand, type ScanCommandOutput } from '@aws-sdk/lib-dynamodb';
-import type { LedgerEntry } from '../functions/subscribers/contract.ts';
+import type { MetricStore } from 'serverless-outbox/local';
+import type { LedgerEntry } from './contract.ts';
 import type { AppliedEffect, CommittedEvent } from './report.ts';
-import type { MetricStore } from './runtime/metrics.ts';
 
 export function documentClient(endpoint: string): DynamoDBDocumentClient {
   return DynamoDBDocumentClient.from(

@@ -5,16 +5,17 @@
 import { createWriteStream } from 'node:fs';
 import { mkdir, rm, writeFile } from 'node:fs/promises';
 import * as path from 'node:path';
-import { deploymentFromOutputs } from '../bin/commands/deployment.ts';
-import { startOfflineStack } from './offline.ts';
+import { deploymentFromOutputs, startOfflineStack } from 'serverless-outbox/local';
+import { DEMO_SYNTH_SCRIPT, type DemoResources } from './synth.ts';
 
 export async function serve(options: { workDir: string }): Promise<number> {
   await mkdir(options.workDir, { recursive: true });
   const logFile = path.join(options.workDir, 'functions.log');
   const log = createWriteStream(logFile);
   console.log('serverless-outbox offline: synthesizing the CDK app and starting the stack');
-  const stack = await startOfflineStack({
+  const stack = await startOfflineStack<DemoResources>({
     workDir: options.workDir,
+    synthScript: DEMO_SYNTH_SCRIPT,
     log: (line) => log.write(`${new Date().toISOString()} ${line}\n`),
   });
   const endpoints = {

@@ -1,8 +1,12 @@
 import type { Context, SQSBatchResponse, SQSEvent } from 'aws-lambda';
-import { IdempotentConsumer } from '../consumer/consumer.ts';
-import { CONSUMER_NAME_ENV } from '../consumer/dedup-format.ts';
-import type { BusinessWrite, ConsumerBaseOptions, EventContext } from '../consumer/types.ts';
-import type { OutboxEnvelope } from '../runtime/envelope.ts';
+import {
+  type BusinessWrite,
+  CONSUMER_NAME_ENV,
+  type ConsumerBaseOptions,
+  type EventContext,
+  IdempotentConsumer,
+  type OutboxEnvelope,
+} from 'serverless-outbox/consumer';
 import { type LedgerEntry, ORDER_PAID, ORDER_PLACED, ORDER_SHIPPED } from './contract.ts';
 
 /**

@@ -10,7 +10,7 @@ import {
   ORDER_PAID,
   ORDER_PLACED,
   ORDER_SHIPPED,
-} from '../functions/subscribers/contract.ts';
+} from './contract.ts';
 import { createFaultPlan, type FaultPlan } from './faults.ts';
 import {
   documentClient,
@@ -20,7 +20,8 @@ import {
   readNotificationEffects,
   readOutbox,
 } from './observe.ts';
-import { type OfflineStack, startOfflineStack } from './offline.ts';
+import { startOfflineStack } from 'serverless-outbox/local';
+import { DEMO_SYNTH_SCRIPT, type DemoResources, type DemoStack } from './synth.ts';
 import {
   type AppliedEffect,
   buildReport,
@@ -73,7 +74,7 @@ function bar(done: number, total: number, width = 24): string {
   return `[${'#'.repeat(filled)}${'.'.repeat(width - filled)}]`;
 }
 
-async function backlog(stack: OfflineStack): Promise<number> {
+async function backlog(stack: DemoStack): Promise<number> {
   let total = 0;
   for (const id of [stack.resources.billingQueue, stack.resources.notificationsQueue]) {
     const name = stack.attribute(id, 'QueueName');
@@ -84,7 +85,7 @@ async function backlog(stack: OfflineStack): Promise<number> {
   return total;
 }
 
-async function queueDepth(stack: OfflineStack, logicalId: string): Promise<number> {
+async function queueDepth(stack: DemoStack, logicalId: string): Promise<number> {
   const queue = await stack.fauxqs.inspectQueue(stack.attribute(logicalId, 'QueueName'));
   return queue
     ? queue.messages.ready.length + queue.messages.inflight.length + queue.messages.delayed.length
@@ -101,8 +102,9 @@ export async function runDemo(options: DemoRunOptions): Promise<number> {
     `serverless-outbox offline: synthesizing the CDK app and starting the stack (logs: ${logFile})`,
   );
 
-  const stack = await startOfflineStack({
+  const stack = await startOfflineStack<DemoResources>({
     workDir: options.workDir,
+    synthScript: DEMO_SYNTH_SCRIPT,
     log: (line) => log.write(`${new Date().toISOString()} ${line}\n`),
     ...(faults
       ? {

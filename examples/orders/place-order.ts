@@ -1,6 +1,10 @@
 import { type DynamoDBDocumentClient, GetCommand } from '@aws-sdk/lib-dynamodb';
-import { OutboxConflictError, OutboxValidationError } from '../runtime/errors.ts';
-import { OutboxWriter, sharedDocumentClient } from '../runtime/writer.ts';
+import {
+  OutboxConflictError,
+  OutboxValidationError,
+  OutboxWriter,
+  sharedDocumentClient,
+} from 'serverless-outbox/writer';
 
 /** Demo producer: places, pays and ships orders, each change committed with its event in one transaction. */
 export type OrderCommand =

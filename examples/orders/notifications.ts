@@ -1,11 +1,14 @@
 import middy from '@middy/core';
 import type { Context, SQSBatchResponse, SQSEvent } from 'aws-lambda';
-import { IdempotentConsumer } from '../consumer/consumer.ts';
-import { CONSUMER_NAME_ENV } from '../consumer/dedup-format.ts';
-import { outboxConsumer } from '../consumer/middleware.ts';
-import type { ConsumerBaseOptions, LeaseEventContext } from '../consumer/types.ts';
-import type { OutboxEnvelope } from '../runtime/envelope.ts';
-import { sharedDocumentClient } from '../runtime/writer.ts';
+import {
+  CONSUMER_NAME_ENV,
+  type ConsumerBaseOptions,
+  IdempotentConsumer,
+  type LeaseEventContext,
+  type OutboxEnvelope,
+  outboxConsumer,
+} from 'serverless-outbox/consumer';
+import { sharedDocumentClient } from 'serverless-outbox/writer';
 /**
  * Demo subscriber `notifications` (rule-based subscription, lease mode): tells the customer about their
  * order through an external service, passing the event id as the idempotency key. Written with the middy

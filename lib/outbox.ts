@@ -1,0 +1,224 @@
+import { CfnOutput, type Duration, Stack } from 'aws-cdk-lib';
+import type * as events from 'aws-cdk-lib/aws-events';
+import type * as iam from 'aws-cdk-lib/aws-iam';
+import type * as sns from 'aws-cdk-lib/aws-sns';
+import { Construct, type IConstruct } from 'constructs';
+import { StackOutputKey } from '../functions/contract/outputs.ts';
+import { AlarmTopic, type AlarmTopicProps } from './alarm-topic.ts';
+import { DedupTable, type DedupTableProps } from './dedup-table.ts';
+import { OutboxDashboard, type OutboxDashboardProps } from './outbox-dashboard.ts';
+import { OutboxRecovery, type OutboxRecoveryProps } from './outbox-recovery.ts';
+import {
+  OutboxRelay,
+  type OutboxRelayBusOptions,
+  type OutboxRelayProps,
+  type OutboxRelayQueueOptions,
+  type OutboxRelayTopicOptions,
+} from './outbox-relay.ts';
+import { OutboxTable, type OutboxTableProps } from './outbox-table.ts';
+import { Subscription, type SubscriptionProps } from './subscription.ts';
+
+/** An outbox that subscriptions (in its own stack or another stack of the same app) attach to. */
+export interface IOutbox extends IConstruct {
+  /** The outbox table (records, stream, pending index). */
+  readonly table: OutboxTable;
+  /** The relay: stream → topic / bus / queues. Tracked subscriptions register with it. */
+  readonly relay: OutboxRelay;
+  /** The SNS FIFO topic ordered subscriptions subscribe to (when the relay has one). */
+  readonly topic?: sns.ITopic;
+  /** The EventBridge bus rule subscriptions put rules on (when the relay has one). */
+  readonly bus?: events.IEventBus;
+  /** Where every alarm of the outbox and its subscriptions notifies. */
+  readonly alarms: AlarmTopic;
+  /** The dedup table every idempotent consumer shares (created on first use). */
+  readonly dedupTable: DedupTable;
+  /** Grants what `OutboxWriter` needs on the outbox table, nothing more. */
+  grantWrite(grantee: iam.IGrantable): iam.Grant;
+  /** Subscribes a queue (and optionally a consumer) in the outbox's own stack. */
+  subscribe(name: string, props: SubscriptionProps): Subscription;
+  /** Called by every Subscription of this outbox (adds it to the dashboard when they share a stack). */
+  registerSubscription(subscription: Subscription): void;
+}
+
+/** Fine-tuning of the relay (the targets are `Outbox`'s own `topic`, `eventBus` and `queues` props). */
+export type OutboxRelayTuning = Omit<OutboxRelayProps, 'outbox' | 'alarms' | 'topic' | 'eventBus' | 'queues'>;
+
+/** Fine-tuning of the recovery function and its schedule. */
+export type OutboxRecoveryTuning = Omit<OutboxRecoveryProps, 'outbox' | 'relay' | 'alarms'>;
+
+export interface OutboxProps {
+  /**
+   * SNS FIFO topic for ordered subscriptions (group = aggregate key, dedup id = event id). `false` for none.
+   * @default true
+   */
+  readonly topic?: boolean | OutboxRelayTopicOptions;
+  /**
+   * Custom EventBridge bus for rule-based subscriptions (unordered). `true` or options to create it.
+   * @default false
+   */
+  readonly eventBus?: boolean | OutboxRelayBusOptions;
+  /**
+   * Point-to-point SQS FIFO queues the relay sends every event to directly.
+   * @default - none
+   */
+  readonly queues?: readonly OutboxRelayQueueOptions[];
+  /** @default - the outbox table's defaults (on-demand, PITR, AWS-managed encryption, RETAIN) */
+  readonly table?: OutboxTableProps;
+  /** @default - the relay's defaults (see OutboxRelayProps) */
+  readonly relay?: OutboxRelayTuning;
+  /** @default - the recovery defaults (see OutboxRecoveryProps) */
+  readonly recovery?: OutboxRecoveryTuning;
+  /**
+   * How long finished records stay before TTL deletes them, whole days. Shortcut for `relay.retention`.
+   * @default Duration.days(7)
+   */
+  readonly retention?: Duration;
+  /**
+   * Alarm notifications: an existing topic (`sns.ITopic`), or emails / a pager URL for a topic the outbox creates.
+   * @default - a new encrypted topic; emails and pager URL from CDK context `outbox:alarmEmails` / `outbox:pagerUrl`
+   */
+  readonly alarmTopic?: sns.ITopic | Omit<AlarmTopicProps, 'topic'>;
+  /** @default - the dedup table's defaults (on-demand, PITR, AWS-managed encryption, RETAIN) */
+  readonly dedupTable?: DedupTableProps;
+  /**
+   * The CloudWatch dashboard. `false` for none.
+   * @default true
+   */
+  readonly dashboard?: boolean | Pick<OutboxDashboardProps, 'dashboardName' | 'defaultRange' | 'extraAlarms'>;
+  /**
+   * Stack outputs the operator CLI (`outbox status`, `dlq`, `replay`, ...) finds the deployment by. One outbox per
+   * stack may write them.
+   * @default true
+   */
+  readonly outputs?: boolean;
+}
+
+function isTopic(value: OutboxProps['alarmTopic']): value is sns.ITopic {
+  return value !== undefined && 'topicArn' in value;
+}
+
+/** Stacks whose operator-CLI outputs are taken (their logical ids are fixed). */
+const stacksWithOutputs = new WeakSet<Stack>();
+
+/**
+ * The transactional outbox a platform team instantiates: outbox table + stream, relay to an SNS FIFO topic /
+ * EventBridge bus / SQS FIFO queues, recovery function and schedule, dashboard, alarm topic, and the stack outputs
+ * of the operator CLI. Teams subscribe with `outbox.subscribe(...)` or `new Subscription(theirStack, ...)`.
+ *
+ * Construct ids below this one (`Table`, `Relay`, `Recovery`, ...) are part of the contract: changing the id of
+ * an Outbox replaces its table and loses undelivered events.
+ */
+export class Outbox extends Construct implements IOutbox {
+  readonly table: OutboxTable;
+  readonly relay: OutboxRelay;
+  readonly recovery: OutboxRecovery;
+  readonly alarms: AlarmTopic;
+  readonly dashboard?: OutboxDashboard;
+  readonly topic?: sns.ITopic;
+  readonly bus?: events.IEventBus;
+  readonly #dedupTableProps: DedupTableProps;
+  readonly #subscriptions = new Map<string, Subscription>();
+  #dedupTable: DedupTable | undefined;
+  #subscriptionScope: Construct | undefined;
+
+  constructor(scope: Construct, id: string, props: OutboxProps = {}) {
+    super(scope, id);
+    this.alarms = new AlarmTopic(
+      this,
+      'Alarms',
+      isTopic(props.alarmTopic) ? { topic: props.alarmTopic } : (props.alarmTopic ?? {}),
+    );
+    this.table = new OutboxTable(this, 'Table', props.table);
+    this.relay = new OutboxRelay(this, 'Relay', {
+      ...props.relay,
+      ...(props.retention ? { retention: props.retention } : {}),
+      outbox: this.table,
+      alarms: this.alarms,
+      ...(props.topic === undefined ? {} : { topic: props.topic }),
+      ...(props.eventBus === undefined ? {} : { eventBus: props.eventBus }),
+      ...(props.queues ? { queues: props.queues } : {}),
+    });
+    if (this.relay.topic) this.topic = this.relay.topic;
+    if (this.relay.bus) this.bus = this.relay.bus;
+    this.recovery = new OutboxRecovery(this, 'Recovery', {
+      ...props.recovery,
+      outbox: this.table,
+      relay: this.relay,
+      alarms: this.alarms,
+    });
+    if (props.dashboard !== false) {
+      this.dashboard = new OutboxDashboard(this, 'Dashboard', {
+        ...(typeof props.dashboard === 'object' ? props.dashboard : {}),
+        relay: this.relay,
+        recovery: this.recovery,
+      });
+    }
+    this.#dedupTableProps = props.dedupTable ?? {};
+    if (props.outputs ?? true) this.#addOutputs();
+  }
+
+  /** The alarm topic every alarm notifies. */
+  get alarmTopic(): sns.ITopic {
+    return this.alarms.topic;
+  }
+
+  get dedupTable(): DedupTable {
+    this.#dedupTable ??= new DedupTable(this, 'DedupTable', this.#dedupTableProps);
+    return this.#dedupTable;
+  }
+
+  /** Subscriptions made so far (in any stack), by name. */
+  get subscriptions(): ReadonlyMap<string, Subscription> {
+    return this.#subscriptions;
+  }
+
+  /**
+   * Grants what `OutboxWriter` needs: Put/Update/ConditionCheck/GetItem on the outbox table (no index, no
+   * delete), and use of its key when it has a customer-managed one.
+   */
+  grantWrite(grantee: iam.IGrantable): iam.Grant {
+    return this.table.grantWrite(grantee);
+  }
+
+  /**
+   * Subscribes a queue (and optionally a consumer Lambda) to the outbox's events, in the outbox's stack. `name` is
+   * the subscription's construct id and its consumer's name in every dedup key: keep it stable.
+   */
+  subscribe(name: string, props: SubscriptionProps): Subscription {
+    this.#subscriptionScope ??= new Construct(this, 'Subscriptions');
+    return new Subscription(this.#subscriptionScope, name, { ...props, outbox: this });
+  }
+
+  registerSubscription(subscription: Subscription): void {
+    const name = subscription.subscriptionName;
+    if (this.#subscriptions.has(name)) {
+      throw new Error(
+        `Outbox ${this.node.path}: a subscription named "${name}" already exists; subscription names are consumer names in dedup keys and must be unique per outbox, but "${name}" was provided twice.`,
+      );
+    }
+    this.#subscriptions.set(name, subscription);
+    // A dashboard widget on a queue of another stack would make this stack depend on it (a cycle).
+    if (this.dashboard && Stack.of(subscription) === Stack.of(this)) this.dashboard.addSubscription(subscription);
+  }
+
+  /** The operator CLI finds the deployment by these output keys (logical ids fixed with overrideLogicalId). */
+  #addOutputs(): void {
+    const stack = Stack.of(this);
+    if (stacksWithOutputs.has(stack)) {
+      throw new Error(
+        `Outbox ${this.node.path}: stack ${stack.stackName} already holds an Outbox with operator-CLI outputs; give this one \`outputs: false\` or put it in its own stack.`,
+      );
+    }
+    stacksWithOutputs.add(stack);
+    const output = (key: string, value: string, description: string) =>
+      new CfnOutput(this, key, { value, description }).overrideLogicalId(key);
+    output(StackOutputKey.tableName, this.table.tableName, 'Outbox table');
+    if (this.relay.topic) output(StackOutputKey.topicArn, this.relay.topic.topicArn, 'SNS FIFO event topic');
+    if (this.relay.bus) output(StackOutputKey.busName, this.relay.bus.eventBusName, 'EventBridge event bus');
+    output(
+      StackOutputKey.relayFailureQueueUrl,
+      this.relay.failureQueue.queueUrl,
+      'Relay on-failure destination (stream batch positions)',
+    );
+  }
+}
