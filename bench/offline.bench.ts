@@ -26,8 +26,8 @@ import {
   TransactWriteCommand,
   UpdateCommand,
 } from '@aws-sdk/lib-dynamodb';
-import type { OfflineStack } from '../local/offline.ts';
 import type { AppliedEffect, CommittedEvent, SubscriberSpec } from '../examples/orders/report.ts';
+import type { DemoResources, DemoStack } from '../examples/orders/synth.ts';
 import type { OrderCommand } from '../examples/orders/workload.ts';
 import { percentile, round } from './stats.ts';
 
@@ -208,7 +208,8 @@ export async function run(): Promise<Record<string, number | string>> {
     await import('../examples/orders/observe.ts');
   const { buildReport } = await import('../examples/orders/report.ts');
   const { runWorkload } = await import('../examples/orders/workload.ts');
-  const contract = await import('../functions/subscribers/contract.ts');
+  const contract = await import('../examples/orders/contract.ts');
+  const { DEMO_SYNTH_SCRIPT } = await import('../examples/orders/synth.ts');
   const subscribers: SubscriberSpec[] = [
     {
       name: 'billing',
@@ -223,10 +224,11 @@ export async function run(): Promise<Record<string, number | string>> {
   await mkdir(WORK_DIR, { recursive: true });
   const logFile = path.join(WORK_DIR, 'functions.log');
   const log = createWriteStream(logFile);
-  let stack: OfflineStack | undefined;
+  let stack: DemoStack | undefined;
   try {
-    stack = await startOfflineStack({
+    stack = await startOfflineStack<DemoResources>({
       workDir: WORK_DIR,
+      synthScript: DEMO_SYNTH_SCRIPT,
       log: (line) => log.write(`${new Date().toISOString()} ${line}\n`),
     });
     const started = stack;

@@ -59,7 +59,9 @@ export class AlarmTopic extends Construct {
     const stack = Stack.of(this);
     const fromThisAccountsAlarms = {
       StringEquals: { 'aws:SourceAccount': stack.account },
-      ArnLike: { 'aws:SourceArn': `arn:${stack.partition}:cloudwatch:${stack.region}:${stack.account}:alarm:*` },
+      ArnLike: {
+        'aws:SourceArn': `arn:${stack.partition}:cloudwatch:${stack.region}:${stack.account}:alarm:*`,
+      },
     };
     const cloudwatchPrincipal = new iam.ServicePrincipal('cloudwatch.amazonaws.com');
     const key = new kms.Key(this, 'Key', {

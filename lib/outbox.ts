@@ -198,7 +198,8 @@ export class Outbox extends Construct implements IOutbox {
     }
     this.#subscriptions.set(name, subscription);
     // A dashboard widget on a queue of another stack would make this stack depend on it (a cycle).
-    if (this.dashboard && Stack.of(subscription) === Stack.of(this)) this.dashboard.addSubscription(subscription);
+    if (this.dashboard && Stack.of(subscription) === Stack.of(this))
+      this.dashboard.addSubscription(subscription);
   }
 
   /** The operator CLI finds the deployment by these output keys (logical ids fixed with overrideLogicalId). */

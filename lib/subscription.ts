@@ -48,7 +48,9 @@ export interface SubscriptionConsumerMappingProps {
 }
 
 /** A consumer built from a handler file in your project, bundled by your esbuild (no Docker). */
-export interface SubscriptionConsumerEntryProps extends SubscriptionConsumerMappingProps, ConsumerBundleOptions {
+export interface SubscriptionConsumerEntryProps
+  extends SubscriptionConsumerMappingProps,
+    ConsumerBundleOptions {
   /** @default - "<name> consumer (<kind> subscription)" */
   readonly description?: string;
   /** Extra environment variables (the dedup table, consumer name and DLQ URL are always set). */
@@ -223,7 +225,8 @@ export const VISIBILITY_TIMEOUT_FACTOR = 6;
 /** The consumer's timeout: given, else the function's own (a lambda.Function), else the default. */
 function consumerTimeout(consumer: SubscriptionConsumerProps | undefined): Duration {
   if (consumer?.timeout) return consumer.timeout;
-  if (consumer?.function instanceof lambda.Function && consumer.function.timeout) return consumer.function.timeout;
+  if (consumer?.function instanceof lambda.Function && consumer.function.timeout)
+    return consumer.function.timeout;
   return DEFAULT_CONSUMER_TIMEOUT;
 }
 const MAX_VISIBILITY_SECONDS = 12 * 60 * 60;
@@ -551,7 +554,8 @@ export class Subscription extends Construct {
       };
       const fn = consumer.function ?? this.#createConsumer(name, props.kind, consumer);
       if (consumer.function instanceof lambda.Function) {
-        for (const [key, value] of Object.entries(this.consumerEnvironment)) consumer.function.addEnvironment(key, value);
+        for (const [key, value] of Object.entries(this.consumerEnvironment))
+          consumer.function.addEnvironment(key, value);
       } else if (consumer.function) {
         Annotations.of(this).addWarningV2(
           'serverless-outbox:consumer-environment',

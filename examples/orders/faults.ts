@@ -24,8 +24,8 @@ import {
 } from 'serverless-outbox/local';
 import { uuidv7 } from 'serverless-outbox/writer';
 import { ORDER_PLACED, ORDER_SHIPPED } from './contract.ts';
-import type { DemoStack } from './synth.ts';
 import { metricSum, readOutbox } from './observe.ts';
+import type { DemoStack } from './synth.ts';
 
 export interface FaultPlan {
   readonly context: Readonly<Record<string, string>>;

@@ -91,7 +91,9 @@ function demoFunction(scope: Construct, id: string, file: string, props: nodejs.
     retention: logs.RetentionDays.ONE_MONTH,
     removalPolicy: RemovalPolicy.DESTROY,
   });
-  const role = new iam.Role(scope, `${id}Role`, { assumedBy: new iam.ServicePrincipal('lambda.amazonaws.com') });
+  const role = new iam.Role(scope, `${id}Role`, {
+    assumedBy: new iam.ServicePrincipal('lambda.amazonaws.com'),
+  });
   logGroup.grantWrite(role);
   return new nodejs.NodejsFunction(scope, id, {
     logGroup,
@@ -122,7 +124,8 @@ export class OrdersStack extends Stack {
   constructor(scope: Construct, id: string, props: OrdersStackProps = {}) {
     super(scope, id, props);
     const removalPolicy = props.tableRemovalPolicy ?? RemovalPolicy.RETAIN;
-    const stuckAfter = props.recoveryStuckAfter ?? contextSeconds(this, StackContext.recoveryStuckAfterSeconds);
+    const stuckAfter =
+      props.recoveryStuckAfter ?? contextSeconds(this, StackContext.recoveryStuckAfterSeconds);
     const checkbackAfter =
       props.recoveryCheckbackAfter ?? contextSeconds(this, StackContext.recoveryCheckbackAfterSeconds);
 
@@ -181,7 +184,8 @@ export class OrdersStack extends Stack {
       consumer: {
         entry: path.join(import.meta.dirname, 'notifications.ts'),
         bundling: REPOSITORY_BUNDLING,
-        description: 'Demo subscriber: notifies customers through an idempotent external service, once per event',
+        description:
+          'Demo subscriber: notifies customers through an idempotent external service, once per event',
         environment: { [NOTIFICATION_SINK_TABLE_ENV]: this.notificationSinkTable.tableName },
         maxConcurrency: 5,
       },

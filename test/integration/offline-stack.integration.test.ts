@@ -6,22 +6,27 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { deploymentFromOutputs } from '../../bin/commands/deployment.ts';
 import { runQuarantineCommand } from '../../bin/commands/quarantine.ts';
 import { runStatusCommand } from '../../bin/commands/status.ts';
-import { uuidv7 } from '../../functions/runtime/ids.ts';
 import { documentClient, readBillingEffects, readOutbox } from '../../examples/orders/observe.ts';
-import { type OfflineStack, startOfflineStack } from '../../local/offline.ts';
+import { DEMO_SYNTH_SCRIPT, type DemoResources, type DemoStack } from '../../examples/orders/synth.ts';
+import { uuidv7 } from '../../functions/runtime/ids.ts';
+import { startOfflineStack } from '../../local/offline.ts';
 
 /**
  * The whole synthesized stack offline (the template `cdk deploy` would deploy), driven through the real producer,
  * and the operator CLI against it.
  */
 describe('offline stack: producer → relay → subscriptions, and the operator CLI', () => {
-  let stack: OfflineStack;
+  let stack: DemoStack;
   let deploymentFile: string;
   const lines: string[] = [];
 
   beforeAll(async () => {
     const workDir = await mkdtemp(path.join(tmpdir(), 'outbox-offline-'));
-    stack = await startOfflineStack({ workDir, log: (line) => lines.push(line) });
+    stack = await startOfflineStack<DemoResources>({
+      workDir,
+      synthScript: DEMO_SYNTH_SCRIPT,
+      log: (line) => lines.push(line),
+    });
     deploymentFile = path.join(workDir, 'deployment.json');
     const deployment = {
       ...deploymentFromOutputs(stack.outputs(), stack.stackName),

@@ -2,8 +2,6 @@ import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient, TransactWriteCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { mockClient } from 'aws-sdk-client-mock';
 import { afterEach, describe, expect, it } from 'vitest';
-import { CountingMetrics } from '../../functions/consumer/index.ts';
-import { buildEnvelope } from '../../functions/runtime/envelope.ts';
 import {
   BILLING_CONSUMER_NAME,
   billingWrites,
@@ -13,6 +11,8 @@ import {
 } from '../../examples/orders/billing.ts';
 import { NotificationSink } from '../../examples/orders/notification-sink.ts';
 import { createNotificationsConsumer } from '../../examples/orders/notifications.ts';
+import { CountingMetrics } from '../../functions/consumer/index.ts';
+import { buildEnvelope } from '../../functions/runtime/envelope.ts';
 
 const ddb = mockClient(DynamoDBDocumentClient);
 const client = DynamoDBDocumentClient.from(new DynamoDBClient({ region: 'us-east-1' }));
