@@ -3,8 +3,9 @@
  * compose them. Nothing here loads the AWS SDK: handlers ship prebuilt in the package.
  */
 export { AlarmTopic, type AlarmTopicProps } from './alarm-topic.ts';
-export { DedupTable, type DedupTableProps } from './dedup-table.ts';
+export { DedupTable, type DedupTableProps, type IDedupTable } from './dedup-table.ts';
 export type { DurableTableProps } from './durable-table.ts';
+export type { OutboxAttributes, OutboxParameter } from './imported-outbox.ts';
 export {
   type IOutbox,
   Outbox,

@@ -13,6 +13,18 @@ import {
 } from '../functions/runtime/record-format.ts';
 import { type DurableTableProps, durableTableSettings } from './durable-table.ts';
 
+/**
+ * What `OutboxWriter` does on the outbox table: TransactWriteItems' PutItem/UpdateItem/ConditionCheckItem and GetItem
+ * for the aggregate head. Table ARN only: the writer never touches the index, so no `index/*` wildcard.
+ */
+export function grantWriterActions(grantee: iam.IGrantable, tableArn: string): iam.Grant {
+  return iam.Grant.addToPrincipal({
+    grantee,
+    actions: ['dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:ConditionCheckItem', 'dynamodb:GetItem'],
+    resourceArns: [tableArn],
+  });
+}
+
 export interface OutboxTableProps extends DurableTableProps {
   /**
    * What happens to the table when it leaves the stack. The outbox holds undelivered events: keep it.
@@ -66,11 +78,6 @@ export class OutboxTable extends Construct {
    */
   grantWrite(grantee: iam.IGrantable): iam.Grant {
     this.encryptionKey?.grantEncryptDecrypt(grantee);
-    // Table ARN only: the writer never touches the index, so no `index/*` wildcard.
-    return iam.Grant.addToPrincipal({
-      grantee,
-      actions: ['dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:ConditionCheckItem', 'dynamodb:GetItem'],
-      resourceArns: [this.table.tableArn],
-    });
+    return grantWriterActions(grantee, this.table.tableArn);
   }
 }

@@ -1,11 +1,18 @@
-import { CfnOutput, type Duration, Stack } from 'aws-cdk-lib';
+import { CfnOutput, type Duration, Stack, Token } from 'aws-cdk-lib';
 import type * as events from 'aws-cdk-lib/aws-events';
 import type * as iam from 'aws-cdk-lib/aws-iam';
 import type * as sns from 'aws-cdk-lib/aws-sns';
+import * as ssm from 'aws-cdk-lib/aws-ssm';
 import { Construct, type IConstruct } from 'constructs';
 import { StackOutputKey } from '../functions/contract/outputs.ts';
 import { AlarmTopic, type AlarmTopicProps } from './alarm-topic.ts';
-import { DedupTable, type DedupTableProps } from './dedup-table.ts';
+import { DedupTable, type DedupTableProps, type IDedupTable } from './dedup-table.ts';
+import {
+  ImportedOutbox,
+  type OutboxAttributes,
+  type OutboxParameter,
+  SubscriptionRegistry,
+} from './imported-outbox.ts';
 import { OutboxDashboard, type OutboxDashboardProps } from './outbox-dashboard.ts';
 import { OutboxRecovery, type OutboxRecoveryProps } from './outbox-recovery.ts';
 import {
@@ -18,23 +25,27 @@ import {
 import { OutboxTable, type OutboxTableProps } from './outbox-table.ts';
 import { Subscription, type SubscriptionProps } from './subscription.ts';
 
-/** An outbox that subscriptions (in its own stack or another stack of the same app) attach to. */
+/** An outbox that subscriptions attach to: an `Outbox` of this app, or one imported from another app. */
 export interface IOutbox extends IConstruct {
-  /** The outbox table (records, stream, pending index). */
-  readonly table: OutboxTable;
-  /** The relay: stream → topic / bus / queues. Tracked subscriptions register with it. */
-  readonly relay: OutboxRelay;
-  /** The SNS FIFO topic ordered subscriptions subscribe to (when the relay has one). */
+  /** Name of the outbox table (what producers write to). */
+  readonly outboxTableName: string;
+  readonly outboxTableArn: string;
+  /** The SNS FIFO topic ordered subscriptions subscribe to (when the outbox has one). */
   readonly topic?: sns.ITopic;
-  /** The EventBridge bus rule subscriptions put rules on (when the relay has one). */
+  /** The EventBridge bus rule subscriptions put rules on (when the outbox has one). */
   readonly bus?: events.IEventBus;
   /** Where every alarm of the outbox and its subscriptions notifies. */
-  readonly alarms: AlarmTopic;
-  /** The dedup table every idempotent consumer shares (created on first use). */
-  readonly dedupTable: DedupTable;
+  readonly alarmTopic: sns.ITopic;
+  /** The dedup table every idempotent consumer shares. */
+  readonly dedupTable: IDedupTable;
+  /**
+   * The relay, which records pending acknowledgements for tracked subscriptions. Present on an `Outbox` of this
+   * app; an imported outbox has none, so its subscriptions cannot be tracked.
+   */
+  readonly relay?: OutboxRelay;
   /** Grants what `OutboxWriter` needs on the outbox table, nothing more. */
   grantWrite(grantee: iam.IGrantable): iam.Grant;
-  /** Subscribes a queue (and optionally a consumer) in the outbox's own stack. */
+  /** Subscribes a queue (and optionally a consumer) in this outbox's scope. */
   subscribe(name: string, props: SubscriptionProps): Subscription;
   /** Called by every Subscription of this outbox (adds it to the dashboard when they share a stack). */
   registerSubscription(subscription: Subscription): void;
@@ -86,6 +97,13 @@ export interface OutboxProps {
    */
   readonly dashboard?: boolean | Pick<OutboxDashboardProps, 'dashboardName' | 'defaultRange' | 'extraAlarms'>;
   /**
+   * Publish the outbox's coordinates as SSM parameters under this prefix (`<prefix>/table-arn`, `/topic-arn`,
+   * `/bus-arn`, `/dedup-table-arn`, `/alarm-topic-arn`), so another app subscribes with
+   * `Outbox.fromParameters(scope, id, prefix)`. Must start with `/`.
+   * @default - no parameters
+   */
+  readonly parameterPrefix?: string;
+  /**
    * Stack outputs the operator CLI (`outbox status`, `dlq`, `replay`, ...) finds the deployment by. One outbox per
    * stack may write them.
    * @default true
@@ -109,6 +127,20 @@ const stacksWithOutputs = new WeakSet<Stack>();
  * an Outbox replaces its table and loses undelivered events.
  */
 export class Outbox extends Construct implements IOutbox {
+  /**
+   * An outbox of another app (or account-local stack) from the SSM parameters its `parameterPrefix` published.
+   * Parameters are read at deploy time, and only those a subscription uses (`topic-arn` for ordered, `bus-arn` for
+   * rule subscriptions). Its subscriptions cannot be tracked.
+   */
+  static fromParameters(scope: Construct, id: string, parameterPrefix: string): IOutbox {
+    return ImportedOutbox.fromParameters(scope, id, parameterPrefix);
+  }
+
+  /** An outbox of another app from its ARNs. Its subscriptions cannot be tracked. */
+  static fromOutboxAttributes(scope: Construct, id: string, attributes: OutboxAttributes): IOutbox {
+    return new ImportedOutbox(scope, id, attributes);
+  }
+
   readonly table: OutboxTable;
   readonly relay: OutboxRelay;
   readonly recovery: OutboxRecovery;
@@ -120,6 +152,7 @@ export class Outbox extends Construct implements IOutbox {
   readonly #subscriptions = new Map<string, Subscription>();
   #dedupTable: DedupTable | undefined;
   #subscriptionScope: Construct | undefined;
+  readonly #subscriptionNames = new SubscriptionRegistry(this);
 
   constructor(scope: Construct, id: string, props: OutboxProps = {}) {
     super(scope, id);
@@ -155,6 +188,15 @@ export class Outbox extends Construct implements IOutbox {
     }
     this.#dedupTableProps = props.dedupTable ?? {};
     if (props.outputs ?? true) this.#addOutputs();
+    if (props.parameterPrefix !== undefined) this.#addParameters(props.parameterPrefix);
+  }
+
+  get outboxTableName(): string {
+    return this.table.tableName;
+  }
+
+  get outboxTableArn(): string {
+    return this.table.tableArn;
   }
 
   /** The alarm topic every alarm notifies. */
@@ -190,16 +232,31 @@ export class Outbox extends Construct implements IOutbox {
   }
 
   registerSubscription(subscription: Subscription): void {
-    const name = subscription.subscriptionName;
-    if (this.#subscriptions.has(name)) {
-      throw new Error(
-        `Outbox ${this.node.path}: a subscription named "${name}" already exists; subscription names are consumer names in dedup keys and must be unique per outbox, but "${name}" was provided twice.`,
-      );
-    }
-    this.#subscriptions.set(name, subscription);
+    this.#subscriptionNames.add(subscription);
+    this.#subscriptions.set(subscription.subscriptionName, subscription);
     // A dashboard widget on a queue of another stack would make this stack depend on it (a cycle).
     if (this.dashboard && Stack.of(subscription) === Stack.of(this))
       this.dashboard.addSubscription(subscription);
+  }
+
+  /** Coordinates another app subscribes by (`Outbox.fromParameters`). */
+  #addParameters(prefix: string): void {
+    if (!Token.isUnresolved(prefix) && !/^\/[A-Za-z0-9_.\-/]+[^/]$/.test(prefix)) {
+      throw new Error(
+        `Outbox ${this.node.path}: parameterPrefix must start with "/" and hold only letters, digits, "_", ".", "-" and "/" (not ending in "/"), but "${prefix}" was provided`,
+      );
+    }
+    const parameter = (name: OutboxParameter, value: string) =>
+      new ssm.StringParameter(this, `Parameter-${name}`, {
+        parameterName: `${prefix}/${name}`,
+        stringValue: value,
+        description: `serverless-outbox ${this.node.path}: ${name}`,
+      });
+    parameter('table-arn', this.table.tableArn);
+    parameter('dedup-table-arn', this.dedupTable.tableArn);
+    parameter('alarm-topic-arn', this.alarmTopic.topicArn);
+    if (this.topic) parameter('topic-arn', this.topic.topicArn);
+    if (this.bus) parameter('bus-arn', this.bus.eventBusArn);
   }
 
   /** The operator CLI finds the deployment by these output keys (logical ids fixed with overrideLogicalId). */

@@ -1,5 +1,6 @@
 import { Annotations, CfnOutput, Duration, Stack, Token } from 'aws-cdk-lib';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
+import * as cloudwatchActions from 'aws-cdk-lib/aws-cloudwatch-actions';
 import * as events from 'aws-cdk-lib/aws-events';
 import * as targets from 'aws-cdk-lib/aws-events-targets';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
@@ -18,7 +19,6 @@ import {
   DEDUP_TABLE_ENV,
 } from '../functions/consumer/dedup-format.ts';
 import { subscriptionDlqOutputKey, subscriptionQueueOutputKey } from '../functions/contract/outputs.ts';
-import type { AlarmTopic } from './alarm-topic.ts';
 import type { IOutbox } from './outbox.ts';
 import { type ConsumerBundleOptions, createConsumerFunction } from './outbox-function.ts';
 
@@ -128,7 +128,7 @@ interface SubscriptionCommonProps {
    * pending acknowledgement for this subscription; the consumer acknowledges after applying the event (it gets
    * `OUTBOX_ACK_TABLE_NAME` / `OUTBOX_ACK_EVENT_TYPES` and UpdateItem on `ACK#` items of the outbox table); the
    * recovery sweeper redelivers to this queue what stays unacknowledged longer than the relay's `ackTimeout`, then
-   * marks it FAILED (alarm). Needs Messaging's `relay`. A consumer outside Lambda must call `acknowledge()` itself
+   * marks it FAILED (alarm). Needs an `Outbox` of this app, in the same stack. A consumer outside Lambda must call `acknowledge()` itself
    * with the subscription name.
    * @default - not tracked
    */
@@ -387,7 +387,11 @@ function trackedProblems(props: SubscriptionConstructProps, scopeStack: Stack): 
     ];
   }
   const errors: string[] = [];
-  if (Stack.of(props.outbox) !== scopeStack) {
+  if (!props.outbox.relay) {
+    errors.push(
+      'a tracked subscription needs the relay that records acknowledgements, and an imported outbox has none; subscribe with the Outbox construct itself (outbox.subscribe(...)) in its own app',
+    );
+  } else if (Stack.of(props.outbox) !== scopeStack) {
     errors.push(
       "a tracked subscription must be in the outbox's stack (the relay records acknowledgements with its queue URL, so another stack would make the two stacks depend on each other); use outbox.subscribe(...) for it",
     );
@@ -531,7 +535,11 @@ export class Subscription extends Construct {
       );
     }
 
-    this.alarms = this.#createAlarms(name, props.alarms ?? {}, outbox.alarms);
+    this.alarms = this.#createAlarms(
+      name,
+      props.alarms ?? {},
+      new cloudwatchActions.SnsAction(outbox.alarmTopic),
+    );
     this.trackedEventTypes = props.tracked ? [...new Set(props.tracked.eventTypes)] : [];
     const relay = props.tracked ? outbox.relay : undefined;
     relay?.trackDelivery({ name, queue: this.queue, eventTypes: this.trackedEventTypes });
@@ -562,7 +570,7 @@ export class Subscription extends Construct {
           `consumer.function is not a lambda.Function, so its environment cannot be set: set ${Object.keys(this.consumerEnvironment).join(', ')} on it yourself (subscription.consumerEnvironment holds the values).`,
         );
       }
-      dedupTable.grantConsumer(fn);
+      dedupTable.grantConsumer(fn, name);
       // Tracked mode: UpdateItem on the outbox table's ACK# items only.
       relay?.grantAcknowledge(fn);
       // Poison messages go straight to the DLQ instead of burning every retry.
@@ -607,7 +615,11 @@ export class Subscription extends Construct {
     });
   }
 
-  #createAlarms(name: string, props: SubscriptionAlarmProps, alarmTopic: AlarmTopic): SubscriptionAlarms {
+  #createAlarms(
+    name: string,
+    props: SubscriptionAlarmProps,
+    notify: cloudwatchActions.SnsAction,
+  ): SubscriptionAlarms {
     const period = Duration.minutes(1);
     const maxAge = props.maxMessageAge ?? DEFAULT_MAX_MESSAGE_AGE;
     const maxVisible = props.maxVisibleMessages ?? DEFAULT_MAX_VISIBLE_MESSAGES;
@@ -637,7 +649,10 @@ export class Subscription extends Construct {
       datapointsToAlarm: 3,
       treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
     });
-    for (const alarm of [deadLetter, oldestMessageAge, visibleMessages]) alarmTopic.watch(alarm);
+    for (const alarm of [deadLetter, oldestMessageAge, visibleMessages]) {
+      alarm.addAlarmAction(notify);
+      alarm.addOkAction(notify);
+    }
     return { deadLetter, oldestMessageAge, visibleMessages };
   }
 }
