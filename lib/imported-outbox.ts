@@ -34,14 +34,18 @@ export class SubscriptionRegistry {
     this.#owner = owner;
   }
 
-  add(subscription: Subscription): void {
-    const name = subscription.subscriptionName;
+  /** Throws when `name` is taken: call before creating the subscription, so the error is this one, not CDK's. */
+  assertFree(name: string): void {
     if (this.#names.has(name)) {
       throw new Error(
         `Outbox ${this.#owner.node.path}: a subscription named "${name}" already exists; subscription names are consumer names in dedup keys and must be unique per outbox, but "${name}" was provided twice.`,
       );
     }
-    this.#names.add(name);
+  }
+
+  add(subscription: Subscription): void {
+    this.assertFree(subscription.subscriptionName);
+    this.#names.add(subscription.subscriptionName);
   }
 }
 
@@ -132,6 +136,7 @@ export class ImportedOutbox extends Construct implements IOutbox {
   }
 
   subscribe(name: string, props: SubscriptionProps): Subscription {
+    this.#names.assertFree(name);
     return new Subscription(this, name, { ...props, outbox: this });
   }
 

@@ -153,6 +153,7 @@ export class Outbox extends Construct implements IOutbox {
   #dedupTable: DedupTable | undefined;
   #subscriptionScope: Construct | undefined;
   readonly #subscriptionNames = new SubscriptionRegistry(this);
+  readonly #outputs: boolean;
 
   constructor(scope: Construct, id: string, props: OutboxProps = {}) {
     super(scope, id);
@@ -187,7 +188,8 @@ export class Outbox extends Construct implements IOutbox {
       });
     }
     this.#dedupTableProps = props.dedupTable ?? {};
-    if (props.outputs ?? true) this.#addOutputs();
+    this.#outputs = props.outputs ?? true;
+    if (this.#outputs) this.#addOutputs();
     if (props.parameterPrefix !== undefined) this.#addParameters(props.parameterPrefix);
   }
 
@@ -226,9 +228,15 @@ export class Outbox extends Construct implements IOutbox {
    * Subscribes a queue (and optionally a consumer Lambda) to the outbox's events, in the outbox's stack. `name` is
    * the subscription's construct id and its consumer's name in every dedup key: keep it stable.
    */
-  subscribe(name: string, props: SubscriptionProps): Subscription {
+  subscribe(name: string, props: SubscriptionProps & { readonly outputs?: boolean }): Subscription {
+    this.#subscriptionNames.assertFree(name);
     this.#subscriptionScope ??= new Construct(this, 'Subscriptions');
-    return new Subscription(this.#subscriptionScope, name, { ...props, outbox: this });
+    return new Subscription(this.#subscriptionScope, name, {
+      // An outbox without CLI outputs lists no subscriptions either (another outbox's CLI would count them).
+      outputs: this.#outputs,
+      ...props,
+      outbox: this,
+    });
   }
 
   registerSubscription(subscription: Subscription): void {

@@ -222,6 +222,23 @@ export const DEFAULT_MAX_MESSAGE_AGE = Duration.seconds(60);
 export const DEFAULT_MAX_VISIBLE_MESSAGES = 10_000;
 export const VISIBILITY_TIMEOUT_FACTOR = 6;
 
+/** Output keys taken per stack: two names with one PascalCase form (`order-history`, `order_history`) would collide. */
+const outputKeysByStack = new WeakMap<Stack, Map<string, string>>();
+
+function claimOutputKeys(scope: Construct, name: string): void {
+  const stack = Stack.of(scope);
+  const taken = outputKeysByStack.get(stack) ?? new Map<string, string>();
+  outputKeysByStack.set(stack, taken);
+  const key = subscriptionQueueOutputKey(name);
+  const holder = taken.get(key);
+  if (holder !== undefined) {
+    throw new Error(
+      `Invalid subscription "${name}": its stack output ${key} is already written by subscription "${holder}" in stack ${stack.stackName}; rename one of them, or give one \`outputs: false\``,
+    );
+  }
+  taken.set(key, name);
+}
+
 /** The consumer's timeout: given, else the function's own (a lambda.Function), else the default. */
 function consumerTimeout(consumer: SubscriptionConsumerProps | undefined): Duration {
   if (consumer?.timeout) return consumer.timeout;
@@ -586,7 +603,9 @@ export class Subscription extends Construct {
     } else {
       this.consumerEnvironment = {};
     }
+    outbox.registerSubscription(this);
     if (props.outputs ?? true) {
+      claimOutputKeys(this, name);
       new CfnOutput(this, 'QueueUrlOutput', {
         value: this.queue.queueUrl,
         description: `Queue of subscription ${name}`,
@@ -596,7 +615,6 @@ export class Subscription extends Construct {
         description: `DLQ of subscription ${name}`,
       }).overrideLogicalId(subscriptionDlqOutputKey(name));
     }
-    outbox.registerSubscription(this);
   }
 
   #createConsumer(

@@ -1,14 +1,12 @@
+import * as path from 'node:path';
 import { App, RemovalPolicy, Stack } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
 import type * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { AlarmTopic } from '../../lib/alarm-topic.ts';
-import { Messaging } from '../../lib/messaging.ts';
+import type { OrdersStack } from '../../examples/orders/stack.ts';
+import { Outbox } from '../../lib/outbox.ts';
 import { OutboxDashboard } from '../../lib/outbox-dashboard.ts';
-import { OutboxRelay } from '../../lib/outbox-relay.ts';
-import type { OutboxStack } from '../../lib/outbox-stack.ts';
-import { OutboxTable } from '../../lib/outbox-table.ts';
-import { synthOutboxStack } from './stack-fixture.ts';
+import { NO_BUNDLING, synthOrdersStack } from './stack-fixture.ts';
 
 interface Widget {
   type: string;
@@ -39,11 +37,13 @@ const metricNames = (w: Widget) => (w.properties.metrics ?? []).map((m) => `${m[
 const flat = (w: Widget) => JSON.stringify(w.properties.metrics);
 
 describe('OutboxDashboard in the demo stack', () => {
-  let stack: OutboxStack;
+  let stack: OrdersStack;
   let all: Widget[];
   beforeAll(() => {
-    ({ stack } = synthOutboxStack());
-    all = widgets(stack, stack.dashboard);
+    ({ stack } = synthOrdersStack());
+    const { dashboard } = stack.outbox;
+    if (!dashboard) throw new Error('the demo outbox has no dashboard');
+    all = widgets(stack, dashboard);
   });
 
   it('is one CloudWatch dashboard of the stack', () => {
@@ -101,26 +101,25 @@ describe('OutboxDashboard in the demo stack', () => {
 
 describe('OutboxDashboard without subscriptions', () => {
   it('leaves out the queue and consumer widgets rather than render them empty, and adds them with addSubscription', () => {
-    const app = new App({ context: { 'aws:cdk:bundling-stacks': [] } });
+    const app = new App({ context: NO_BUNDLING });
     const stack = new Stack(app, 'Dash');
-    const alarms = new AlarmTopic(stack, 'Alarms');
-    const outbox = new OutboxTable(stack, 'Outbox', { removalPolicy: RemovalPolicy.DESTROY });
-    const relay = new OutboxRelay(stack, 'Relay', { outbox, alarms });
+    // The Outbox's own dashboard is off: this one shows the relay only (no recovery), like a hand-made one.
+    const outbox = new Outbox(stack, 'Outbox', {
+      dashboard: false,
+      table: { removalPolicy: RemovalPolicy.DESTROY },
+      dedupTable: { removalPolicy: RemovalPolicy.DESTROY },
+    });
+    const { relay } = outbox;
     const dashboard = new OutboxDashboard(stack, 'Dashboard', { relay });
     const before = widgets(stack, dashboard);
     expect(before.some((w) => /messages waiting|Consumers/.test(w.properties.title ?? ''))).toBe(false);
     expect(before.every((w) => w.type !== 'metric' || (w.properties.metrics ?? []).length > 0)).toBe(true);
     expect(before.some((w) => /Recovery|Oldest unpublished/.test(w.properties.title ?? ''))).toBe(false);
 
-    const messaging = new Messaging(stack, 'M', {
-      alarmTopic: alarms,
-      relay,
-      dedupTableRemovalPolicy: RemovalPolicy.DESTROY,
-    });
     dashboard.addSubscription(
-      messaging.subscribe('late', {
+      outbox.subscribe('late', {
         kind: 'ordered',
-        consumer: { entry: 'subscribers/billing.ts' },
+        consumer: { entry: path.join(import.meta.dirname, '../../examples/orders/billing.ts') },
       }),
     );
     const after = widgets(stack, dashboard);

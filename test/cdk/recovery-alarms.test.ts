@@ -1,22 +1,23 @@
 import { App, Stack } from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import { beforeAll, describe, expect, it } from 'vitest';
+import type { OrdersStack } from '../../examples/orders/stack.ts';
 import { AlarmTopic } from '../../lib/alarm-topic.ts';
-import type { OutboxStack } from '../../lib/outbox-stack.ts';
-import { synthOutboxStack } from './stack-fixture.ts';
+import { logicalId, synthOrdersStack } from './stack-fixture.ts';
 
 type Resource = { Type: string; Properties: Record<string, unknown> };
 
 describe('recovery alarms in the demo stack', () => {
   let template: Template;
-  let stack: OutboxStack;
+  let stack: OrdersStack;
   let topicRef: { Ref: string };
   beforeAll(() => {
-    ({ template, stack } = synthOutboxStack());
-    topicRef = { Ref: stack.getLogicalId(stack.alarms.topic.node.defaultChild as never) };
+    ({ template, stack } = synthOrdersStack());
+    topicRef = { Ref: logicalId(stack.outbox.alarms.topic) };
   });
 
-  const recoveryDimensions = [{ Name: 'service', Value: 'Test/Recovery' }];
+  // The `service` dimension is the recovery construct's path: the demo's recovery is now inside the Outbox.
+  const recoveryDimensions = [{ Name: 'service', Value: 'Test/Outbox/Recovery' }];
 
   it('pages "the outbox is stuck" when the oldest unpublished record is late by more than 5 minutes', () => {
     template.hasResourceProperties('AWS::CloudWatch::Alarm', {
@@ -53,7 +54,7 @@ describe('recovery alarms in the demo stack', () => {
   });
 
   it('alarms when a recovery run fails', () => {
-    const fnId = stack.getLogicalId(stack.recovery.fn.node.defaultChild as never);
+    const fnId = logicalId(stack.outbox.recovery.fn);
     template.hasResourceProperties('AWS::CloudWatch::Alarm', {
       Namespace: 'AWS/Lambda',
       MetricName: 'Errors',
@@ -116,6 +117,79 @@ describe('AlarmTopic subscriptions from CDK context', () => {
             Action: ['kms:Decrypt', 'kms:GenerateDataKey*'],
             Principal: { Service: 'cloudwatch.amazonaws.com' },
           }),
+        ]),
+      },
+    });
+  });
+});
+
+describe('AlarmTopic paging path (CloudWatch → topic → pager)', () => {
+  /** Only alarms of this account may use the topic: the confused-deputy conditions on both policies. */
+  const fromThisAccountsAlarms = {
+    StringEquals: { 'aws:SourceAccount': { Ref: 'AWS::AccountId' } },
+    ArnLike: {
+      'aws:SourceArn': {
+        'Fn::Join': [
+          '',
+          [
+            'arn:',
+            { Ref: 'AWS::Partition' },
+            ':cloudwatch:',
+            { Ref: 'AWS::Region' },
+            ':',
+            { Ref: 'AWS::AccountId' },
+            ':alarm:*',
+          ],
+        ],
+      },
+    },
+  };
+
+  function pagingStack() {
+    const stack = new Stack(new App(), 'Paging');
+    const alarms = new AlarmTopic(stack, 'Alarms');
+    return { alarms, template: Template.fromStack(stack) };
+  }
+
+  it("lets cloudwatch.amazonaws.com publish to the topic, only for this account's alarms", () => {
+    // GIVEN an alarm topic created by AlarmTopic
+    const { alarms, template } = pagingStack();
+    // THEN the topic policy (which replaces SNS's default one) allows CloudWatch to publish, with both conditions
+    const topicRef = { Ref: logicalId(alarms.topic) };
+    template.hasResourceProperties('AWS::SNS::TopicPolicy', {
+      Topics: [topicRef],
+      PolicyDocument: {
+        Statement: Match.arrayWith([
+          {
+            Sid: 'CloudWatchAlarmsOfThisAccountPublish',
+            Effect: 'Allow',
+            Principal: { Service: 'cloudwatch.amazonaws.com' },
+            Action: 'sns:Publish',
+            Resource: topicRef,
+            Condition: fromThisAccountsAlarms,
+          },
+        ]),
+      },
+    });
+  });
+
+  it("lets cloudwatch.amazonaws.com use the topic's key, only for this account's alarms", () => {
+    // GIVEN an alarm topic created by AlarmTopic (encrypted with its own key)
+    const { alarms, template } = pagingStack();
+    const keyId = logicalId(alarms.node.findChild('Key'));
+    template.hasResourceProperties('AWS::SNS::Topic', { KmsMasterKeyId: { 'Fn::GetAtt': [keyId, 'Arn'] } });
+    // THEN the key policy lets CloudWatch encrypt the notification, under the same conditions
+    template.hasResourceProperties('AWS::KMS::Key', {
+      KeyPolicy: {
+        Statement: Match.arrayWith([
+          {
+            Sid: 'CloudWatchAlarmsOfThisAccountEncrypt',
+            Effect: 'Allow',
+            Principal: { Service: 'cloudwatch.amazonaws.com' },
+            Action: ['kms:Decrypt', 'kms:GenerateDataKey*'],
+            Resource: '*',
+            Condition: fromThisAccountsAlarms,
+          },
         ]),
       },
     });

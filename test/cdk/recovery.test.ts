@@ -6,18 +6,23 @@ import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { deploymentFromOutputs, pascalCase } from '../../bin/commands/deployment.ts';
+import { OrdersStack, StackContext } from '../../examples/orders/stack.ts';
+import { outputName } from '../../functions/contract/outputs.ts';
 import { AlarmTopic } from '../../lib/alarm-topic.ts';
+import { Outbox } from '../../lib/outbox.ts';
 import { OutboxRecovery, type OutboxRecoveryProps } from '../../lib/outbox-recovery.ts';
 import { OutboxRelay } from '../../lib/outbox-relay.ts';
-import { OutboxStack, outputName, StackContext } from '../../lib/outbox-stack.ts';
 import { OutboxTable } from '../../lib/outbox-table.ts';
-import { nagErrors, synthOutboxStack } from './stack-fixture.ts';
+import {
+  logicalId,
+  NO_BUNDLING,
+  nagErrors,
+  roleStatements,
+  type Statement,
+  synthOrdersStack,
+} from './stack-fixture.ts';
 
 type Resource = { Type: string; Properties: Record<string, unknown> };
-type Statement = { Action: string | string[]; Resource: unknown; Condition?: unknown };
-
-/** No esbuild bundling: these stacks only check the template's configuration, not the code assets. */
-const NO_BUNDLING = { 'aws:cdk:bundling-stacks': [] };
 
 function functionEnv(template: Template, descriptionPrefix: string): Record<string, unknown> {
   const fns = Object.values(template.findResources('AWS::Lambda::Function')) as Resource[];
@@ -26,13 +31,9 @@ function functionEnv(template: Template, descriptionPrefix: string): Record<stri
   return (fn.Properties.Environment as { Variables: Record<string, unknown> }).Variables;
 }
 
-function policyStatements(template: Template, rolePrefix: string): Statement[] {
-  const policies = template.findResources('AWS::IAM::Policy', {
-    Properties: { PolicyName: Match.stringLikeRegexp(`^${rolePrefix}`) },
-  }) as Record<string, Resource>;
-  return Object.values(policies).flatMap(
-    (p) => (p.Properties.PolicyDocument as { Statement: Statement[] }).Statement,
-  );
+/** The statements of the recovery function's role. */
+function recoveryStatements(template: Template, recovery: OutboxRecovery): Statement[] {
+  return roleStatements(template, recovery.fn.role);
 }
 
 const actionsOf = (statements: readonly Statement[]) =>
@@ -54,14 +55,14 @@ function recoveryStack(
 }
 
 let template: Template;
-let stack: OutboxStack;
+let stack: OrdersStack;
 beforeAll(() => {
-  ({ template, stack } = synthOutboxStack());
+  ({ template, stack } = synthOrdersStack());
 });
 
 describe('OutboxRecovery in the demo stack', () => {
   it('runs the recovery function every minute from an EventBridge rule, without retries that could overlap runs', () => {
-    const fnId = stack.getLogicalId(stack.recovery.fn.node.defaultChild as lambda.CfnFunction);
+    const fnId = logicalId(stack.outbox.recovery.fn);
     template.hasResourceProperties('AWS::Events::Rule', {
       ScheduleExpression: 'rate(1 minute)',
       State: 'ENABLED',
@@ -103,13 +104,13 @@ describe('OutboxRecovery in the demo stack', () => {
       OUTBOX_ACK_MAX_REDELIVERIES: '3',
       OUTBOX_CHECKBACK_TIMEOUT_SECONDS: '10',
       OUTBOX_CHECKBACK_FUNCTIONS: '{}',
-      POWERTOOLS_SERVICE_NAME: 'Test/Recovery',
+      POWERTOOLS_SERVICE_NAME: 'Test/Outbox/Recovery',
       POWERTOOLS_METRICS_NAMESPACE: 'ServerlessOutbox',
     });
   });
 
   it('grants Query on the pending index and the table (predecessor lookup), the reads and writes of confirm/cancel and bookkeeping, publish, and redelivery to tracked queues', () => {
-    const statements = policyStatements(template, 'RecoveryFunctionRole');
+    const statements = recoveryStatements(template, stack.outbox.recovery);
     expect([...new Set(actionsOf(statements))].sort()).toEqual(
       [
         'dynamodb:BatchGetItem',
@@ -129,7 +130,7 @@ describe('OutboxRecovery in the demo stack', () => {
         'sqs:SendMessage',
       ].sort(),
     );
-    const tableId = stack.getLogicalId(stack.outbox.table.node.defaultChild as never);
+    const tableId = logicalId(stack.outbox.table.table);
     const query = statements.find((s) => s.Action === 'dynamodb:Query');
     expect(query?.Resource).toEqual({
       'Fn::Join': ['', [{ 'Fn::GetAtt': [tableId, 'Arn'] }, '/index/pending-by-due-time']],
@@ -141,7 +142,7 @@ describe('OutboxRecovery in the demo stack', () => {
       if (s.Action === 'dynamodb:Query') continue;
       expect(s.Resource).toEqual({ 'Fn::GetAtt': [tableId, 'Arn'] });
     }
-    const billingQueueId = stack.getLogicalId(stack.subscriptions.billing?.queue.node.defaultChild as never);
+    const billingQueueId = logicalId(stack.billing.queue);
     const sends = statements.filter((s) => actionsOf([s]).includes('sqs:SendMessage'));
     expect(sends.map((s) => s.Resource)).toEqual([{ 'Fn::GetAtt': [billingQueueId, 'Arn'] }]);
     expect(JSON.stringify(statements)).not.toMatch(/dynamodb:Scan|dynamodb:\*|index\/\*|"\*"/);
@@ -152,17 +153,16 @@ describe('OutboxRecovery in the demo stack', () => {
   });
 });
 
-describe('OutboxStack outputs (the operator CLI contract)', () => {
+describe('OrdersStack outputs (the operator CLI contract)', () => {
   it('exports the table, topic, bus, relay failure queue and every subscription queue and DLQ under exact keys', () => {
-    const id = (c: { node: { defaultChild?: unknown } }) => stack.getLogicalId(c.node.defaultChild as never);
-    const billing = stack.subscriptions.billing;
-    const notifications = stack.subscriptions.notifications;
-    if (!billing || !notifications || !stack.relay.topic || !stack.relay.bus)
-      throw new Error('demo incomplete');
-    template.hasOutput('OutboxTableName', { Value: { Ref: id(stack.outbox.table) } });
-    template.hasOutput('OutboxTopicArn', { Value: { Ref: id(stack.relay.topic) } });
-    template.hasOutput('OutboxBusName', { Value: { Ref: id(stack.relay.bus) } });
-    template.hasOutput('RelayFailureQueueUrl', { Value: { Ref: id(stack.relay.failureQueue) } });
+    const id = logicalId;
+    const { billing, notifications } = stack;
+    const { relay } = stack.outbox;
+    if (!relay.topic || !relay.bus) throw new Error('demo incomplete');
+    template.hasOutput('OutboxTableName', { Value: { Ref: id(stack.outbox.table.table) } });
+    template.hasOutput('OutboxTopicArn', { Value: { Ref: id(relay.topic) } });
+    template.hasOutput('OutboxBusName', { Value: { Ref: id(relay.bus) } });
+    template.hasOutput('RelayFailureQueueUrl', { Value: { Ref: id(relay.failureQueue) } });
     template.hasOutput('SubBillingQueueUrl', { Value: { Ref: id(billing.queue) } });
     template.hasOutput('SubBillingDlqUrl', { Value: { Ref: id(billing.deadLetterQueue) } });
     template.hasOutput('SubNotificationsQueueUrl', { Value: { Ref: id(notifications.queue) } });
@@ -189,11 +189,18 @@ describe('OutboxStack outputs (the operator CLI contract)', () => {
     'names the outputs of %s as the CLI does',
     (name) => {
       expect(outputName(name)).toBe(pascalCase(name));
+      // GIVEN a subscription named so WHEN it writes its outputs THEN the CLI finds them under its keys
+      const outputStack = new Stack(new App({ context: NO_BUNDLING }), 'Names');
+      const outbox = new Outbox(outputStack, 'Outbox', { table: { removalPolicy: RemovalPolicy.DESTROY } });
+      const sub = outbox.subscribe(name, { kind: 'ordered' });
+      const outputs = Template.fromStack(outputStack);
+      outputs.hasOutput(`Sub${pascalCase(name)}QueueUrl`, { Value: { Ref: logicalId(sub.queue) } });
+      outputs.hasOutput(`Sub${pascalCase(name)}DlqUrl`, { Value: { Ref: logicalId(sub.deadLetterQueue) } });
     },
   );
 });
 
-describe('OutboxStack settings', () => {
+describe('OrdersStack settings', () => {
   it('reads the recovery thresholds from CDK context (strings from -c or numbers)', () => {
     const app = new App({
       context: {
@@ -202,7 +209,7 @@ describe('OutboxStack settings', () => {
         [StackContext.recoveryCheckbackAfterSeconds]: 45,
       },
     });
-    const template = Template.fromStack(new OutboxStack(app, 'Ctx'));
+    const template = Template.fromStack(new OrdersStack(app, 'Ctx'));
     expect(functionEnv(template, 'Outbox recovery sweeper')).toMatchObject({
       OUTBOX_RECOVERY_STUCK_AFTER_SECONDS: '30',
       OUTBOX_RECOVERY_CHECKBACK_AFTER_SECONDS: '45',
@@ -211,12 +218,12 @@ describe('OutboxStack settings', () => {
 
   it('rejects a context threshold that is not a whole number of seconds', () => {
     const app = new App({ context: { ...NO_BUNDLING, [StackContext.recoveryStuckAfterSeconds]: 'soon' } });
-    expect(() => new OutboxStack(app, 'Bad')).toThrow(/outbox:recoveryStuckAfterSeconds .* "soon"/);
+    expect(() => new OrdersStack(app, 'Bad')).toThrow(/outbox:recoveryStuckAfterSeconds .* "soon"/);
   });
 
   it('passes one retention to the relay and the recovery function', () => {
     const app = new App({ context: NO_BUNDLING });
-    const template = Template.fromStack(new OutboxStack(app, 'Retention', { retention: Duration.days(3) }));
+    const template = Template.fromStack(new OrdersStack(app, 'Retention', { retention: Duration.days(3) }));
     expect(functionEnv(template, 'Outbox relay').OUTBOX_RETENTION_DAYS).toBe('3');
     expect(functionEnv(template, 'Outbox recovery sweeper').OUTBOX_RETENTION_DAYS).toBe('3');
   });
@@ -246,13 +253,13 @@ describe('OutboxRecovery props', () => {
     });
     Aspects.of(app).add(new AwsSolutionsChecks());
     const template = Template.fromStack(stack);
-    const paymentsId = stack.getLogicalId(payments.node.defaultChild as lambda.CfnFunction);
+    const paymentsId = logicalId(payments);
     expect(functionEnv(template, 'Outbox recovery sweeper')).toMatchObject({
       OUTBOX_CHECKBACK_FUNCTIONS: { 'Fn::Join': ['', ['{"/payments":"', { Ref: paymentsId }, '"}']] },
       OUTBOX_RECOVERY_STUCK_AFTER_SECONDS: '600',
       OUTBOX_RECOVERY_MAX_ATTEMPTS: '8',
     });
-    const invoke = policyStatements(template, 'RecoveryFunctionRole').find((s) =>
+    const invoke = recoveryStatements(template, recovery).find((s) =>
       actionsOf([s]).includes('lambda:InvokeFunction'),
     );
     expect(JSON.stringify(invoke?.Resource)).toContain(paymentsId);
@@ -268,7 +275,7 @@ describe('OutboxRecovery props', () => {
   });
 
   it('includes check-back functions added after construction', () => {
-    const { template } = recoveryStack({}, (stack, _relay, recovery) => {
+    const { template, recovery } = recoveryStack({}, (stack, _relay, recovery) => {
       recovery.addCheckbackFunction(
         '/orders',
         lambda.Function.fromFunctionName(stack, 'Imported', 'orders-cb'),
@@ -277,7 +284,7 @@ describe('OutboxRecovery props', () => {
     const env = JSON.stringify(functionEnv(template, 'Outbox recovery sweeper').OUTBOX_CHECKBACK_FUNCTIONS);
     expect(env).toContain('/orders');
     expect(env).toContain('orders-cb');
-    const invoke = policyStatements(template, 'RecoveryFunctionRole').find((st) =>
+    const invoke = recoveryStatements(template, recovery).find((st) =>
       actionsOf([st]).includes('lambda:InvokeFunction'),
     );
     expect(JSON.stringify(invoke?.Resource)).toContain('orders-cb');
@@ -307,12 +314,12 @@ describe('OutboxRecovery props', () => {
 
   it('grants redelivery to queues tracked after the recovery was created', () => {
     let queue: sqs.Queue | undefined;
-    const { stack, template } = recoveryStack({}, (st, relay) => {
+    const { stack, template, recovery } = recoveryStack({}, (st, relay) => {
       queue = new sqs.Queue(st, 'Late', { fifo: true });
       relay.trackDelivery({ name: 'late', queue, eventTypes: ['T'] });
     });
     const queueId = stack.getLogicalId(queue?.node.defaultChild as never);
-    const sends = policyStatements(template, 'RecoveryFunctionRole').filter((s) =>
+    const sends = recoveryStatements(template, recovery).filter((s) =>
       actionsOf([s]).includes('sqs:SendMessage'),
     );
     expect(sends.map((s) => s.Resource)).toEqual([{ 'Fn::GetAtt': [queueId, 'Arn'] }]);

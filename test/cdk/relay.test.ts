@@ -2,11 +2,12 @@ import { App, Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
 import { Annotations, Match, Template } from 'aws-cdk-lib/assertions';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import { beforeAll, describe, expect, it } from 'vitest';
+import type { OrdersStack } from '../../examples/orders/stack.ts';
 import { AlarmTopic } from '../../lib/alarm-topic.ts';
 import { OutboxRelay, type OutboxRelayProps } from '../../lib/outbox-relay.ts';
 import { OutboxTable } from '../../lib/outbox-table.ts';
 import { compilePattern } from '../../local/eventbridge/pattern.ts';
-import { nagErrors, synthOutboxStack } from './stack-fixture.ts';
+import { logicalId, nagErrors, roleStatements, synthOrdersStack } from './stack-fixture.ts';
 
 type Resources = Record<string, { Type: string; Properties: Record<string, unknown> }>;
 
@@ -20,15 +21,8 @@ function relayStack(props: Partial<OutboxRelayProps> = {}) {
   return { stack, relay, template: Template.fromStack(stack) };
 }
 
-function relayPolicyStatements(template: Template): { Action: string | string[]; Resource: unknown }[] {
-  const policies = template.findResources('AWS::IAM::Policy', {
-    Properties: { PolicyName: Match.stringLikeRegexp('RelayFunctionRole') },
-  }) as Resources;
-  return Object.values(policies).flatMap(
-    (p) =>
-      (p.Properties.PolicyDocument as { Statement: { Action: string | string[]; Resource: unknown }[] })
-        .Statement,
-  );
+function relayPolicyStatements(template: Template, relay: OutboxRelay) {
+  return roleStatements(template, relay.fn.role);
 }
 
 /** A Lambda-shaped DynamoDB stream record with only what the filters look at. */
@@ -55,20 +49,22 @@ function change(
 
 describe('OutboxRelay in the demo stack', () => {
   let template: Template;
-  let stack: Stack;
+  let stack: OrdersStack;
+  let relay: OutboxRelay;
   beforeAll(() => {
-    ({ template, stack } = synthOutboxStack());
+    ({ template, stack } = synthOrdersStack());
+    relay = stack.outbox.relay;
   });
 
   it('maps the outbox stream with bisect, bounded retries, a record age limit, partial batch responses and an on-failure queue', () => {
     const queues = template.findResources('AWS::SQS::Queue', {
       Properties: { FifoQueue: Match.absent() },
     }) as Resources;
-    const failureQueueId = Object.keys(queues).find((id) => id.startsWith('RelayFailureQueue'));
-    expect(failureQueueId).toBeDefined();
+    const failureQueueId = logicalId(relay.failureQueue);
+    expect(Object.keys(queues)).toContain(failureQueueId);
     template.hasResourceProperties('AWS::Lambda::EventSourceMapping', {
-      FunctionName: { Ref: Match.stringLikeRegexp('^RelayFunction') },
-      EventSourceArn: { 'Fn::GetAtt': [Match.stringLikeRegexp('OutboxTable'), 'StreamArn'] },
+      FunctionName: { Ref: logicalId(relay.fn) },
+      EventSourceArn: { 'Fn::GetAtt': [logicalId(stack.outbox.table.table), 'StreamArn'] },
       StartingPosition: 'TRIM_HORIZON',
       BatchSize: 100,
       MaximumBatchingWindowInSeconds: 0,
@@ -83,7 +79,7 @@ describe('OutboxRelay in the demo stack', () => {
 
   it('filters the stream so only records that are or become READY invoke the relay', () => {
     const mappings = template.findResources('AWS::Lambda::EventSourceMapping', {
-      Properties: { FunctionName: { Ref: Match.stringLikeRegexp('^RelayFunction') } },
+      Properties: { FunctionName: { Ref: logicalId(relay.fn) } },
     }) as Resources;
     const [mapping] = Object.values(mappings);
     if (!mapping) throw new Error('the relay has no event source mapping');
@@ -111,7 +107,7 @@ describe('OutboxRelay in the demo stack', () => {
       FifoTopic: true,
       ContentBasedDeduplication: false,
       FifoThroughputScope: 'MessageGroup',
-      KmsMasterKeyId: { 'Fn::GetAtt': [Match.stringLikeRegexp('RelayTopicKey'), 'Arn'] },
+      KmsMasterKeyId: { 'Fn::GetAtt': [logicalId(relay.topic?.masterKey), 'Arn'] },
       TopicName: Match.stringLikeRegexp('\\.fifo$'),
     });
     template.hasResourceProperties('AWS::KMS::Key', {
@@ -122,19 +118,19 @@ describe('OutboxRelay in the demo stack', () => {
 
   it('makes the event topic and the failure queue refuse requests without TLS, and encrypts the queue', () => {
     const queues = template.findResources('AWS::SQS::Queue') as Resources;
-    const failureQueueId = Object.keys(queues).find((id) => id.startsWith('RelayFailureQueue'));
+    const failureQueueId = logicalId(relay.failureQueue);
     const denyInsecure = Match.arrayWith([
       Match.objectLike({ Effect: 'Deny', Condition: { Bool: { 'aws:SecureTransport': 'false' } } }),
     ]);
     template.hasResourceProperties('AWS::SNS::TopicPolicy', {
-      Topics: [{ Ref: Match.stringLikeRegexp('RelayTopic') }],
+      Topics: [{ Ref: logicalId(relay.topic) }],
       PolicyDocument: { Statement: denyInsecure },
     });
     template.hasResourceProperties('AWS::SQS::QueuePolicy', {
-      Queues: [{ Ref: Match.stringLikeRegexp('RelayFailureQueue') }],
+      Queues: [{ Ref: failureQueueId }],
       PolicyDocument: { Statement: denyInsecure },
     });
-    expect(queues[failureQueueId ?? '']?.Properties).toMatchObject({
+    expect(queues[failureQueueId]?.Properties).toMatchObject({
       SqsManagedSseEnabled: true,
       MessageRetentionPeriod: 1_209_600,
     });
@@ -148,19 +144,20 @@ describe('OutboxRelay in the demo stack', () => {
       Architectures: ['arm64'],
       Environment: {
         Variables: Match.objectLike({
-          OUTBOX_TABLE_NAME: { Ref: Match.stringLikeRegexp('OutboxTable') },
-          OUTBOX_SNS_TOPIC_ARN: { Ref: Match.stringLikeRegexp('RelayTopic') },
-          OUTBOX_EVENT_BUS_NAME: { Ref: Match.stringLikeRegexp('RelayBus') },
+          OUTBOX_TABLE_NAME: { Ref: logicalId(stack.outbox.table.table) },
+          OUTBOX_SNS_TOPIC_ARN: { Ref: logicalId(relay.topic) },
+          OUTBOX_EVENT_BUS_NAME: { Ref: logicalId(relay.bus) },
           OUTBOX_RETENTION_DAYS: '7',
           POWERTOOLS_METRICS_NAMESPACE: 'ServerlessOutbox',
-          POWERTOOLS_SERVICE_NAME: 'Test/Relay',
+          // The relay construct's path: the demo's relay is now inside the Outbox.
+          POWERTOOLS_SERVICE_NAME: 'Test/Outbox/Relay',
         }),
       },
     });
   });
 
   it('grants the relay stream read, UpdateItem and Query on the table only, publish, put-events and the failure queue, nothing more', () => {
-    const statements = relayPolicyStatements(template);
+    const statements = relayPolicyStatements(template, relay);
     const actions = statements.flatMap((s) => (Array.isArray(s.Action) ? s.Action : [s.Action]));
     expect(actions.sort()).toEqual(
       [
@@ -190,11 +187,11 @@ describe('OutboxRelay in the demo stack', () => {
     expect(tableActions).toHaveLength(1);
     expect(tableActions[0]?.Action).toEqual(['dynamodb:UpdateItem', 'dynamodb:Query']);
     expect(tableActions[0]?.Resource).toEqual({
-      'Fn::GetAtt': [expect.stringMatching(/^OutboxTable/), 'Arn'],
+      'Fn::GetAtt': [logicalId(stack.outbox.table.table), 'Arn'],
     });
     expect(JSON.stringify(statements)).not.toMatch(/index\//);
     expect(statements.find((s) => s.Action === 'events:PutEvents')?.Resource).toEqual({
-      'Fn::GetAtt': [expect.stringMatching(/^RelayBus/), 'Arn'],
+      'Fn::GetAtt': [logicalId(relay.bus), 'Arn'],
     });
   });
 
@@ -210,8 +207,8 @@ describe('OutboxRelay in the demo stack', () => {
       Namespace: namespace,
       Threshold: threshold,
       ComparisonOperator: 'GreaterThanOrEqualToThreshold',
-      AlarmActions: [{ Ref: Match.stringLikeRegexp('AlarmsTopic') }],
-      OKActions: [{ Ref: Match.stringLikeRegexp('AlarmsTopic') }],
+      AlarmActions: [{ Ref: logicalId(stack.outbox.alarms.topic) }],
+      OKActions: [{ Ref: logicalId(stack.outbox.alarms.topic) }],
     });
   });
 
@@ -259,7 +256,7 @@ describe('OutboxRelay props', () => {
         }),
       },
     });
-    const sends = relayPolicyStatements(template).filter((s) =>
+    const sends = relayPolicyStatements(template, relay).filter((s) =>
       JSON.stringify(s.Action).includes('sqs:SendMessage'),
     );
     expect(JSON.stringify(sends)).toMatch(/RelayBillingQueue/);
@@ -298,8 +295,8 @@ describe('OutboxRelay props', () => {
       removalPolicy: RemovalPolicy.DESTROY,
       encryptionKey: new kms.Key(stack, 'Key', { enableKeyRotation: true }),
     });
-    new OutboxRelay(stack, 'Relay', { outbox, alarms: new AlarmTopic(stack, 'Alarms') });
-    const actions = relayPolicyStatements(Template.fromStack(stack)).flatMap((s) =>
+    const relay = new OutboxRelay(stack, 'Relay', { outbox, alarms: new AlarmTopic(stack, 'Alarms') });
+    const actions = relayPolicyStatements(Template.fromStack(stack), relay).flatMap((s) =>
       Array.isArray(s.Action) ? s.Action : [s.Action],
     );
     expect(actions).toEqual(expect.arrayContaining(['kms:Decrypt', 'kms:Encrypt', 'kms:GenerateDataKey*']));

@@ -1,12 +1,18 @@
-import { App, Aspects, type Stack } from 'aws-cdk-lib';
+import { App, Aspects, type CfnElement, Stack } from 'aws-cdk-lib';
 import { Annotations, Match, Template } from 'aws-cdk-lib/assertions';
+import type * as iam from 'aws-cdk-lib/aws-iam';
+import * as lambda from 'aws-cdk-lib/aws-lambda';
 import { AwsSolutionsChecks } from 'cdk-nag';
-import { OutboxStack } from '../../lib/outbox-stack.ts';
+import type { Construct, IConstruct } from 'constructs';
+import { OrdersStack } from '../../examples/orders/stack.ts';
 
-/** Synthesizes the demo stack once per test file, with the cdk-nag AwsSolutions pack applied. */
-export function synthOutboxStack(): { stack: OutboxStack; template: Template } {
+/** CDK context that skips asset bundling: for stacks whose tests check the template, not the code. */
+export const NO_BUNDLING = { 'aws:cdk:bundling-stacks': [] };
+
+/** Synthesizes the demo `OrdersStack` (examples/orders) once per test file, with the cdk-nag AwsSolutions pack. */
+export function synthOrdersStack(): { stack: OrdersStack; template: Template } {
   const app = new App();
-  const stack = new OutboxStack(app, 'Test');
+  const stack = new OrdersStack(app, 'Test');
   Aspects.of(app).add(new AwsSolutionsChecks());
   const template = Template.fromStack(stack);
   return { stack, template };
@@ -17,4 +23,38 @@ export function nagErrors(stack: Stack): string[] {
   return Annotations.fromStack(stack)
     .findError('*', Match.stringLikeRegexp('AwsSolutions-.*'))
     .map((m) => `${String(m.entry.data).split(':')[0]} at ${m.id}`);
+}
+
+/** The logical id of a construct's CloudFormation resource (its default child), as its stack names it. */
+export function logicalId(construct: IConstruct | undefined): string {
+  if (!construct) throw new Error('no construct to look the logical id up for');
+  const resource = construct.node.defaultChild as CfnElement | undefined;
+  if (!resource) throw new Error(`${construct.node.path} has no CloudFormation resource of its own`);
+  return Stack.of(construct).getLogicalId(resource);
+}
+
+export type Statement = {
+  Effect?: string;
+  Action: string | string[];
+  Resource: unknown;
+  Condition?: unknown;
+};
+type PolicyResource = { Properties: { Roles?: unknown[]; PolicyDocument: { Statement: Statement[] } } };
+
+/** Every statement of the identity policies attached to a role. */
+export function roleStatements(template: Template, role: iam.IRole | undefined): Statement[] {
+  const ref = JSON.stringify({ Ref: logicalId(role) });
+  const policies = Object.values(template.findResources('AWS::IAM::Policy')) as PolicyResource[];
+  return policies
+    .filter((p) => (p.Properties.Roles ?? []).some((r) => JSON.stringify(r) === ref))
+    .flatMap((p) => p.Properties.PolicyDocument.Statement);
+}
+
+/** A consumer-shaped Lambda with inline code: no bundling, no asset. */
+export function inlineFunction(scope: Construct, id: string): lambda.Function {
+  return new lambda.Function(scope, id, {
+    runtime: lambda.Runtime.NODEJS_24_X,
+    handler: 'index.handler',
+    code: lambda.Code.fromInline('exports.handler = async () => ({ batchItemFailures: [] });'),
+  });
 }

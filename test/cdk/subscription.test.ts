@@ -1,59 +1,94 @@
+import * as path from 'node:path';
 import { App, Aspects, Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
-import { Annotations, Match, Template } from 'aws-cdk-lib/assertions';
-import * as events from 'aws-cdk-lib/aws-events';
-import * as sns from 'aws-cdk-lib/aws-sns';
+import { Match, Template } from 'aws-cdk-lib/assertions';
+import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
+import type * as lambda from 'aws-cdk-lib/aws-lambda';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { AlarmTopic } from '../../lib/alarm-topic.ts';
-import { DedupTable } from '../../lib/dedup-table.ts';
-import { addDemoSubscriptions, type DemoSubscriptions, Messaging } from '../../lib/messaging.ts';
-import type { SubscriptionProps } from '../../lib/subscription.ts';
+import { REPOSITORY_BUNDLING } from '../../examples/orders/stack.ts';
+import { Outbox, type OutboxProps } from '../../lib/outbox.ts';
+import { Subscription, type SubscriptionProps } from '../../lib/subscription.ts';
+import { logicalId, NO_BUNDLING, nagErrors, roleStatements } from './stack-fixture.ts';
+
+const EXAMPLES = path.join(import.meta.dirname, '../../examples/orders');
 
 interface Fixture {
   stack: Stack;
   template: Template;
-  messaging: Messaging;
-  demo: DemoSubscriptions;
+  outbox: Outbox;
+  billing: Subscription;
+  notifications: Subscription;
+  warehouse: Subscription;
+  analytics: Subscription;
+  chargesTable: dynamodb.Table;
 }
 
-/** GIVEN a stack with an SNS FIFO topic, a bus, Messaging and four subscriptions (two with consumers). */
+/**
+ * GIVEN a stack with an Outbox (SNS FIFO topic and bus) and four subscriptions: billing (ordered) and
+ * notifications (rule) with the demo's consumers, warehouse (ordered) and analytics (rule) queue-only.
+ */
 function synth(): Fixture {
-  const app = new App();
+  const app = new App({ context: NO_BUNDLING });
   const stack = new Stack(app, 'Subscriptions');
-  const alarmTopic = new AlarmTopic(stack, 'Alarms');
-  const topic = new sns.Topic(stack, 'Events', { fifo: true, enforceSSL: true, masterKey: undefined });
-  const bus = new events.EventBus(stack, 'Bus');
-  const messaging = new Messaging(stack, 'Messaging', {
-    topic,
-    bus,
-    alarmTopic,
-    dedupTableRemovalPolicy: RemovalPolicy.DESTROY,
+  const outbox = new Outbox(stack, 'Outbox', {
+    topic: true,
+    eventBus: true,
+    table: { removalPolicy: RemovalPolicy.DESTROY },
+    dedupTable: { removalPolicy: RemovalPolicy.DESTROY },
   });
-  const demo = addDemoSubscriptions(stack, messaging, {
+  const chargesTable = new dynamodb.Table(stack, 'Charges', {
+    partitionKey: { name: 'orderId', type: dynamodb.AttributeType.STRING },
+    billingMode: dynamodb.BillingMode.PAY_PER_REQUEST,
+    pointInTimeRecoverySpecification: { pointInTimeRecoveryEnabled: true },
     removalPolicy: RemovalPolicy.DESTROY,
-    eventSource: '/demo/orders',
   });
-  messaging.subscribe('warehouse', { kind: 'ordered', eventTypes: ['com.example.orders.OrderPaid'] });
-  messaging.subscribe('analytics', {
+  const billing = outbox.subscribe('billing', {
+    kind: 'ordered',
+    eventTypePrefixes: ['com.example.orders.'],
+    consumer: {
+      entry: path.join(EXAMPLES, 'billing.ts'),
+      bundling: REPOSITORY_BUNDLING,
+      environment: { CHARGES_TABLE_NAME: chargesTable.tableName },
+      maxConcurrency: 5,
+    },
+  });
+  chargesTable.grant(billing.consumer as lambda.IFunction, 'dynamodb:UpdateItem');
+  const notifications = outbox.subscribe('notifications', {
+    kind: 'rule',
+    eventTypes: ['com.example.orders.OrderPlaced', 'com.example.orders.OrderShipped'],
+    sources: ['/demo/orders'],
+    consumer: {
+      entry: path.join(EXAMPLES, 'notifications.ts'),
+      bundling: REPOSITORY_BUNDLING,
+      maxConcurrency: 5,
+    },
+  });
+  const warehouse = outbox.subscribe('warehouse', {
+    kind: 'ordered',
+    eventTypes: ['com.example.orders.OrderPaid'],
+  });
+  const analytics = outbox.subscribe('analytics', {
     kind: 'rule',
     sources: ['/demo/orders'],
     alarms: { maxMessageAge: Duration.minutes(15), maxVisibleMessages: 50_000 },
     maxReceiveCount: 3,
   });
   Aspects.of(app).add(new AwsSolutionsChecks());
-  return { stack, template: Template.fromStack(stack), messaging, demo };
+  return {
+    stack,
+    template: Template.fromStack(stack),
+    outbox,
+    billing,
+    notifications,
+    warehouse,
+    analytics,
+    chargesTable,
+  };
 }
 
-function logicalIdOf(template: Template, type: string, pathPattern: RegExp): string {
-  const ids = Object.keys(template.findResources(type)).filter((id) => pathPattern.test(id));
-  if (ids.length !== 1)
-    throw new Error(`expected one ${type} matching ${pathPattern}, found ${ids.join(', ') || 'none'}`);
-  return ids[0] as string;
-}
+const arnOf = (id: string) => ({ 'Fn::GetAtt': [id, 'Arn'] });
 
-const arnOf = (logicalId: string) => ({ 'Fn::GetAtt': [logicalId, 'Arn'] });
-
-describe('Messaging.subscribe', () => {
+describe('Outbox.subscribe', () => {
   let f: Fixture;
   beforeAll(() => {
     f = synth();
@@ -61,48 +96,50 @@ describe('Messaging.subscribe', () => {
 
   describe('ordered subscription (billing)', () => {
     it('creates an SQS FIFO queue that dead-letters to a FIFO DLQ after maxReceiveCount, SSE and 6× visibility', () => {
-      const dlq = logicalIdOf(f.template, 'AWS::SQS::Queue', /^MessagingbillingDeadLetterQueue/);
-      f.template.hasResourceProperties('AWS::SQS::Queue', {
+      const queues = f.template.findResources('AWS::SQS::Queue');
+      expect(queues[logicalId(f.billing.queue)]?.Properties).toMatchObject({
         FifoQueue: true,
         ContentBasedDeduplication: false,
         DeduplicationScope: 'messageGroup',
         FifoThroughputLimit: 'perMessageGroupId',
         SqsManagedSseEnabled: true,
         VisibilityTimeout: 180,
-        RedrivePolicy: { deadLetterTargetArn: arnOf(dlq), maxReceiveCount: 5 },
+        RedrivePolicy: {
+          deadLetterTargetArn: arnOf(logicalId(f.billing.deadLetterQueue)),
+          maxReceiveCount: 5,
+        },
       });
-      f.template.hasResourceProperties('AWS::SQS::Queue', {
+      const dlq = queues[logicalId(f.billing.deadLetterQueue)]?.Properties;
+      expect(dlq).toMatchObject({
         FifoQueue: true,
         SqsManagedSseEnabled: true,
         MessageRetentionPeriod: 14 * 86_400,
-        RedrivePolicy: Match.absent(),
       });
+      expect(dlq?.RedrivePolicy).toBeUndefined();
     });
 
     it('subscribes the queue to the FIFO topic with raw delivery, a type filter policy and a DLQ', () => {
-      const queue = logicalIdOf(f.template, 'AWS::SQS::Queue', /^MessagingbillingQueue/);
-      const dlq = logicalIdOf(f.template, 'AWS::SQS::Queue', /^MessagingbillingDeadLetterQueue/);
       f.template.hasResourceProperties('AWS::SNS::Subscription', {
         Protocol: 'sqs',
-        Endpoint: arnOf(queue),
-        TopicArn: { Ref: Match.stringLikeRegexp('^Events') },
+        Endpoint: arnOf(logicalId(f.billing.queue)),
+        TopicArn: { Ref: logicalId(f.outbox.relay.topic) },
         RawMessageDelivery: true,
         FilterPolicy: { type: [{ prefix: 'com.example.orders.' }] },
-        RedrivePolicy: { deadLetterTargetArn: arnOf(dlq) },
+        RedrivePolicy: { deadLetterTargetArn: arnOf(logicalId(f.billing.deadLetterQueue)) },
       });
     });
 
     it('filters an exact list of event types for queue-only subscriptions too', () => {
       f.template.hasResourceProperties('AWS::SNS::Subscription', {
+        Endpoint: arnOf(logicalId(f.warehouse.queue)),
         FilterPolicy: { type: ['com.example.orders.OrderPaid'] },
         RawMessageDelivery: true,
       });
     });
 
     it('lets only the topic send to the queue, and only over TLS', () => {
-      const queue = logicalIdOf(f.template, 'AWS::SQS::Queue', /^MessagingbillingQueue/);
       f.template.hasResourceProperties('AWS::SQS::QueuePolicy', {
-        Queues: [{ Ref: queue }],
+        Queues: [{ Ref: logicalId(f.billing.queue) }],
         PolicyDocument: {
           Statement: Match.arrayWith([
             Match.objectLike({
@@ -113,7 +150,7 @@ describe('Messaging.subscribe', () => {
               Effect: 'Allow',
               Action: 'sqs:SendMessage',
               Principal: { Service: 'sns.amazonaws.com' },
-              Condition: { ArnEquals: { 'aws:SourceArn': { Ref: Match.stringLikeRegexp('^Events') } } },
+              Condition: { ArnEquals: { 'aws:SourceArn': { Ref: logicalId(f.outbox.relay.topic) } } },
             }),
           ]),
         },
@@ -123,10 +160,10 @@ describe('Messaging.subscribe', () => {
 
   describe('rule-based subscription (notifications)', () => {
     it('matches the event pattern on the bus and targets a standard queue with the envelope, a retry policy and a DLQ', () => {
-      const queue = logicalIdOf(f.template, 'AWS::SQS::Queue', /^MessagingnotificationsQueue/);
-      const dlq = logicalIdOf(f.template, 'AWS::SQS::Queue', /^MessagingnotificationsDeadLetterQueue/);
+      const queue = logicalId(f.notifications.queue);
+      const dlq = logicalId(f.notifications.deadLetterQueue);
       f.template.hasResourceProperties('AWS::Events::Rule', {
-        EventBusName: { Ref: Match.stringLikeRegexp('^Bus') },
+        EventBusName: { Ref: logicalId(f.outbox.relay.bus) },
         EventPattern: {
           'detail-type': ['com.example.orders.OrderPlaced', 'com.example.orders.OrderShipped'],
           source: ['/demo/orders'],
@@ -150,9 +187,8 @@ describe('Messaging.subscribe', () => {
     });
 
     it('lets EventBridge deliver failed events to the DLQ', () => {
-      const dlq = logicalIdOf(f.template, 'AWS::SQS::Queue', /^MessagingnotificationsDeadLetterQueue/);
       f.template.hasResourceProperties('AWS::SQS::QueuePolicy', {
-        Queues: [{ Ref: dlq }],
+        Queues: [{ Ref: logicalId(f.notifications.deadLetterQueue) }],
         PolicyDocument: {
           Statement: Match.arrayWith([
             Match.objectLike({
@@ -167,15 +203,11 @@ describe('Messaging.subscribe', () => {
   });
 
   describe('consumers', () => {
-    it.each([
-      ['billing', 'MessagingbillingQueue'],
-      ['notifications', 'MessagingnotificationsQueue'],
-    ])(
+    it.each(['billing', 'notifications'] as const)(
       '%s: event source mapping reports batch item failures and levels load with maxConcurrency',
-      (_name, queuePrefix) => {
-        const queue = logicalIdOf(f.template, 'AWS::SQS::Queue', new RegExp(`^${queuePrefix}`));
+      (name) => {
         f.template.hasResourceProperties('AWS::Lambda::EventSourceMapping', {
-          EventSourceArn: arnOf(queue),
+          EventSourceArn: arnOf(logicalId(f[name].queue)),
           FunctionResponseTypes: ['ReportBatchItemFailures'],
           BatchSize: 10,
           ScalingConfig: { MaximumConcurrency: 5 },
@@ -184,36 +216,22 @@ describe('Messaging.subscribe', () => {
     );
 
     it('passes the dedup table, consumer name and DLQ URL to the consumer', () => {
-      const dedup = logicalIdOf(f.template, 'AWS::DynamoDB::Table', /^MessagingDedupTable/);
-      const dlq = logicalIdOf(f.template, 'AWS::SQS::Queue', /^MessagingbillingDeadLetterQueue/);
-      f.template.hasResourceProperties('AWS::Lambda::Function', {
+      expect(f.template.toJSON().Resources[logicalId(f.billing.consumer)].Properties).toMatchObject({
         Environment: {
-          Variables: Match.objectLike({
-            DEDUP_TABLE_NAME: { Ref: dedup },
+          Variables: {
+            DEDUP_TABLE_NAME: { Ref: logicalId(f.outbox.dedupTable.table) },
             OUTBOX_CONSUMER_NAME: 'billing',
-            OUTBOX_DEAD_LETTER_QUEUE_URL: { Ref: dlq },
-            CHARGES_TABLE_NAME: { Ref: Match.stringLikeRegexp('^Charges') },
-          }),
+            OUTBOX_DEAD_LETTER_QUEUE_URL: { Ref: logicalId(f.billing.deadLetterQueue) },
+            CHARGES_TABLE_NAME: { Ref: logicalId(f.chargesTable) },
+          },
         },
       });
     });
 
     it('grants the consumer only the dedup writes it needs and SendMessage on its own DLQ', () => {
-      const dedup = logicalIdOf(f.template, 'AWS::DynamoDB::Table', /^MessagingDedupTable/);
-      const dlq = logicalIdOf(f.template, 'AWS::SQS::Queue', /^MessagingbillingDeadLetterQueue/);
-      const policies = f.template.findResources('AWS::IAM::Policy', {
-        Properties: { PolicyName: Match.stringLikeRegexp('^MessagingbillingConsumerRole') },
-      });
-      const statements = Object.values(policies).flatMap(
-        (p) =>
-          (
-            p as {
-              Properties: {
-                PolicyDocument: { Statement: { Action: string | string[]; Resource: unknown }[] };
-              };
-            }
-          ).Properties.PolicyDocument.Statement,
-      );
+      const dedup = logicalId(f.outbox.dedupTable.table);
+      const dlq = logicalId(f.billing.deadLetterQueue);
+      const statements = roleStatements(f.template, f.billing.consumer?.role);
       const dedupStatement = statements.find(
         (s) => JSON.stringify(s.Resource) === JSON.stringify(arnOf(dedup)),
       );
@@ -233,7 +251,7 @@ describe('Messaging.subscribe', () => {
         { KeySchema: [{ AttributeName: 'pk', KeyType: 'HASH' }], TimeToLiveSpecification: Match.anyValue() },
         1,
       );
-      f.template.hasResourceProperties('AWS::DynamoDB::Table', {
+      expect(f.template.toJSON().Resources[logicalId(f.outbox.dedupTable.table)].Properties).toMatchObject({
         KeySchema: [{ AttributeName: 'pk', KeyType: 'HASH' }],
         TimeToLiveSpecification: { AttributeName: 'expiresAt', Enabled: true },
         PointInTimeRecoverySpecification: { PointInTimeRecoveryEnabled: true },
@@ -243,15 +261,19 @@ describe('Messaging.subscribe', () => {
     });
 
     it('creates no Lambda for queue-only subscriptions', () => {
-      const queues = ['MessagingwarehouseQueue', 'MessaginganalyticsQueue'].map((p) =>
-        logicalIdOf(f.template, 'AWS::SQS::Queue', new RegExp(`^${p}`)),
-      );
+      const queues = [f.warehouse.queue, f.analytics.queue].map((q) => logicalId(q));
       const mappings = Object.values(f.template.findResources('AWS::Lambda::EventSourceMapping')).map((m) =>
         JSON.stringify(m),
       );
       for (const queue of queues) expect(mappings.some((m) => m.includes(queue))).toBe(false);
-      expect(f.messaging.subscriptions.get('warehouse')?.consumer).toBeUndefined();
-      f.template.resourceCountIs('AWS::Lambda::EventSourceMapping', 2);
+      expect(f.warehouse.consumer).toBeUndefined();
+      expect(f.outbox.subscriptions.get('warehouse')?.consumer).toBeUndefined();
+      // The only queue-fed mappings are the two consumers' (the relay's own mapping reads the table's stream).
+      const queueIds = new Set(Object.keys(f.template.findResources('AWS::SQS::Queue')));
+      const fedQueues = Object.values(f.template.findResources('AWS::Lambda::EventSourceMapping'))
+        .map((m) => (m.Properties.EventSourceArn as { 'Fn::GetAtt'?: [string, string] })['Fn::GetAtt']?.[0])
+        .filter((id): id is string => id !== undefined && queueIds.has(id));
+      expect(fedQueues.sort()).toEqual([logicalId(f.billing.queue), logicalId(f.notifications.queue)].sort());
       // Without a consumer the visibility timeout is SQS's 30 s default.
       expect(
         f.template.findResources('AWS::SQS::Queue')[queues[0] as string]?.Properties?.VisibilityTimeout,
@@ -260,16 +282,12 @@ describe('Messaging.subscribe', () => {
   });
 
   describe('alarms', () => {
-    it.each(['billing', 'notifications', 'warehouse', 'analytics'])(
+    it.each(['billing', 'notifications', 'warehouse', 'analytics'] as const)(
       '%s: DLQ ≥ 1 message, oldest message age and visible messages, all notifying the alarm topic',
       (name) => {
-        const queue = logicalIdOf(f.template, 'AWS::SQS::Queue', new RegExp(`^Messaging${name}Queue`));
-        const dlq = logicalIdOf(
-          f.template,
-          'AWS::SQS::Queue',
-          new RegExp(`^Messaging${name}DeadLetterQueue`),
-        );
-        const topicRef = { Ref: Match.stringLikeRegexp('^AlarmsTopic') };
+        const queue = logicalId(f[name].queue);
+        const dlq = logicalId(f[name].deadLetterQueue);
+        const topicRef = { Ref: logicalId(f.outbox.alarms.topic) };
         const custom = name === 'analytics';
         const dimensionsOf = (id: string) => [
           { Name: 'QueueName', Value: { 'Fn::GetAtt': [id, 'QueueName'] } },
@@ -301,36 +319,26 @@ describe('Messaging.subscribe', () => {
     );
 
     it('honours maxReceiveCount', () => {
-      const queue = logicalIdOf(f.template, 'AWS::SQS::Queue', /^MessaginganalyticsQueue/);
       expect(
-        f.template.findResources('AWS::SQS::Queue')[queue]?.Properties?.RedrivePolicy?.maxReceiveCount,
+        f.template.findResources('AWS::SQS::Queue')[logicalId(f.analytics.queue)]?.Properties?.RedrivePolicy
+          ?.maxReceiveCount,
       ).toBe(3);
     });
   });
 
   it('passes the cdk-nag AwsSolutions pack with no unsuppressed errors', () => {
-    const errors = Annotations.fromStack(f.stack)
-      .findError('*', Match.stringLikeRegexp('AwsSolutions-.*'))
-      .map((m) => `${String(m.entry.data).split(':')[0]} at ${m.id}`);
-    expect(errors).toEqual([]);
+    expect(nagErrors(f.stack)).toEqual([]);
   });
 });
 
 describe('subscription validation', () => {
-  function messaging(
-    options: { topic?: 'fifo' | 'standard'; bus?: boolean } = { topic: 'fifo', bus: true },
-  ): Messaging {
-    const stack = new Stack(new App(), 'V');
-    const alarmTopic = new AlarmTopic(stack, 'Alarms');
-    const topic =
-      options.topic === undefined ? undefined : new sns.Topic(stack, 'T', { fifo: options.topic === 'fifo' });
-    return new Messaging(stack, 'M', {
-      alarmTopic,
-      ...(topic ? { topic } : {}),
-      ...(options.bus ? { bus: new events.EventBus(stack, 'B') } : {}),
-    });
+  function outbox(
+    options: Pick<OutboxProps, 'topic' | 'eventBus'> = { topic: true, eventBus: true },
+  ): Outbox {
+    const stack = new Stack(new App({ context: NO_BUNDLING }), 'V');
+    return new Outbox(stack, 'Outbox', options);
   }
-  const consumer = { entry: 'subscribers/billing.ts' };
+  const consumer = { entry: path.join(EXAMPLES, 'billing.ts') };
 
   it.each<[string, SubscriptionProps, RegExp]>([
     [
@@ -375,52 +383,88 @@ describe('subscription validation', () => {
       /alarms.maxVisibleMessages must be a positive integer, but 0 was provided/,
     ],
   ])('rejects %s', (_case, props, message) => {
-    expect(() => messaging().subscribe('team', props)).toThrow(message);
+    expect(() => outbox().subscribe('team', props)).toThrow(message);
   });
 
   it('rejects an ordered subscription without a topic and a rule without a bus', () => {
-    expect(() => messaging({ bus: true }).subscribe('team', { kind: 'ordered' })).toThrow(
+    expect(() => outbox({ topic: false, eventBus: true }).subscribe('team', { kind: 'ordered' })).toThrow(
       /needs the SNS FIFO topic the relay publishes to, but no topic was provided/,
     );
-    expect(() => messaging({ topic: 'fifo' }).subscribe('team', { kind: 'rule', sources: ['s'] })).toThrow(
+    expect(() => outbox({ topic: true }).subscribe('team', { kind: 'rule', sources: ['s'] })).toThrow(
       /needs the EventBridge bus the relay publishes to, but no bus was provided/,
     );
   });
 
   it('rejects a standard topic', () => {
-    expect(() => messaging({ topic: 'standard' })).toThrow(
+    // GIVEN an outbox whose topic is a standard SNS topic (possible for an imported outbox)
+    const stack = new Stack(new App({ context: NO_BUNDLING }), 'Standard');
+    const standard = Outbox.fromOutboxAttributes(stack, 'Imported', {
+      tableArn: 'arn:aws:dynamodb:eu-west-1:123456789012:table/outbox',
+      topicArn: 'arn:aws:sns:eu-west-1:123456789012:events',
+      dedupTableArn: 'arn:aws:dynamodb:eu-west-1:123456789012:table/dedup',
+      alarmTopicArn: 'arn:aws:sns:eu-west-1:123456789012:alarms',
+    });
+    // WHEN an ordered subscription is made on it THEN it is rejected
+    expect(() => standard.subscribe('team', { kind: 'ordered' })).toThrow(
       /needs an SNS FIFO topic.*but a standard topic was provided/,
     );
   });
 
-  it('rejects a second subscription with the same name and an invalid name', () => {
-    const m = messaging();
-    m.subscribe('team', { kind: 'ordered' });
-    expect(() => m.subscribe('team', { kind: 'ordered' })).toThrow(/already exists/);
-    expect(() => m.subscribe('team#2', { kind: 'ordered' })).toThrow(
+  it('rejects a second subscription with the same name, with a message saying so', () => {
+    const o = outbox();
+    o.subscribe('team', { kind: 'ordered' });
+    expect(() => o.subscribe('team', { kind: 'ordered' })).toThrow(/already exists/);
+  });
+
+  it('rejects a second subscription named the same from another scope of the stack', () => {
+    const o = outbox();
+    o.subscribe('team', { kind: 'ordered' });
+    expect(
+      () => new Subscription(Stack.of(o), 'Elsewhere', { outbox: o, name: 'team', kind: 'ordered' }),
+    ).toThrow(/a subscription named "team" already exists/);
+  });
+
+  it('rejects an invalid name', () => {
+    expect(() => outbox().subscribe('team#2', { kind: 'ordered' })).toThrow(
       /subscription name must be 1-64 letters/,
     );
   });
 
-  it('uses a given dedup table instead of creating one', () => {
-    const stack = new Stack(new App(), 'Given');
-    const dedupTable = new DedupTable(stack, 'Dedup', { removalPolicy: RemovalPolicy.DESTROY });
-    const m = new Messaging(stack, 'M', {
-      alarmTopic: new AlarmTopic(stack, 'Alarms'),
-      topic: new sns.Topic(stack, 'T', { fifo: true }),
-      dedupTable,
+  it('shares one dedup table, created with the given settings on the first consumer', () => {
+    // GIVEN an outbox with dedup table settings
+    const stack = new Stack(new App({ context: NO_BUNDLING }), 'Given');
+    const o = new Outbox(stack, 'Outbox', { dedupTable: { removalPolicy: RemovalPolicy.DESTROY } });
+    // WHEN two subscriptions with consumers are made
+    o.subscribe('team', { kind: 'ordered', consumer });
+    o.subscribe('other', { kind: 'ordered', consumer });
+    // THEN both use the one dedup table, created with those settings
+    const template = Template.fromStack(stack);
+    const dedupTables = template.findResources('AWS::DynamoDB::Table', {
+      Properties: { KeySchema: [{ AttributeName: 'pk', KeyType: 'HASH' }] },
     });
-    m.subscribe('team', { kind: 'ordered', consumer });
-    expect(m.dedupTable).toBe(dedupTable);
-    Template.fromStack(stack).resourceCountIs('AWS::DynamoDB::Table', 1);
+    expect(Object.keys(dedupTables)).toEqual([logicalId(o.dedupTable.table)]);
+    expect(Object.values(dedupTables)[0]?.DeletionPolicy).toBe('Delete');
+    for (const name of ['team', 'other']) {
+      const fn = o.subscriptions.get(name)?.consumer;
+      expect(
+        template.toJSON().Resources[logicalId(fn)].Properties.Environment.Variables.DEDUP_TABLE_NAME,
+      ).toEqual({
+        Ref: logicalId(o.dedupTable.table),
+      });
+    }
   });
 
-  it('skips the demo subscriptions whose source does not exist yet', () => {
-    const stack = new Stack(new App(), 'Partial');
-    const m = new Messaging(stack, 'M', { alarmTopic: new AlarmTopic(stack, 'Alarms') });
-    const demo = addDemoSubscriptions(stack, m, { removalPolicy: RemovalPolicy.DESTROY });
-    expect(demo.billing).toBeUndefined();
-    expect(demo.notifications).toBeUndefined();
-    Template.fromStack(stack).resourceCountIs('AWS::SQS::Queue', 0);
+  it('creates no subscription queue and no dedup table before anything subscribes', () => {
+    const stack = new Stack(new App({ context: NO_BUNDLING }), 'Partial');
+    const o = new Outbox(stack, 'Outbox', { eventBus: true });
+    const template = Template.fromStack(stack);
+    // Only the relay's own failure queue.
+    expect(Object.keys(template.findResources('AWS::SQS::Queue'))).toEqual([logicalId(o.relay.failureQueue)]);
+    template.resourcePropertiesCountIs(
+      'AWS::DynamoDB::Table',
+      { KeySchema: [{ AttributeName: 'pk', KeyType: 'HASH' }] },
+      0,
+    );
+    expect(o.subscriptions.size).toBe(0);
   });
 });
