@@ -45,6 +45,8 @@ export const MAX_TRANSACTION_ITEMS = 100;
 /** Envelopes above this are stored gzipped (`envelopeGzip`) so they fit DynamoDB's 400 KB item limit. */
 export const GZIP_THRESHOLD_BYTES = 300 * 1024;
 const MAX_VERSION_RETRIES = 3;
+/** DynamoDB's partition key limit. */
+export const MAX_AGGREGATE_KEY_BYTES = 1024;
 
 export interface OutboxWriterOptions {
   /** @default process.env.OUTBOX_TABLE_NAME */
@@ -133,6 +135,20 @@ function isRetryableSdkError(error: unknown): boolean {
     'ServiceUnavailable',
     'TimeoutError',
   ].includes(e?.name ?? '');
+}
+
+/** Checks an aggregate key can be the outbox table's partition key; `field` names it in the error. */
+function validateAggregateKey(key: unknown, field: string): string {
+  if (typeof key !== 'string' || key.trim() === '') {
+    throw new OutboxValidationError(field, 'the aggregate key is required and must be a non-empty string');
+  }
+  if (Buffer.byteLength(key) > MAX_AGGREGATE_KEY_BYTES) {
+    throw new OutboxValidationError(
+      field,
+      `must be at most ${MAX_AGGREGATE_KEY_BYTES} bytes (DynamoDB partition key limit)`,
+    );
+  }
+  return key;
 }
 
 interface PreparedEvent {
@@ -280,6 +296,7 @@ export class OutboxWriter {
    * confirm time, so a cancelled message leaves no gap in the aggregate's sequence.
    */
   async prepare(aggregateKey: string, event: OutboxEventInput): Promise<PreparedMessage> {
+    validateAggregateKey(aggregateKey, 'aggregateKey');
     const id = event.id ?? uuidv7(this.#now());
     const now = this.#now();
     // Validate now (sequence 1 stands in) so a bad event fails at prepare, not at confirm.
@@ -521,19 +538,7 @@ export class OutboxWriter {
   #validateShape(input: TransactInput): TransactInput {
     if (input === null || typeof input !== 'object')
       throw new OutboxValidationError('input', 'must be an object');
-    const key = input.aggregate?.key;
-    if (typeof key !== 'string' || key.trim() === '') {
-      throw new OutboxValidationError(
-        'aggregate.key',
-        'the aggregate key is required and must be a non-empty string',
-      );
-    }
-    if (Buffer.byteLength(key) > 1024) {
-      throw new OutboxValidationError(
-        'aggregate.key',
-        'must be at most 1024 bytes (DynamoDB partition key limit)',
-      );
-    }
+    validateAggregateKey(input.aggregate?.key, 'aggregate.key');
     if (!Array.isArray(input.events) || input.events.length === 0) {
       throw new OutboxValidationError('events', 'at least one event is required');
     }
