@@ -1,5 +1,6 @@
 import { OutboxValidationError } from './errors.ts';
 import { isUuidV7, uuidv7 } from './ids.ts';
+import { attributeTextProblem } from './message-limits.ts';
 
 /**
  * A CloudEvents 1.0 event in structured JSON mode, with the outbox's extension attributes.
@@ -99,6 +100,13 @@ function requireText(value: unknown, field: string, what: string): string {
   return value;
 }
 
+/** Text the relay also sends as a message attribute: it must be encodable there. */
+function requireAttributeText<T extends string | undefined>(value: T, field: string): T {
+  const problem = value === undefined ? undefined : attributeTextProblem(value);
+  if (problem) throw new OutboxValidationError(field, problem);
+  return value;
+}
+
 function optionalText(value: unknown, field: string): string | undefined {
   if (value === undefined) return undefined;
   if (typeof value !== 'string' || value === '') {
@@ -171,9 +179,15 @@ export function buildEnvelope<TData>(
   const field = options.field ?? 'event';
   if (input === null || typeof input !== 'object')
     throw new OutboxValidationError(field, 'must be an object');
-  const type = requireText(input.type, `${field}.type`, 'type');
-  const source = requireText(input.source ?? options.defaultSource, `${field}.source`, 'source');
-  const partitionkey = requireText(options.partitionKey, `${field}.partitionkey`, 'the aggregate key');
+  const type = requireAttributeText(requireText(input.type, `${field}.type`, 'type'), `${field}.type`);
+  const source = requireAttributeText(
+    requireText(input.source ?? options.defaultSource, `${field}.source`, 'source'),
+    `${field}.source`,
+  );
+  const partitionkey = requireAttributeText(
+    requireText(options.partitionKey, `${field}.partitionkey`, 'the aggregate key'),
+    `${field}.partitionkey`,
+  );
   if (!Number.isSafeInteger(options.sequence) || options.sequence < 1) {
     throw new OutboxValidationError(
       `${field}.sequence`,
@@ -189,7 +203,7 @@ export function buildEnvelope<TData>(
     throw new OutboxValidationError(`${field}.id`, 'must be a lower-case UUIDv7 so ids stay time-ordered');
   }
   const time = eventTime(input.time, `${field}.time`, options.now ?? Date.now());
-  const subject = optionalText(input.subject, `${field}.subject`);
+  const subject = requireAttributeText(optionalText(input.subject, `${field}.subject`), `${field}.subject`);
   const dataschema = optionalText(input.dataschema, `${field}.dataschema`);
   const traceparent = input.traceparent ?? traceparentFromXRay(process.env._X_AMZN_TRACE_ID);
   if (traceparent !== undefined && !TRACEPARENT.test(traceparent)) {

@@ -24,6 +24,7 @@ import {
   OutboxValidationError,
 } from './errors.ts';
 import { uuidv7 } from './ids.ts';
+import { attributeTextProblem } from './message-limits.ts';
 import {
   DEFAULT_RETENTION_DAYS,
   EXPIRES_AT,
@@ -148,6 +149,8 @@ function validateAggregateKey(key: unknown, field: string): string {
       `must be at most ${MAX_AGGREGATE_KEY_BYTES} bytes (DynamoDB partition key limit)`,
     );
   }
+  const problem = attributeTextProblem(key);
+  if (problem) throw new OutboxValidationError(field, problem);
   return key;
 }
 

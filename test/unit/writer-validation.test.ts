@@ -79,3 +79,41 @@ describe('OutboxWriter: small validation gaps (#11.8)', () => {
     expect(errors[1]?.message).toMatch(/1024 bytes/);
   });
 });
+
+describe('OutboxWriter: text that SNS cannot carry in a message attribute (#11.4)', () => {
+  const loneHigh = '\ud83d';
+  const loneLow = '\ude00';
+  it.each([
+    ['type', 'a lone high surrogate', { type: `Order${loneHigh}Placed`, data: {} }],
+    ['type', 'a NUL', { type: 'Order\u0000Placed', data: {} }],
+    ['source', 'a lone low surrogate', { type: 'T', source: `/orders${loneLow}`, data: {} }],
+    ['source', 'a newline', { type: 'T', source: '/orders\n', data: {} }],
+    ['subject', 'a lone surrogate', { type: 'T', subject: `1${loneHigh}`, data: {} }],
+    ['subject', 'a C1 control character', { type: 'T', subject: '1\u0085', data: {} }],
+    ['subject', 'DEL', { type: 'T', subject: '1\u007f', data: {} }],
+    ['type', 'the non-character U+FFFF', { type: 'T\uffff', data: {} }],
+  ])('refuses a %s with %s, naming the field', async (field, _what, event) => {
+    const errors = await rejectionOf(event);
+    expect(errors.map((e) => e.field)).toEqual([`events[0].${field}`, `event.${field}`]);
+    expect(errors[0]?.message).toMatch(/control character|surrogate|non-character/);
+  });
+
+  it.each([
+    ['a lone surrogate', `order#${loneLow}1`],
+    ['a control character', 'order#\u00011'],
+  ])('refuses an aggregate key with %s', async (_what, key) => {
+    const errors = await rejectionOf({ type: 'T', data: {} }, key);
+    expect(errors.map((e) => e.field)).toEqual(['aggregate.key', 'aggregateKey']);
+  });
+
+  it('accepts well-formed non-ASCII text, including surrogate pairs', () => {
+    const { events } = writer.buildTransaction(
+      {
+        aggregate: { key: 'commande#é😀' },
+        events: [{ type: 'Bestellung.Aufgegeben', subject: 'Zoë 😀', data: { note: 'a\u0000b' } }],
+      },
+      0,
+    );
+    expect(events[0]).toMatchObject({ partitionkey: 'commande#é😀', subject: 'Zoë 😀' });
+  });
+});
