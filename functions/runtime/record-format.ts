@@ -28,6 +28,35 @@ export const PENDING_SHARD_COUNT = 16;
  */
 export const QUARANTINE_SHARD_PREFIX = 'Q#';
 
+/**
+ * Partition key prefix of delivery acknowledgement items (`ACK#<event id>`, see acks.ts). IAM policies scope the
+ * consumers' and the relay's ack writes to it with `dynamodb:LeadingKeys`.
+ */
+export const ACK_PARTITION_PREFIX = 'ACK#';
+
+/**
+ * Partition key prefixes an aggregate key must not start with: the table's own item kinds (`ACK#`) and every
+ * prefix of its sort keys and index shards, so no aggregate key can be mistaken for, or collide with, a key the
+ * outbox uses itself. Case-sensitive, as DynamoDB keys and IAM `dynamodb:LeadingKeys` conditions are.
+ */
+export const RESERVED_PARTITION_KEY_PREFIXES = [
+  ACK_PARTITION_PREFIX,
+  EVENT_SORT_KEY_PREFIX,
+  PREPARED_SORT_KEY_PREFIX,
+  PENDING_SHARD_PREFIX,
+  QUARANTINE_SHARD_PREFIX,
+  `${HEAD_SORT_KEY}#`,
+] as const;
+
+/**
+ * True when `pk` lies in the outbox's reserved key space: it is `HEAD` or starts with one of
+ * RESERVED_PARTITION_KEY_PREFIXES. Writers refuse such aggregate keys; the relay, the sweeper and IAM conditions
+ * use the same definition.
+ */
+export function isReservedPartitionKey(pk: string): boolean {
+  return pk === HEAD_SORT_KEY || RESERVED_PARTITION_KEY_PREFIXES.some((prefix) => pk.startsWith(prefix));
+}
+
 /** TTL attribute (epoch seconds). Set when a record is finished (published, cancelled), never before. */
 export const EXPIRES_AT = 'expiresAt';
 

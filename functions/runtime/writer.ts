@@ -30,12 +30,14 @@ import {
   EXPIRES_AT,
   eventSortKey,
   HEAD_SORT_KEY,
+  isReservedPartitionKey,
   OutboxStatus,
   PARTITION_KEY,
   PENDING_DUE_AT,
   PENDING_SHARD,
   pendingShardOf,
   preparedSortKey,
+  RESERVED_PARTITION_KEY_PREFIXES,
   SORT_KEY,
 } from './record-format.ts';
 
@@ -151,6 +153,12 @@ function validateAggregateKey(key: unknown, field: string): string {
   }
   const problem = attributeTextProblem(key);
   if (problem) throw new OutboxValidationError(field, problem);
+  if (isReservedPartitionKey(key)) {
+    throw new OutboxValidationError(
+      field,
+      `"${key.slice(0, 40)}" is in the outbox table's reserved key space (HEAD, or starting with ${RESERVED_PARTITION_KEY_PREFIXES.join(', ')}); give the aggregate key a prefix of its own, e.g. "order#123"`,
+    );
+  }
   return key;
 }
 

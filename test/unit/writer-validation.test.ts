@@ -3,6 +3,7 @@ import { DynamoDBDocumentClient, PutCommand } from '@aws-sdk/lib-dynamodb';
 import { mockClient } from 'aws-sdk-client-mock';
 import { afterEach, describe, expect, it } from 'vitest';
 import { OutboxValidationError } from '../../functions/runtime/errors.ts';
+import { isReservedPartitionKey } from '../../functions/runtime/record-format.ts';
 import { type OutboxEventInput, OutboxWriter } from '../../functions/runtime/writer.ts';
 
 const ddb = mockClient(DynamoDBDocumentClient);
@@ -115,5 +116,32 @@ describe('OutboxWriter: text that SNS cannot carry in a message attribute (#11.4
       0,
     );
     expect(events[0]).toMatchObject({ partitionkey: 'commande#é😀', subject: 'Zoë 😀' });
+  });
+});
+
+describe('OutboxWriter: aggregate keys in the table’s reserved key space (#11.2)', () => {
+  it.each([
+    ['an acknowledgement partition', 'ACK#0193a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b'],
+    ['the bare ACK# prefix', 'ACK#'],
+    ['the head sort key', 'HEAD'],
+    ['a head-shaped key', 'HEAD#order'],
+    ['an event sort key', 'EVT#000000000001'],
+    ['a prepared-message sort key', 'PRE#0193a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b'],
+    ['a pending index shard', 'P#a'],
+    ['a quarantine index shard', 'Q#3'],
+  ])('refuses %s (%s)', async (_what, key) => {
+    const errors = await rejectionOf({ type: 'T', data: {} }, key);
+    expect(errors.map((e) => e.field)).toEqual(['aggregate.key', 'aggregateKey']);
+    expect(errors[0]?.message).toMatch(/reserved/);
+  });
+
+  it('agrees with isReservedPartitionKey, and lets ordinary keys through', async () => {
+    for (const key of ['order#1', 'ack#1', 'HEADQUARTERS', 'PRE-1', 'Q1', 'pay#P#1', 'ACK']) {
+      expect(isReservedPartitionKey(key)).toBe(false);
+      expect(
+        writer.buildTransaction({ aggregate: { key }, events: [{ type: 'T', data: {} }] }, 0).events,
+      ).toHaveLength(1);
+    }
+    expect(isReservedPartitionKey('ACK#x')).toBe(true);
   });
 });
