@@ -24,6 +24,26 @@ export class OutboxValidationError extends OutboxError {
   }
 }
 
+/**
+ * The event is well-formed, but a publish target the writer checks against would refuse it (SNS message size
+ * with attributes, EventBridge DetailType / Source rules, ...). Nothing was written. `limit` names the limit.
+ */
+export class OutboxLimitError extends OutboxValidationError {
+  override name = 'OutboxLimitError';
+  /** The target that would refuse the event: `sns`, `sqs` or `eventbridge`. */
+  readonly target: string;
+  /** The limit, e.g. `SNS message incl. attributes (262144 bytes)`. */
+  readonly limit: string;
+  constructor(field: string, target: string, limit: string, reason: string) {
+    super(
+      field,
+      `${reason} (${limit}); the relay could never deliver it to ${target}. If ${target} is not one of your targets, set the writer's \`targets\` option or OUTBOX_PUBLISH_TARGETS.`,
+    );
+    this.target = target;
+    this.limit = limit;
+  }
+}
+
 export type ConflictKind = 'business-write' | 'aggregate-version' | 'outbox-record';
 
 export interface ConflictReason {

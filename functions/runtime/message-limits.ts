@@ -41,3 +41,134 @@ export function attributeTextProblem(value: string): string | undefined {
         : 'the control character';
   return `contains ${what} ${hex} at index ${index}; SNS and SQS message attributes cannot carry it`;
 }
+
+/** SNS: body plus message attributes, per message (and per PublishBatch). */
+export const SNS_MAX_MESSAGE_BYTES = 262_144;
+/** SQS: body plus message attributes, per message (the queues OutboxRelay creates allow the maximum, 1 MiB). */
+export const SQS_MAX_MESSAGE_BYTES = 1_048_576;
+/** EventBridge PutEvents entry (Time + Source + DetailType + Detail), 1 MB since 2026-01-29. */
+export const EVENTBRIDGE_MAX_ENTRY_BYTES = 1_048_576;
+/** EventBridge `DetailType` (the envelope's `type`). Counted in UTF-8 bytes, which is never fewer than characters. */
+export const EVENTBRIDGE_MAX_DETAIL_TYPE_BYTES = 128;
+/** EventBridge `Source` (the envelope's `source`). */
+export const EVENTBRIDGE_MAX_SOURCE_BYTES = 256;
+/** EventBridge refuses custom events whose `Source` starts with this. */
+export const EVENTBRIDGE_RESERVED_SOURCE_PREFIX = 'aws.';
+
+/** The kinds of target the relay publishes to. */
+export type PublishTarget = 'sns' | 'sqs' | 'eventbridge';
+export const PUBLISH_TARGETS: readonly PublishTarget[] = ['sns', 'sqs', 'eventbridge'];
+/** Comma-separated PublishTargets the writer checks events against (unset: all of them). */
+export const PUBLISH_TARGETS_ENV = 'OUTBOX_PUBLISH_TARGETS';
+
+/** What a target sees of one outbox event. */
+export interface PublishedMessage {
+  /** UTF-8 bytes of the envelope JSON (the message body / EventBridge Detail). */
+  readonly envelopeBytes: number;
+  readonly type: string;
+  readonly source: string;
+  /** The aggregate key. */
+  readonly partitionKey: string;
+  readonly sequence: number;
+  readonly subject?: string;
+}
+
+const utf8 = (text: string): number => Buffer.byteLength(text, 'utf8');
+/** SNS and SQS count each attribute's name, data type (`String`/`Number`) and value. */
+const attributeBytes = (name: string, value: string): number => utf8(name) + 6 + utf8(value);
+
+/**
+ * Size SNS (and SQS) counts for the message the relay publishes: the envelope as body plus the attributes it
+ * sends for filter policies: `type`, `source`, `partitionkey`, `sequence`, and `subject` when non-empty.
+ */
+export function snsMessageBytes(message: PublishedMessage): number {
+  return (
+    message.envelopeBytes +
+    attributeBytes('type', message.type) +
+    attributeBytes('source', message.source) +
+    attributeBytes('partitionkey', message.partitionKey) +
+    attributeBytes('sequence', String(message.sequence)) +
+    (message.subject ? attributeBytes('subject', message.subject) : 0)
+  );
+}
+
+/** Size EventBridge counts for a PutEvents entry: Time (14) + Source + DetailType + Detail, UTF-8. */
+export function eventBridgeEntryBytes(message: PublishedMessage): number {
+  return 14 + utf8(message.source) + utf8(message.type) + message.envelopeBytes;
+}
+
+/** One reason a target would refuse a message, naming the limit. */
+export interface DeliveryProblem {
+  readonly target: PublishTarget;
+  /** Which part of the message is at fault: `message`, `type` or `source`. */
+  readonly part: 'message' | 'type' | 'source';
+  /** The limit, e.g. `SNS message size (262144 bytes incl. attributes)`. */
+  readonly limit: string;
+  readonly reason: string;
+}
+
+/** Everything the given targets would refuse about `message` (empty when every target accepts it). */
+export function deliveryProblems(
+  message: PublishedMessage,
+  targets: readonly PublishTarget[] = PUBLISH_TARGETS,
+): DeliveryProblem[] {
+  const problems: DeliveryProblem[] = [];
+  const tooLarge = (target: PublishTarget, name: string, bytes: number, limit: number) => {
+    if (bytes > limit) {
+      problems.push({
+        target,
+        part: 'message',
+        limit: `${name} (${limit} bytes)`,
+        reason: `the ${name} would be ${bytes} bytes, over the ${limit}-byte limit; store large payloads elsewhere (e.g. S3) and send a reference`,
+      });
+    }
+  };
+  if (targets.includes('sns')) {
+    tooLarge('sns', 'SNS message incl. attributes', snsMessageBytes(message), SNS_MAX_MESSAGE_BYTES);
+  }
+  if (targets.includes('sqs')) {
+    tooLarge('sqs', 'SQS message incl. attributes', snsMessageBytes(message), SQS_MAX_MESSAGE_BYTES);
+  }
+  if (targets.includes('eventbridge')) {
+    tooLarge('eventbridge', 'EventBridge entry', eventBridgeEntryBytes(message), EVENTBRIDGE_MAX_ENTRY_BYTES);
+    const typeBytes = utf8(message.type);
+    if (typeBytes > EVENTBRIDGE_MAX_DETAIL_TYPE_BYTES) {
+      problems.push({
+        target: 'eventbridge',
+        part: 'type',
+        limit: `EventBridge DetailType (${EVENTBRIDGE_MAX_DETAIL_TYPE_BYTES} bytes)`,
+        reason: `the type is ${typeBytes} bytes; EventBridge allows ${EVENTBRIDGE_MAX_DETAIL_TYPE_BYTES} for DetailType`,
+      });
+    }
+    const sourceBytes = utf8(message.source);
+    if (sourceBytes > EVENTBRIDGE_MAX_SOURCE_BYTES) {
+      problems.push({
+        target: 'eventbridge',
+        part: 'source',
+        limit: `EventBridge Source (${EVENTBRIDGE_MAX_SOURCE_BYTES} bytes)`,
+        reason: `the source is ${sourceBytes} bytes; EventBridge allows ${EVENTBRIDGE_MAX_SOURCE_BYTES} for Source`,
+      });
+    }
+    if (message.source.startsWith(EVENTBRIDGE_RESERVED_SOURCE_PREFIX)) {
+      problems.push({
+        target: 'eventbridge',
+        part: 'source',
+        limit: `EventBridge reserved source prefix "${EVENTBRIDGE_RESERVED_SOURCE_PREFIX}"`,
+        reason: `EventBridge refuses custom events whose source starts with "${EVENTBRIDGE_RESERVED_SOURCE_PREFIX}"`,
+      });
+    }
+  }
+  return problems;
+}
+
+/** Parses a PUBLISH_TARGETS_ENV value; undefined when it names something that is not a PublishTarget. */
+export function parsePublishTargets(raw: string): PublishTarget[] | undefined {
+  const names = raw
+    .split(',')
+    .map((name) => name.trim().toLowerCase())
+    .filter(Boolean);
+  if (names.length === 0 || names.some((name) => !PUBLISH_TARGETS.includes(name as PublishTarget))) {
+    return undefined;
+  }
+  return [...new Set(names as PublishTarget[])];
+}

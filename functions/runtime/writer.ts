@@ -20,11 +20,19 @@ import {
   type ConflictReason,
   OutboxConfigurationError,
   OutboxConflictError,
+  OutboxLimitError,
   OutboxRetryableError,
   OutboxValidationError,
 } from './errors.ts';
 import { uuidv7 } from './ids.ts';
-import { attributeTextProblem } from './message-limits.ts';
+import {
+  attributeTextProblem,
+  deliveryProblems,
+  PUBLISH_TARGETS,
+  PUBLISH_TARGETS_ENV,
+  type PublishTarget,
+  parsePublishTargets,
+} from './message-limits.ts';
 import {
   DEFAULT_RETENTION_DAYS,
   EXPIRES_AT,
@@ -58,6 +66,12 @@ export interface OutboxWriterOptions {
   readonly source?: string;
   /** Largest envelope accepted, in bytes (up to 1 MB). @default 262144 (256 KB) */
   readonly maxEventBytes?: number;
+  /**
+   * The kinds of target the relay publishes to: every event is checked at write time against all their limits,
+   * so nothing is committed that the relay could never deliver.
+   * @default process.env.OUTBOX_PUBLISH_TARGETS (comma-separated), else all of `sns`, `sqs`, `eventbridge`
+   */
+  readonly targets?: readonly PublishTarget[];
   /** @default one DocumentClient shared by the Lambda container */
   readonly client?: DynamoDBDocumentClient;
   /** Clock for tests. @default Date.now */
@@ -162,6 +176,27 @@ function validateAggregateKey(key: unknown, field: string): string {
   return key;
 }
 
+function publishTargets(option: readonly PublishTarget[] | undefined): readonly PublishTarget[] {
+  if (option !== undefined) {
+    const parsed = Array.isArray(option) ? parsePublishTargets(option.join(',')) : undefined;
+    if (!parsed) {
+      throw new OutboxConfigurationError(
+        `targets must be a non-empty list of ${PUBLISH_TARGETS.join(', ')}, but ${JSON.stringify(option)} was provided.`,
+      );
+    }
+    return parsed;
+  }
+  const raw = process.env[PUBLISH_TARGETS_ENV]?.trim();
+  if (!raw) return PUBLISH_TARGETS;
+  const parsed = parsePublishTargets(raw);
+  if (!parsed) {
+    throw new OutboxConfigurationError(
+      `${PUBLISH_TARGETS_ENV} must list ${PUBLISH_TARGETS.join(', ')} (comma-separated), but "${raw}" was provided; fix the function's environment.`,
+    );
+  }
+  return parsed;
+}
+
 interface PreparedEvent {
   readonly built: BuiltEnvelope;
   readonly deliverAt?: number;
@@ -174,6 +209,8 @@ interface PreparedEvent {
 export class OutboxWriter {
   readonly tableName: string;
   readonly maxEventBytes: number;
+  /** The targets every event is checked against. */
+  readonly targets: readonly PublishTarget[];
   readonly #source: string | undefined;
   readonly #client: DynamoDBDocumentClient;
   readonly #now: () => number;
@@ -193,6 +230,7 @@ export class OutboxWriter {
     }
     this.tableName = tableName;
     this.maxEventBytes = maxEventBytes;
+    this.targets = publishTargets(options.targets);
     this.#source = options.source ?? process.env.OUTBOX_EVENT_SOURCE;
     this.#client = options.client ?? sharedDocumentClient();
     this.#now = options.now ?? Date.now;
@@ -271,6 +309,7 @@ export class OutboxWriter {
         now,
         ...(this.#source === undefined ? {} : { defaultSource: this.#source }),
       });
+      this.#assertDeliverable(built, `events[${i}]`);
       const deliverAt = event.deliverAt === undefined ? undefined : +event.deliverAt;
       if (deliverAt !== undefined && !Number.isFinite(deliverAt)) {
         throw new OutboxValidationError(`events[${i}].deliverAt`, 'must be a Date or epoch milliseconds');
@@ -459,6 +498,25 @@ export class OutboxWriter {
       );
     }
     return result.Item;
+  }
+
+  /** Throws OutboxLimitError when a configured target would refuse the event as built. */
+  #assertDeliverable({ envelope, bytes }: BuiltEnvelope, field: string): void {
+    const [problem] = deliveryProblems(
+      {
+        envelopeBytes: bytes,
+        type: envelope.type,
+        source: envelope.source,
+        partitionKey: envelope.partitionkey,
+        sequence: envelope.sequence,
+        ...(envelope.subject === undefined ? {} : { subject: envelope.subject }),
+      },
+      this.targets,
+    );
+    if (problem) {
+      const at = problem.part === 'message' ? field : `${field}.${problem.part}`;
+      throw new OutboxLimitError(at, problem.target, problem.limit, problem.reason);
+    }
   }
 
   #record(aggregateKey: string, { built, deliverAt }: PreparedEvent, now: number): Record<string, unknown> {
