@@ -162,6 +162,12 @@ export interface BuildEnvelopeOptions {
   readonly maxEventBytes?: number;
   readonly field?: string;
   readonly now?: number;
+  /**
+   * Take `traceparent` from the Lambda's X-Ray header when the input has none. Off when rebuilding an event
+   * another process created (confirm), whose trace is the producer's, not ours.
+   * @default true
+   */
+  readonly deriveTraceparent?: boolean;
 }
 
 export interface BuiltEnvelope<TData = unknown> {
@@ -205,7 +211,9 @@ export function buildEnvelope<TData>(
   const time = eventTime(input.time, `${field}.time`, options.now ?? Date.now());
   const subject = requireAttributeText(optionalText(input.subject, `${field}.subject`), `${field}.subject`);
   const dataschema = optionalText(input.dataschema, `${field}.dataschema`);
-  const traceparent = input.traceparent ?? traceparentFromXRay(process.env._X_AMZN_TRACE_ID);
+  const traceparent =
+    input.traceparent ??
+    (options.deriveTraceparent === false ? undefined : traceparentFromXRay(process.env._X_AMZN_TRACE_ID));
   if (traceparent !== undefined && !TRACEPARENT.test(traceparent)) {
     throw new OutboxValidationError(
       `${field}.traceparent`,

@@ -13,6 +13,8 @@ export const HEAD_SORT_KEY = 'HEAD';
 /** Sort key of a prepared (two-phase) message: `PRE#<event id>`. Its sequence is assigned at confirm time. */
 export const PREPARED_SORT_KEY_PREFIX = 'PRE#';
 export const SEQUENCE_DIGITS = 12;
+/** The largest sequence the sort key holds; prepare() sizes a message as if it got this one. */
+export const MAX_SEQUENCE = 10 ** SEQUENCE_DIGITS - 1;
 
 /** Sparse GSI of records that still need work (ready, prepared, scheduled); removed when done. */
 export const PENDING_INDEX_NAME = 'pending-by-due-time';
@@ -97,6 +99,8 @@ export const RecordAttribute = {
   lastSequence: 'lastSequence',
   /** On a `PRE#` item: the event input (JSON) to publish on confirm. */
   preparedEvent: 'preparedEvent',
+  /** Instead of `preparedEvent` when it is over 300 KB: gzip of its UTF-8 JSON (binary). */
+  preparedEventGzip: 'preparedEventGzip',
   /** On a `PRE#` item: how many times the sweeper asked the producer's check-back function. */
   checkbackAttempts: 'checkbackAttempts',
   confirmedSequence: 'confirmedSequence',

@@ -1,4 +1,4 @@
-import { gzipSync } from 'node:zlib';
+import { gunzipSync, gzipSync } from 'node:zlib';
 import { DynamoDBClient, TransactionCanceledException } from '@aws-sdk/client-dynamodb';
 import {
   DynamoDBDocumentClient,
@@ -39,6 +39,7 @@ import {
   eventSortKey,
   HEAD_SORT_KEY,
   isReservedPartitionKey,
+  MAX_SEQUENCE,
   OutboxStatus,
   PARTITION_KEY,
   PENDING_DUE_AT,
@@ -197,6 +198,36 @@ function publishTargets(option: readonly PublishTarget[] | undefined): readonly 
   return parsed;
 }
 
+/**
+ * How #build treats the events it is given. New events are checked against this writer's limits and targets and
+ * get the caller's trace. A confirmed message was checked by prepare() (by the producer's writer, sized for the
+ * longest sequence), so confirm commits it as prepared: whichever writer confirms it (the producer, or the
+ * sweeper with its defaults and its own trace) must not refuse it or change it.
+ */
+interface EventOrigin {
+  readonly checkLimits: boolean;
+  readonly deriveTraceparent: boolean;
+}
+const NEW_EVENTS: EventOrigin = { checkLimits: true, deriveTraceparent: true };
+const FROM_PREPARED: EventOrigin = { checkLimits: false, deriveTraceparent: false };
+
+/** The event a PRE# item holds, as prepare() stored it (plain or gzipped JSON). */
+function preparedEventOf(item: Record<string, unknown>, id: string): OutboxEventInput {
+  const zipped = item.preparedEventGzip as Uint8Array | undefined;
+  const json = zipped === undefined ? (item.preparedEvent as string) : gunzipSync(zipped).toString('utf8');
+  const stored = JSON.parse(json) as Partial<OutboxEnvelope>;
+  return {
+    id,
+    type: stored.type as string,
+    source: stored.source as string,
+    data: stored.data,
+    time: stored.time as string,
+    ...(stored.subject === undefined ? {} : { subject: stored.subject }),
+    ...(stored.dataschema === undefined ? {} : { dataschema: stored.dataschema }),
+    ...(stored.traceparent === undefined ? {} : { traceparent: stored.traceparent }),
+  };
+}
+
 interface PreparedEvent {
   readonly built: BuiltEnvelope;
   readonly deliverAt?: number;
@@ -247,11 +278,15 @@ export class OutboxWriter {
    * Append without an expected version: reads the head, commits at that version, and retries a lost race
    * (a conflict on the head alone) up to MAX_VERSION_RETRIES times. Any other conflict is thrown at once.
    */
-  async #append(aggregateKey: string, inputAt: (version: number) => TransactInput): Promise<TransactResult> {
+  async #append(
+    aggregateKey: string,
+    inputAt: (version: number) => TransactInput,
+    origin: EventOrigin = NEW_EVENTS,
+  ): Promise<TransactResult> {
     for (let attempt = 1; ; attempt++) {
       const version = await this.currentVersion(aggregateKey);
       try {
-        return await this.#commit(inputAt(version), version);
+        return await this.#commit(inputAt(version), version, origin);
       } catch (error) {
         const onlyVersion =
           error instanceof OutboxConflictError && error.reasons.every((r) => r.kind === 'aggregate-version');
@@ -291,6 +326,7 @@ export class OutboxWriter {
   #build(
     input: TransactInput,
     expectedVersion: number,
+    origin: EventOrigin = NEW_EVENTS,
   ): { command: TransactWriteCommandInput; events: OutboxEnvelope[] } {
     const { aggregate, writes = [] } = input;
     if (!Number.isSafeInteger(expectedVersion) || expectedVersion < 0) {
@@ -304,12 +340,13 @@ export class OutboxWriter {
       const built = buildEnvelope(event, {
         partitionKey: aggregate.key,
         sequence: expectedVersion + i + 1,
-        maxEventBytes: this.maxEventBytes,
+        maxEventBytes: origin.checkLimits ? this.maxEventBytes : MAX_EVENT_BYTES_LIMIT,
         field: `events[${i}]`,
         now,
+        deriveTraceparent: origin.deriveTraceparent,
         ...(this.#source === undefined ? {} : { defaultSource: this.#source }),
       });
-      this.#assertDeliverable(built, `events[${i}]`);
+      if (origin.checkLimits) this.#assertDeliverable(built, `events[${i}]`);
       const deliverAt = event.deliverAt === undefined ? undefined : +event.deliverAt;
       if (deliverAt !== undefined && !Number.isFinite(deliverAt)) {
         throw new OutboxValidationError(`events[${i}].deliverAt`, 'must be a Date or epoch milliseconds');
@@ -347,20 +384,23 @@ export class OutboxWriter {
    */
   async prepare(aggregateKey: string, event: OutboxEventInput): Promise<PreparedMessage> {
     validateAggregateKey(aggregateKey, 'aggregateKey');
-    const id = event.id ?? uuidv7(this.#now());
+    const id = event?.id ?? uuidv7(this.#now());
     const now = this.#now();
-    // Validate now (sequence 1 stands in) so a bad event fails at prepare, not at confirm.
+    // Validate and size it as it will be published: confirm assigns the sequence later, so take the longest one
+    // the record format allows, and keep the producer's traceparent (or its absence) for confirm to reuse.
     const built = buildEnvelope(
       { ...event, id },
       {
         partitionKey: aggregateKey,
-        sequence: 1,
+        sequence: MAX_SEQUENCE,
         maxEventBytes: this.maxEventBytes,
         now,
         ...(this.#source === undefined ? {} : { defaultSource: this.#source }),
       },
     );
+    this.#assertDeliverable(built, 'event');
     const { sequence: _assignedAtConfirm, ...stored } = built.envelope;
+    const storedJson = JSON.stringify(stored);
     try {
       await this.#client.send(
         new PutCommand({
@@ -372,7 +412,9 @@ export class OutboxWriter {
             type: built.envelope.type,
             source: built.envelope.source,
             status: OutboxStatus.Prepared,
-            preparedEvent: JSON.stringify(stored),
+            ...(Buffer.byteLength(storedJson) > GZIP_THRESHOLD_BYTES
+              ? { preparedEventGzip: gzipSync(storedJson) }
+              : { preparedEvent: storedJson }),
             createdAt: now,
             attempts: 0,
             checkbackAttempts: 0,
@@ -406,25 +448,17 @@ export class OutboxWriter {
     if (prepared.status === OutboxStatus.Confirmed) {
       return { id: message.id, sequence: prepared.confirmedSequence as number, confirmedNow: false };
     }
-    const stored = JSON.parse(prepared.preparedEvent as string) as OutboxEventInput & {
-      partitionkey?: string;
-    };
-    const event: OutboxEventInput = {
-      id: message.id,
-      type: stored.type,
-      source: stored.source as string,
-      data: stored.data,
-      time: stored.time as string,
-      ...(stored.subject === undefined ? {} : { subject: stored.subject }),
-      ...(stored.dataschema === undefined ? {} : { dataschema: stored.dataschema }),
-      ...(stored.traceparent === undefined ? {} : { traceparent: stored.traceparent }),
-    };
+    const event = preparedEventOf(prepared, message.id);
     try {
-      const { version } = await this.#append(message.aggregateKey, (current) => ({
-        aggregate: { key: message.aggregateKey },
-        events: [event],
-        writes: [this.#finishPrepared(message, OutboxStatus.Confirmed, { confirmedSequence: current + 1 })],
-      }));
+      const { version } = await this.#append(
+        message.aggregateKey,
+        (current) => ({
+          aggregate: { key: message.aggregateKey },
+          events: [event],
+          writes: [this.#finishPrepared(message, OutboxStatus.Confirmed, { confirmedSequence: current + 1 })],
+        }),
+        FROM_PREPARED,
+      );
       return { id: message.id, sequence: version, confirmedNow: true };
     } catch (error) {
       if (
@@ -541,8 +575,12 @@ export class OutboxWriter {
     };
   }
 
-  async #commit(input: TransactInput, expectedVersion: number): Promise<TransactResult> {
-    const { command, events } = this.#build(input, expectedVersion);
+  async #commit(
+    input: TransactInput,
+    expectedVersion: number,
+    origin: EventOrigin = NEW_EVENTS,
+  ): Promise<TransactResult> {
+    const { command, events } = this.#build(input, expectedVersion, origin);
     try {
       await this.#client.send(new TransactWriteCommand(command));
     } catch (error) {
