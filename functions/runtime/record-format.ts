@@ -13,6 +13,11 @@ export const HEAD_SORT_KEY = 'HEAD';
 /** Sort key of a prepared (two-phase) message: `PRE#<event id>`. Its sequence is assigned at confirm time. */
 export const PREPARED_SORT_KEY_PREFIX = 'PRE#';
 export const SEQUENCE_DIGITS = 12;
+/**
+ * Sort key of a request record, `REQ#<requestId>`: written in the same transaction as the events when the caller
+ * passes a requestId, so a retry of the call finds it and returns the first commit instead of writing again.
+ */
+export const REQUEST_SORT_KEY_PREFIX = 'REQ#';
 /** The largest sequence the sort key holds; prepare() sizes a message as if it got this one. */
 export const MAX_SEQUENCE = 10 ** SEQUENCE_DIGITS - 1;
 
@@ -47,6 +52,7 @@ export const RESERVED_PARTITION_KEY_PREFIXES = [
   PREPARED_SORT_KEY_PREFIX,
   PENDING_SHARD_PREFIX,
   QUARANTINE_SHARD_PREFIX,
+  REQUEST_SORT_KEY_PREFIX,
   `${HEAD_SORT_KEY}#`,
 ] as const;
 
@@ -110,6 +116,10 @@ export const DEFAULT_RETENTION_DAYS = 7;
 
 export function eventSortKey(sequence: number): string {
   return EVENT_SORT_KEY_PREFIX + String(sequence).padStart(SEQUENCE_DIGITS, '0');
+}
+
+export function requestSortKey(requestId: string): string {
+  return REQUEST_SORT_KEY_PREFIX + requestId;
 }
 
 export function preparedSortKey(eventId: string): string {

@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { gunzipSync, gzipSync } from 'node:zlib';
 import { DynamoDBClient, TransactionCanceledException } from '@aws-sdk/client-dynamodb';
 import {
@@ -17,10 +18,12 @@ import {
   type OutboxEnvelope,
 } from './envelope.ts';
 import {
+  type ConflictKind,
   type ConflictReason,
   OutboxConfigurationError,
   OutboxConflictError,
   OutboxLimitError,
+  OutboxOutcomeUnknownError,
   OutboxRetryableError,
   OutboxValidationError,
 } from './errors.ts';
@@ -47,6 +50,7 @@ import {
   pendingShardOf,
   preparedSortKey,
   RESERVED_PARTITION_KEY_PREFIXES,
+  requestSortKey,
   SORT_KEY,
 } from './record-format.ts';
 
@@ -57,6 +61,9 @@ export const MAX_TRANSACTION_ITEMS = 100;
 /** Envelopes above this are stored gzipped (`envelopeGzip`) so they fit DynamoDB's 400 KB item limit. */
 export const GZIP_THRESHOLD_BYTES = 300 * 1024;
 const MAX_VERSION_RETRIES = 3;
+/** Sends of one transaction (same ClientRequestToken) while its responses are lost, before "outcome unknown". */
+const MAX_AMBIGUOUS_SENDS = 3;
+const REQUEST_ID = /^[\x21-\x7e]{1,128}$/;
 /** DynamoDB's partition key limit. */
 export const MAX_AGGREGATE_KEY_BYTES = 1024;
 
@@ -100,6 +107,13 @@ export interface TransactInput {
   readonly events: readonly OutboxEventInput[];
   /** The caller's business writes (Put, Update, Delete, ConditionCheck), committed atomically with the events. */
   readonly writes?: readonly BusinessWrite[];
+  /**
+   * Makes retries of this call safe: the same id (per aggregate) for every retry of one logical command, e.g.
+   * the command id or the triggering message's id. A `REQ#<requestId>` record commits with the events, and a
+   * later call with the same id returns that first commit (`replayed: true`) instead of writing again, for as
+   * long as the record lives (7 days). 1-128 printable ASCII characters.
+   */
+  readonly requestId?: string;
 }
 
 /** Identifies a prepared message: what prepare() returns and confirm()/cancel() take. */
@@ -120,6 +134,8 @@ export interface TransactResult {
   readonly events: readonly OutboxEnvelope[];
   /** The aggregate's version after the commit (the last event's sequence). */
   readonly version: number;
+  /** True when an earlier call with the same requestId had committed: this call wrote nothing. */
+  readonly replayed?: boolean;
 }
 
 let sharedClient: DynamoDBDocumentClient | undefined;
@@ -139,9 +155,25 @@ const RETRYABLE_CODES = new Set([
   'RequestLimitExceeded',
 ]);
 
+const NETWORK_ERROR_CODES = new Set([
+  'ECONNRESET',
+  'ECONNABORTED',
+  'EPIPE',
+  'ETIMEDOUT',
+  'ESOCKETTIMEDOUT',
+  'EAI_AGAIN',
+  'ENETUNREACH',
+  'EHOSTUNREACH',
+]);
+
 function isRetryableSdkError(error: unknown): boolean {
-  const e = error as { name?: string; $retryable?: unknown; $metadata?: { httpStatusCode?: number } };
-  if (e?.$retryable) return true;
+  const e = error as {
+    name?: string;
+    code?: string;
+    $retryable?: unknown;
+    $metadata?: { httpStatusCode?: number };
+  };
+  if (e?.$retryable || NETWORK_ERROR_CODES.has(e?.code ?? '')) return true;
   const status = e?.$metadata?.httpStatusCode ?? 0;
   if (status >= 500) return true;
   return [
@@ -227,6 +259,25 @@ function preparedEventOf(item: Record<string, unknown>, id: string): OutboxEvent
     ...(stored.traceparent === undefined ? {} : { traceparent: stored.traceparent }),
   };
 }
+
+/**
+ * True when the request may have been applied although it failed: no answer arrived (timeout, network error), the
+ * service failed after receiving it (5xx), or a send with the same ClientRequestToken is still running. A 4xx
+ * answer (throttling, a cancelled transaction, validation) means DynamoDB did not apply it.
+ */
+function isAmbiguousSdkError(error: unknown): boolean {
+  const e = error as { name?: string; code?: string; $metadata?: { httpStatusCode?: number } };
+  const status = e?.$metadata?.httpStatusCode ?? 0;
+  if (status >= 500) return true;
+  const name = e?.name ?? '';
+  if (
+    ['TimeoutError', 'RequestTimeout', 'TransactionInProgressException', 'InternalServerError'].includes(name)
+  )
+    return true;
+  return NETWORK_ERROR_CODES.has(e?.code ?? '') || NETWORK_ERROR_CODES.has(name);
+}
+
+const pause = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
 interface PreparedEvent {
   readonly built: BuiltEnvelope;
@@ -371,8 +422,12 @@ export class OutboxWriter {
     const records = prepared.map((p) => ({
       Put: { TableName: this.tableName, Item: this.#record(aggregate.key, p, now) },
     }));
+    const request =
+      input.requestId === undefined
+        ? []
+        : [this.#requestRecord(aggregate.key, input.requestId, prepared, nextVersion, now)];
     return {
-      command: { TransactItems: [...writes, head, ...records] },
+      command: { TransactItems: [...writes, head, ...request, ...records] },
       events: prepared.map((p) => p.built.envelope),
     };
   }
@@ -581,12 +636,121 @@ export class OutboxWriter {
     origin: EventOrigin = NEW_EVENTS,
   ): Promise<TransactResult> {
     const { command, events } = this.#build(input, expectedVersion, origin);
-    try {
-      await this.#client.send(new TransactWriteCommand(command));
-    } catch (error) {
-      throw this.#translate(error, input);
+    const committed: TransactResult = { events, version: expectedVersion + events.length };
+    // One token for every send of this transaction: if an earlier send committed and only its response was lost,
+    // DynamoDB answers a re-send with success (within 10 minutes) instead of applying it again.
+    const request = new TransactWriteCommand({ ...command, ClientRequestToken: randomUUID() });
+    let lost: unknown;
+    for (let send = 1; send <= MAX_AMBIGUOUS_SENDS; send++) {
+      try {
+        await this.#client.send(request);
+        return committed;
+      } catch (error) {
+        if (isAmbiguousSdkError(error)) {
+          lost = error;
+          if (send < MAX_AMBIGUOUS_SENDS) await pause(50 * 2 ** send);
+          continue;
+        }
+        const translated = this.#translate(error, input);
+        if (translated instanceof OutboxConflictError) {
+          if (translated.reasons.some((r) => r.kind === 'request')) return this.#replay(input);
+          // After a lost response the conditions may be failing on our own earlier send.
+          if (lost !== undefined && (await this.#isStored(events))) return committed;
+        }
+        throw translated;
+      }
     }
-    return { events, version: expectedVersion + events.length };
+    if (await this.#isStored(events)) return committed;
+    throw new OutboxOutcomeUnknownError(
+      input.aggregate.key,
+      events.map((e) => e.id),
+      input.requestId,
+      lost,
+    );
+  }
+
+  /** Whether the transaction's first event is stored under its id; false when that cannot be read either. */
+  async #isStored(events: readonly OutboxEnvelope[]): Promise<boolean> {
+    const first = events[0];
+    if (!first) return false;
+    try {
+      const { Item } = await this.#client.send(
+        new GetCommand({
+          TableName: this.tableName,
+          Key: { [PARTITION_KEY]: first.partitionkey, [SORT_KEY]: eventSortKey(first.sequence) },
+          ConsistentRead: true,
+          ProjectionExpression: 'id',
+        }),
+      );
+      return Item?.id === first.id;
+    } catch {
+      return false;
+    }
+  }
+
+  /** The `REQ#<requestId>` record: proof that this request committed, and what it committed. */
+  #requestRecord(
+    aggregateKey: string,
+    requestId: string,
+    events: readonly PreparedEvent[],
+    version: number,
+    now: number,
+  ) {
+    return {
+      Put: {
+        TableName: this.tableName,
+        Item: {
+          [PARTITION_KEY]: aggregateKey,
+          [SORT_KEY]: requestSortKey(requestId),
+          requestId,
+          firstSequence: version - events.length + 1,
+          version,
+          eventIds: events.map((e) => e.built.envelope.id),
+          createdAt: now,
+          [EXPIRES_AT]: Math.floor(now / 1000) + DEFAULT_RETENTION_DAYS * 86_400,
+        },
+        // An expired record (TTL deletion can lag) no longer counts.
+        ConditionExpression: `attribute_not_exists(${SORT_KEY}) OR ${EXPIRES_AT} < :nowSeconds`,
+        ExpressionAttributeValues: { ':nowSeconds': Math.floor(now / 1000) },
+      },
+    };
+  }
+
+  /** Answers a repeated requestId with what its first call committed. */
+  async #replay(input: TransactInput): Promise<TransactResult> {
+    const key = input.aggregate.key;
+    const read = (sk: string) =>
+      this.#client.send(
+        new GetCommand({
+          TableName: this.tableName,
+          Key: { [PARTITION_KEY]: key, [SORT_KEY]: sk },
+          ConsistentRead: true,
+        }),
+      );
+    try {
+      const { Item: request } = await read(requestSortKey(input.requestId as string));
+      const firstSequence = request?.firstSequence as number;
+      const version = request?.version as number;
+      const events: OutboxEnvelope[] = [];
+      for (let sequence = firstSequence; sequence <= version; sequence++) {
+        const { Item } = await read(eventSortKey(sequence));
+        if (!Item) continue; // already expired after publishing
+        const json =
+          Item.envelopeGzip === undefined
+            ? (Item.envelope as string)
+            : gunzipSync(Item.envelopeGzip as Uint8Array).toString('utf8');
+        events.push(JSON.parse(json) as OutboxEnvelope);
+      }
+      return { events, version, replayed: true };
+    } catch (error) {
+      if (isRetryableSdkError(error)) {
+        throw new OutboxRetryableError(
+          `Request "${input.requestId}" for aggregate "${key}" was committed earlier, but reading what it committed failed`,
+          error,
+        );
+      }
+      throw error;
+    }
   }
 
   #translate(error: unknown, input: TransactInput): unknown {
@@ -595,18 +759,26 @@ export class OutboxWriter {
       (error as Error)?.name === 'TransactionCanceledException'
     ) {
       const reasons = (error as TransactionCanceledException).CancellationReasons ?? [];
+      // Layout of #build: writes, head, the request record (with a requestId), events.
       const writeCount = input.writes?.length ?? 0;
+      const firstEvent = writeCount + 1 + (input.requestId === undefined ? 0 : 1);
       const failed: ConflictReason[] = [];
       reasons.forEach((reason, transactIndex) => {
         if (!reason.Code || reason.Code === 'None') return;
-        const kind =
+        const kind: ConflictKind =
           transactIndex < writeCount
             ? 'business-write'
             : transactIndex === writeCount
               ? 'aggregate-version'
-              : 'outbox-record';
+              : transactIndex < firstEvent
+                ? 'request'
+                : 'outbox-record';
         const inputIndex =
-          kind === 'business-write' ? transactIndex : Math.max(0, transactIndex - writeCount - 1);
+          kind === 'business-write'
+            ? transactIndex
+            : kind === 'outbox-record'
+              ? transactIndex - firstEvent
+              : 0;
         failed.push({
           transactIndex,
           inputIndex,
@@ -635,7 +807,7 @@ export class OutboxWriter {
     }
     if (isRetryableSdkError(error)) {
       return new OutboxRetryableError(
-        `Committing aggregate "${input.aggregate.key}" failed transiently`,
+        `DynamoDB refused the commit for aggregate "${input.aggregate.key}" (${(error as Error).name})`,
         error,
       );
     }
@@ -661,11 +833,19 @@ export class OutboxWriter {
         );
       }
     });
-    const total = writes.length + input.events.length + 1;
+    const requestId = input.requestId;
+    if (requestId !== undefined && (typeof requestId !== 'string' || !REQUEST_ID.test(requestId))) {
+      throw new OutboxValidationError(
+        'requestId',
+        'must be 1-128 printable ASCII characters (no spaces), the same for every retry of one command',
+      );
+    }
+    const requestRecords = requestId === undefined ? 0 : 1;
+    const total = writes.length + input.events.length + 1 + requestRecords;
     if (total > MAX_TRANSACTION_ITEMS) {
       throw new OutboxValidationError(
         'transaction',
-        `${writes.length} writes + ${input.events.length} events + 1 aggregate head = ${total} items, over DynamoDB's ${MAX_TRANSACTION_ITEMS}-item transaction limit; split the command or use prepare/confirm`,
+        `${writes.length} writes + ${input.events.length} events + 1 aggregate head${requestRecords ? ' + 1 request record' : ''} = ${total} items, over DynamoDB's ${MAX_TRANSACTION_ITEMS}-item transaction limit; split the command or use prepare/confirm`,
       );
     }
     return input;

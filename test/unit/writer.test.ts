@@ -139,10 +139,6 @@ describe('OutboxWriter.transact', () => {
         $metadata: { httpStatusCode: 400 },
       }),
     ],
-    [
-      'a 500',
-      Object.assign(new Error('oops'), { name: 'InternalServerError', $metadata: { httpStatusCode: 500 } }),
-    ],
   ])('surfaces %s as retryable', async (_name, failure) => {
     ddb.on(TransactWriteCommand).rejects(failure);
     const error = await writer
