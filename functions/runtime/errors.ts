@@ -107,16 +107,21 @@ export class OutboxOutcomeUnknownError extends OutboxError {
   constructor(
     aggregateKey: string,
     eventIds: readonly string[],
-    requestId: string | undefined,
     cause: unknown,
+    retry: { readonly requestId?: string; readonly safeRetry?: string } = {},
   ) {
+    const { requestId } = retry;
+    const safeRetry =
+      retry.safeRetry ??
+      (requestId === undefined
+        ? undefined
+        : `Retry the same call with requestId "${requestId}": it returns the first commit if there was one and commits once otherwise.`);
     const advice =
-      requestId === undefined
-        ? `Do not retry blindly: that can commit the events twice under new ids. Check whether event ${eventIds[0]} is stored first, and pass a requestId so that retries are safe.`
-        : `Retry the same call with requestId "${requestId}": it returns the first commit if there was one and commits once otherwise.`;
+      safeRetry ??
+      `Do not retry blindly: that can commit the events twice under new ids. Check whether event ${eventIds[0]} is stored first, and pass a requestId so that retries are safe.`;
     super(
       `The commit for aggregate "${aggregateKey}" may have been committed or not: its response was lost (${(cause as Error)?.name ?? 'Error'}) and could not be settled. ${advice}`,
-      { cause, retryable: requestId !== undefined },
+      { cause, retryable: safeRetry !== undefined },
     );
     this.aggregateKey = aggregateKey;
     this.eventIds = eventIds;

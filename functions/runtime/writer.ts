@@ -456,41 +456,63 @@ export class OutboxWriter {
     this.#assertDeliverable(built, 'event');
     const { sequence: _assignedAtConfirm, ...stored } = built.envelope;
     const storedJson = JSON.stringify(stored);
-    try {
-      await this.#client.send(
-        new PutCommand({
-          TableName: this.tableName,
-          Item: {
-            [PARTITION_KEY]: aggregateKey,
-            [SORT_KEY]: preparedSortKey(id),
-            id,
-            type: built.envelope.type,
-            source: built.envelope.source,
-            status: OutboxStatus.Prepared,
-            ...(Buffer.byteLength(storedJson) > GZIP_THRESHOLD_BYTES
-              ? { preparedEventGzip: gzipSync(storedJson) }
-              : { preparedEvent: storedJson }),
-            createdAt: now,
-            attempts: 0,
-            checkbackAttempts: 0,
-            [PENDING_SHARD]: pendingShardOf(id),
-            [PENDING_DUE_AT]: now,
-          },
-          ConditionExpression: 'attribute_not_exists(sk)',
-        }),
-      );
-    } catch (error) {
-      if ((error as Error).name === 'ConditionalCheckFailedException') {
+    const put = new PutCommand({
+      TableName: this.tableName,
+      Item: {
+        [PARTITION_KEY]: aggregateKey,
+        [SORT_KEY]: preparedSortKey(id),
+        id,
+        type: built.envelope.type,
+        source: built.envelope.source,
+        status: OutboxStatus.Prepared,
+        ...(Buffer.byteLength(storedJson) > GZIP_THRESHOLD_BYTES
+          ? { preparedEventGzip: gzipSync(storedJson) }
+          : { preparedEvent: storedJson }),
+        createdAt: now,
+        attempts: 0,
+        checkbackAttempts: 0,
+        [PENDING_SHARD]: pendingShardOf(id),
+        [PENDING_DUE_AT]: now,
+      },
+      ConditionExpression: 'attribute_not_exists(sk)',
+    });
+    const message = { aggregateKey, id };
+    const isSameMessage = (item: Record<string, unknown>) =>
+      item.type === built.envelope.type && item.source === built.envelope.source;
+    let lost: unknown;
+    for (let send = 1; send <= MAX_AMBIGUOUS_SENDS; send++) {
+      try {
+        await this.#client.send(put);
+        return message;
+      } catch (error) {
+        if (isAmbiguousSdkError(error)) {
+          lost = error;
+          if (send < MAX_AMBIGUOUS_SENDS) await pause(50 * 2 ** send);
+          continue;
+        }
+        if ((error as Error).name !== 'ConditionalCheckFailedException') {
+          throw isRetryableSdkError(error)
+            ? new OutboxRetryableError(`Preparing message ${id} failed`, error)
+            : error;
+        }
+        // Already there: our own earlier send (lost response) or the caller's retry is fine; another event is not.
+        const existing = await this.#readPrepared(message);
+        if (isSameMessage(existing)) return message;
         throw new OutboxValidationError(
           'event.id',
-          `a message with id ${id} was already prepared; use a new id`,
+          `a message with id ${id} was already prepared for a different event (type "${String(existing.type)}"); use a new id`,
         );
       }
-      throw isRetryableSdkError(error)
-        ? new OutboxRetryableError(`Preparing message ${id} failed`, error)
-        : error;
     }
-    return { aggregateKey, id };
+    const found = await this.#readPrepared(message).catch(() => undefined);
+    if (found && isSameMessage(found)) return message;
+    throw new OutboxOutcomeUnknownError(aggregateKey, [id], lost, {
+      ...(event?.id === undefined
+        ? {}
+        : {
+            safeRetry: `Retry prepare() with the same event id ${id}: it finds the message if this call stored it.`,
+          }),
+    });
   }
 
   /**
@@ -664,8 +686,8 @@ export class OutboxWriter {
     throw new OutboxOutcomeUnknownError(
       input.aggregate.key,
       events.map((e) => e.id),
-      input.requestId,
       lost,
+      input.requestId === undefined ? {} : { requestId: input.requestId },
     );
   }
 

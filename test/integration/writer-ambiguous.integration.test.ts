@@ -22,10 +22,10 @@ const internalServerError: Failure = () =>
 
 /**
  * A DocumentClient whose calls reach DynamoDB Local, but the next `lose.transactions` TransactWriteItems responses
- * (and then `lose.reads` GetItem responses) are replaced by `failure`: the write happened, the caller never hears so.
+ * (`lose.puts` PutItem responses, and then `lose.reads` GetItem responses) are replaced by `failure`: the write happened, the caller never hears so.
  */
 function clientLosingResponses(failure: Failure) {
-  const lose = { transactions: 0, reads: 0 };
+  const lose = { transactions: 0, reads: 0, puts: 0 };
   let lostCommits = 0;
   const base = new DynamoDBClient({ ...localAwsConfig(endpoint()), maxAttempts: 1 });
   base.middlewareStack.add(
@@ -34,6 +34,11 @@ function clientLosingResponses(failure: Failure) {
       const input = args.input as Record<string, unknown>;
       if ('TransactItems' in input && lose.transactions > 0) {
         lose.transactions--;
+        lostCommits++;
+        throw failure();
+      }
+      if ('Item' in input && lose.puts > 0) {
+        lose.puts--;
         lostCommits++;
         throw failure();
       }
@@ -170,5 +175,42 @@ describe('an ambiguous failure after TransactWriteItems committed (#10.3), again
     expect(unknown.message).toContain(unknown.eventIds[0]);
     expect(unknown.message).toMatch(/requestId/);
     expect(await storedEventIds(key)).toHaveLength(2);
+  });
+
+  it('prepare: a lost response, then the caller retries with the same event id: one prepared message', async () => {
+    const key = 'pay#lost-prepare';
+    const { doc, lose } = clientLosingResponses(timeout);
+    const writer = writerOn(doc);
+    const event = { id: '0193a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b', type: 'Charged', data: { cents: 5 } };
+    lose.puts = 1;
+
+    const call = () => writer.prepare(key, event);
+    const message = await call().catch((error: unknown) => {
+      if ((error as { retryable?: boolean }).retryable) return call();
+      throw error;
+    });
+    const again = await call();
+
+    expect(message).toEqual({ aggregateKey: key, id: event.id });
+    expect(again).toEqual(message);
+    const page = await outbox.doc.send(
+      new QueryCommand({
+        TableName: outbox.tableName,
+        KeyConditionExpression: 'pk = :pk',
+        ExpressionAttributeValues: { ':pk': key },
+        ConsistentRead: true,
+      }),
+    );
+    expect(page.Items?.map((i) => [i.sk, i.status])).toEqual([[`PRE#${event.id}`, 'PREPARED']]);
+  });
+
+  it('prepare refuses an event id already prepared for a different event', async () => {
+    const key = 'pay#prepare-reused-id';
+    const writer = writerOn(outbox.doc);
+    const id = '0193a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5c';
+    await writer.prepare(key, { id, type: 'Charged', data: {} });
+    await expect(writer.prepare(key, { id, type: 'Refunded', data: {} })).rejects.toThrow(
+      /already prepared for a different event/,
+    );
   });
 });
