@@ -172,3 +172,17 @@ export function parsePublishTargets(raw: string): PublishTarget[] | undefined {
   }
   return [...new Set(names as PublishTarget[])];
 }
+
+/** 9999-12-31T23:59:59.999Z: the last instant an RFC 3339 timestamp can write. */
+const LAST_RFC3339_MS = 253_402_300_799_999;
+
+/**
+ * The PutEvents `Time` for a record's `createdAt` (epoch ms), or undefined when a foreign writer left it missing,
+ * non-numeric or absurd: EventBridge then stamps the entry itself. Passing `new Date(createdAt)` instead makes the
+ * SDK write `"Time":NaN` for an invalid Date, and the request body is no longer JSON.
+ */
+export function eventBridgeTime(createdAt: unknown): Date | undefined {
+  if (typeof createdAt !== 'number' || !Number.isFinite(createdAt)) return undefined;
+  if (createdAt <= 0 || createdAt > LAST_RFC3339_MS) return undefined;
+  return new Date(createdAt);
+}
