@@ -47,7 +47,8 @@ beforeAll(() => {
 describe('lease mode: the lease outlives a slow effect (#10.7), against DynamoDB Local', () => {
   it('a second delivery while a slow effect outruns leaseMs does not run the effect concurrently', async () => {
     const tableName = await createDedupTable();
-    const leaseMs = 600;
+    // Long enough that a renewal lands in time on a busy machine (each has leaseMs * 2/3 to arrive).
+    const leaseMs = 1_500;
     let running = 0;
     let mostAtOnce = 0;
     let runs = 0;
@@ -55,7 +56,7 @@ describe('lease mode: the lease outlives a slow effect (#10.7), against DynamoDB
       runs++;
       running++;
       mostAtOnce = Math.max(mostAtOnce, running);
-      await sleep(4 * leaseMs);
+      await sleep(3 * leaseMs);
       running--;
     };
     // Two workers (e.g. two pollOnce loops, or two Lambda instances) with the same settings.
