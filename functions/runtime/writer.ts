@@ -538,6 +538,12 @@ export class OutboxWriter {
       );
       return { id: message.id, sequence: version, confirmedNow: true };
     } catch (error) {
+      if (error instanceof OutboxOutcomeUnknownError) {
+        // confirm() is idempotent (the PRE# item's status is its condition), so retrying it is always safe.
+        throw new OutboxOutcomeUnknownError(message.aggregateKey, [message.id], error.cause, {
+          safeRetry: `confirm() is idempotent: retry it. Do not cancel the message: the business change it announces is done.`,
+        });
+      }
       if (
         !(error instanceof OutboxConflictError) ||
         !error.reasons.some((r) => r.kind === 'business-write')

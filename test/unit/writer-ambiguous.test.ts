@@ -79,3 +79,35 @@ describe('OutboxWriter: what a failed commit says (#10.3)', () => {
     );
   });
 });
+
+describe('OutboxWriter.confirm after a lost response (#10.3)', () => {
+  it('says that retrying confirm() is safe and that the message must not be cancelled', async () => {
+    const id = '0193a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b';
+    ddb.on(GetCommand, { Key: { pk: 'pay#1', sk: `PRE#${id}` } }).resolves({
+      Item: {
+        status: 'PREPARED',
+        preparedEvent: JSON.stringify({
+          specversion: '1.0',
+          id,
+          source: '/payments',
+          type: 'Charged',
+          time: '2026-11-22T12:00:00.000Z',
+          datacontenttype: 'application/json',
+          partitionkey: 'pay#1',
+          data: {},
+        }),
+      },
+    });
+    ddb.on(GetCommand, { Key: { pk: 'pay#1', sk: 'HEAD' } }).resolves({ Item: { lastSequence: 3 } });
+    ddb
+      .on(TransactWriteCommand)
+      .rejects(Object.assign(new Error('socket hang up'), { code: 'ECONNRESET', $metadata: {} }));
+
+    const error = await writer.confirm({ aggregateKey: 'pay#1', id }).catch((e: unknown) => e);
+
+    expect(error).toBeInstanceOf(OutboxOutcomeUnknownError);
+    expect((error as OutboxOutcomeUnknownError).retryable).toBe(true);
+    expect((error as Error).message).toMatch(/confirm\(\) is idempotent: retry it\. Do not cancel/);
+    expect(ddb.commandCalls(TransactWriteCommand)).toHaveLength(3);
+  });
+});
