@@ -13,7 +13,7 @@ import {
   DEDUP_TABLE_ENV,
   DEFAULT_DEDUP_TTL_SECONDS,
 } from './dedup-format.ts';
-import { DedupStore, validateWrites } from './dedup-store.ts';
+import { DedupStore, type Lease, validateWrites } from './dedup-store.ts';
 import { ConsumerConfigurationError, ConsumerError, LeaseLostError, SequenceGapError } from './errors.ts';
 import { powertoolsConsumerLogger, powertoolsConsumerMetrics } from './observability.ts';
 import {
@@ -126,6 +126,89 @@ function requireInteger(consumer: string, name: string, value: number, min: numb
     );
   }
   return value;
+}
+
+/** A held lease kept alive while the handler runs. */
+interface LeaseKeeper {
+  /** Aborted, with a LeaseLostError, when the lease is lost or lapses unrenewed. */
+  readonly signal: AbortSignal;
+  /** The lease as last renewed. */
+  readonly lease: Lease;
+  /** Set once the lease is lost: the handler must not be marked complete. */
+  readonly lost: LeaseLostError | undefined;
+  /** Stops the heartbeat and waits for a renewal in flight. */
+  stop(): Promise<void>;
+}
+
+/**
+ * Heartbeat: renews the lease every leaseMs / 3 (a conditional update on the owner token), so a slow effect keeps
+ * it and no other worker starts the same event meanwhile. Aborts `signal` when a renewal finds another owner, or
+ * when the lease runs out because renewals kept failing.
+ */
+function keepLease(
+  store: DedupStore,
+  consumer: string,
+  eventId: string,
+  claimed: Lease,
+  leaseMs: number,
+  now: () => number,
+): LeaseKeeper {
+  const controller = new AbortController();
+  let lease = claimed;
+  let lost: LeaseLostError | undefined;
+  let stopped = false;
+  let renewal: Promise<void> = Promise.resolve();
+  let beatTimer: ReturnType<typeof setTimeout> | undefined;
+  let expiryTimer: ReturnType<typeof setTimeout> | undefined;
+  const lose = (error: LeaseLostError) => {
+    if (lost) return;
+    lost = error;
+    controller.abort(error);
+  };
+  const armExpiry = () => {
+    clearTimeout(expiryTimer);
+    expiryTimer = setTimeout(
+      () => lose(new LeaseLostError(consumer, eventId, lease.owner, 'expired')),
+      Math.max(0, lease.expiresAt - now()),
+    );
+    expiryTimer.unref?.();
+  };
+  const renew = async () => {
+    try {
+      lease = await store.extend(consumer, eventId, lease, leaseMs);
+      if (!stopped) armExpiry();
+    } catch (error) {
+      if (error instanceof LeaseLostError) lose(error);
+      // Throttling or a network error: try again at the next beat; the expiry timer keeps running meanwhile.
+    }
+  };
+  const scheduleBeat = () => {
+    if (stopped || lost) return;
+    beatTimer = setTimeout(
+      () => {
+        renewal = renew().then(scheduleBeat);
+      },
+      Math.max(1, Math.floor(leaseMs / 3)),
+    );
+    beatTimer.unref?.();
+  };
+  armExpiry();
+  scheduleBeat();
+  return {
+    signal: controller.signal,
+    get lease() {
+      return lease;
+    },
+    get lost() {
+      return lost;
+    },
+    async stop() {
+      stopped = true;
+      clearTimeout(beatTimer);
+      await renewal;
+      clearTimeout(expiryTimer);
+    },
+  };
 }
 
 /**
@@ -287,31 +370,38 @@ export class IdempotentConsumer<TData = unknown> {
           : Math.max(1, remaining) + (options.leaseMarginMs ?? DEFAULT_LEASE_MARGIN_MS));
       const claim = await this.store.claim(this.name, eventId, leaseMs);
       if (claim.status === 'duplicate') return { status: 'duplicate', eventId };
-      const { lease } = claim;
+      const keeper = keepLease(this.store, this.name, eventId, claim.lease, leaseMs, this.#now);
+      let failure: { error: unknown } | undefined;
       try {
         await options.handle(envelope, {
           ...context,
-          leaseOwner: lease.owner,
-          leaseExpiresAt: lease.expiresAt,
-          signal: AbortSignal.timeout(Math.max(1, lease.expiresAt - this.#now())),
+          leaseOwner: claim.lease.owner,
+          get leaseExpiresAt() {
+            return keeper.lease.expiresAt;
+          },
+          signal: keeper.signal,
         });
       } catch (error) {
-        const released = await this.store
-          .release(this.name, eventId, lease)
-          .catch((releaseError: unknown) => {
-            this.logger.warn(
-              'Could not release the lease after a failed side effect; it expires on its own',
-              {
-                eventId,
-                error: (releaseError as Error).name,
-              },
-            );
-            return false;
-          });
-        if (!released) this.logger.warn('The lease was no longer ours when releasing it', { eventId });
-        throw error;
+        failure = { error };
+      } finally {
+        await keeper.stop();
       }
-      await this.store.complete(this.name, eventId, lease);
+      if (keeper.lost) {
+        // Not (provably) ours any more: never mark it complete. Report how it stands now.
+        const state = await this.store
+          .lossState(this.name, eventId, keeper.lease)
+          .catch(() => keeper.lost?.state ?? 'expired');
+        if (state === undefined) {
+          // Still ours, but it lapsed while unrenewable: give it up so a redelivery need not wait.
+          await this.#release(eventId, keeper.lease);
+        }
+        throw new LeaseLostError(this.name, eventId, claim.lease.owner, state ?? 'expired');
+      }
+      if (failure) {
+        await this.#release(eventId, keeper.lease);
+        throw failure.error;
+      }
+      await this.store.complete(this.name, eventId, keeper.lease);
       return { status: 'applied', eventId };
     }
     const writes = validateWrites(this.name, eventId, await options.handle(envelope, context));
@@ -335,6 +425,18 @@ export class IdempotentConsumer<TData = unknown> {
     }
     if (result.status === 'stale') return { status: 'stale', eventId, lastSequence: result.lastSequence };
     return { status: 'duplicate', eventId };
+  }
+
+  /** Deletes the claim so a retry need not wait for the lease; a failure only means it expires on its own. */
+  async #release(eventId: string, lease: Lease): Promise<void> {
+    const released = await this.store.release(this.name, eventId, lease).catch((releaseError: unknown) => {
+      this.logger.warn('Could not release the lease after a failed side effect; it expires on its own', {
+        eventId,
+        error: (releaseError as Error).name,
+      });
+      return true;
+    });
+    if (!released) this.logger.warn('The lease was no longer ours when releasing it', { eventId });
   }
 
   #countOutcome(outcome: EventOutcome): void {

@@ -3,6 +3,7 @@ import type { AttributeValue } from '@aws-sdk/client-dynamodb';
 import {
   DeleteCommand,
   type DynamoDBDocumentClient,
+  GetCommand,
   PutCommand,
   TransactWriteCommand,
   UpdateCommand,
@@ -22,6 +23,7 @@ import {
   ConsumerRetryableError,
   EventInProgressError,
   InvalidWritesError,
+  type LeaseLossState,
   LeaseLostError,
   SequenceGapError,
 } from './errors.ts';
@@ -141,6 +143,12 @@ export function validateWrites(consumer: string, eventId: string, writes: unknow
     }
   });
   return writes as readonly BusinessWrite[];
+}
+
+/** What a dedup record that is no longer ours says about who has it. */
+function lossStateOf(existing: Record<string, unknown> | undefined): LeaseLossState {
+  if (!existing) return 'released';
+  return existing.status === DedupStatus.Completed ? 'completed-by-other' : 'taken-over';
 }
 
 const defaultSleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
@@ -338,13 +346,53 @@ export class DedupStore {
       );
     } catch (error) {
       if (!isConditionFailure(error)) throw this.#translate(consumer, eventId, error);
-      const existing = plain(error.Item);
-      const state = !existing
-        ? 'released'
-        : existing.status === DedupStatus.Completed
-          ? 'completed-by-other'
-          : 'taken-over';
-      throw new LeaseLostError(consumer, eventId, lease.owner, state);
+      throw new LeaseLostError(consumer, eventId, lease.owner, lossStateOf(plain(error.Item)));
+    }
+  }
+
+  /**
+   * Heartbeat: moves a held lease's expiry to now + `leaseMs`, only if `lease.owner` still owns the in-progress
+   * record; otherwise throws LeaseLostError saying what happened.
+   */
+  async extend(consumer: string, eventId: string, lease: Lease, leaseMs: number): Promise<Lease> {
+    const expiresAt = this.#now() + leaseMs;
+    try {
+      await this.#client.send(
+        new UpdateCommand({
+          TableName: this.tableName,
+          Key: { [DEDUP_PARTITION_KEY]: eventDedupKey(consumer, eventId) },
+          UpdateExpression: 'SET leaseExpiresAt = :expiresAt',
+          ConditionExpression: 'leaseOwner = :owner AND #status = :inProgress',
+          ExpressionAttributeNames: { '#status': 'status' },
+          ExpressionAttributeValues: {
+            ':expiresAt': expiresAt,
+            ':owner': lease.owner,
+            ':inProgress': DedupStatus.InProgress,
+          },
+          ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
+        }),
+      );
+      return { owner: lease.owner, expiresAt };
+    } catch (error) {
+      if (!isConditionFailure(error)) throw this.#translate(consumer, eventId, error);
+      throw new LeaseLostError(consumer, eventId, lease.owner, lossStateOf(plain(error.Item)));
+    }
+  }
+
+  /** How a lease this worker held stands now: undefined while `lease.owner` still holds it, else how it was lost. */
+  async lossState(consumer: string, eventId: string, lease: Lease): Promise<LeaseLossState | undefined> {
+    try {
+      const { Item } = await this.#client.send(
+        new GetCommand({
+          TableName: this.tableName,
+          Key: { [DEDUP_PARTITION_KEY]: eventDedupKey(consumer, eventId) },
+          ConsistentRead: true,
+        }),
+      );
+      if (Item?.leaseOwner === lease.owner && Item.status === DedupStatus.InProgress) return undefined;
+      return lossStateOf(Item);
+    } catch (error) {
+      throw this.#translate(consumer, eventId, error);
     }
   }
 

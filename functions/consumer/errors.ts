@@ -50,13 +50,17 @@ export class EventInProgressError extends ConsumerError {
 }
 
 /** What the dedup record looked like when a lease holder's completion was rejected. */
-export type LeaseLossState = 'taken-over' | 'completed-by-other' | 'released';
+/**
+ * `expired`: this worker could not renew its lease (its heartbeats failed) before it ran out, so it can no
+ * longer prove it is the only one applying the event.
+ */
+export type LeaseLossState = 'taken-over' | 'completed-by-other' | 'released' | 'expired';
 
 /**
- * Lease mode: the side effect ran, but this worker's lease was lost before it could record completion
- * (another worker claimed the expired lease, or the record is gone). The completion was rejected, so the
- * record is never marked complete by a worker that no longer owns it. The side effect may have run twice:
- * the downstream system must deduplicate on the idempotency key (the event id) it received.
+ * Lease mode: this worker lost its lease while (or after) applying the event: another worker claimed it, the
+ * record is gone, or the lease could not be renewed. The handler's `signal` was aborted with this error, and the
+ * record is never marked complete by a worker that no longer owns it. The side effect may have run (partly)
+ * twice: the downstream system must deduplicate on the idempotency key (the event id) it received.
  */
 export class LeaseLostError extends ConsumerError {
   override name = 'LeaseLostError';
@@ -68,7 +72,9 @@ export class LeaseLostError extends ConsumerError {
         ? 'another worker took over the expired lease and completed the event'
         : state === 'taken-over'
           ? 'another worker took over the expired lease and is still applying the event'
-          : 'the lease record no longer exists';
+          : state === 'expired'
+            ? 'the lease could not be renewed before it expired (heartbeats failed)'
+            : 'the lease record no longer exists';
     super(
       consumer,
       eventId,

@@ -25,9 +25,16 @@ export interface EventContext {
 export interface LeaseEventContext extends EventContext {
   /** This worker's owner token on the dedup record. */
   readonly leaseOwner: string;
-  /** Epoch milliseconds when the lease expires; after it another worker may take the event over. */
+  /**
+   * Epoch milliseconds when the lease expires unless renewed; after it another worker may take the event over.
+   * A heartbeat renews it every leaseMs / 3 while the handler runs, so this moves forward.
+   */
   readonly leaseExpiresAt: number;
-  /** Aborted when the lease expires: pass it to calls that accept one and stop work you can stop. */
+  /**
+   * Aborted (reason: a LeaseLostError) when this worker loses its lease: a renewal finds another owner, or the
+   * lease runs out because renewals kept failing. Pass it to calls that accept one and stop work you can stop:
+   * after an abort another worker may apply the event, and this one will not be marked complete.
+   */
   readonly signal: AbortSignal;
 }
 
@@ -160,15 +167,18 @@ export interface TransactionalConsumerOptions<TData = unknown> extends ConsumerB
 }
 
 /**
- * Lease mode, for effects outside DynamoDB: claim the event with an owner token, run the side effect, then
- * record completion only if the token still owns the record. At most one worker applies an event at a time;
- * a worker that outlives its lease cannot mark it complete.
+ * Lease mode, for effects outside DynamoDB: claim the event with an owner token, run the side effect while a
+ * heartbeat renews the lease, then record completion only if the token still owns the record. At most one worker
+ * applies an event at a time, provided the handler stops when its `signal` aborts; a worker that lost its lease
+ * is never marked complete.
  */
 export interface LeaseConsumerOptions<TData = unknown> extends ConsumerBaseOptions {
   readonly mode: 'lease';
   readonly handle: LeaseHandler<TData>;
   /**
-   * Fixed lease length in milliseconds (use outside Lambda, e.g. in a container).
+   * Fixed lease length in milliseconds (use outside Lambda, e.g. in a container). While the handler runs, a
+   * heartbeat renews the lease every leaseMs / 3, so an effect may take longer than this; leaseMs bounds how long
+   * a crashed worker keeps the event blocked.
    * @default - the invocation's remaining time plus `leaseMarginMs` (60 s outside Lambda)
    */
   readonly leaseMs?: number;

@@ -8,9 +8,15 @@
  */
 import { type DynamoDBDocumentClient, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { OutboxConfigurationError } from './errors.ts';
-import { EXPIRES_AT, PENDING_DUE_AT, PENDING_SHARD, pendingShardOf } from './record-format.ts';
+import {
+  ACK_PARTITION_PREFIX,
+  EXPIRES_AT,
+  PENDING_DUE_AT,
+  PENDING_SHARD,
+  pendingShardOf,
+} from './record-format.ts';
 
-export const ACK_PARTITION_PREFIX = 'ACK#';
+export { ACK_PARTITION_PREFIX };
 export const AckStatus = { Pending: 'PENDING', Done: 'DONE', Failed: 'FAILED' } as const;
 export type AckStatus = (typeof AckStatus)[keyof typeof AckStatus];
 

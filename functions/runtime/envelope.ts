@@ -1,5 +1,6 @@
 import { OutboxValidationError } from './errors.ts';
 import { isUuidV7, uuidv7 } from './ids.ts';
+import { attributeTextProblem } from './message-limits.ts';
 
 /**
  * A CloudEvents 1.0 event in structured JSON mode, with the outbox's extension attributes.
@@ -65,7 +66,16 @@ function assertJsonValue(value: unknown, path: string, depth: number): void {
         for (let i = 0; i < value.length; i++) assertJsonValue(value[i], `${path}[${i}]`, depth + 1);
         return;
       }
-      if (value instanceof Date) return;
+      if (value instanceof Date) {
+        // JSON.stringify turns an invalid Date into null without a word.
+        if (Number.isNaN(value.getTime())) {
+          throw new OutboxValidationError(
+            path,
+            'is an invalid Date; send a valid Date, an RFC 3339 string or null',
+          );
+        }
+        return;
+      }
       const proto = Object.getPrototypeOf(value);
       if (proto !== Object.prototype && proto !== null) {
         throw new OutboxValidationError(
@@ -90,6 +100,51 @@ function requireText(value: unknown, field: string, what: string): string {
   return value;
 }
 
+/** Text the relay also sends as a message attribute: it must be encodable there. */
+function requireAttributeText<T extends string | undefined>(value: T, field: string): T {
+  const problem = value === undefined ? undefined : attributeTextProblem(value);
+  if (problem) throw new OutboxValidationError(field, problem);
+  return value;
+}
+
+function optionalText(value: unknown, field: string): string | undefined {
+  if (value === undefined) return undefined;
+  if (typeof value !== 'string' || value === '') {
+    throw new OutboxValidationError(field, `must be a non-empty string when present, got ${describe(value)}`);
+  }
+  return value;
+}
+
+function describe(value: unknown): string {
+  if (typeof value === 'string') return JSON.stringify(value.slice(0, 40));
+  if (value === null) return 'null';
+  if (Array.isArray(value)) return 'an array';
+  return `a ${typeof value}`;
+}
+
+/** RFC 3339 `date-time`: full date, `T`, full time and a zone (`Z` or ±hh:mm). */
+const RFC3339_DATE_TIME =
+  /^\d{4}-(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])[Tt]([01]\d|2[0-3]):[0-5]\d:([0-5]\d|60)(\.\d+)?([Zz]|[+-]([01]\d|2[0-3]):[0-5]\d)$/;
+
+function eventTime(value: unknown, field: string, now: number): string {
+  if (value === undefined) return new Date(now).toISOString();
+  if (value instanceof Date) {
+    const ms = value.getTime();
+    // toISOString throws a RangeError on an invalid Date and writes years past 9999 as "+010000-...".
+    if (Number.isNaN(ms) || value.getUTCFullYear() < 0 || value.getUTCFullYear() > 9999) {
+      throw new OutboxValidationError(field, `must be an RFC 3339 time; got an invalid or out-of-range Date`);
+    }
+    return value.toISOString();
+  }
+  if (typeof value !== 'string' || !RFC3339_DATE_TIME.test(value) || Number.isNaN(Date.parse(value))) {
+    throw new OutboxValidationError(
+      field,
+      `must be an RFC 3339 time such as "2026-11-22T16:00:00.000Z" (or a Date), got ${describe(value)}`,
+    );
+  }
+  return value;
+}
+
 /** W3C traceparent from the Lambda X-Ray header (`Root=1-5759e988-bd862e3fe1be46a994272793;Parent=...;Sampled=1`). */
 export function traceparentFromXRay(header: string | undefined): string | undefined {
   if (!header) return undefined;
@@ -107,6 +162,12 @@ export interface BuildEnvelopeOptions {
   readonly maxEventBytes?: number;
   readonly field?: string;
   readonly now?: number;
+  /**
+   * Take `traceparent` from the Lambda's X-Ray header when the input has none. Off when rebuilding an event
+   * another process created (confirm), whose trace is the producer's, not ours.
+   * @default true
+   */
+  readonly deriveTraceparent?: boolean;
 }
 
 export interface BuiltEnvelope<TData = unknown> {
@@ -124,9 +185,15 @@ export function buildEnvelope<TData>(
   const field = options.field ?? 'event';
   if (input === null || typeof input !== 'object')
     throw new OutboxValidationError(field, 'must be an object');
-  const type = requireText(input.type, `${field}.type`, 'type');
-  const source = requireText(input.source ?? options.defaultSource, `${field}.source`, 'source');
-  const partitionkey = requireText(options.partitionKey, `${field}.partitionkey`, 'the aggregate key');
+  const type = requireAttributeText(requireText(input.type, `${field}.type`, 'type'), `${field}.type`);
+  const source = requireAttributeText(
+    requireText(input.source ?? options.defaultSource, `${field}.source`, 'source'),
+    `${field}.source`,
+  );
+  const partitionkey = requireAttributeText(
+    requireText(options.partitionKey, `${field}.partitionkey`, 'the aggregate key'),
+    `${field}.partitionkey`,
+  );
   if (!Number.isSafeInteger(options.sequence) || options.sequence < 1) {
     throw new OutboxValidationError(
       `${field}.sequence`,
@@ -141,15 +208,12 @@ export function buildEnvelope<TData>(
   if (input.id !== undefined && !isUuidV7(input.id)) {
     throw new OutboxValidationError(`${field}.id`, 'must be a lower-case UUIDv7 so ids stay time-ordered');
   }
-  const time =
-    input.time === undefined
-      ? new Date(options.now ?? Date.now()).toISOString()
-      : input.time instanceof Date
-        ? input.time.toISOString()
-        : input.time;
-  if (Number.isNaN(Date.parse(time)))
-    throw new OutboxValidationError(`${field}.time`, 'must be an RFC 3339 time');
-  const traceparent = input.traceparent ?? traceparentFromXRay(process.env._X_AMZN_TRACE_ID);
+  const time = eventTime(input.time, `${field}.time`, options.now ?? Date.now());
+  const subject = requireAttributeText(optionalText(input.subject, `${field}.subject`), `${field}.subject`);
+  const dataschema = optionalText(input.dataschema, `${field}.dataschema`);
+  const traceparent =
+    input.traceparent ??
+    (options.deriveTraceparent === false ? undefined : traceparentFromXRay(process.env._X_AMZN_TRACE_ID));
   if (traceparent !== undefined && !TRACEPARENT.test(traceparent)) {
     throw new OutboxValidationError(
       `${field}.traceparent`,
@@ -161,10 +225,10 @@ export function buildEnvelope<TData>(
     id,
     source,
     type,
-    ...(input.subject === undefined ? {} : { subject: input.subject }),
+    ...(subject === undefined ? {} : { subject }),
     time,
     datacontenttype: 'application/json',
-    ...(input.dataschema === undefined ? {} : { dataschema: input.dataschema }),
+    ...(dataschema === undefined ? {} : { dataschema }),
     partitionkey,
     sequence: options.sequence,
     ...(traceparent === undefined ? {} : { traceparent }),

@@ -24,7 +24,28 @@ export class OutboxValidationError extends OutboxError {
   }
 }
 
-export type ConflictKind = 'business-write' | 'aggregate-version' | 'outbox-record';
+/**
+ * The event is well-formed, but a publish target the writer checks against would refuse it (SNS message size
+ * with attributes, EventBridge DetailType / Source rules, ...). Nothing was written. `limit` names the limit.
+ */
+export class OutboxLimitError extends OutboxValidationError {
+  override name = 'OutboxLimitError';
+  /** The target that would refuse the event: `sns`, `sqs` or `eventbridge`. */
+  readonly target: string;
+  /** The limit, e.g. `SNS message incl. attributes (262144 bytes)`. */
+  readonly limit: string;
+  constructor(field: string, target: string, limit: string, reason: string) {
+    super(
+      field,
+      `${reason} (${limit}); the relay could never deliver it to ${target}. If ${target} is not one of your targets, set the writer's \`targets\` option or OUTBOX_PUBLISH_TARGETS.`,
+    );
+    this.target = target;
+    this.limit = limit;
+  }
+}
+
+/** `request`: the transaction's `REQ#<requestId>` record already exists (an earlier call with that id committed). */
+export type ConflictKind = 'business-write' | 'aggregate-version' | 'request' | 'outbox-record';
 
 export interface ConflictReason {
   /** Index into the committed TransactItems. */
@@ -59,10 +80,51 @@ export class OutboxConflictError extends OutboxError {
   }
 }
 
-/** Throttling, a transaction conflict or a 5xx: nothing was written and the same call may succeed later. */
+/**
+ * DynamoDB refused the request (throttling, a transaction conflict, a request limit): nothing was written and the
+ * same call may succeed later.
+ */
 export class OutboxRetryableError extends OutboxError {
   override name = 'OutboxRetryableError';
   constructor(message: string, cause: unknown) {
     super(`${message}; nothing was written, retry the call (with backoff).`, { cause, retryable: true });
+  }
+}
+
+/**
+ * The commit's response was lost (timeout, network error, 5xx) and neither re-sending it with the same
+ * ClientRequestToken nor reading the outbox settled whether it committed: the events may or may not be stored.
+ * With a `requestId`, retrying the same call is safe (`retryable`): it returns the first commit if there was one.
+ * Without one, a blind retry can commit the events twice under new ids: check `eventIds` first.
+ */
+export class OutboxOutcomeUnknownError extends OutboxError {
+  override name = 'OutboxOutcomeUnknownError';
+  readonly aggregateKey: string;
+  /** The ids the events got in this attempt: stored under these ids if the commit happened. */
+  readonly eventIds: readonly string[];
+  /** The caller's requestId, when it gave one. */
+  readonly requestId: string | undefined;
+  constructor(
+    aggregateKey: string,
+    eventIds: readonly string[],
+    cause: unknown,
+    retry: { readonly requestId?: string; readonly safeRetry?: string } = {},
+  ) {
+    const { requestId } = retry;
+    const safeRetry =
+      retry.safeRetry ??
+      (requestId === undefined
+        ? undefined
+        : `Retry the same call with requestId "${requestId}": it returns the first commit if there was one and commits once otherwise.`);
+    const advice =
+      safeRetry ??
+      `Do not retry blindly: that can commit the events twice under new ids. Check whether event ${eventIds[0]} is stored first, and pass a requestId so that retries are safe.`;
+    super(
+      `The commit for aggregate "${aggregateKey}" may have been committed or not: its response was lost (${(cause as Error)?.name ?? 'Error'}) and could not be settled. ${advice}`,
+      { cause, retryable: safeRetry !== undefined },
+    );
+    this.aggregateKey = aggregateKey;
+    this.eventIds = eventIds;
+    this.requestId = requestId;
   }
 }

@@ -13,6 +13,13 @@ export const HEAD_SORT_KEY = 'HEAD';
 /** Sort key of a prepared (two-phase) message: `PRE#<event id>`. Its sequence is assigned at confirm time. */
 export const PREPARED_SORT_KEY_PREFIX = 'PRE#';
 export const SEQUENCE_DIGITS = 12;
+/**
+ * Sort key of a request record, `REQ#<requestId>`: written in the same transaction as the events when the caller
+ * passes a requestId, so a retry of the call finds it and returns the first commit instead of writing again.
+ */
+export const REQUEST_SORT_KEY_PREFIX = 'REQ#';
+/** The largest sequence the sort key holds; prepare() sizes a message as if it got this one. */
+export const MAX_SEQUENCE = 10 ** SEQUENCE_DIGITS - 1;
 
 /** Sparse GSI of records that still need work (ready, prepared, scheduled); removed when done. */
 export const PENDING_INDEX_NAME = 'pending-by-due-time';
@@ -27,6 +34,36 @@ export const PENDING_SHARD_COUNT = 16;
  * 16 Queries (no Scan) and the sweeper, which queries only `P#` shards, never sees them.
  */
 export const QUARANTINE_SHARD_PREFIX = 'Q#';
+
+/**
+ * Partition key prefix of delivery acknowledgement items (`ACK#<event id>`, see acks.ts). IAM policies scope the
+ * consumers' and the relay's ack writes to it with `dynamodb:LeadingKeys`.
+ */
+export const ACK_PARTITION_PREFIX = 'ACK#';
+
+/**
+ * Partition key prefixes an aggregate key must not start with: the table's own item kinds (`ACK#`) and every
+ * prefix of its sort keys and index shards, so no aggregate key can be mistaken for, or collide with, a key the
+ * outbox uses itself. Case-sensitive, as DynamoDB keys and IAM `dynamodb:LeadingKeys` conditions are.
+ */
+export const RESERVED_PARTITION_KEY_PREFIXES = [
+  ACK_PARTITION_PREFIX,
+  EVENT_SORT_KEY_PREFIX,
+  PREPARED_SORT_KEY_PREFIX,
+  PENDING_SHARD_PREFIX,
+  QUARANTINE_SHARD_PREFIX,
+  REQUEST_SORT_KEY_PREFIX,
+  `${HEAD_SORT_KEY}#`,
+] as const;
+
+/**
+ * True when `pk` lies in the outbox's reserved key space: it is `HEAD` or starts with one of
+ * RESERVED_PARTITION_KEY_PREFIXES. Writers refuse such aggregate keys; the relay, the sweeper and IAM conditions
+ * use the same definition.
+ */
+export function isReservedPartitionKey(pk: string): boolean {
+  return pk === HEAD_SORT_KEY || RESERVED_PARTITION_KEY_PREFIXES.some((prefix) => pk.startsWith(prefix));
+}
 
 /** TTL attribute (epoch seconds). Set when a record is finished (published, cancelled), never before. */
 export const EXPIRES_AT = 'expiresAt';
@@ -68,6 +105,8 @@ export const RecordAttribute = {
   lastSequence: 'lastSequence',
   /** On a `PRE#` item: the event input (JSON) to publish on confirm. */
   preparedEvent: 'preparedEvent',
+  /** Instead of `preparedEvent` when it is over 300 KB: gzip of its UTF-8 JSON (binary). */
+  preparedEventGzip: 'preparedEventGzip',
   /** On a `PRE#` item: how many times the sweeper asked the producer's check-back function. */
   checkbackAttempts: 'checkbackAttempts',
   confirmedSequence: 'confirmedSequence',
@@ -77,6 +116,10 @@ export const DEFAULT_RETENTION_DAYS = 7;
 
 export function eventSortKey(sequence: number): string {
   return EVENT_SORT_KEY_PREFIX + String(sequence).padStart(SEQUENCE_DIGITS, '0');
+}
+
+export function requestSortKey(requestId: string): string {
+  return REQUEST_SORT_KEY_PREFIX + requestId;
 }
 
 export function preparedSortKey(eventId: string): string {

@@ -1,4 +1,5 @@
-import { gzipSync } from 'node:zlib';
+import { randomUUID } from 'node:crypto';
+import { gunzipSync, gzipSync } from 'node:zlib';
 import { DynamoDBClient, TransactionCanceledException } from '@aws-sdk/client-dynamodb';
 import {
   DynamoDBDocumentClient,
@@ -17,24 +18,39 @@ import {
   type OutboxEnvelope,
 } from './envelope.ts';
 import {
+  type ConflictKind,
   type ConflictReason,
   OutboxConfigurationError,
   OutboxConflictError,
+  OutboxLimitError,
+  OutboxOutcomeUnknownError,
   OutboxRetryableError,
   OutboxValidationError,
 } from './errors.ts';
 import { uuidv7 } from './ids.ts';
 import {
+  attributeTextProblem,
+  deliveryProblems,
+  PUBLISH_TARGETS,
+  PUBLISH_TARGETS_ENV,
+  type PublishTarget,
+  parsePublishTargets,
+} from './message-limits.ts';
+import {
   DEFAULT_RETENTION_DAYS,
   EXPIRES_AT,
   eventSortKey,
   HEAD_SORT_KEY,
+  isReservedPartitionKey,
+  MAX_SEQUENCE,
   OutboxStatus,
   PARTITION_KEY,
   PENDING_DUE_AT,
   PENDING_SHARD,
   pendingShardOf,
   preparedSortKey,
+  RESERVED_PARTITION_KEY_PREFIXES,
+  requestSortKey,
   SORT_KEY,
 } from './record-format.ts';
 
@@ -45,6 +61,11 @@ export const MAX_TRANSACTION_ITEMS = 100;
 /** Envelopes above this are stored gzipped (`envelopeGzip`) so they fit DynamoDB's 400 KB item limit. */
 export const GZIP_THRESHOLD_BYTES = 300 * 1024;
 const MAX_VERSION_RETRIES = 3;
+/** Sends of one transaction (same ClientRequestToken) while its responses are lost, before "outcome unknown". */
+const MAX_AMBIGUOUS_SENDS = 3;
+const REQUEST_ID = /^[\x21-\x7e]{1,128}$/;
+/** DynamoDB's partition key limit. */
+export const MAX_AGGREGATE_KEY_BYTES = 1024;
 
 export interface OutboxWriterOptions {
   /** @default process.env.OUTBOX_TABLE_NAME */
@@ -53,6 +74,12 @@ export interface OutboxWriterOptions {
   readonly source?: string;
   /** Largest envelope accepted, in bytes (up to 1 MB). @default 262144 (256 KB) */
   readonly maxEventBytes?: number;
+  /**
+   * The kinds of target the relay publishes to: every event is checked at write time against all their limits,
+   * so nothing is committed that the relay could never deliver.
+   * @default process.env.OUTBOX_PUBLISH_TARGETS (comma-separated), else all of `sns`, `sqs`, `eventbridge`
+   */
+  readonly targets?: readonly PublishTarget[];
   /** @default one DocumentClient shared by the Lambda container */
   readonly client?: DynamoDBDocumentClient;
   /** Clock for tests. @default Date.now */
@@ -80,6 +107,13 @@ export interface TransactInput {
   readonly events: readonly OutboxEventInput[];
   /** The caller's business writes (Put, Update, Delete, ConditionCheck), committed atomically with the events. */
   readonly writes?: readonly BusinessWrite[];
+  /**
+   * Makes retries of this call safe: the same id (per aggregate) for every retry of one logical command, e.g.
+   * the command id or the triggering message's id. A `REQ#<requestId>` record commits with the events, and a
+   * later call with the same id returns that first commit (`replayed: true`) instead of writing again, for as
+   * long as the record lives (7 days). 1-128 printable ASCII characters.
+   */
+  readonly requestId?: string;
 }
 
 /** Identifies a prepared message: what prepare() returns and confirm()/cancel() take. */
@@ -100,6 +134,8 @@ export interface TransactResult {
   readonly events: readonly OutboxEnvelope[];
   /** The aggregate's version after the commit (the last event's sequence). */
   readonly version: number;
+  /** True when an earlier call with the same requestId had committed: this call wrote nothing. */
+  readonly replayed?: boolean;
 }
 
 let sharedClient: DynamoDBDocumentClient | undefined;
@@ -119,9 +155,25 @@ const RETRYABLE_CODES = new Set([
   'RequestLimitExceeded',
 ]);
 
+const NETWORK_ERROR_CODES = new Set([
+  'ECONNRESET',
+  'ECONNABORTED',
+  'EPIPE',
+  'ETIMEDOUT',
+  'ESOCKETTIMEDOUT',
+  'EAI_AGAIN',
+  'ENETUNREACH',
+  'EHOSTUNREACH',
+]);
+
 function isRetryableSdkError(error: unknown): boolean {
-  const e = error as { name?: string; $retryable?: unknown; $metadata?: { httpStatusCode?: number } };
-  if (e?.$retryable) return true;
+  const e = error as {
+    name?: string;
+    code?: string;
+    $retryable?: unknown;
+    $metadata?: { httpStatusCode?: number };
+  };
+  if (e?.$retryable || NETWORK_ERROR_CODES.has(e?.code ?? '')) return true;
   const status = e?.$metadata?.httpStatusCode ?? 0;
   if (status >= 500) return true;
   return [
@@ -135,6 +187,98 @@ function isRetryableSdkError(error: unknown): boolean {
   ].includes(e?.name ?? '');
 }
 
+/** Checks an aggregate key can be the outbox table's partition key; `field` names it in the error. */
+function validateAggregateKey(key: unknown, field: string): string {
+  if (typeof key !== 'string' || key.trim() === '') {
+    throw new OutboxValidationError(field, 'the aggregate key is required and must be a non-empty string');
+  }
+  if (Buffer.byteLength(key) > MAX_AGGREGATE_KEY_BYTES) {
+    throw new OutboxValidationError(
+      field,
+      `must be at most ${MAX_AGGREGATE_KEY_BYTES} bytes (DynamoDB partition key limit)`,
+    );
+  }
+  const problem = attributeTextProblem(key);
+  if (problem) throw new OutboxValidationError(field, problem);
+  if (isReservedPartitionKey(key)) {
+    throw new OutboxValidationError(
+      field,
+      `"${key.slice(0, 40)}" is in the outbox table's reserved key space (HEAD, or starting with ${RESERVED_PARTITION_KEY_PREFIXES.join(', ')}); give the aggregate key a prefix of its own, e.g. "order#123"`,
+    );
+  }
+  return key;
+}
+
+function publishTargets(option: readonly PublishTarget[] | undefined): readonly PublishTarget[] {
+  if (option !== undefined) {
+    const parsed = Array.isArray(option) ? parsePublishTargets(option.join(',')) : undefined;
+    if (!parsed) {
+      throw new OutboxConfigurationError(
+        `targets must be a non-empty list of ${PUBLISH_TARGETS.join(', ')}, but ${JSON.stringify(option)} was provided.`,
+      );
+    }
+    return parsed;
+  }
+  const raw = process.env[PUBLISH_TARGETS_ENV]?.trim();
+  if (!raw) return PUBLISH_TARGETS;
+  const parsed = parsePublishTargets(raw);
+  if (!parsed) {
+    throw new OutboxConfigurationError(
+      `${PUBLISH_TARGETS_ENV} must list ${PUBLISH_TARGETS.join(', ')} (comma-separated), but "${raw}" was provided; fix the function's environment.`,
+    );
+  }
+  return parsed;
+}
+
+/**
+ * How #build treats the events it is given. New events are checked against this writer's limits and targets and
+ * get the caller's trace. A confirmed message was checked by prepare() (by the producer's writer, sized for the
+ * longest sequence), so confirm commits it as prepared: whichever writer confirms it (the producer, or the
+ * sweeper with its defaults and its own trace) must not refuse it or change it.
+ */
+interface EventOrigin {
+  readonly checkLimits: boolean;
+  readonly deriveTraceparent: boolean;
+}
+const NEW_EVENTS: EventOrigin = { checkLimits: true, deriveTraceparent: true };
+const FROM_PREPARED: EventOrigin = { checkLimits: false, deriveTraceparent: false };
+
+/** The event a PRE# item holds, as prepare() stored it (plain or gzipped JSON). */
+function preparedEventOf(item: Record<string, unknown>, id: string): OutboxEventInput {
+  const zipped = item.preparedEventGzip as Uint8Array | undefined;
+  const json = zipped === undefined ? (item.preparedEvent as string) : gunzipSync(zipped).toString('utf8');
+  const stored = JSON.parse(json) as Partial<OutboxEnvelope>;
+  return {
+    id,
+    type: stored.type as string,
+    source: stored.source as string,
+    data: stored.data,
+    time: stored.time as string,
+    ...(stored.subject === undefined ? {} : { subject: stored.subject }),
+    ...(stored.dataschema === undefined ? {} : { dataschema: stored.dataschema }),
+    ...(stored.traceparent === undefined ? {} : { traceparent: stored.traceparent }),
+  };
+}
+
+/**
+ * True when the request may have been applied although it failed: no answer arrived (timeout, network error), the
+ * service failed after receiving it (5xx), or a send with the same ClientRequestToken is still running. A 4xx
+ * answer (throttling, a cancelled transaction, validation) means DynamoDB did not apply it.
+ */
+function isAmbiguousSdkError(error: unknown): boolean {
+  const e = error as { name?: string; code?: string; $metadata?: { httpStatusCode?: number } };
+  const status = e?.$metadata?.httpStatusCode ?? 0;
+  if (status >= 500) return true;
+  const name = e?.name ?? '';
+  if (
+    ['TimeoutError', 'RequestTimeout', 'TransactionInProgressException', 'InternalServerError'].includes(name)
+  )
+    return true;
+  return NETWORK_ERROR_CODES.has(e?.code ?? '') || NETWORK_ERROR_CODES.has(name);
+}
+
+const pause = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
 interface PreparedEvent {
   readonly built: BuiltEnvelope;
   readonly deliverAt?: number;
@@ -147,6 +291,8 @@ interface PreparedEvent {
 export class OutboxWriter {
   readonly tableName: string;
   readonly maxEventBytes: number;
+  /** The targets every event is checked against. */
+  readonly targets: readonly PublishTarget[];
   readonly #source: string | undefined;
   readonly #client: DynamoDBDocumentClient;
   readonly #now: () => number;
@@ -166,6 +312,7 @@ export class OutboxWriter {
     }
     this.tableName = tableName;
     this.maxEventBytes = maxEventBytes;
+    this.targets = publishTargets(options.targets);
     this.#source = options.source ?? process.env.OUTBOX_EVENT_SOURCE;
     this.#client = options.client ?? sharedDocumentClient();
     this.#now = options.now ?? Date.now;
@@ -182,11 +329,15 @@ export class OutboxWriter {
    * Append without an expected version: reads the head, commits at that version, and retries a lost race
    * (a conflict on the head alone) up to MAX_VERSION_RETRIES times. Any other conflict is thrown at once.
    */
-  async #append(aggregateKey: string, inputAt: (version: number) => TransactInput): Promise<TransactResult> {
+  async #append(
+    aggregateKey: string,
+    inputAt: (version: number) => TransactInput,
+    origin: EventOrigin = NEW_EVENTS,
+  ): Promise<TransactResult> {
     for (let attempt = 1; ; attempt++) {
       const version = await this.currentVersion(aggregateKey);
       try {
-        return await this.#commit(inputAt(version), version);
+        return await this.#commit(inputAt(version), version, origin);
       } catch (error) {
         const onlyVersion =
           error instanceof OutboxConflictError && error.reasons.every((r) => r.kind === 'aggregate-version');
@@ -226,6 +377,7 @@ export class OutboxWriter {
   #build(
     input: TransactInput,
     expectedVersion: number,
+    origin: EventOrigin = NEW_EVENTS,
   ): { command: TransactWriteCommandInput; events: OutboxEnvelope[] } {
     const { aggregate, writes = [] } = input;
     if (!Number.isSafeInteger(expectedVersion) || expectedVersion < 0) {
@@ -239,11 +391,13 @@ export class OutboxWriter {
       const built = buildEnvelope(event, {
         partitionKey: aggregate.key,
         sequence: expectedVersion + i + 1,
-        maxEventBytes: this.maxEventBytes,
+        maxEventBytes: origin.checkLimits ? this.maxEventBytes : MAX_EVENT_BYTES_LIMIT,
         field: `events[${i}]`,
         now,
+        deriveTraceparent: origin.deriveTraceparent,
         ...(this.#source === undefined ? {} : { defaultSource: this.#source }),
       });
+      if (origin.checkLimits) this.#assertDeliverable(built, `events[${i}]`);
       const deliverAt = event.deliverAt === undefined ? undefined : +event.deliverAt;
       if (deliverAt !== undefined && !Number.isFinite(deliverAt)) {
         throw new OutboxValidationError(`events[${i}].deliverAt`, 'must be a Date or epoch milliseconds');
@@ -268,8 +422,12 @@ export class OutboxWriter {
     const records = prepared.map((p) => ({
       Put: { TableName: this.tableName, Item: this.#record(aggregate.key, p, now) },
     }));
+    const request =
+      input.requestId === undefined
+        ? []
+        : [this.#requestRecord(aggregate.key, input.requestId, prepared, nextVersion, now)];
     return {
-      command: { TransactItems: [...writes, head, ...records] },
+      command: { TransactItems: [...writes, head, ...request, ...records] },
       events: prepared.map((p) => p.built.envelope),
     };
   }
@@ -280,53 +438,81 @@ export class OutboxWriter {
    * confirm time, so a cancelled message leaves no gap in the aggregate's sequence.
    */
   async prepare(aggregateKey: string, event: OutboxEventInput): Promise<PreparedMessage> {
-    const id = event.id ?? uuidv7(this.#now());
+    validateAggregateKey(aggregateKey, 'aggregateKey');
+    const id = event?.id ?? uuidv7(this.#now());
     const now = this.#now();
-    // Validate now (sequence 1 stands in) so a bad event fails at prepare, not at confirm.
+    // Validate and size it as it will be published: confirm assigns the sequence later, so take the longest one
+    // the record format allows, and keep the producer's traceparent (or its absence) for confirm to reuse.
     const built = buildEnvelope(
       { ...event, id },
       {
         partitionKey: aggregateKey,
-        sequence: 1,
+        sequence: MAX_SEQUENCE,
         maxEventBytes: this.maxEventBytes,
         now,
         ...(this.#source === undefined ? {} : { defaultSource: this.#source }),
       },
     );
+    this.#assertDeliverable(built, 'event');
     const { sequence: _assignedAtConfirm, ...stored } = built.envelope;
-    try {
-      await this.#client.send(
-        new PutCommand({
-          TableName: this.tableName,
-          Item: {
-            [PARTITION_KEY]: aggregateKey,
-            [SORT_KEY]: preparedSortKey(id),
-            id,
-            type: built.envelope.type,
-            source: built.envelope.source,
-            status: OutboxStatus.Prepared,
-            preparedEvent: JSON.stringify(stored),
-            createdAt: now,
-            attempts: 0,
-            checkbackAttempts: 0,
-            [PENDING_SHARD]: pendingShardOf(id),
-            [PENDING_DUE_AT]: now,
-          },
-          ConditionExpression: 'attribute_not_exists(sk)',
-        }),
-      );
-    } catch (error) {
-      if ((error as Error).name === 'ConditionalCheckFailedException') {
+    const storedJson = JSON.stringify(stored);
+    const put = new PutCommand({
+      TableName: this.tableName,
+      Item: {
+        [PARTITION_KEY]: aggregateKey,
+        [SORT_KEY]: preparedSortKey(id),
+        id,
+        type: built.envelope.type,
+        source: built.envelope.source,
+        status: OutboxStatus.Prepared,
+        ...(Buffer.byteLength(storedJson) > GZIP_THRESHOLD_BYTES
+          ? { preparedEventGzip: gzipSync(storedJson) }
+          : { preparedEvent: storedJson }),
+        createdAt: now,
+        attempts: 0,
+        checkbackAttempts: 0,
+        [PENDING_SHARD]: pendingShardOf(id),
+        [PENDING_DUE_AT]: now,
+      },
+      ConditionExpression: 'attribute_not_exists(sk)',
+    });
+    const message = { aggregateKey, id };
+    const isSameMessage = (item: Record<string, unknown>) =>
+      item.type === built.envelope.type && item.source === built.envelope.source;
+    let lost: unknown;
+    for (let send = 1; send <= MAX_AMBIGUOUS_SENDS; send++) {
+      try {
+        await this.#client.send(put);
+        return message;
+      } catch (error) {
+        if (isAmbiguousSdkError(error)) {
+          lost = error;
+          if (send < MAX_AMBIGUOUS_SENDS) await pause(50 * 2 ** send);
+          continue;
+        }
+        if ((error as Error).name !== 'ConditionalCheckFailedException') {
+          throw isRetryableSdkError(error)
+            ? new OutboxRetryableError(`Preparing message ${id} failed`, error)
+            : error;
+        }
+        // Already there: our own earlier send (lost response) or the caller's retry is fine; another event is not.
+        const existing = await this.#readPrepared(message);
+        if (isSameMessage(existing)) return message;
         throw new OutboxValidationError(
           'event.id',
-          `a message with id ${id} was already prepared; use a new id`,
+          `a message with id ${id} was already prepared for a different event (type "${String(existing.type)}"); use a new id`,
         );
       }
-      throw isRetryableSdkError(error)
-        ? new OutboxRetryableError(`Preparing message ${id} failed`, error)
-        : error;
     }
-    return { aggregateKey, id };
+    const found = await this.#readPrepared(message).catch(() => undefined);
+    if (found && isSameMessage(found)) return message;
+    throw new OutboxOutcomeUnknownError(aggregateKey, [id], lost, {
+      ...(event?.id === undefined
+        ? {}
+        : {
+            safeRetry: `Retry prepare() with the same event id ${id}: it finds the message if this call stored it.`,
+          }),
+    });
   }
 
   /**
@@ -339,27 +525,25 @@ export class OutboxWriter {
     if (prepared.status === OutboxStatus.Confirmed) {
       return { id: message.id, sequence: prepared.confirmedSequence as number, confirmedNow: false };
     }
-    const stored = JSON.parse(prepared.preparedEvent as string) as OutboxEventInput & {
-      partitionkey?: string;
-    };
-    const event: OutboxEventInput = {
-      id: message.id,
-      type: stored.type,
-      source: stored.source as string,
-      data: stored.data,
-      time: stored.time as string,
-      ...(stored.subject === undefined ? {} : { subject: stored.subject }),
-      ...(stored.dataschema === undefined ? {} : { dataschema: stored.dataschema }),
-      ...(stored.traceparent === undefined ? {} : { traceparent: stored.traceparent }),
-    };
+    const event = preparedEventOf(prepared, message.id);
     try {
-      const { version } = await this.#append(message.aggregateKey, (current) => ({
-        aggregate: { key: message.aggregateKey },
-        events: [event],
-        writes: [this.#finishPrepared(message, OutboxStatus.Confirmed, { confirmedSequence: current + 1 })],
-      }));
+      const { version } = await this.#append(
+        message.aggregateKey,
+        (current) => ({
+          aggregate: { key: message.aggregateKey },
+          events: [event],
+          writes: [this.#finishPrepared(message, OutboxStatus.Confirmed, { confirmedSequence: current + 1 })],
+        }),
+        FROM_PREPARED,
+      );
       return { id: message.id, sequence: version, confirmedNow: true };
     } catch (error) {
+      if (error instanceof OutboxOutcomeUnknownError) {
+        // confirm() is idempotent (the PRE# item's status is its condition), so retrying it is always safe.
+        throw new OutboxOutcomeUnknownError(message.aggregateKey, [message.id], error.cause, {
+          safeRetry: `confirm() is idempotent: retry it. Do not cancel the message: the business change it announces is done.`,
+        });
+      }
       if (
         !(error instanceof OutboxConflictError) ||
         !error.reasons.some((r) => r.kind === 'business-write')
@@ -433,6 +617,25 @@ export class OutboxWriter {
     return result.Item;
   }
 
+  /** Throws OutboxLimitError when a configured target would refuse the event as built. */
+  #assertDeliverable({ envelope, bytes }: BuiltEnvelope, field: string): void {
+    const [problem] = deliveryProblems(
+      {
+        envelopeBytes: bytes,
+        type: envelope.type,
+        source: envelope.source,
+        partitionKey: envelope.partitionkey,
+        sequence: envelope.sequence,
+        ...(envelope.subject === undefined ? {} : { subject: envelope.subject }),
+      },
+      this.targets,
+    );
+    if (problem) {
+      const at = problem.part === 'message' ? field : `${field}.${problem.part}`;
+      throw new OutboxLimitError(at, problem.target, problem.limit, problem.reason);
+    }
+  }
+
   #record(aggregateKey: string, { built, deliverAt }: PreparedEvent, now: number): Record<string, unknown> {
     const { envelope } = built;
     const scheduled = deliverAt !== undefined && deliverAt > now;
@@ -455,14 +658,127 @@ export class OutboxWriter {
     };
   }
 
-  async #commit(input: TransactInput, expectedVersion: number): Promise<TransactResult> {
-    const { command, events } = this.#build(input, expectedVersion);
-    try {
-      await this.#client.send(new TransactWriteCommand(command));
-    } catch (error) {
-      throw this.#translate(error, input);
+  async #commit(
+    input: TransactInput,
+    expectedVersion: number,
+    origin: EventOrigin = NEW_EVENTS,
+  ): Promise<TransactResult> {
+    const { command, events } = this.#build(input, expectedVersion, origin);
+    const committed: TransactResult = { events, version: expectedVersion + events.length };
+    // One token for every send of this transaction: if an earlier send committed and only its response was lost,
+    // DynamoDB answers a re-send with success (within 10 minutes) instead of applying it again.
+    const request = new TransactWriteCommand({ ...command, ClientRequestToken: randomUUID() });
+    let lost: unknown;
+    for (let send = 1; send <= MAX_AMBIGUOUS_SENDS; send++) {
+      try {
+        await this.#client.send(request);
+        return committed;
+      } catch (error) {
+        if (isAmbiguousSdkError(error)) {
+          lost = error;
+          if (send < MAX_AMBIGUOUS_SENDS) await pause(50 * 2 ** send);
+          continue;
+        }
+        const translated = this.#translate(error, input);
+        if (translated instanceof OutboxConflictError) {
+          if (translated.reasons.some((r) => r.kind === 'request')) return this.#replay(input);
+          // After a lost response the conditions may be failing on our own earlier send.
+          if (lost !== undefined && (await this.#isStored(events))) return committed;
+        }
+        throw translated;
+      }
     }
-    return { events, version: expectedVersion + events.length };
+    if (await this.#isStored(events)) return committed;
+    throw new OutboxOutcomeUnknownError(
+      input.aggregate.key,
+      events.map((e) => e.id),
+      lost,
+      input.requestId === undefined ? {} : { requestId: input.requestId },
+    );
+  }
+
+  /** Whether the transaction's first event is stored under its id; false when that cannot be read either. */
+  async #isStored(events: readonly OutboxEnvelope[]): Promise<boolean> {
+    const first = events[0];
+    if (!first) return false;
+    try {
+      const { Item } = await this.#client.send(
+        new GetCommand({
+          TableName: this.tableName,
+          Key: { [PARTITION_KEY]: first.partitionkey, [SORT_KEY]: eventSortKey(first.sequence) },
+          ConsistentRead: true,
+          ProjectionExpression: 'id',
+        }),
+      );
+      return Item?.id === first.id;
+    } catch {
+      return false;
+    }
+  }
+
+  /** The `REQ#<requestId>` record: proof that this request committed, and what it committed. */
+  #requestRecord(
+    aggregateKey: string,
+    requestId: string,
+    events: readonly PreparedEvent[],
+    version: number,
+    now: number,
+  ) {
+    return {
+      Put: {
+        TableName: this.tableName,
+        Item: {
+          [PARTITION_KEY]: aggregateKey,
+          [SORT_KEY]: requestSortKey(requestId),
+          requestId,
+          firstSequence: version - events.length + 1,
+          version,
+          eventIds: events.map((e) => e.built.envelope.id),
+          createdAt: now,
+          [EXPIRES_AT]: Math.floor(now / 1000) + DEFAULT_RETENTION_DAYS * 86_400,
+        },
+        // An expired record (TTL deletion can lag) no longer counts.
+        ConditionExpression: `attribute_not_exists(${SORT_KEY}) OR ${EXPIRES_AT} < :nowSeconds`,
+        ExpressionAttributeValues: { ':nowSeconds': Math.floor(now / 1000) },
+      },
+    };
+  }
+
+  /** Answers a repeated requestId with what its first call committed. */
+  async #replay(input: TransactInput): Promise<TransactResult> {
+    const key = input.aggregate.key;
+    const read = (sk: string) =>
+      this.#client.send(
+        new GetCommand({
+          TableName: this.tableName,
+          Key: { [PARTITION_KEY]: key, [SORT_KEY]: sk },
+          ConsistentRead: true,
+        }),
+      );
+    try {
+      const { Item: request } = await read(requestSortKey(input.requestId as string));
+      const firstSequence = request?.firstSequence as number;
+      const version = request?.version as number;
+      const events: OutboxEnvelope[] = [];
+      for (let sequence = firstSequence; sequence <= version; sequence++) {
+        const { Item } = await read(eventSortKey(sequence));
+        if (!Item) continue; // already expired after publishing
+        const json =
+          Item.envelopeGzip === undefined
+            ? (Item.envelope as string)
+            : gunzipSync(Item.envelopeGzip as Uint8Array).toString('utf8');
+        events.push(JSON.parse(json) as OutboxEnvelope);
+      }
+      return { events, version, replayed: true };
+    } catch (error) {
+      if (isRetryableSdkError(error)) {
+        throw new OutboxRetryableError(
+          `Request "${input.requestId}" for aggregate "${key}" was committed earlier, but reading what it committed failed`,
+          error,
+        );
+      }
+      throw error;
+    }
   }
 
   #translate(error: unknown, input: TransactInput): unknown {
@@ -471,18 +787,26 @@ export class OutboxWriter {
       (error as Error)?.name === 'TransactionCanceledException'
     ) {
       const reasons = (error as TransactionCanceledException).CancellationReasons ?? [];
+      // Layout of #build: writes, head, the request record (with a requestId), events.
       const writeCount = input.writes?.length ?? 0;
+      const firstEvent = writeCount + 1 + (input.requestId === undefined ? 0 : 1);
       const failed: ConflictReason[] = [];
       reasons.forEach((reason, transactIndex) => {
         if (!reason.Code || reason.Code === 'None') return;
-        const kind =
+        const kind: ConflictKind =
           transactIndex < writeCount
             ? 'business-write'
             : transactIndex === writeCount
               ? 'aggregate-version'
-              : 'outbox-record';
+              : transactIndex < firstEvent
+                ? 'request'
+                : 'outbox-record';
         const inputIndex =
-          kind === 'business-write' ? transactIndex : Math.max(0, transactIndex - writeCount - 1);
+          kind === 'business-write'
+            ? transactIndex
+            : kind === 'outbox-record'
+              ? transactIndex - firstEvent
+              : 0;
         failed.push({
           transactIndex,
           inputIndex,
@@ -511,7 +835,7 @@ export class OutboxWriter {
     }
     if (isRetryableSdkError(error)) {
       return new OutboxRetryableError(
-        `Committing aggregate "${input.aggregate.key}" failed transiently`,
+        `DynamoDB refused the commit for aggregate "${input.aggregate.key}" (${(error as Error).name})`,
         error,
       );
     }
@@ -521,19 +845,7 @@ export class OutboxWriter {
   #validateShape(input: TransactInput): TransactInput {
     if (input === null || typeof input !== 'object')
       throw new OutboxValidationError('input', 'must be an object');
-    const key = input.aggregate?.key;
-    if (typeof key !== 'string' || key.trim() === '') {
-      throw new OutboxValidationError(
-        'aggregate.key',
-        'the aggregate key is required and must be a non-empty string',
-      );
-    }
-    if (Buffer.byteLength(key) > 1024) {
-      throw new OutboxValidationError(
-        'aggregate.key',
-        'must be at most 1024 bytes (DynamoDB partition key limit)',
-      );
-    }
+    validateAggregateKey(input.aggregate?.key, 'aggregate.key');
     if (!Array.isArray(input.events) || input.events.length === 0) {
       throw new OutboxValidationError('events', 'at least one event is required');
     }
@@ -549,11 +861,19 @@ export class OutboxWriter {
         );
       }
     });
-    const total = writes.length + input.events.length + 1;
+    const requestId = input.requestId;
+    if (requestId !== undefined && (typeof requestId !== 'string' || !REQUEST_ID.test(requestId))) {
+      throw new OutboxValidationError(
+        'requestId',
+        'must be 1-128 printable ASCII characters (no spaces), the same for every retry of one command',
+      );
+    }
+    const requestRecords = requestId === undefined ? 0 : 1;
+    const total = writes.length + input.events.length + 1 + requestRecords;
     if (total > MAX_TRANSACTION_ITEMS) {
       throw new OutboxValidationError(
         'transaction',
-        `${writes.length} writes + ${input.events.length} events + 1 aggregate head = ${total} items, over DynamoDB's ${MAX_TRANSACTION_ITEMS}-item transaction limit; split the command or use prepare/confirm`,
+        `${writes.length} writes + ${input.events.length} events + 1 aggregate head${requestRecords ? ' + 1 request record' : ''} = ${total} items, over DynamoDB's ${MAX_TRANSACTION_ITEMS}-item transaction limit; split the command or use prepare/confirm`,
       );
     }
     return input;
