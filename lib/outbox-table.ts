@@ -5,23 +5,34 @@ import type * as kms from 'aws-cdk-lib/aws-kms';
 import { Construct } from 'constructs';
 import {
   EXPIRES_AT,
+  HEAD_SORT_KEY,
   PARTITION_KEY,
   PENDING_DUE_AT,
   PENDING_INDEX_NAME,
   PENDING_SHARD,
+  RESERVED_PARTITION_KEY_PREFIXES,
   SORT_KEY,
 } from '../functions/runtime/record-format.ts';
 import { type DurableTableProps, durableTableSettings } from './durable-table.ts';
 
 /**
  * What `OutboxWriter` does on the outbox table: TransactWriteItems' PutItem/UpdateItem/ConditionCheckItem and GetItem
- * for the aggregate head. Table ARN only: the writer never touches the index, so no `index/*` wildcard.
+ * for the aggregate head, on aggregate keys only: never the reserved key space (`ACK#…` acknowledgements and the
+ * other prefixes of `isReservedPartitionKey`). Table ARN only: the writer never touches the index, so no `index/*`.
  */
 export function grantWriterActions(grantee: iam.IGrantable, tableArn: string): iam.Grant {
   return iam.Grant.addToPrincipal({
     grantee,
     actions: ['dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:ConditionCheckItem', 'dynamodb:GetItem'],
     resourceArns: [tableArn],
+    conditions: {
+      'ForAllValues:StringNotLike': {
+        'dynamodb:LeadingKeys': [
+          HEAD_SORT_KEY,
+          ...RESERVED_PARTITION_KEY_PREFIXES.map((prefix) => `${prefix}*`),
+        ],
+      },
+    },
   });
 }
 

@@ -5,6 +5,8 @@ import type * as sns from 'aws-cdk-lib/aws-sns';
 import * as ssm from 'aws-cdk-lib/aws-ssm';
 import { Construct, type IConstruct } from 'constructs';
 import { StackOutputKey } from '../functions/contract/outputs.ts';
+import { PUBLISH_TARGETS_ENV } from '../functions/runtime/message-limits.ts';
+import { OUTBOX_TABLE_ENV } from '../functions/runtime/record-format.ts';
 import { AlarmTopic, type AlarmTopicProps } from './alarm-topic.ts';
 import { DedupTable, type DedupTableProps, type IDedupTable } from './dedup-table.ts';
 import {
@@ -195,6 +197,19 @@ export class Outbox extends Construct implements IOutbox {
 
   get outboxTableName(): string {
     return this.table.tableName;
+  }
+
+  /**
+   * The environment a producer's `OutboxWriter` reads: the outbox table, and the targets the relay publishes to, so
+   * the writer refuses at write time what one of them would refuse (size, `type`, `source`).
+   */
+  get producerEnvironment(): Readonly<Record<string, string>> {
+    const targets = [
+      ...(this.relay.topic ? ['sns'] : []),
+      ...(this.relay.queues.size > 0 ? ['sqs'] : []),
+      ...(this.relay.bus ? ['eventbridge'] : []),
+    ];
+    return { [OUTBOX_TABLE_ENV]: this.table.tableName, [PUBLISH_TARGETS_ENV]: targets.join(',') };
   }
 
   get outboxTableArn(): string {

@@ -145,7 +145,7 @@ export class OrdersStack extends Stack {
     this.orderProducer = demoFunction(this, 'OrderProducer', 'place-order.ts', {
       description: 'Demo producer: commits an order change and its event in one transaction',
       environment: {
-        OUTBOX_TABLE_NAME: this.outbox.table.tableName,
+        ...this.outbox.producerEnvironment,
         ORDERS_TABLE_NAME: this.ordersTable.tableName,
         OUTBOX_EVENT_SOURCE: DEMO_EVENT_SOURCE,
       },

@@ -5,6 +5,9 @@
  */
 
 /** Partition key: the aggregate key (the envelope's `partitionkey`), so one aggregate = one stream shard. */
+/** Environment variable the writer reads the outbox table name from (set by `Outbox.producerEnvironment`). */
+export const OUTBOX_TABLE_ENV = 'OUTBOX_TABLE_NAME';
+
 export const PARTITION_KEY = 'pk';
 /** Sort key: `EVT#` + the sequence zero-padded to 12 digits, or `HEAD` for the aggregate's head item. */
 export const SORT_KEY = 'sk';

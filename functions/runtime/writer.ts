@@ -43,6 +43,7 @@ import {
   HEAD_SORT_KEY,
   isReservedPartitionKey,
   MAX_SEQUENCE,
+  OUTBOX_TABLE_ENV,
   OutboxStatus,
   PARTITION_KEY,
   PENDING_DUE_AT,
@@ -298,10 +299,10 @@ export class OutboxWriter {
   readonly #now: () => number;
 
   constructor(options: OutboxWriterOptions = {}) {
-    const tableName = options.tableName ?? process.env.OUTBOX_TABLE_NAME;
+    const tableName = options.tableName ?? process.env[OUTBOX_TABLE_ENV];
     if (!tableName) {
       throw new OutboxConfigurationError(
-        'No outbox table configured: pass { tableName } or set OUTBOX_TABLE_NAME (OutboxTable.grantWrite + environment in CDK).',
+        `No outbox table configured: pass { tableName } or set ${OUTBOX_TABLE_ENV} (in CDK: environment: outbox.producerEnvironment, and outbox.grantWrite(fn)).`,
       );
     }
     const maxEventBytes = options.maxEventBytes ?? DEFAULT_MAX_EVENT_BYTES;
