@@ -106,6 +106,9 @@ describe('Outbox parameters and imports (another app subscribes)', () => {
               'dynamodb:GetItem',
             ],
             Resource: 'arn:aws:dynamodb:us-east-1:111111111111:table/outbox',
+            Condition: {
+              'ForAllValues:StringNotLike': { 'dynamodb:LeadingKeys': Match.arrayWith(['ACK#*']) },
+            },
           },
         ],
       },

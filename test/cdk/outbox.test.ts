@@ -51,7 +51,7 @@ function dashboardBody(stack: Stack, outbox: Outbox): string {
 }
 
 describe('Outbox.grantWrite', () => {
-  it("gives the grantee only Put/Update/ConditionCheck/GetItem on the outbox table's ARN", () => {
+  it("gives the grantee only Put/Update/ConditionCheck/GetItem on the outbox table's ARN, outside the reserved key space", () => {
     // GIVEN an outbox and a producer role
     const { stack, outbox } = outboxStack();
     const producer = new iam.Role(stack, 'Producer', {
@@ -59,7 +59,8 @@ describe('Outbox.grantWrite', () => {
     });
     // WHEN the outbox grants it write access
     outbox.grantWrite(producer);
-    // THEN the role may do exactly the writer's four actions, on the table itself (no index, no delete, no scan)
+    // THEN the role may do exactly the writer's four actions, on the table itself (no index, no delete, no scan),
+    // and never on an acknowledgement or other reserved partition key (#11.9)
     expect(roleStatements(Template.fromStack(stack), producer)).toEqual([
       {
         Effect: 'Allow',
@@ -70,6 +71,11 @@ describe('Outbox.grantWrite', () => {
           'dynamodb:GetItem',
         ],
         Resource: { 'Fn::GetAtt': [logicalId(outbox.table.table), 'Arn'] },
+        Condition: {
+          'ForAllValues:StringNotLike': {
+            'dynamodb:LeadingKeys': ['HEAD', 'ACK#*', 'EVT#*', 'PRE#*', 'P#*', 'Q#*', 'REQ#*', 'HEAD#*'],
+          },
+        },
       },
     ]);
   });
