@@ -6,6 +6,7 @@ import * as kms from 'aws-cdk-lib/aws-kms';
 import * as sns from 'aws-cdk-lib/aws-sns';
 import * as subscriptions from 'aws-cdk-lib/aws-sns-subscriptions';
 import { Construct } from 'constructs';
+import { denyInsecureTransport } from './internal/tls-only.ts';
 
 export interface AlarmTopicProps {
   /**
@@ -79,9 +80,9 @@ export class AlarmTopic extends Construct {
     );
     const topic = new sns.Topic(this, 'Topic', {
       masterKey: key,
-      enforceSSL: true,
       displayName: 'Outbox alarms',
     });
+    denyInsecureTransport(topic);
     topic.addToResourcePolicy(
       new iam.PolicyStatement({
         sid: 'CloudWatchAlarmsOfThisAccountPublish',

@@ -14,6 +14,7 @@ import { ACK_PARTITION_PREFIX } from '../functions/recovery/contract.ts';
 import { RelayEnv } from '../functions/relay/config.ts';
 import { OutboxStatus } from '../functions/runtime/record-format.ts';
 import type { AlarmTopic } from './alarm-topic.ts';
+import { denyInsecureTransport } from './internal/tls-only.ts';
 import { createLibraryFunction } from './outbox-function.ts';
 import type { OutboxTable } from './outbox-table.ts';
 
@@ -387,13 +388,13 @@ export class OutboxRelay extends Construct {
         contentBasedDeduplication: false,
         fifoThroughputScope: sns.FifoThroughputScope.MESSAGE_GROUP,
         masterKey: key,
-        enforceSSL: true,
         displayName: 'Outbox events (ordered per aggregate)',
         ...(topicOptions.topicName === undefined ? {} : { topicName: topicOptions.topicName }),
         ...(topicOptions.archiveRetentionDays === undefined
           ? {}
           : { messageRetentionPeriodInDays: topicOptions.archiveRetentionDays }),
       });
+      denyInsecureTransport(this.topic);
       targets.push('sns');
     }
     if (busOptions) {

@@ -307,3 +307,28 @@ describe("Outbox's own functions (relay and recovery)", () => {
     },
   );
 });
+
+describe('TLS only, for every action (#11.9)', () => {
+  it.each([
+    ['the event topic', (outbox: Outbox) => outbox.relay.topic],
+    ['the alarm topic', (outbox: Outbox) => outbox.alarmTopic],
+  ])('denies every SNS action on %s without TLS', (_name, topicOf) => {
+    // GIVEN an outbox
+    const { stack, outbox } = outboxStack();
+    const topic = topicOf(outbox) as sns.Topic;
+    // THEN its topic policy denies sns:* to anyone over plain HTTP
+    Template.fromStack(stack).hasResourceProperties('AWS::SNS::TopicPolicy', {
+      Topics: [{ Ref: logicalId(topic) }],
+      PolicyDocument: {
+        Statement: Match.arrayWith([
+          Match.objectLike({
+            Effect: 'Deny',
+            Action: 'sns:*',
+            Principal: { AWS: '*' },
+            Condition: { Bool: { 'aws:SecureTransport': 'false' } },
+          }),
+        ]),
+      },
+    });
+  });
+});
