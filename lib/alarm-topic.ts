@@ -6,6 +6,7 @@ import * as kms from 'aws-cdk-lib/aws-kms';
 import * as sns from 'aws-cdk-lib/aws-sns';
 import * as subscriptions from 'aws-cdk-lib/aws-sns-subscriptions';
 import { Construct } from 'constructs';
+import { limitGrantsToAwsServices } from './internal/compliance.ts';
 import { denyInsecureTransport } from './internal/tls-only.ts';
 
 export interface AlarmTopicProps {
@@ -69,6 +70,7 @@ export class AlarmTopic extends Construct {
       description: 'Encrypts the outbox alarm topic',
       enableKeyRotation: true,
     });
+    limitGrantsToAwsServices(key);
     key.addToResourcePolicy(
       new iam.PolicyStatement({
         sid: 'CloudWatchAlarmsOfThisAccountEncrypt',

@@ -4,6 +4,7 @@ import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as nodejs from 'aws-cdk-lib/aws-lambda-nodejs';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import type { Construct } from 'constructs';
+import { acknowledge, ControlTowerException } from './internal/compliance.ts';
 import { handlerAssetDir, type LibraryHandler } from './internal/handler-assets.ts';
 
 /** Settings every function of the library shares. */
@@ -70,6 +71,7 @@ function baseFunctionProps(scope: Construct, id: string, options: OutboxFunction
     description: `Execution role of ${id}`,
   });
   logGroup.grantWrite(role);
+  acknowledge(logGroup, ControlTowerException.logRetention, ControlTowerException.logEncryption);
   return {
     description: options.description,
     runtime: OUTBOX_RUNTIME,
@@ -93,11 +95,13 @@ export function createLibraryFunction(
   handler: LibraryHandler,
   options: OutboxFunctionOptions,
 ): lambda.Function {
-  return new lambda.Function(scope, id, {
+  const fn = new lambda.Function(scope, id, {
     ...baseFunctionProps(scope, id, options),
     code: lambda.Code.fromAsset(handlerAssetDir(handler)),
     handler: 'index.handler',
   });
+  acknowledge(fn, ControlTowerException.lambdaOutsideVpc);
+  return fn;
 }
 
 /** A consumer function bundled from the user's own file with the user's esbuild. */
@@ -107,7 +111,7 @@ export function createConsumerFunction(
   code: ConsumerBundleOptions,
   options: OutboxFunctionOptions,
 ): nodejs.NodejsFunction {
-  return new nodejs.NodejsFunction(scope, id, {
+  const fn = new nodejs.NodejsFunction(scope, id, {
     ...baseFunctionProps(scope, id, options),
     entry: code.entry,
     handler: code.handler ?? 'handler',
@@ -115,4 +119,6 @@ export function createConsumerFunction(
     ...(code.projectRoot === undefined ? {} : { projectRoot: code.projectRoot }),
     bundling: { ...CONSUMER_BUNDLING, ...code.bundling },
   });
+  acknowledge(fn, ControlTowerException.lambdaOutsideVpc);
+  return fn;
 }

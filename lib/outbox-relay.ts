@@ -14,6 +14,7 @@ import { ACK_PARTITION_PREFIX } from '../functions/recovery/contract.ts';
 import { RelayEnv } from '../functions/relay/config.ts';
 import { OutboxStatus } from '../functions/runtime/record-format.ts';
 import type { AlarmTopic } from './alarm-topic.ts';
+import { acknowledge, ControlTowerException, limitGrantsToAwsServices } from './internal/compliance.ts';
 import { denyInsecureTransport } from './internal/tls-only.ts';
 import { createLibraryFunction } from './outbox-function.ts';
 import type { OutboxTable } from './outbox-table.ts';
@@ -376,12 +377,15 @@ export class OutboxRelay extends Construct {
     const targets: string[] = [];
 
     if (topicOptions) {
-      const key =
-        topicOptions.encryptionKey ??
-        new kms.Key(this, 'TopicKey', {
+      let key = topicOptions.encryptionKey;
+      if (!key) {
+        const created = new kms.Key(this, 'TopicKey', {
           description: 'Encrypts the outbox event topic',
           enableKeyRotation: true,
         });
+        limitGrantsToAwsServices(created);
+        key = created;
+      }
       this.topic = new sns.Topic(this, 'Topic', {
         fifo: true,
         // Dedup ids are the event ids; content-based dedup would drop two events with equal bodies.
@@ -427,6 +431,7 @@ export class OutboxRelay extends Construct {
         retentionPeriod: Duration.days(14),
         maxMessageSizeBytes: SQS_MAX_MESSAGE_BYTES,
       });
+      acknowledge(deadLetterQueue, ControlTowerException.deadLetterQueueHasNoDlq);
       const queue = new sqs.Queue(this, `${q.id}Queue`, {
         fifo: true,
         contentBasedDeduplication: false,
@@ -456,6 +461,7 @@ export class OutboxRelay extends Construct {
       enforceSSL: true,
       retentionPeriod: Duration.days(14),
     });
+    acknowledge(this.failureQueue, ControlTowerException.deadLetterQueueHasNoDlq);
     NagSuppressions.addResourceSuppressions(this.failureQueue, [
       {
         id: 'AwsSolutions-SQS3',

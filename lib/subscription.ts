@@ -19,6 +19,7 @@ import {
   DEDUP_TABLE_ENV,
 } from '../functions/consumer/dedup-format.ts';
 import { subscriptionDlqOutputKey, subscriptionQueueOutputKey } from '../functions/contract/outputs.ts';
+import { acknowledge, ControlTowerException } from './internal/compliance.ts';
 import type { IOutbox } from './outbox.ts';
 import { type ConsumerBundleOptions, createConsumerFunction } from './outbox-function.ts';
 
@@ -493,6 +494,7 @@ export class Subscription extends Construct {
       enforceSSL: true,
       retentionPeriod: Duration.days(14),
     });
+    acknowledge(this.deadLetterQueue, ControlTowerException.deadLetterQueueHasNoDlq);
     this.queue = new sqs.Queue(this, 'Queue', {
       ...(fifo
         ? {
