@@ -414,10 +414,24 @@ function trackedProblems(props: SubscriptionConstructProps, scopeStack: Stack): 
       "a tracked subscription must be in the outbox's stack (the relay records acknowledgements with its queue URL, so another stack would make the two stacks depend on each other); use outbox.subscribe(...) for it",
     );
   }
+  // The relay records a pending acknowledgement by event type alone: a filter on anything else (source, aggregate,
+  // detail) would let it expect an acknowledgement for an event the queue never receives, and the sweeper would
+  // then push that event into the queue anyway (#10.2).
+  const beyondType =
+    props.kind === 'ordered'
+      ? Object.keys(props.filterPolicy ?? {}).map((key) => `filterPolicy.${key}`)
+      : [
+          ...(props.sources?.length ? ['sources'] : []),
+          ...Object.keys(props.eventPattern ?? {}).map((key) => `eventPattern.${key}`),
+        ];
+  if (beyondType.length > 0) {
+    errors.push(
+      `a tracked subscription may filter on the event type only (eventTypes / eventTypePrefixes), because acknowledgements are expected by type, but ${beyondType.join(', ')} ${beyondType.length === 1 ? 'was' : 'were'} provided; drop \`tracked\` or move the other conditions into the consumer`,
+    );
+  }
   const exact = props.eventTypes;
   const prefixes = props.kind === 'ordered' ? props.eventTypePrefixes : undefined;
-  const custom = props.kind === 'ordered' ? props.filterPolicy?.type : props.eventPattern?.detailType;
-  if ((exact || prefixes) && !custom) {
+  if (exact || prefixes) {
     const unreachable = types.filter(
       (t) => !(exact ?? []).includes(t) && !(prefixes ?? []).some((p) => t.startsWith(p)),
     );

@@ -1,5 +1,6 @@
 import { App, Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
+import * as sns from 'aws-cdk-lib/aws-sns';
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { OrdersStack } from '../../examples/orders/stack.ts';
 import { Outbox, type OutboxRelayTuning } from '../../lib/outbox.ts';
@@ -139,7 +140,7 @@ describe('Subscription `tracked` validation', () => {
     const { outbox, relay, stack } = outboxStack({ relay: { ackTimeout: Duration.minutes(2) } });
     const sub = outbox.subscribe('audit', {
       kind: 'rule',
-      sources: ['/orders'],
+      eventTypes: ['a.A'],
       tracked: { eventTypes: ['a.A'] },
     });
     expect(relay.trackedDeliveries.map((t) => [t.name, t.eventTypes, t.queue.fifo])).toEqual([
@@ -149,6 +150,37 @@ describe('Subscription `tracked` validation', () => {
     expect(env.OUTBOX_ACK_TIMEOUT_SECONDS).toBe('120');
     expect(sub.trackedEventTypes).toEqual(['a.A']);
   });
+
+  it.each([
+    [
+      'a rule subscription on sources',
+      { kind: 'rule', eventTypes: ['a.A'], sources: ['/orders'] },
+      /sources was provided/,
+    ],
+    [
+      'a rule subscription with an event pattern on the source',
+      { kind: 'rule', eventPattern: { source: ['/orders'] } },
+      /eventPattern\.source was provided/,
+    ],
+    [
+      'an ordered subscription with a filter policy on the source',
+      {
+        kind: 'ordered',
+        filterPolicy: { source: sns.SubscriptionFilter.stringFilter({ allowlist: ['/orders'] }) },
+      },
+      /filterPolicy\.source was provided/,
+    ],
+  ] as const)(
+    'refuses tracking %s: acknowledgements are expected by type only (#10.2)',
+    (_name, filter, message) => {
+      // GIVEN a subscription whose filter rejects some events of a tracked type
+      const { outbox } = outboxStack();
+      // THEN synthesis refuses it, instead of the relay expecting acks the queue never gets
+      expect(() =>
+        outbox.subscribe('audit', { ...(filter as SubscriptionProps), tracked: { eventTypes: ['a.A'] } }),
+      ).toThrow(message);
+    },
+  );
 
   it('rejects tracking one subscriber twice and an ack timeout under 10 s', () => {
     const { relay, outbox } = outboxStack();
