@@ -17,6 +17,7 @@ import {
   CONSUMER_NAME_PATTERN,
   DEAD_LETTER_QUEUE_URL_ENV,
   DEDUP_TABLE_ENV,
+  DEDUP_TTL_ENV,
 } from '../functions/consumer/dedup-format.ts';
 import { subscriptionDlqOutputKey, subscriptionQueueOutputKey } from '../functions/contract/outputs.ts';
 import { acknowledge, ControlTowerException } from './internal/compliance.ts';
@@ -124,6 +125,13 @@ interface SubscriptionCommonProps {
   readonly retentionPeriod?: Duration;
   /** @default - the thresholds documented on SubscriptionAlarmProps */
   readonly alarms?: SubscriptionAlarmProps;
+  /**
+   * How long the consumer remembers an applied event (its dedup records). A message can come back for as long as
+   * the queue and then its DLQ keep it (a redrive re-sends it), plus, for rule subscriptions, EventBridge's retries:
+   * a shorter memory would apply such an event twice, so synthesis refuses one below that sum.
+   * @default - exactly that sum: `retentionPeriod` + 14 days (DLQ) + `maxEventAge` (rule subscriptions)
+   */
+  readonly dedupRetention?: Duration;
   /**
    * Tracked mode (delivery acknowledgements) for these event types: when the relay publishes one, it records a
    * pending acknowledgement for this subscription; the consumer acknowledges after applying the event (it gets
@@ -240,6 +248,20 @@ function claimOutputKeys(scope: Construct, name: string): void {
   taken.set(key, name);
 }
 
+const DEFAULT_QUEUE_RETENTION = Duration.days(4);
+const DEAD_LETTER_RETENTION = Duration.days(14);
+const DEFAULT_MAX_EVENT_AGE = Duration.hours(24);
+
+/**
+ * The longest a delivered message can come back after it was first sent: its time in the queue, then in the DLQ
+ * (whose FIFO clock restarts on the move), then EventBridge's retries before it reached the queue.
+ */
+function longestReturnSeconds(props: SubscriptionProps): number {
+  const queue = (props.retentionPeriod ?? DEFAULT_QUEUE_RETENTION).toSeconds();
+  const eventBridge = props.kind === 'rule' ? (props.maxEventAge ?? DEFAULT_MAX_EVENT_AGE).toSeconds() : 0;
+  return queue + DEAD_LETTER_RETENTION.toSeconds() + eventBridge;
+}
+
 /** The consumer's timeout: given, else the function's own (a lambda.Function), else the default. */
 function consumerTimeout(consumer: SubscriptionConsumerProps | undefined): Duration {
   if (consumer?.timeout) return consumer.timeout;
@@ -340,6 +362,13 @@ export function validateSubscriptionProps(
         `visibilityTimeout must be at least 6 × the consumer timeout (${VISIBILITY_TIMEOUT_FACTOR * timeoutSeconds} seconds), but ${visibility} seconds was provided`,
       );
     }
+  }
+  const dedup = props.dedupRetention?.toSeconds();
+  const longestReturn = longestReturnSeconds(props);
+  if (isResolved(dedup) && isResolved(longestReturn) && dedup < longestReturn) {
+    errors.push(
+      `dedupRetention must cover the longest time a message can come back (queue retention + 14-day DLQ retention${kind === 'rule' ? ' + maxEventAge' : ''} = ${longestReturn} seconds), but ${dedup} seconds was provided`,
+    );
   }
   const retention = props.retentionPeriod?.toSeconds();
   if (isResolved(retention) && (retention < 60 || retention > 14 * 86_400)) {
@@ -506,7 +535,7 @@ export class Subscription extends Construct {
       ...(fifo ? { fifo: true } : {}),
       encryption: sqs.QueueEncryption.SQS_MANAGED,
       enforceSSL: true,
-      retentionPeriod: Duration.days(14),
+      retentionPeriod: DEAD_LETTER_RETENTION,
     });
     acknowledge(this.deadLetterQueue, ControlTowerException.deadLetterQueueHasNoDlq);
     this.queue = new sqs.Queue(this, 'Queue', {
@@ -522,7 +551,7 @@ export class Subscription extends Construct {
       encryption: sqs.QueueEncryption.SQS_MANAGED,
       enforceSSL: true,
       visibilityTimeout,
-      retentionPeriod: props.retentionPeriod ?? Duration.days(4),
+      retentionPeriod: props.retentionPeriod ?? DEFAULT_QUEUE_RETENTION,
       deadLetterQueue: {
         queue: this.deadLetterQueue,
         maxReceiveCount: props.maxReceiveCount ?? DEFAULT_MAX_RECEIVE_COUNT,
@@ -562,7 +591,7 @@ export class Subscription extends Construct {
           // The envelope itself, as the ordered kind delivers it.
           message: events.RuleTargetInput.fromEventPath('$.detail'),
           retryAttempts: props.retryAttempts ?? 185,
-          maxEventAge: props.maxEventAge ?? Duration.hours(24),
+          maxEventAge: props.maxEventAge ?? DEFAULT_MAX_EVENT_AGE,
           deadLetterQueue: this.deadLetterQueue,
         }),
       );
@@ -584,6 +613,7 @@ export class Subscription extends Construct {
         [DEDUP_TABLE_ENV]: dedupTable.tableName,
         [CONSUMER_NAME_ENV]: name,
         [DEAD_LETTER_QUEUE_URL_ENV]: this.deadLetterQueue.queueUrl,
+        [DEDUP_TTL_ENV]: String(props.dedupRetention?.toSeconds() ?? longestReturnSeconds(props)),
         ...(relay
           ? {
               [ACK_TABLE_ENV]: relay.outbox.tableName,

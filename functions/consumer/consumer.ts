@@ -11,6 +11,7 @@ import {
   CONSUMER_NAME_PATTERN,
   DEAD_LETTER_QUEUE_URL_ENV,
   DEDUP_TABLE_ENV,
+  DEDUP_TTL_ENV,
   DEFAULT_DEDUP_TTL_SECONDS,
 } from './dedup-format.ts';
 import { DedupStore, type Lease, validateWrites } from './dedup-store.ts';
@@ -211,6 +212,12 @@ function keepLease(
   };
 }
 
+/** A whole number from the environment, or undefined when unset (a malformed value fails validation as NaN). */
+function envInteger(name: string): number | undefined {
+  const raw = process.env[name];
+  return raw === undefined || raw === '' ? undefined : Number(raw);
+}
+
 /**
  * Applies each outbox event's effect at most once per consumer, although SQS delivers at least once.
  * Dedup key = consumer name + event id (never the SQS message id, which changes when a message is
@@ -255,13 +262,13 @@ export class IdempotentConsumer<TData = unknown> {
     if (!tableName) {
       throw new ConsumerConfigurationError(
         name,
-        `No dedup table configured: pass { tableName } or set ${DEDUP_TABLE_ENV} (Messaging.subscribe does this for its consumers).`,
+        `No dedup table configured: pass { tableName } or set ${DEDUP_TABLE_ENV} (a Subscription sets it on its consumer).`,
       );
     }
     const ttl = requireInteger(
       name,
       'dedupTtlSeconds',
-      options.dedupTtlSeconds ?? DEFAULT_DEDUP_TTL_SECONDS,
+      options.dedupTtlSeconds ?? envInteger(DEDUP_TTL_ENV) ?? DEFAULT_DEDUP_TTL_SECONDS,
       60,
       10 * 365 * 86_400,
     );

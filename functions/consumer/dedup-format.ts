@@ -41,8 +41,13 @@ export const ACK_EVENT_TYPES_ENV = 'OUTBOX_ACK_EVENT_TYPES';
 /** Consumer names: letters, digits, `-`, `_`, `.`; no `#`, so keys cannot collide. */
 export const CONSUMER_NAME_PATTERN = /^[A-Za-z0-9._-]{1,64}$/;
 
-/** 14 days: the longest an SQS message (or a DLQ redrive of it) can live. */
+/**
+ * The default when neither the option nor OUTBOX_DEDUP_TTL_SECONDS says: 14 days, SQS's longest retention. A
+ * Subscription sets the variable to what its queues can hold (queue retention + DLQ retention, at least).
+ */
 export const DEFAULT_DEDUP_TTL_SECONDS = 14 * 24 * 60 * 60;
+/** Environment variable with the dedup retention in seconds (set by the CDK Subscription). */
+export const DEDUP_TTL_ENV = 'OUTBOX_DEDUP_TTL_SECONDS';
 
 export function eventDedupKey(consumer: string, eventId: string): string {
   return `${DEDUP_EVENT_PREFIX}${consumer}#${eventId}`;

@@ -212,6 +212,21 @@ describe('configuration', () => {
 });
 
 describe('transactional mode', () => {
+  it('remembers an applied event for OUTBOX_DEDUP_TTL_SECONDS, the retention its Subscription derived (#10)', async () => {
+    ddb.on(TransactWriteCommand).resolves({});
+    const previous = process.env.OUTBOX_DEDUP_TTL_SECONDS;
+    process.env.OUTBOX_DEDUP_TTL_SECONDS = String(18 * 86_400);
+    try {
+      const c = consumer({ mode: 'transactional', handle: () => [chargeWrite] });
+      await c.process(envelope());
+    } finally {
+      if (previous === undefined) delete process.env.OUTBOX_DEDUP_TTL_SECONDS;
+      else process.env.OUTBOX_DEDUP_TTL_SECONDS = previous;
+    }
+    const items = ddb.commandCalls(TransactWriteCommand)[0]?.args[0].input.TransactItems ?? [];
+    expect(items[0]?.Put?.Item?.expiresAt).toBe(NOW_SECONDS + 18 * 86_400);
+  });
+
   it('commits the handler writes and the dedup record in ONE TransactWriteItems keyed by consumer + event id', async () => {
     ddb.on(TransactWriteCommand).resolves({});
     const event = envelope();
