@@ -170,6 +170,9 @@ describe('startLocal() errors and isolation', () => {
     expect(failed).toBeInstanceOf(SynthesisFailedError);
     expect((failed as SynthesisFailedError).exitCode).toBe(3);
     expect((failed as Error).message).toMatch(/npx cdk synth[\s\S]*42/);
+    // DynamoDB Local was starting while the app ran: it and its watchdog are stopped.
+    const children = await childrenOf(process.pid);
+    expect(children.filter((c) => c.includes('DynamoDBLocal') || c.includes('read _ignored'))).toEqual([]);
 
     const unknown = await startLocal({ cwd: APP_DIR, stacks: ['Nope'], log: () => {} }).catch(
       (e: unknown) => e,
