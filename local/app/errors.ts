@@ -25,7 +25,7 @@ export class SynthesisFailedError extends LocalAppError {
   readonly output: string;
   constructor(command: string, cwd: string, exitCode: number | null, output: string) {
     super(
-      `The CDK app \`${command}\` failed in ${cwd} (${exitCode === null ? 'killed' : `exit ${exitCode}`}). ` +
+      `The command \`${command}\` (the CDK app, or cdk.json's build) failed in ${cwd} (${exitCode === null ? 'killed' : `exit ${exitCode}`}). ` +
         `Run \`npx cdk synth\` there to see the error; the app's last output:\n${output.slice(-4000)}`,
     );
     this.command = command;

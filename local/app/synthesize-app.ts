@@ -56,6 +56,8 @@ export interface SynthesizedApp {
 
 interface CdkJson {
   readonly app?: string;
+  /** Run before the app, as the CDK CLI does (e.g. `npx tsc`). */
+  readonly build?: string;
   readonly context?: Record<string, unknown>;
 }
 
@@ -99,15 +101,16 @@ export async function synthesizeApp(opts: SynthesizeAppOptions): Promise<Synthes
   };
   const outdir = path.resolve(opts.outdir);
   await mkdir(outdir, { recursive: true });
-  await runApp(command, cwd, outdir, context, opts);
+  // The CDK CLI runs cdk.json's `build` before the app.
+  if (cdkJson?.build) await runCommand(cdkJson.build, cwd, {}, opts);
+  await runCommand(command, cwd, { CDK_OUTDIR: outdir, CDK_CONTEXT_JSON: JSON.stringify(context) }, opts);
   return { outdir, stacks: await readAssembly(outdir), command };
 }
 
-async function runApp(
+async function runCommand(
   command: string,
   cwd: string,
-  outdir: string,
-  context: Record<string, unknown>,
+  extraEnv: Readonly<Record<string, string>>,
   opts: SynthesizeAppOptions,
 ): Promise<void> {
   opts.signal?.throwIfAborted();
@@ -121,8 +124,7 @@ async function runApp(
       ...process.env,
       // The same Node.js as this process first (the CDK CLI runs the app with whatever `node` is on PATH).
       PATH: [path.dirname(process.execPath), process.env.PATH].filter(Boolean).join(path.delimiter),
-      CDK_OUTDIR: outdir,
-      CDK_CONTEXT_JSON: JSON.stringify(context),
+      ...extraEnv,
       CDK_DEFAULT_REGION: process.env.CDK_DEFAULT_REGION ?? 'us-east-1',
       CDK_DEFAULT_ACCOUNT: process.env.CDK_DEFAULT_ACCOUNT ?? '000000000000',
     },

@@ -1,9 +1,15 @@
-import { mkdtemp, rm } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { selectStacks } from '../../local/app/synthesize-app.ts';
-import { NoSuchStackError, type SynthesizedApp, synthesizeApp } from '../../local/index.ts';
+import {
+  NoSuchStackError,
+  SynthesisFailedError,
+  type SynthesizedApp,
+  synthesizeApp,
+} from '../../local/index.ts';
 
 const APP_DIR = path.join(import.meta.dirname, 'fixtures', 'two-stack-app');
 
@@ -19,6 +25,7 @@ const envOf = (app: SynthesizedApp, stack: string, functionPrefix: string): Reco
 describe('synthesizeApp() (the CDK CLI --app semantics, read with cx-api)', () => {
   let work: string;
   let app: SynthesizedApp;
+  const appOutdir = () => app.outdir;
 
   beforeAll(async () => {
     work = await mkdtemp(path.join(tmpdir(), 'outbox-synth-'));
@@ -59,6 +66,31 @@ describe('synthesizeApp() (the CDK CLI --app semantics, read with cx-api)', () =
     const read = await synthesizeApp({ app: app.outdir, outdir: path.join(work, 'unused') });
     expect(read.command).toBeUndefined();
     expect(read.stacks.map((s) => s.stackName)).toEqual(['Platform', 'Shop']);
+  });
+
+  it("runs cdk.json's build first, as the CLI does, and stops at a failing build", async () => {
+    const project = path.join(work, 'with-build');
+    await mkdir(project);
+    // The "app" copies the assembly made above into CDK_OUTDIR: any command that writes one will do.
+    const app = `cp -r '${appOutdir()}/.' "$CDK_OUTDIR"`;
+    await writeFile(
+      path.join(project, 'cdk.json'),
+      JSON.stringify({ build: `node -e "require('fs').writeFileSync('built.txt', 'yes')"`, app }),
+    );
+    const built = await synthesizeApp({ cwd: project, outdir: path.join(work, 'built-out') });
+    expect(existsSync(path.join(project, 'built.txt'))).toBe(true);
+    expect(built.stacks.map((s) => s.stackName)).toEqual(['Platform', 'Shop']);
+
+    await writeFile(
+      path.join(project, 'cdk.json'),
+      JSON.stringify({ build: 'node -e "process.exit(4)"', app }),
+    );
+    const failed = await synthesizeApp({ cwd: project, outdir: path.join(work, 'unbuilt') }).catch(
+      (e: unknown) => e,
+    );
+    expect(failed).toBeInstanceOf(SynthesisFailedError);
+    expect(failed).toMatchObject({ command: 'node -e "process.exit(4)"', exitCode: 4 });
+    expect(existsSync(path.join(work, 'unbuilt', 'manifest.json'))).toBe(false);
   });
 
   it('selects stacks with the stacks they depend on, and names the known ones for an unknown stack', () => {
