@@ -125,7 +125,11 @@ export async function startLocal(opts: StartLocalOptions = {}): Promise<LocalApp
       const handler = (): void => {
         interrupted ??= signal;
         abort.abort();
-        const stopping = app ? app.stop() : Promise.allSettled(started.map((s) => s.stop()));
+        const stopping = app
+          ? app.stop()
+          : Promise.allSettled(started.map((s) => s.stop())).then(() =>
+              rm(workDir, { recursive: true, force: true }).catch(() => undefined),
+            );
         void Promise.race([stopping, new Promise((resolve) => setTimeout(resolve, 5000).unref())]).finally(
           () => {
             // Nobody else handles the signal: end the process as the signal would have.

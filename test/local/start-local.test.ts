@@ -216,11 +216,24 @@ async function childrenOf(pid: number): Promise<string[]> {
 }
 
 describe('startLocal() in a process that is interrupted', () => {
+  let tmp: string;
+  beforeAll(async () => {
+    tmp = await mkdtemp(path.join(tmpdir(), 'outbox-local-signals-'));
+  });
+  afterAll(async () => {
+    await rm(tmp, { recursive: true, force: true });
+  });
+  /** The work folders startLocal() made in the child's TMPDIR. */
+  const workFolders = async () => (await readdir(tmp)).filter((name) => name.startsWith('outbox-local-'));
+
   const start = (marker: string): { child: ChildProcess; output: () => string } => {
     const child = spawn(
       process.execPath,
       ['--disable-warning=ExperimentalWarning', path.join(FIXTURES, 'start-and-wait.ts')],
-      { env: { ...process.env, OUTBOX_LOCAL_TEST_MARKER: marker }, stdio: ['ignore', 'pipe', 'pipe'] },
+      {
+        env: { ...process.env, OUTBOX_LOCAL_TEST_MARKER: marker, TMPDIR: tmp },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
     );
     let output = '';
     child.stdout?.on('data', (c: Buffer) => {
@@ -248,6 +261,7 @@ describe('startLocal() in a process that is interrupted', () => {
       async () => ((await processesWithMarker(marker)).length === 0 ? true : undefined),
       10_000,
     );
+    expect(await workFolders()).toEqual([]);
   });
 
   it('SIGINT while the app synthesizes stops what had started', async () => {
@@ -261,11 +275,13 @@ describe('startLocal() in a process that is interrupted', () => {
         ? true
         : undefined;
     }, 30_000);
+    expect(await workFolders()).toHaveLength(1); // made before the synth started
     child.kill('SIGINT');
     expect((await done).signal).toBe('SIGINT');
     await eventually(
       async () => ((await processesWithMarker(marker)).length === 0 ? true : undefined),
       10_000,
     );
+    expect(await workFolders()).toEqual([]);
   });
 });
