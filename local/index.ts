@@ -9,6 +9,30 @@ export {
   deploymentFromStackOutputs as deploymentFromOutputs,
   type SubscriptionQueues,
 } from '../functions/contract/deployment.ts';
+export {
+  type DeliveryCheck,
+  type DeliveryCheckOptions,
+  formatDeliveryCheck,
+  type SubscriptionCheck,
+} from './app/check.ts';
+export {
+  LocalAppError,
+  LocalInvokeError,
+  LocalStartAbortedError,
+  NoCdkAppError,
+  NoStacksError,
+  NoSuchStackError,
+  SynthesisFailedError,
+  UnknownResourceError,
+} from './app/errors.ts';
+export { type LocalApp, type StartLocalOptions, startLocal } from './app/start-local.ts';
+export {
+  type AppStack,
+  readAssembly,
+  type SynthesizeAppOptions,
+  type SynthesizedApp,
+  synthesizeApp,
+} from './app/synthesize-app.ts';
 export { createLocalEventBridge, type LocalEventBridge } from './eventbridge/bus.ts';
 export {
   type CompiledPattern,
@@ -26,15 +50,23 @@ export {
 } from './fault-proxy.ts';
 export {
   LOCAL_CREDENTIALS,
+  type OfflineRuntime,
+  type OfflineRuntimeOptions,
   type OfflineStack,
   type OfflineStackOptions,
   REGION,
+  startOfflineRuntime,
   startOfflineStack,
   synthesize,
 } from './offline.ts';
 export type { FunctionLogEntry, InvokeResult, LocalEndpoints } from './runtime/lambda.ts';
+export {
+  type LambdaEndpoint,
+  type LambdaEndpointOptions,
+  startLambdaEndpoint,
+} from './runtime/lambda-endpoint.ts';
 export type { MetricDatum, MetricQuery, MetricStore } from './runtime/metrics.ts';
-export type { LocalRuntime, StartupReport } from './runtime/runtime.ts';
+export type { LocalRuntime, LocalStackRuntime, StartupReport } from './runtime/runtime.ts';
 export {
   type DynamoDbLocal,
   type DynamoDbLocalOptions,

@@ -10,13 +10,14 @@ import { SQSClient } from '@aws-sdk/client-sqs';
 import { createLocalEventBridge, type LocalEventBridge } from './eventbridge/bus.ts';
 import { createSqsDelivery, type WiredRules, wireEventRules } from './eventbridge-wiring.ts';
 import type { LocalEndpoints } from './runtime/lambda.ts';
-import { type LocalRuntime, startLocalRuntime } from './runtime/runtime.ts';
+import { type LambdaEndpoint, startLambdaEndpoint } from './runtime/lambda-endpoint.ts';
 import {
-  type CfnTemplate,
-  localPseudoParameters,
-  type ResolveContext,
-  resolveIntrinsics,
-} from './runtime/template.ts';
+  type LocalRuntime,
+  type LocalStackInput,
+  type LocalStackRuntime,
+  startLocalRuntime,
+} from './runtime/runtime.ts';
+import { type CfnTemplate, localPseudoParameters, resolveIntrinsics } from './runtime/template.ts';
 import { type DynamoDbLocal, startDynamoDbLocal } from './services/dynamodb-local.ts';
 import { type Fauxqs, startFauxqs } from './services/fauxqs.ts';
 import { SYNTH_RESULT_FILE, type SynthResult } from './synth-result.ts';
@@ -60,6 +61,8 @@ export interface OfflineStack<Resources extends Record<string, string> = Record<
   readonly resources: Resources;
   readonly sqs: SQSClient;
   readonly timings: Readonly<Record<string, number>>;
+  /** The Lambda Invoke API endpoint (`AWS_ENDPOINT_URL_LAMBDA`, also given to the functions). */
+  readonly lambdaEndpoint: string;
   /** Physical name / URL of a resource by logical id. */
   ref(logicalId: string): string;
   attribute(logicalId: string, name: string): string;
@@ -107,32 +110,91 @@ export async function synthesize<Resources extends Record<string, string> = Reco
   return { template, assetRoot: result.assetRoot, stackName: result.stackName, resources: result.resources };
 }
 
-export async function startOfflineStack<Resources extends Record<string, string> = Record<string, string>>(
-  options: OfflineStackOptions,
-): Promise<OfflineStack<Resources>> {
+/** What `startOfflineRuntime` runs: the stacks, in start order (produced while the emulators start). */
+export interface OfflineStacks {
+  readonly stacks: readonly LocalStackInput[];
+}
+
+export interface OfflineRuntimeOptions
+  extends Omit<OfflineStackOptions, 'workDir' | 'synthScript' | 'context'> {
+  /** Produces the stacks (e.g. synthesizes the app); runs while DynamoDB Local and fauxqs start. */
+  readonly synth: () => Promise<OfflineStacks>;
+  /** Initial contents of the in-memory SSM Parameter Store. */
+  readonly ssmParameters?: Readonly<Record<string, string>>;
+  /** Receives each process-backed service as soon as it exists (to stop it on SIGINT while starting up). */
+  readonly onStarted?: (service: { stop(): Promise<void> }) => void;
+}
+
+/** The running services of `startOfflineRuntime`. */
+export interface OfflineRuntime {
+  readonly dynamodb: DynamoDbLocal;
+  readonly fauxqs: Fauxqs;
+  readonly bus: LocalEventBridge;
+  readonly lambdaEndpoint: LambdaEndpoint;
+  readonly runtime: LocalRuntime;
+  readonly rules: WiredRules;
+  readonly sqs: SQSClient;
+  /** synthMs, servicesMs, readyMs (from the call). */
+  readonly timings: Readonly<Record<string, number>>;
+  /** The endpoints every client (and every function) uses. */
+  readonly endpoints: Required<
+    Pick<LocalEndpoints, 'dynamodb' | 'dynamodbStreams' | 'sqs' | 'sns' | 'eventbridge' | 'lambda'>
+  >;
+  stop(): Promise<void>;
+}
+
+/**
+ * Starts DynamoDB Local, fauxqs, the local EventBridge bus and the Lambda endpoint, and runs the stacks `synth`
+ * produces in one runtime. Half-started parts are stopped when any step fails.
+ */
+export async function startOfflineRuntime(options: OfflineRuntimeOptions): Promise<OfflineRuntime> {
   const timings: Record<string, number> = {};
   const t0 = performance.now();
   // The JVM starts while the app synthesizes: the two slowest steps overlap.
   const dynamodbStarting = startDynamoDbLocal();
-  dynamodbStarting.catch(() => undefined);
+  dynamodbStarting.then(
+    (d) => options.onStarted?.(d),
+    () => undefined,
+  );
   const fauxqsStarting = startFauxqs({ region: REGION });
-  fauxqsStarting.catch(() => undefined);
-  let synth: Awaited<ReturnType<typeof synthesize<Resources>>>;
+  fauxqsStarting.then(
+    (f) => options.onStarted?.(f),
+    () => undefined,
+  );
+  const endpointStarting = startLambdaEndpoint({
+    log: (message) => options.log(`[lambda endpoint] ${message}`),
+  });
+  endpointStarting.catch(() => undefined);
+  const stopServices = async () => {
+    await Promise.allSettled([
+      dynamodbStarting.then((d) => d.stop()),
+      fauxqsStarting.then((f) => f.stop()),
+      endpointStarting.then((e) => e.stop()),
+    ]);
+  };
+  let synth: OfflineStacks;
+  let dynamodb: DynamoDbLocal;
+  let fauxqs: Fauxqs;
+  let lambdaEndpoint: LambdaEndpoint;
   try {
-    synth = await synthesize<Resources>(options.workDir, options.synthScript, options.context, options.log);
+    synth = await options.synth();
+    timings.synthMs = Math.round(performance.now() - t0);
+    [dynamodb, fauxqs, lambdaEndpoint] = await Promise.all([
+      dynamodbStarting,
+      fauxqsStarting,
+      endpointStarting,
+    ]);
   } catch (error) {
-    await Promise.allSettled([dynamodbStarting.then((d) => d.stop()), fauxqsStarting.then((f) => f.stop())]);
+    await stopServices();
     throw error;
   }
-  timings.synthMs = Math.round(performance.now() - t0);
-  const [dynamodb, fauxqs] = await Promise.all([dynamodbStarting, fauxqsStarting]);
   timings.servicesMs = Math.round(performance.now() - t0);
 
   const sqs = new SQSClient({ endpoint: fauxqs.endpoint, region: REGION, credentials: LOCAL_CREDENTIALS });
   let runtime: LocalRuntime | undefined;
-  // Deliveries need the registry, which exists only once the runtime has provisioned the stack.
+  // Deliveries need the registry, which exists only once the runtime has provisioned the stacks.
   let deliver: ((arn: string, body: unknown) => Promise<void>) | undefined;
-  const pseudo = localPseudoParameters(synth.stackName, REGION);
+  const pseudo = localPseudoParameters(synth.stacks[0]?.stackName ?? 'local', REGION);
   const bus = createLocalEventBridge({
     region: REGION,
     accountId: pseudo.accountId,
@@ -151,19 +213,26 @@ export async function startOfflineStack<Resources extends Record<string, string>
   });
   try {
     await bus.start();
+    const endpoints = {
+      dynamodb: dynamodb.endpoint,
+      dynamodbStreams: dynamodb.endpoint,
+      sqs: fauxqs.endpoint,
+      sns: fauxqs.endpoint,
+      eventbridge: bus.url,
+      lambda: lambdaEndpoint.url,
+    };
     runtime = await startLocalRuntime({
-      template: synth.template,
-      assetRoot: synth.assetRoot,
-      stackName: synth.stackName,
+      stacks: synth.stacks,
       region: REGION,
       dynamodbEndpoint: dynamodb.endpoint,
       fauxqsEndpoint: fauxqs.endpoint,
       inspectQueue: (name) => fauxqs.inspectQueue(name),
-      endpoints: { eventbridge: bus.url },
+      endpoints: { eventbridge: bus.url, lambda: lambdaEndpoint.url },
       functionLog: (entry) => options.log(`[${entry.functionName}] ${entry.message}`),
       log: (level, message) => options.log(`[runtime ${level}] ${message}`),
       alarmEvaluationIntervalMs: options.alarmEvaluationIntervalMs ?? 2000,
       sqsFailedVisibilitySeconds: options.failedVisibilitySeconds ?? 5,
+      ...(options.ssmParameters ? { ssmParameters: options.ssmParameters } : {}),
       ...(options.endpointsFor
         ? {
             endpointsFor: (name: string) =>
@@ -172,47 +241,87 @@ export async function startOfflineStack<Resources extends Record<string, string>
         : {}),
       ...(options.dropStreamRecord ? { dropStreamRecord: options.dropStreamRecord } : {}),
     });
-    const registry = runtime.registry;
-    deliver = createSqsDelivery(registry, sqs);
-    const ctx: ResolveContext = { template: synth.template, registry, pseudo };
-    const rules = wireEventRules(ctx, registry, bus);
-    timings.readyMs = Math.round(performance.now() - t0);
     const started = runtime;
-    const ref = (logicalId: string): string => {
-      const value = registry.ref(logicalId);
-      if (value === undefined) throw new Error(`resource ${logicalId} is not running locally`);
-      return value;
+    lambdaEndpoint.attach(started.lambda);
+    deliver = createSqsDelivery(started.allResources, sqs);
+    const wired = started.stacks.map((stack) => wireEventRules(stack.ctx, stack.registry, bus));
+    const rules: WiredRules = {
+      rules: wired.flatMap((w) => w.rules),
+      unsupportedTargets: wired.flatMap((w) => w.unsupportedTargets),
     };
+    timings.readyMs = Math.round(performance.now() - t0);
+    let stopped: Promise<void> | undefined;
     return {
       dynamodb,
       fauxqs,
       bus,
+      lambdaEndpoint,
       runtime: started,
-      template: synth.template,
-      stackName: synth.stackName,
       rules,
-      resources: synth.resources,
       sqs,
       timings,
-      ref,
-      attribute: (logicalId, name) => String(registry.getAtt(logicalId, name)),
-      outputs: () =>
-        Object.entries(synth.template.Outputs ?? {}).map(([key, output]) => ({
-          OutputKey: key,
-          OutputValue: String(resolveIntrinsics((output as { Value: unknown }).Value, ctx)),
-        })),
-      async stop() {
-        await started.stop();
-        await bus.stop();
-        sqs.destroy();
-        await Promise.allSettled([fauxqs.stop(), dynamodb.stop()]);
+      endpoints,
+      stop() {
+        stopped ??= (async () => {
+          await lambdaEndpoint.stop();
+          await started.stop();
+          await bus.stop();
+          sqs.destroy();
+          await Promise.allSettled([fauxqs.stop(), dynamodb.stop()]);
+        })();
+        return stopped;
       },
     };
   } catch (error) {
+    await lambdaEndpoint.stop().catch(() => undefined);
     await runtime?.stop().catch(() => undefined);
     await bus.stop().catch(() => undefined);
     sqs.destroy();
     await Promise.allSettled([fauxqs.stop(), dynamodb.stop()]);
     throw error;
   }
+}
+
+export async function startOfflineStack<Resources extends Record<string, string> = Record<string, string>>(
+  options: OfflineStackOptions,
+): Promise<OfflineStack<Resources>> {
+  let synth: Awaited<ReturnType<typeof synthesize<Resources>>> | undefined;
+  const offline = await startOfflineRuntime({
+    ...options,
+    synth: async () => {
+      synth = await synthesize<Resources>(options.workDir, options.synthScript, options.context, options.log);
+      return {
+        stacks: [{ template: synth.template, assetRoot: synth.assetRoot, stackName: synth.stackName }],
+      };
+    },
+  });
+  const synthesized = synth as NonNullable<typeof synth>;
+  const stack = offline.runtime.stacks[0] as LocalStackRuntime;
+  const registry = stack.registry;
+  const ref = (logicalId: string): string => {
+    const value = registry.ref(logicalId);
+    if (value === undefined) throw new Error(`resource ${logicalId} is not running locally`);
+    return value;
+  };
+  return {
+    dynamodb: offline.dynamodb,
+    fauxqs: offline.fauxqs,
+    bus: offline.bus,
+    runtime: offline.runtime,
+    template: synthesized.template,
+    stackName: synthesized.stackName,
+    rules: offline.rules,
+    resources: synthesized.resources,
+    sqs: offline.sqs,
+    timings: offline.timings,
+    lambdaEndpoint: offline.lambdaEndpoint.url,
+    ref,
+    attribute: (logicalId, name) => String(registry.getAtt(logicalId, name)),
+    outputs: () =>
+      Object.entries(synthesized.template.Outputs ?? {}).map(([key, output]) => ({
+        OutputKey: key,
+        OutputValue: String(resolveIntrinsics((output as { Value: unknown }).Value, stack.ctx)),
+      })),
+    stop: () => offline.stop(),
+  };
 }

@@ -24,9 +24,19 @@ registerHooks({
     try {
       return nextResolve(specifier, context);
     } catch (error) {
-      const missing = (error as NodeJS.ErrnoException).code === 'ERR_MODULE_NOT_FOUND';
+      // `import` fails with ERR_MODULE_NOT_FOUND, `require` (CommonJS bundles, NodejsFunction's default) with
+      // MODULE_NOT_FOUND.
+      const code = (error as NodeJS.ErrnoException).code;
+      const missing = code === 'ERR_MODULE_NOT_FOUND' || code === 'MODULE_NOT_FOUND';
       if (!missing || !specifier.startsWith('@aws-sdk/')) throw error;
-      return nextResolve(specifier, { ...context, parentURL: import.meta.url });
+      if (code === 'ERR_MODULE_NOT_FOUND')
+        return nextResolve(specifier, { ...context, parentURL: import.meta.url });
+      // The CommonJS resolver ignores parentURL: resolve with a `require` made here.
+      return {
+        url: pathToFileURL(createRequire(import.meta.url).resolve(specifier)).href,
+        format: 'commonjs',
+        shortCircuit: true,
+      };
     }
   },
 });

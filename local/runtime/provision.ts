@@ -37,6 +37,13 @@ export interface ProvisionOptions {
   readonly parameters?: Readonly<Record<string, string>>;
   /** Add to (or start from) an existing registry. @default a new one */
   readonly registry?: LocalResourceRegistry;
+  /**
+   * The in-memory SSM Parameter Store: `AWS::SSM::Parameter` resources are put here, and dynamic references /
+   * `AWS::SSM::Parameter::Value<...>` parameters read from it. @default - SSM parameters have no local effect
+   */
+  readonly ssmParameters?: Map<string, string>;
+  /** `Fn::ImportValue` (see ResolveContext.importValue). */
+  readonly importValue?: (name: string) => string | undefined;
 }
 
 export interface ResourceReport {
@@ -80,7 +87,14 @@ const DELEGATED = new Set([
 ]);
 
 /** Types with no behaviour to emulate locally: permissions, encryption, logging, metadata. */
-const IGNORED_PREFIXES = ['AWS::IAM::', 'AWS::KMS::', 'AWS::Logs::', 'AWS::CDK::', 'Custom::CDK'];
+const IGNORED_PREFIXES = [
+  'AWS::SSM::Parameter',
+  'AWS::IAM::',
+  'AWS::KMS::',
+  'AWS::Logs::',
+  'AWS::CDK::',
+  'Custom::CDK',
+];
 const IGNORED = new Set([
   'AWS::SQS::QueuePolicy',
   'AWS::SNS::TopicPolicy',
@@ -88,7 +102,6 @@ const IGNORED = new Set([
   'AWS::Lambda::EventInvokeConfig',
   'AWS::Events::EventBusPolicy',
   'AWS::CloudWatch::Dashboard',
-  'AWS::SSM::Parameter',
 ]);
 
 /**
@@ -113,6 +126,8 @@ export async function provision(opts: ProvisionOptions): Promise<ProvisionResult
       pseudo,
       resourceId: logicalId,
       ...(opts.parameters ? { parameters: opts.parameters } : {}),
+      ...(opts.importValue ? { importValue: opts.importValue } : {}),
+      ...(opts.ssmParameters ? { ssmParameter: (name: string) => opts.ssmParameters?.get(name) } : {}),
     };
     if (!resourceEnabled(logicalId, ctx)) {
       skipped.push(logicalId);
@@ -156,6 +171,26 @@ export async function provision(opts: ProvisionOptions): Promise<ProvisionResult
           } else {
             unsupported.push({ logicalId, type, notes });
           }
+          continue;
+        }
+        case 'AWS::SSM::Parameter': {
+          if (!opts.ssmParameters) break;
+          const resolved = resolve(props) as Record<string, unknown>;
+          const name =
+            typeof resolved.Name === 'string'
+              ? resolved.Name
+              : `CFN-${localPhysicalName(pseudo, logicalId, 1000)}`;
+          const value = Array.isArray(resolved.Value)
+            ? resolved.Value.join(',')
+            : String(resolved.Value ?? '');
+          opts.ssmParameters.set(name, value);
+          registry.register({
+            logicalId,
+            type,
+            ref: name,
+            attributes: { Type: String(resolved.Type ?? 'String'), Value: value },
+          });
+          provisioned.push({ logicalId, type, notes: ['in the local in-memory parameter store'] });
           continue;
         }
         default:

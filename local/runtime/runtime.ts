@@ -15,24 +15,43 @@ import {
   lambdaConfigFromTemplate,
 } from './lambda.ts';
 import { MetricStore } from './metrics.ts';
-import { type ProvisionResult, provision } from './provision.ts';
-import { ScheduleRunner, schedulesFromTemplate } from './schedules.ts';
+import { type ProvisionResult, provision, type ResourceReport } from './provision.ts';
+import { ScheduleRunner, type SchedulesFromTemplate, schedulesFromTemplate } from './schedules.ts';
 import { SqsPoller, sqsMappingFromTemplate } from './sqs-poller.ts';
 import { StreamPoller, streamMappingFromTemplate } from './stream-poller.ts';
 import {
   type CfnTemplate,
-  type LocalResourceRegistry,
+  LocalResourceRegistry,
   localPseudoParameters,
   type ResolveContext,
   resolveIntrinsics,
   resourceEnabled,
+  TemplateError,
 } from './template.ts';
 
-export interface LocalRuntimeOptions {
+/** One stack of a cloud assembly, for `LocalRuntimeOptions.stacks`. */
+export interface LocalStackInput {
   readonly template: CfnTemplate;
   /** cdk.out: where `aws:asset:path` directories are. */
   readonly assetRoot: string;
   readonly stackName: string;
+  readonly parameters?: Readonly<Record<string, string>>;
+}
+
+export interface LocalRuntimeOptions {
+  /** One stack (or use `stacks`). */
+  readonly template?: CfnTemplate;
+  /** cdk.out: where `aws:asset:path` directories are. */
+  readonly assetRoot?: string;
+  readonly stackName?: string;
+  /**
+   * Several stacks in one runtime, started in this order (exporters before importers): `Fn::ImportValue` resolves
+   * from the `Outputs` (with `Export.Name`) of the stacks before, SSM parameters are shared. Replaces
+   * template/assetRoot/stackName/parameters.
+   */
+  readonly stacks?: readonly LocalStackInput[];
+  /** Initial contents of the in-memory SSM Parameter Store. @default {} */
+  readonly ssmParameters?: Readonly<Record<string, string>>;
   /** DynamoDB Local endpoint (tables and streams). */
   readonly dynamodbEndpoint: string;
   /** fauxqs endpoint (SQS and SNS). */
@@ -67,7 +86,7 @@ export interface LocalRuntimeOptions {
 
 export interface StartupReport {
   readonly provision: ProvisionResult;
-  readonly functions: readonly { logicalId: string; functionName: string }[];
+  readonly functions: readonly { logicalId: string; functionName: string; stackName?: string }[];
   readonly eventSourceMappings: readonly {
     logicalId: string;
     kind: string;
@@ -81,8 +100,31 @@ export interface StartupReport {
   readonly timingsMs: { readonly provision: number; readonly functions: number; readonly pollers: number };
 }
 
-export interface LocalRuntime {
+/** One running stack of the runtime. */
+export interface LocalStackRuntime {
+  readonly stackName: string;
+  readonly template: CfnTemplate;
+  readonly assetRoot: string;
+  /** Its resources' local names, ARNs and URLs, by logical id. */
   readonly registry: LocalResourceRegistry;
+  /** Resolves this stack's intrinsics (imports and SSM references included). */
+  readonly ctx: ResolveContext;
+  readonly provision: ProvisionResult;
+  /** The stack's Outputs, resolved to local values (outputs that do not resolve locally are left out). */
+  readonly outputs: Readonly<Record<string, string>>;
+}
+
+export interface LocalRuntime {
+  /** The first stack's registry (the only one for a one-stack runtime). */
+  readonly registry: LocalResourceRegistry;
+  /** Every stack, in start order. */
+  readonly stacks: readonly LocalStackRuntime[];
+  /** Every stack's resources, with logical ids `<stackName>/<logicalId>`: lookups by value (ARN, URL, name). */
+  readonly allResources: LocalResourceRegistry;
+  /** Values exported by the stacks (`Export.Name` -> value). */
+  readonly exports: ReadonlyMap<string, string>;
+  /** The in-memory SSM Parameter Store. */
+  readonly ssmParameters: ReadonlyMap<string, string>;
   readonly lambda: LambdaRuntime;
   readonly metrics: MetricStore;
   readonly streamPollers: ReadonlyMap<string, StreamPoller>;
@@ -90,20 +132,28 @@ export interface LocalRuntime {
   readonly schedules: ScheduleRunner;
   readonly alarms: AlarmEvaluator;
   readonly report: StartupReport;
-  /** Invokes a function by logical id, name or ARN. */
+  /** Invokes a function by logical id (`Stack/LogicalId` or a logical id of any stack), name or ARN. */
   invoke(function_: string, event: unknown, opts?: InvokeOptions): Promise<InvokeResult>;
   /** Stops pollers, schedules and alarms, then the functions. Does not stop the emulators. */
   stop(): Promise<void>;
 }
 
 /**
- * Runs a synthesized stack against DynamoDB Local and fauxqs: provisions tables/queues/topics, runs
+ * Runs synthesized stacks against DynamoDB Local and fauxqs: provisions tables/queues/topics, runs
  * functions in worker threads, polls streams and queues, fires schedules and evaluates alarms.
  */
 export async function startLocalRuntime(opts: LocalRuntimeOptions): Promise<LocalRuntime> {
   const region = opts.region ?? 'us-east-1';
   const log = opts.log ?? defaultPollerLog;
-  const pseudo = localPseudoParameters(opts.stackName, region);
+  const inputs: readonly LocalStackInput[] = opts.stacks ?? [
+    {
+      template: required(opts.template, 'template'),
+      assetRoot: required(opts.assetRoot, 'assetRoot'),
+      stackName: required(opts.stackName, 'stackName'),
+      ...(opts.parameters ? { parameters: opts.parameters } : {}),
+    },
+  ];
+  if (inputs.length === 0) throw new TemplateError('no stacks to run: pass `stacks` or `template`');
   const credentials = { accessKeyId: 'local', secretAccessKey: 'local' };
   const dynamodb = new DynamoDBClient({ endpoint: opts.dynamodbEndpoint, region, credentials });
   const streams = new DynamoDBStreamsClient({ endpoint: opts.dynamodbEndpoint, region, credentials });
@@ -123,28 +173,16 @@ export async function startLocalRuntime(opts: LocalRuntimeOptions): Promise<Loca
   }
 
   async function assemble(): Promise<LocalRuntime> {
-    let t = performance.now();
-    const provisioned = await provision({
-      template: opts.template,
-      pseudo,
-      clients: { dynamodb, sqs, sns },
-      ...(opts.parameters ? { parameters: opts.parameters } : {}),
-    });
-    const registry = provisioned.registry;
-    for (const r of provisioned.provisioned)
-      for (const note of r.notes) notes.push({ logicalId: r.logicalId, note });
-    const provisionMs = performance.now() - t;
-
-    const ctx: ResolveContext = {
-      template: opts.template,
-      registry,
-      pseudo,
-      ...(opts.parameters ? { parameters: opts.parameters } : {}),
-    };
+    const exports = new Map<string, string>();
+    const ssmParameters = new Map<string, string>(Object.entries(opts.ssmParameters ?? {}));
+    const importValue = (name: string): string | undefined => exports.get(name);
+    const ssmParameter = (name: string): string | undefined => ssmParameters.get(name);
+    const allResources = new LocalResourceRegistry();
     const metrics = new MetricStore();
+    const firstPseudo = localPseudoParameters(inputs[0]?.stackName ?? 'local', region);
     const lambda = new LambdaRuntime({
       region,
-      accountId: pseudo.accountId,
+      accountId: firstPseudo.accountId,
       endpoints: {
         dynamodb: opts.dynamodbEndpoint,
         dynamodbStreams: opts.dynamodbEndpoint,
@@ -163,84 +201,160 @@ export async function startLocalRuntime(opts: LocalRuntimeOptions): Promise<Loca
     });
     started.push(lambda);
 
-    t = performance.now();
-    const functions: { logicalId: string; functionName: string }[] = [];
-    for (const fn of registry.ofType('AWS::Lambda::Function')) {
-      const resource = opts.template.Resources[fn.logicalId];
-      if (!resource) continue;
-      try {
-        const config = await lambdaConfigFromTemplate(fn.logicalId, resource, ctx, {
-          assetRoot: opts.assetRoot,
-          functionName: fn.ref,
-        });
-        lambda.register(config);
-        functions.push({ logicalId: fn.logicalId, functionName: fn.ref });
-      } catch (error) {
-        notes.push({
-          logicalId: fn.logicalId,
-          note: `function not runnable: ${error instanceof Error ? error.message : String(error)}`,
-        });
-      }
-    }
-    const functionsMs = performance.now() - t;
+    let provisionMs = 0;
+    let functionsMs = 0;
+    const stacks: LocalStackRuntime[] = [];
+    const functions: { logicalId: string; functionName: string; stackName: string }[] = [];
+    for (const input of inputs) {
+      let t = performance.now();
+      const pseudo = localPseudoParameters(input.stackName, region);
+      const provisioned = await provision({
+        template: input.template,
+        pseudo,
+        clients: { dynamodb, sqs, sns },
+        importValue,
+        ssmParameters,
+        ...(input.parameters ? { parameters: input.parameters } : {}),
+      });
+      const registry = provisioned.registry;
+      const label = (logicalId: string) =>
+        inputs.length > 1 ? `${input.stackName}/${logicalId}` : logicalId;
+      for (const r of provisioned.provisioned)
+        for (const note of r.notes) notes.push({ logicalId: label(r.logicalId), note });
+      for (const r of registry.all())
+        allResources.register({ ...r, logicalId: `${input.stackName}/${r.logicalId}` });
+      provisionMs += performance.now() - t;
 
-    t = performance.now();
+      const ctx: ResolveContext = {
+        template: input.template,
+        registry,
+        pseudo,
+        importValue,
+        ssmParameter,
+        ...(input.parameters ? { parameters: input.parameters } : {}),
+      };
+      t = performance.now();
+      for (const fn of registry.ofType('AWS::Lambda::Function')) {
+        const resource = input.template.Resources[fn.logicalId];
+        if (!resource) continue;
+        try {
+          const config = await lambdaConfigFromTemplate(fn.logicalId, resource, ctx, {
+            assetRoot: input.assetRoot,
+            functionName: fn.ref,
+          });
+          lambda.register(config);
+          functions.push({ logicalId: fn.logicalId, functionName: fn.ref, stackName: input.stackName });
+        } catch (error) {
+          notes.push({
+            logicalId: label(fn.logicalId),
+            note: `function not runnable: ${error instanceof Error ? error.message : String(error)}`,
+          });
+        }
+      }
+      functionsMs += performance.now() - t;
+
+      // Exports first: the next stacks import them.
+      const outputs: Record<string, string> = {};
+      for (const [key, output] of Object.entries(input.template.Outputs ?? {})) {
+        const scoped = { ...ctx, resourceId: `Outputs.${key}` };
+        try {
+          const value = resolveIntrinsics(output.Value, scoped);
+          const text = typeof value === 'string' ? value : JSON.stringify(value);
+          outputs[key] = text;
+          if (output.Export !== undefined) {
+            const name = resolveIntrinsics((output.Export as { Name?: unknown }).Name, scoped);
+            if (typeof name === 'string') exports.set(name, text);
+          }
+        } catch (error) {
+          notes.push({
+            logicalId: label(`Outputs.${key}`),
+            note: `output not resolved locally: ${error instanceof Error ? error.message : String(error)}`,
+          });
+        }
+      }
+      stacks.push({
+        stackName: input.stackName,
+        template: input.template,
+        assetRoot: input.assetRoot,
+        registry,
+        ctx,
+        provision: provisioned,
+        outputs,
+      });
+    }
+
+    const t = performance.now();
     const streamPollers = new Map<string, StreamPoller>();
     const sqsPollers = new Map<string, SqsPoller>();
     const mappings: { logicalId: string; kind: string; functionName: string; enabled: boolean }[] = [];
-    for (const [logicalId, resource] of Object.entries(opts.template.Resources)) {
-      if (resource.Type !== 'AWS::Lambda::EventSourceMapping') continue;
-      const scoped = { ...ctx, resourceId: logicalId };
-      if (!resourceEnabled(logicalId, scoped)) continue;
-      const props = resolveIntrinsics(resource.Properties ?? {}, scoped) as Record<string, unknown>;
-      const kind = eventSourceKind(String(props.EventSourceArn));
-      const enabled = props.Enabled !== false && props.Enabled !== 'false';
-      if (kind === 'dynamodb-stream') {
-        const { config, notes: mappingNotes } = streamMappingFromTemplate(logicalId, props, registry);
-        for (const note of mappingNotes) notes.push({ logicalId, note });
-        mappings.push({ logicalId, kind, functionName: config.functionName, enabled });
-        if (enabled) {
-          streamPollers.set(
-            logicalId,
-            new StreamPoller(config, {
-              invoker: lambda,
-              streams,
-              sqs,
-              sns,
-              region,
-              log,
-              ...(opts.pollIntervalMs ? { pollIntervalMs: opts.pollIntervalMs } : {}),
-              ...(opts.dropStreamRecord ? { drop: opts.dropStreamRecord } : {}),
-            }),
-          );
+    const scheduleDefs: SchedulesFromTemplate = { schedules: [], notes: [] };
+    const alarmDefs: ReturnType<typeof alarmsFromTemplate> = { alarms: [], unsupported: [] };
+    for (const stack of stacks) {
+      const { ctx } = stack;
+      const label = (logicalId: string) =>
+        stacks.length > 1 ? `${stack.stackName}/${logicalId}` : logicalId;
+      for (const [logicalId, resource] of Object.entries(stack.template.Resources)) {
+        if (resource.Type !== 'AWS::Lambda::EventSourceMapping') continue;
+        const scoped = { ...ctx, resourceId: logicalId };
+        if (!resourceEnabled(logicalId, scoped)) continue;
+        const props = resolveIntrinsics(resource.Properties ?? {}, scoped) as Record<string, unknown>;
+        const kind = eventSourceKind(String(props.EventSourceArn));
+        const enabled = props.Enabled !== false && props.Enabled !== 'false';
+        const id = label(logicalId);
+        if (kind === 'dynamodb-stream') {
+          const { config, notes: mappingNotes } = streamMappingFromTemplate(logicalId, props, allResources);
+          for (const note of mappingNotes) notes.push({ logicalId: id, note });
+          mappings.push({ logicalId: id, kind, functionName: config.functionName, enabled });
+          if (enabled) {
+            streamPollers.set(
+              id,
+              new StreamPoller(config, {
+                invoker: lambda,
+                streams,
+                sqs,
+                sns,
+                region,
+                log,
+                ...(opts.pollIntervalMs ? { pollIntervalMs: opts.pollIntervalMs } : {}),
+                ...(opts.dropStreamRecord ? { drop: opts.dropStreamRecord } : {}),
+              }),
+            );
+          }
+        } else if (kind === 'sqs') {
+          const { config, notes: mappingNotes } = sqsMappingFromTemplate(logicalId, props, allResources);
+          for (const note of mappingNotes) notes.push({ logicalId: id, note });
+          mappings.push({ logicalId: id, kind, functionName: config.functionName, enabled });
+          if (enabled) {
+            sqsPollers.set(
+              id,
+              new SqsPoller(config, {
+                invoker: lambda,
+                sqs,
+                region,
+                log,
+                ...(opts.sqsFailedVisibilitySeconds === undefined
+                  ? {}
+                  : { failedVisibilitySeconds: opts.sqsFailedVisibilitySeconds }),
+              }),
+            );
+          }
+        } else {
+          notes.push({ logicalId: id, note: `event source ${String(props.EventSourceArn)} is not emulated` });
         }
-      } else if (kind === 'sqs') {
-        const { config, notes: mappingNotes } = sqsMappingFromTemplate(logicalId, props, registry);
-        for (const note of mappingNotes) notes.push({ logicalId, note });
-        mappings.push({ logicalId, kind, functionName: config.functionName, enabled });
-        if (enabled) {
-          sqsPollers.set(
-            logicalId,
-            new SqsPoller(config, {
-              invoker: lambda,
-              sqs,
-              region,
-              log,
-              ...(opts.sqsFailedVisibilitySeconds === undefined
-                ? {}
-                : { failedVisibilitySeconds: opts.sqsFailedVisibilitySeconds }),
-            }),
-          );
-        }
-      } else {
-        notes.push({ logicalId, note: `event source ${String(props.EventSourceArn)} is not emulated` });
       }
+      const stackSchedules = schedulesFromTemplate(ctx);
+      scheduleDefs.schedules.push(...stackSchedules.schedules);
+      scheduleDefs.notes.push(...stackSchedules.notes.map((n) => ({ ...n, logicalId: label(n.logicalId) })));
+      const stackAlarms = alarmsFromTemplate(ctx);
+      alarmDefs.alarms.push(...stackAlarms.alarms);
+      alarmDefs.unsupported.push(
+        ...stackAlarms.unsupported.map((u) => ({ ...u, logicalId: label(u.logicalId) })),
+      );
     }
     started.push(...streamPollers.values(), ...sqsPollers.values());
     await Promise.all([...streamPollers.values()].map((p) => p.start()));
     for (const poller of sqsPollers.values()) poller.start();
 
-    const scheduleDefs = schedulesFromTemplate(ctx);
     notes.push(...scheduleDefs.notes);
     const schedules = new ScheduleRunner(scheduleDefs.schedules, {
       invoker: lambda,
@@ -250,11 +364,10 @@ export async function startLocalRuntime(opts: LocalRuntimeOptions): Promise<Loca
     started.push(schedules);
     schedules.start();
 
-    const alarmDefs = alarmsFromTemplate(ctx);
     for (const u of alarmDefs.unsupported) notes.push({ logicalId: u.logicalId, note: u.reason });
     const samplers: MetricSampler[] = [...(opts.extraSamplers ?? [])];
     if (opts.inspectQueue) {
-      const queueNames = registry.ofType('AWS::SQS::Queue').map((q) => String(q.attributes.QueueName));
+      const queueNames = allResources.ofType('AWS::SQS::Queue').map((q) => String(q.attributes.QueueName));
       samplers.push(fauxqsQueueSampler(opts.inspectQueue, queueNames));
     }
     const alarms = new AlarmEvaluator(alarmDefs.alarms, {
@@ -262,7 +375,7 @@ export async function startLocalRuntime(opts: LocalRuntimeOptions): Promise<Loca
       sns,
       samplers,
       region,
-      accountId: pseudo.accountId,
+      accountId: firstPseudo.accountId,
       log,
       ...(opts.clock ? { clock: opts.clock } : {}),
       ...(opts.alarmEvaluationIntervalMs ? { evaluationIntervalMs: opts.alarmEvaluationIntervalMs } : {}),
@@ -272,7 +385,7 @@ export async function startLocalRuntime(opts: LocalRuntimeOptions): Promise<Loca
     const pollersMs = performance.now() - t;
 
     const report: StartupReport = {
-      provision: provisioned,
+      provision: mergeProvisionResults(stacks),
       functions,
       eventSourceMappings: mappings,
       schedules: scheduleDefs.schedules.map((s) => ({ logicalId: s.logicalId, expression: s.expression })),
@@ -285,8 +398,26 @@ export async function startLocalRuntime(opts: LocalRuntimeOptions): Promise<Loca
       },
     };
 
+    const functionByLogicalId = (id: string): string | undefined => {
+      const slash = id.lastIndexOf('/');
+      if (slash > 0) {
+        const stack = stacks.find((s) => s.stackName === id.slice(0, slash));
+        const found = stack?.registry.get(id.slice(slash + 1));
+        if (found?.type === 'AWS::Lambda::Function') return found.ref;
+      }
+      for (const stack of stacks) {
+        const found = stack.registry.get(id);
+        if (found?.type === 'AWS::Lambda::Function') return found.ref;
+      }
+      return undefined;
+    };
+
     return {
-      registry,
+      registry: (stacks[0] as LocalStackRuntime).registry,
+      stacks,
+      allResources,
+      exports,
+      ssmParameters,
       lambda,
       metrics,
       streamPollers,
@@ -295,12 +426,7 @@ export async function startLocalRuntime(opts: LocalRuntimeOptions): Promise<Loca
       alarms,
       report,
       invoke(function_, event, invokeOpts) {
-        const byLogicalId = registry.get(function_);
-        return lambda.invoke(
-          byLogicalId?.type === 'AWS::Lambda::Function' ? byLogicalId.ref : function_,
-          event,
-          invokeOpts,
-        );
+        return lambda.invoke(functionByLogicalId(function_) ?? function_, event, invokeOpts);
       },
       async stop() {
         // In parallel: invocations cut short by lambda.stop() count as failures, which leaves SQS
@@ -316,6 +442,27 @@ export async function startLocalRuntime(opts: LocalRuntimeOptions): Promise<Loca
       },
     };
   }
+}
+
+function required<T>(value: T | undefined, name: string): T {
+  if (value === undefined) throw new TemplateError(`startLocalRuntime needs \`${name}\` (or \`stacks\`)`);
+  return value;
+}
+
+/** One ProvisionResult for the report; logical ids are `<stack>/<id>` when there are several stacks. */
+function mergeProvisionResults(stacks: readonly LocalStackRuntime[]): ProvisionResult {
+  const only = stacks.length === 1 ? stacks[0] : undefined;
+  if (only) return only.provision;
+  const prefixed = (stack: LocalStackRuntime, list: readonly ResourceReport[]) =>
+    list.map((r) => ({ ...r, logicalId: `${stack.stackName}/${r.logicalId}` }));
+  return {
+    registry: (stacks[0] as LocalStackRuntime).registry,
+    provisioned: stacks.flatMap((s) => prefixed(s, s.provision.provisioned)),
+    delegated: stacks.flatMap((s) => prefixed(s, s.provision.delegated)),
+    ignored: stacks.flatMap((s) => prefixed(s, s.provision.ignored)),
+    unsupported: stacks.flatMap((s) => prefixed(s, s.provision.unsupported)),
+    skipped: stacks.flatMap((s) => s.provision.skipped.map((id) => `${s.stackName}/${id}`)),
+  };
 }
 
 /** Human-readable start-up summary: what runs, and what is ignored or not emulated. */

@@ -155,6 +155,16 @@ export interface ResolveContext {
   readonly parameters?: Readonly<Record<string, string>>;
   /** Logical id of the resource being resolved, for error messages. */
   readonly resourceId?: string;
+  /**
+   * `Fn::ImportValue`: the value another stack exports under `name` (its `Outputs` with `Export.Name`), or
+   * undefined when no stack exports it. @default - imports fail to resolve
+   */
+  readonly importValue?: (name: string) => string | undefined;
+  /**
+   * SSM Parameter Store (for `{{resolve:ssm:name}}` dynamic references and `AWS::SSM::Parameter::Value<...>`
+   * template parameters): the value of a parameter, or undefined when there is none. @default - no parameters
+   */
+  readonly ssmParameter?: (name: string) => string | undefined;
 }
 
 export class UnresolvedReferenceError extends TemplateError {
@@ -179,7 +189,44 @@ const NO_VALUE = Symbol('AWS::NoValue');
  */
 export function resolveIntrinsics(value: unknown, ctx: ResolveContext): unknown {
   const resolved = resolve(value, ctx);
-  return resolved === NO_VALUE ? undefined : resolved;
+  // CloudFormation resolves dynamic references after the intrinsic functions.
+  return resolved === NO_VALUE ? undefined : resolveDynamicReferences(resolved, ctx);
+}
+
+const DYNAMIC_REFERENCE = /\{\{resolve:(ssm|ssm-secure|secretsmanager):([^}]*)\}\}/g;
+
+/** Replaces `{{resolve:ssm:name}}` (or `name:version`) in strings with the parameter's value. */
+export function resolveDynamicReferences(value: unknown, ctx: ResolveContext): unknown {
+  if (typeof value === 'string') {
+    if (!value.includes('{{resolve:')) return value;
+    return value.replace(DYNAMIC_REFERENCE, (match, service: string, reference: string) => {
+      if (service !== 'ssm') {
+        throw new UnresolvedReferenceError(
+          match,
+          `${service} dynamic references are not emulated locally (only {{resolve:ssm:...}})`,
+          ctx.resourceId,
+        );
+      }
+      // `name` or `name:version`; parameter names never contain ':'.
+      const name = reference.replace(/:\d+$/, '');
+      const found = ctx.ssmParameter?.(name);
+      if (found === undefined) {
+        throw new UnresolvedReferenceError(
+          match,
+          `no SSM parameter ${name} (an AWS::SSM::Parameter of a stack started before this one, or one given in ssmParameters)`,
+          ctx.resourceId,
+        );
+      }
+      return found;
+    });
+  }
+  if (Array.isArray(value)) return value.map((v) => resolveDynamicReferences(v, ctx));
+  if (isRecord(value)) {
+    const out: Record<string, unknown> = {};
+    for (const [k, v] of Object.entries(value)) out[k] = resolveDynamicReferences(v, ctx);
+    return out;
+  }
+  return value;
 }
 
 /** `resolveIntrinsics` for values that must end up a string. */
@@ -255,12 +302,20 @@ function resolve(value: unknown, ctx: ResolveContext): unknown {
         return Buffer.from(String(resolve(arg, ctx)), 'utf8').toString('base64');
       case 'Fn::ToJsonString':
         return JSON.stringify(resolve(arg, ctx));
-      case 'Fn::ImportValue':
-        throw new UnresolvedReferenceError(
-          `Fn::ImportValue ${JSON.stringify(arg)}`,
-          'cross-stack imports are not supported locally',
-          ctx.resourceId,
-        );
+      case 'Fn::ImportValue': {
+        const name = resolve(arg, ctx);
+        const imported = typeof name === 'string' ? ctx.importValue?.(name) : undefined;
+        if (imported === undefined) {
+          throw new UnresolvedReferenceError(
+            `Fn::ImportValue ${JSON.stringify(name)}`,
+            ctx.importValue
+              ? 'no stack started before this one exports it (start the exporting stack too: stacks are started in dependency order)'
+              : 'cross-stack imports need the other stacks: run the whole app (startLocal / startLocalApp)',
+            ctx.resourceId,
+          );
+        }
+        return imported;
+      }
       default:
         break;
     }
@@ -296,6 +351,23 @@ function resolveRef(name: string, ctx: ResolveContext): unknown {
   }
   const parameter = ctx.template.Parameters?.[name];
   if (parameter) {
+    if (
+      ctx.ssmParameter &&
+      ctx.parameters?.[name] === undefined &&
+      parameter.Type?.startsWith('AWS::SSM::Parameter::Value<')
+    ) {
+      // The template parameter holds the name of an SSM parameter; CloudFormation passes its value.
+      const parameterName = String(parameter.Default ?? '');
+      const stored = ctx.ssmParameter?.(parameterName);
+      if (stored === undefined) {
+        throw new UnresolvedReferenceError(
+          `Ref ${name}`,
+          `parameter of type ${parameter.Type} names SSM parameter ${parameterName || '(no Default)'}, which does not exist locally`,
+          ctx.resourceId,
+        );
+      }
+      return parameter.Type.includes('List<') ? stored.split(',') : stored;
+    }
     const value = ctx.parameters?.[name] ?? parameter.Default;
     if (value === undefined) {
       throw new UnresolvedReferenceError(
