@@ -8,6 +8,10 @@ import { readFile } from 'node:fs/promises';
 type Command = { summary: string; run: (argv: string[]) => Promise<number> };
 
 const commands: Record<string, Command> = {
+  local: {
+    summary: "run your CDK app offline: outbox local [--app '<command>'] [--stacks A,B] [--serve] [--check]",
+    run: async (argv) => (await import('../local/cli.ts')).runLocalAppCommand(argv),
+  },
   match: {
     summary: 'test an EventBridge event pattern: outbox match --pattern <file> --event <file>',
     run: async (argv) =>
