@@ -16,6 +16,7 @@ import {
   UpdateCommand,
 } from '@aws-sdk/lib-dynamodb';
 import { ACK_PARTITION_PREFIX, AckStatus } from '../runtime/acks.ts';
+import { isUuidV7, uuidv7Time } from '../runtime/ids.ts';
 import {
   allPendingShards,
   OutboxStatus,
@@ -32,7 +33,18 @@ export interface PendingEntry {
   readonly status: string;
   readonly attempts: number;
   readonly pendingDueAt: number;
-  readonly createdAt: number;
+  /** Missing on records of writers that leave it out (the record format does not require it). */
+  readonly createdAt?: number;
+}
+
+/**
+ * When a record was committed: `createdAt`, else the time in its UUIDv7 id, else its due time (a writer in
+ * another language may leave `createdAt` out; `now - undefined` would make the record never stuck).
+ */
+export function committedAt(entry: Pick<PendingEntry, 'id' | 'createdAt' | 'pendingDueAt'>): number {
+  if (typeof entry.createdAt === 'number' && Number.isFinite(entry.createdAt)) return entry.createdAt;
+  if (typeof entry.id === 'string' && isUuidV7(entry.id.toLowerCase())) return uuidv7Time(entry.id);
+  return entry.pendingDueAt;
 }
 
 export type CheckbackAnswer = 'committed' | 'rolled-back' | 'unknown';
@@ -122,11 +134,11 @@ const WORK_STATUSES: ReadonlySet<string> = new Set([
 export function lateSince(entry: PendingEntry, now: number, options: SweeperOptions): number | undefined {
   switch (entry.status) {
     case OutboxStatus.Ready:
-      return entry.attempts > 0 ? entry.createdAt : Math.min(entry.pendingDueAt, now);
+      return entry.attempts > 0 ? committedAt(entry) : Math.min(entry.pendingDueAt, now);
     case OutboxStatus.Scheduled:
       return entry.pendingDueAt <= now ? entry.pendingDueAt : undefined;
     case OutboxStatus.Prepared: {
-      const due = entry.createdAt + options.checkbackAfterMs;
+      const due = committedAt(entry) + options.checkbackAfterMs;
       return due <= now ? due : undefined;
     }
     default:
@@ -209,12 +221,15 @@ export async function sweep(
     }
   }
 
+  // Stuck: READY for the threshold since it became due (commit, release from SCHEDULED, confirm, operator retry);
+  // a record in backoff (attempts > 0) is due again once its pendingDueAt has come.
   const stuck = due.filter(
-    (e) => e.status === OutboxStatus.Ready && now - e.createdAt >= options.stuckAfterMs,
+    (e) =>
+      e.status === OutboxStatus.Ready && (e.attempts > 0 || now - e.pendingDueAt >= options.stuckAfterMs),
   );
   const scheduled = due.filter((e) => e.status === OutboxStatus.Scheduled);
   const prepared = due.filter(
-    (e) => e.status === OutboxStatus.Prepared && now - e.createdAt >= options.checkbackAfterMs,
+    (e) => e.status === OutboxStatus.Prepared && now - committedAt(e) >= options.checkbackAfterMs,
   );
 
   for (const entry of scheduled) {
