@@ -51,7 +51,7 @@ export interface CheckbackResponse {
 export const RecoveryMetric = {
   /** Seconds since the oldest record that still needs work became due (0 when none). */
   oldestUnpublishedAge: 'OldestUnpublishedAgeSeconds',
-  /** Records that still need work (READY, PREPARED, SCHEDULED), due or not. */
+  /** Records that still need work and are due by now (READY, PREPARED, SCHEDULED); later ones are not read. */
   unpublishedCount: 'UnpublishedCount',
   /** Stuck READY records the run published to every target. */
   republished: 'Republished',
@@ -70,7 +70,7 @@ export const RecoveryMetric = {
   acksFailed: 'AcksFailed',
   /** Tracked mode: redeliveries whose SendMessage failed (the attempt still counts). */
   redeliveryErrors: 'RedeliveryErrors',
-  /** Read capacity the run's index Queries consumed (a constant when nothing is stuck). */
+  /** Read capacity the run's index Queries consumed (a constant when nothing is due, however much is scheduled later). */
   indexReadUnits: 'IndexReadUnits',
 } as const;
 

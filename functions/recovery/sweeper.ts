@@ -16,7 +16,6 @@ import {
   UpdateCommand,
 } from '@aws-sdk/lib-dynamodb';
 import { ACK_PARTITION_PREFIX, AckStatus } from '../runtime/acks.ts';
-import { isUuidV7, uuidv7Time } from '../runtime/ids.ts';
 import {
   allPendingShards,
   OutboxStatus,
@@ -33,18 +32,10 @@ export interface PendingEntry {
   readonly status: string;
   readonly attempts: number;
   readonly pendingDueAt: number;
+  /** Projected into the index; missing on ack items. */
+  readonly sequence?: number;
   /** Missing on records of writers that leave it out (the record format does not require it). */
   readonly createdAt?: number;
-}
-
-/**
- * When a record was committed: `createdAt`, else the time in its UUIDv7 id, else its due time (a writer in
- * another language may leave `createdAt` out; `now - undefined` would make the record never stuck).
- */
-export function committedAt(entry: Pick<PendingEntry, 'id' | 'createdAt' | 'pendingDueAt'>): number {
-  if (typeof entry.createdAt === 'number' && Number.isFinite(entry.createdAt)) return entry.createdAt;
-  if (typeof entry.id === 'string' && isUuidV7(entry.id.toLowerCase())) return uuidv7Time(entry.id);
-  return entry.pendingDueAt;
 }
 
 export type CheckbackAnswer = 'committed' | 'rolled-back' | 'unknown';
@@ -112,9 +103,12 @@ export interface SweepResult {
   readonly acksFailed: number;
   /** How long the record that has been late the longest has been late (0 when none); see `lateSince`. */
   readonly oldestUnpublishedAgeMs: number;
-  /** Records that still need work (READY, PREPARED, SCHEDULED), due or not. */
+  /**
+   * Records that still need work and are due (READY, PREPARED, SCHEDULED with `pendingDueAt <= now`); records
+   * scheduled for later are not read, so not counted.
+   */
   readonly unpublishedCount: number;
-  /** Read capacity the index queries consumed (a constant when nothing is stuck). */
+  /** Read capacity the index queries consumed (a constant when nothing is due, whatever is scheduled later). */
   readonly indexReadUnits: number;
 }
 
@@ -127,18 +121,18 @@ const WORK_STATUSES: ReadonlySet<string> = new Set([
 /**
  * Since when a record that still needs work is late (undefined: not late yet), for the oldest-age metric:
  * - READY: since it became due (`pendingDueAt`: its commit, its release from SCHEDULED, its confirm or an
- *   operator's retry); once the sweeper has counted attempts (backoff moves `pendingDueAt` ahead), since commit;
- * - SCHEDULED: since `deliverAt` once it has passed (a future delivery is not late);
+ *   operator's retry); backoff leaves `pendingDueAt` alone, so a record being retried stays visible and late;
+ * - SCHEDULED: since `pendingDueAt` (its `deliverAt`, or its predecessor's when it is held back) once passed;
  * - PREPARED: since the check-back threshold passed (before that, the producer may still confirm or cancel).
  */
 export function lateSince(entry: PendingEntry, now: number, options: SweeperOptions): number | undefined {
   switch (entry.status) {
     case OutboxStatus.Ready:
-      return entry.attempts > 0 ? committedAt(entry) : Math.min(entry.pendingDueAt, now);
+      return Math.min(entry.pendingDueAt, now);
     case OutboxStatus.Scheduled:
       return entry.pendingDueAt <= now ? entry.pendingDueAt : undefined;
     case OutboxStatus.Prepared: {
-      const due = committedAt(entry) + options.checkbackAfterMs;
+      const due = entry.pendingDueAt + options.checkbackAfterMs;
       return due <= now ? due : undefined;
     }
     default:
@@ -146,27 +140,69 @@ export function lateSince(entry: PendingEntry, now: number, options: SweeperOpti
   }
 }
 
-/** Queries every `P#` shard for entries due before `cutoff`, oldest first. */
+const MAX_BACKOFF_MS = 3_600_000;
+
+/** Total backoff before attempt `attempts + 1`: base, 2 × base, 4 × base, ... each at most an hour. */
+export function backoffBefore(attempts: number, options: SweeperOptions): number {
+  let total = 0;
+  for (let attempt = 1; attempt <= attempts; attempt++)
+    total += Math.min(options.backoffBaseMs * 2 ** (attempt - 1), MAX_BACKOFF_MS);
+  return total;
+}
+
+/**
+ * When the sweeper may act on an entry, from projected index attributes only (no item read): a SCHEDULED
+ * record and an overdue ack at their due time; a READY record `stuckAfter` after it became due, a PREPARED
+ * one `checkbackAfter` after it was prepared, each plus the backoff its counted attempts earned. The due time
+ * itself never moves on a retry, so the Query's `pendingDueAt <= now` keeps returning a record being retried.
+ */
+export function actionableAt(entry: PendingEntry, options: SweeperOptions): number {
+  if (entry.pk.startsWith(ACK_PARTITION_PREFIX)) return entry.pendingDueAt;
+  switch (entry.status) {
+    case OutboxStatus.Ready:
+      return entry.pendingDueAt + options.stuckAfterMs + backoffBefore(entry.attempts, options);
+    case OutboxStatus.Prepared:
+      return entry.pendingDueAt + options.checkbackAfterMs + backoffBefore(entry.attempts, options);
+    default:
+      return entry.pendingDueAt;
+  }
+}
+
+/** Oldest first; one aggregate's records in sequence order (a held-back successor after its predecessor). */
+function compareDue(a: PendingEntry, b: PendingEntry): number {
+  if (a.pendingDueAt !== b.pendingDueAt) return a.pendingDueAt - b.pendingDueAt;
+  if (a.pk !== b.pk) return a.pk < b.pk ? -1 : 1;
+  return (a.sequence ?? 0) - (b.sequence ?? 0);
+}
+
+/**
+ * Queries every `P#` shard for entries due by `now` (`pendingDueAt <= now` in the key condition: records
+ * scheduled for later and acks not yet overdue are never read, so a quiet run costs the same whatever the
+ * future holds), and keeps the `maxEntriesPerRun` oldest actionable ones across all shards.
+ */
 async function dueEntries(
   deps: SweeperDependencies,
-  cutoff: number,
+  now: number,
   options: SweeperOptions,
 ): Promise<{ due: PendingEntry[]; count: number; oldestLateSince: number | undefined; readUnits: number }> {
   const limit = options.maxEntriesPerRun;
   let readUnits = 0;
   let count = 0;
   let oldestLateSince: number | undefined;
-  const due: PendingEntry[] = [];
+  const candidates: PendingEntry[] = [];
   await Promise.all(
     allPendingShards().map(async (shard) => {
       let startKey: Record<string, unknown> | undefined;
+      // A shard answers oldest first: past `limit` actionable entries, none of its later ones can make the cut.
+      let kept = 0;
       do {
         const page = await deps.client.send(
           new QueryCommand({
             TableName: deps.tableName,
             IndexName: PENDING_INDEX_NAME,
-            KeyConditionExpression: `${PENDING_SHARD} = :shard`,
-            ExpressionAttributeValues: { ':shard': shard },
+            KeyConditionExpression: '#shard = :shard AND #due <= :now',
+            ExpressionAttributeNames: { '#shard': PENDING_SHARD, '#due': PENDING_DUE_AT },
+            ExpressionAttributeValues: { ':shard': shard, ':now': now },
             ReturnConsumedCapacity: 'TOTAL',
             ...(startKey ? { ExclusiveStartKey: startKey } : {}),
           }),
@@ -175,23 +211,26 @@ async function dueEntries(
         for (const item of page.Items ?? []) {
           const entry = item as PendingEntry;
           if (entry.pk.startsWith(ACK_PARTITION_PREFIX)) {
-            if (entry.pendingDueAt <= cutoff && due.length < limit) due.push(entry);
-            continue;
+            if (entry.status !== AckStatus.Pending) continue;
+          } else {
+            // Defensive: only records that still need work (a QUARANTINED one lives in a `Q#` shard).
+            if (!WORK_STATUSES.has(entry.status)) continue;
+            count++;
+            const late = lateSince(entry, now, options);
+            if (late !== undefined && (oldestLateSince === undefined || late < oldestLateSince))
+              oldestLateSince = late;
           }
-          // Defensive: only records that still need work (a QUARANTINED one lives in a `Q#` shard).
-          if (!WORK_STATUSES.has(entry.status)) continue;
-          count++;
-          const late = lateSince(entry, cutoff, options);
-          if (late !== undefined && (oldestLateSince === undefined || late < oldestLateSince))
-            oldestLateSince = late;
-          if (entry.pendingDueAt <= cutoff && due.length < limit) due.push(entry);
+          if (kept < limit && actionableAt(entry, options) <= now) {
+            candidates.push(entry);
+            kept++;
+          }
         }
         startKey = page.LastEvaluatedKey;
       } while (startKey);
     }),
   );
-  due.sort((a, b) => a.pendingDueAt - b.pendingDueAt);
-  return { due, count, oldestLateSince, readUnits };
+  candidates.sort(compareDue);
+  return { due: candidates.slice(0, limit), count, oldestLateSince, readUnits };
 }
 
 export async function sweep(
@@ -221,28 +260,26 @@ export async function sweep(
     }
   }
 
-  // Stuck: READY for the threshold since it became due (commit, release from SCHEDULED, confirm, operator retry);
-  // a record in backoff (attempts > 0) is due again once its pendingDueAt has come.
-  const stuck = due.filter(
-    (e) =>
-      e.status === OutboxStatus.Ready && (e.attempts > 0 || now - e.pendingDueAt >= options.stuckAfterMs),
-  );
-  const scheduled = due.filter((e) => e.status === OutboxStatus.Scheduled);
-  const prepared = due.filter(
-    (e) => e.status === OutboxStatus.Prepared && now - committedAt(e) >= options.checkbackAfterMs,
-  );
+  // `due` holds only actionable entries: READY stuck since it became due (commit, release from SCHEDULED,
+  // confirm, operator retry) and past its backoff, PREPARED past check-back and backoff, SCHEDULED due.
+  const records = due.filter((e) => !e.pk.startsWith(ACK_PARTITION_PREFIX));
+  const stuck = records.filter((e) => e.status === OutboxStatus.Ready);
+  const scheduled = records.filter((e) => e.status === OutboxStatus.Scheduled);
+  const prepared = records.filter((e) => e.status === OutboxStatus.Prepared);
 
   for (const entry of scheduled) {
     if (await release(deps, entry, now)) result.released++;
   }
 
   if (stuck.length > 0) {
-    const items = await readItems(deps, stuck);
-    const outcome = await deps.republish(items);
+    const read = await readItems(deps, stuck);
+    const items = read.filter((item) => !backingOff(item, now));
+    const waiting = new Set(read.filter((item) => backingOff(item, now)).map((item) => String(item.id)));
+    const outcome = items.length > 0 ? await deps.republish(items) : { published: [], failed: new Map() };
     const published = new Set(outcome.published);
     result.republished += published.size;
     for (const entry of stuck) {
-      if (published.has(entry.id)) continue;
+      if (published.has(entry.id) || waiting.has(entry.id)) continue;
       const reason = outcome.failed.get(entry.id) ?? 'republish failed';
       if (await retryLater(deps, entry, now, options, reason)) result.quarantined++;
       else result.retried++;
@@ -251,6 +288,7 @@ export async function sweep(
 
   for (const entry of prepared) {
     const item = (await readItems(deps, [entry]))[0];
+    if (item && backingOff(item, now)) continue;
     const source = String(item?.source ?? '');
     let answer: CheckbackAnswer;
     try {
@@ -392,7 +430,20 @@ async function release(deps: SweeperDependencies, entry: PendingEntry, now: numb
   }
 }
 
-/** Counts an attempt and backs off; past the limit the record is quarantined. Returns true when quarantined. */
+/**
+ * Item attribute (not in the index) of the earliest time the next attempt may run: the index alone gives a lower
+ * bound (`actionableAt`), which runs ahead of it when an attempt came late (a sweeper outage, the per-run cap).
+ */
+export const NEXT_ATTEMPT_AT = 'nextAttemptAt';
+
+function backingOff(item: Record<string, unknown>, now: number): boolean {
+  return typeof item[NEXT_ATTEMPT_AT] === 'number' && (item[NEXT_ATTEMPT_AT] as number) > now;
+}
+
+/**
+ * Counts an attempt (the next one waits for `backoffBefore(attempts)`; the due time stays, so the record stays
+ * visible to the Query and late in the age metric); past the limit the record is quarantined. True when quarantined.
+ */
 async function retryLater(
   deps: SweeperDependencies,
   entry: PendingEntry,
@@ -402,15 +453,14 @@ async function retryLater(
 ): Promise<boolean> {
   const attempts = entry.attempts + 1;
   const quarantine = attempts >= options.maxAttempts;
-  const backoff = Math.min(options.backoffBaseMs * 2 ** (attempts - 1), 3_600_000);
   try {
     await deps.client.send(
       new UpdateCommand({
         TableName: deps.tableName,
         Key: { pk: entry.pk, sk: entry.sk },
         UpdateExpression: quarantine
-          ? `SET attempts = :attempts, lastError = :reason, #status = :quarantined, ${PENDING_SHARD} = :qshard, ${PENDING_DUE_AT} = :now`
-          : `SET attempts = :attempts, lastError = :reason, ${PENDING_DUE_AT} = :next`,
+          ? `SET attempts = :attempts, lastError = :reason, #status = :quarantined, ${PENDING_SHARD} = :qshard, ${PENDING_DUE_AT} = :now REMOVE ${NEXT_ATTEMPT_AT}`
+          : `SET attempts = :attempts, lastError = :reason, ${NEXT_ATTEMPT_AT} = :next`,
         ConditionExpression: '#status = :status AND attempts = :previous',
         ExpressionAttributeNames: { '#status': 'status' },
         ExpressionAttributeValues: {
@@ -424,7 +474,7 @@ async function retryLater(
                 ':qshard': quarantineShardOf(entry.id),
                 ':now': now,
               }
-            : { ':next': now + backoff }),
+            : { ':next': now + backoffBefore(attempts, options) - backoffBefore(attempts - 1, options) }),
         },
       }),
     );

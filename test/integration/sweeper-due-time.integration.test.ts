@@ -1,4 +1,4 @@
-import { GetCommand, PutCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { BatchWriteCommand, GetCommand, PutCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { beforeAll, describe, expect, it } from 'vitest';
 import {
   DEFAULT_SWEEPER_OPTIONS,
@@ -133,5 +133,122 @@ describe('sweeper due times against DynamoDB Local', () => {
     const next = await sweep(deps());
     expect(republished).toEqual([]);
     expect(next.oldestUnpublishedAgeMs).toBe(MINUTE);
+  });
+});
+
+describe('sweeper index reads against DynamoDB Local', () => {
+  const now = Date.UTC(2026, 10, 30, 12, 0, 0);
+
+  /** Puts READY or SCHEDULED records straight into the table (a BatchWrite per 25), with ids chosen by the test. */
+  async function putRecords(
+    outbox: Awaited<ReturnType<typeof createLocalOutboxTable>>,
+    records: readonly { pk: string; id: string; status: string; dueAt: number }[],
+  ) {
+    for (let i = 0; i < records.length; i += 25) {
+      await outbox.doc.send(
+        new BatchWriteCommand({
+          RequestItems: {
+            [outbox.tableName]: records.slice(i, i + 25).map((r) => ({
+              PutRequest: {
+                Item: {
+                  pk: r.pk,
+                  sk: eventSortKey(1),
+                  id: r.id,
+                  type: 'T',
+                  source: '/s',
+                  sequence: 1,
+                  status: r.status,
+                  envelope: '{}',
+                  createdAt: r.dueAt,
+                  attempts: 0,
+                  pendingShard: pendingShardOf(r.id),
+                  pendingDueAt: r.dueAt,
+                },
+              },
+            })),
+          },
+        }),
+      );
+    }
+  }
+
+  const quietDeps = (outbox: Awaited<ReturnType<typeof createLocalOutboxTable>>): SweeperDependencies => ({
+    client: outbox.doc,
+    tableName: outbox.tableName,
+    now: () => now,
+    republish: async () => ({ published: [], failed: new Map() }),
+    checkback: async () => 'unknown',
+    confirm: async () => undefined,
+    cancel: async () => undefined,
+  });
+
+  it('reads the same index units on a quiet run whether or not 1,000 future-dated records exist (#10.9)', async () => {
+    const empty = await createLocalOutboxTable(endpoint(), 'quiet-empty');
+    const future = await createLocalOutboxTable(endpoint(), 'quiet-future');
+    await putRecords(
+      future,
+      Array.from({ length: 1000 }, (_, i) => ({
+        pk: `later#${i}`,
+        id: uuidv7(now + i),
+        status: 'SCHEDULED',
+        dueAt: now + 86_400_000 + i,
+      })),
+    );
+    const baseline = await sweep(quietDeps(empty));
+    const withFuture = await sweep(quietDeps(future));
+    expect(withFuture.released).toBe(0);
+    expect(withFuture.indexReadUnits).toBe(baseline.indexReadUnits);
+  });
+
+  it('takes the oldest due entries across shards when more are due than one run handles', async () => {
+    const outbox = await createLocalOutboxTable(endpoint(), 'cap-oldest');
+    // The oldest records live in the last shards (P#f, P#e), the newest in the first ones.
+    const withLastDigit = (digit: string, at: number) => `${uuidv7(at).slice(0, -1)}${digit}`;
+    const records = [
+      { pk: 'old#1', id: withLastDigit('f', now), status: 'READY', dueAt: now - 50 * MINUTE },
+      { pk: 'old#2', id: withLastDigit('e', now), status: 'READY', dueAt: now - 40 * MINUTE },
+      { pk: 'new#1', id: withLastDigit('0', now), status: 'READY', dueAt: now - 10 * MINUTE },
+      { pk: 'new#2', id: withLastDigit('1', now), status: 'READY', dueAt: now - 9 * MINUTE },
+      { pk: 'new#3', id: withLastDigit('2', now), status: 'READY', dueAt: now - 8 * MINUTE },
+    ];
+    await putRecords(outbox, records);
+    const republished: string[] = [];
+    await sweep(
+      {
+        ...quietDeps(outbox),
+        republish: async (items) => {
+          republished.push(...items.map((item) => String(item.pk)));
+          return { published: items.map((item) => String(item.id)), failed: new Map() };
+        },
+      },
+      { ...DEFAULT_SWEEPER_OPTIONS, maxEntriesPerRun: 2 },
+    );
+    expect(republished.sort()).toEqual(['old#1', 'old#2']);
+  });
+
+  it('keeps a record being retried in the age metric between attempts', async () => {
+    const outbox = await createLocalOutboxTable(endpoint(), 'backoff-visible');
+    const id = uuidv7(now);
+    await putRecords(outbox, [{ pk: 'failing#1', id, status: 'READY', dueAt: now - 10 * MINUTE }]);
+    let clock = now;
+    const attempts: number[] = [];
+    const deps = {
+      ...quietDeps(outbox),
+      now: () => clock,
+      republish: async () => {
+        attempts.push(clock);
+        return { published: [], failed: new Map([[id, 'target down']]) };
+      },
+    };
+    await sweep(deps);
+    expect(attempts).toHaveLength(1);
+    clock += 30_000; // inside the first backoff (1 minute)
+    const between = await sweep(deps);
+    expect(attempts).toHaveLength(1);
+    expect(between.oldestUnpublishedAgeMs).toBe(10 * MINUTE + 30_000);
+    expect(between.unpublishedCount).toBe(1);
+    clock += DEFAULT_SWEEPER_OPTIONS.backoffBaseMs;
+    await sweep(deps);
+    expect(attempts).toHaveLength(2);
   });
 });
