@@ -7,7 +7,6 @@
  * Attempts are bounded; a record that exhausts them is quarantined (`Q#` shard) with its reason.
  */
 
-import { gunzipSync } from 'node:zlib';
 import {
   BatchGetCommand,
   type BatchGetCommandOutput,
@@ -15,6 +14,7 @@ import {
   QueryCommand,
   UpdateCommand,
 } from '@aws-sdk/lib-dynamodb';
+import { gunzipEnvelope } from '../relay/decode.ts';
 import { ACK_PARTITION_PREFIX, AckStatus } from '../runtime/acks.ts';
 import {
   allPendingShards,
@@ -348,26 +348,20 @@ async function redeliverAck(
   const attempts = Number(ack.attempts ?? 0);
   const key = { pk: ack.pk, sk: ack.sk };
   if (attempts >= options.maxRedeliveries) {
-    await deps.client
-      .send(
-        new UpdateCommand({
-          TableName: deps.tableName,
-          Key: key,
-          UpdateExpression: `SET #status = :failed REMOVE ${PENDING_SHARD}, ${PENDING_DUE_AT}`,
-          ConditionExpression: '#status = :pending',
-          ExpressionAttributeNames: { '#status': 'status' },
-          ExpressionAttributeValues: { ':failed': AckStatus.Failed, ':pending': AckStatus.Pending },
-        }),
-      )
-      .catch((error: Error) => {
-        if (error.name !== 'ConditionalCheckFailedException') throw error;
-      });
+    await failAck(deps, key, `not acknowledged after ${attempts} redeliveries`);
     return false;
   }
   const event = (
     await readItems(deps, [{ pk: String(ack.eventPk), sk: String(ack.eventSk) } as PendingEntry])
   )[0];
-  const envelope = event ? await envelopeJson(event) : undefined;
+  let envelope: string | undefined;
+  try {
+    envelope = event ? envelopeJson(event) : undefined;
+  } catch (error) {
+    // Inflating it would exhaust the function's memory; it can never be redelivered.
+    await failAck(deps, key, (error as Error).message);
+    return false;
+  }
   if (envelope && deps.redeliver) {
     await deps.redeliver(
       {
@@ -400,10 +394,37 @@ async function redeliverAck(
   return true;
 }
 
-async function envelopeJson(item: Record<string, unknown>): Promise<string | undefined> {
+/** The stored envelope; a gzipped one through the relay's capped decoder (throws EnvelopeGzipError). */
+function envelopeJson(item: Record<string, unknown>): string | undefined {
   if (typeof item.envelope === 'string') return item.envelope;
-  if (item.envelopeGzip instanceof Uint8Array) return gunzipSync(item.envelopeGzip).toString('utf8');
+  if (item.envelopeGzip instanceof Uint8Array) return gunzipEnvelope(item.envelopeGzip);
   return undefined;
+}
+
+/** PENDING → FAILED with the reason (the ack's end state: the AcksFailed alarm pages). */
+async function failAck(
+  deps: SweeperDependencies,
+  key: Record<string, unknown>,
+  reason: string,
+): Promise<void> {
+  await deps.client
+    .send(
+      new UpdateCommand({
+        TableName: deps.tableName,
+        Key: key,
+        UpdateExpression: `SET #status = :failed, lastError = :reason REMOVE ${PENDING_SHARD}, ${PENDING_DUE_AT}`,
+        ConditionExpression: '#status = :pending',
+        ExpressionAttributeNames: { '#status': 'status' },
+        ExpressionAttributeValues: {
+          ':failed': AckStatus.Failed,
+          ':pending': AckStatus.Pending,
+          ':reason': reason.slice(0, 1000),
+        },
+      }),
+    )
+    .catch((error: Error) => {
+      if (error.name !== 'ConditionalCheckFailedException') throw error;
+    });
 }
 
 /** SCHEDULED → READY: the MODIFY reaches the relay through the stream filter. */

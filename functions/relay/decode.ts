@@ -74,7 +74,27 @@ function bytes(value: ImageValue | object | undefined): Buffer | undefined {
 }
 
 /** Maximum gunzipped envelope: DynamoDB's 400 KB item limit bounds the input; this bounds a zip bomb. */
-const MAX_UNZIPPED_BYTES = 1_048_576;
+export const MAX_UNZIPPED_BYTES = 1_048_576;
+
+/** An `envelopeGzip` that is not gzip, or inflates past MAX_UNZIPPED_BYTES (a 397 KB item can hold ~400 MB). */
+export class EnvelopeGzipError extends Error {
+  override name = 'EnvelopeGzipError';
+}
+
+/**
+ * The one gunzip of stored envelopes (relay, predecessor lookups, sweeper): capped, so a zip bomb costs at most
+ * 1 MiB of memory instead of the function. Throws EnvelopeGzipError; the message never quotes the payload.
+ */
+export function gunzipEnvelope(zipped: Uint8Array): string {
+  try {
+    return gunzipSync(zipped, { maxOutputLength: MAX_UNZIPPED_BYTES }).toString('utf8');
+  } catch (error) {
+    throw new EnvelopeGzipError(
+      `"envelopeGzip" is not a valid gzip stream of at most ${MAX_UNZIPPED_BYTES} bytes (1 MiB) once inflated; store large payloads elsewhere and publish a reference`,
+      { cause: error },
+    );
+  }
+}
 
 /**
  * Decodes an item image (a stream NewImage, or an item read with the low-level client) into a record to
@@ -109,9 +129,9 @@ export function decodeImage(image: Image): Decoded {
     const zipped = bytes(image[RecordAttribute.envelopeGzip]);
     if (zipped === undefined) return quarantine('neither "envelope" (S) nor "envelopeGzip" (B) is present');
     try {
-      envelope = gunzipSync(zipped, { maxOutputLength: MAX_UNZIPPED_BYTES }).toString('utf8');
-    } catch {
-      return quarantine('"envelopeGzip" is not a valid gzip stream of at most 1 MiB');
+      envelope = gunzipEnvelope(zipped);
+    } catch (error) {
+      return quarantine((error as EnvelopeGzipError).message);
     }
   }
   let parsed: unknown;
