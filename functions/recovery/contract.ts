@@ -22,6 +22,11 @@ export const RecoveryEnv = {
   checkbackFunctions: 'OUTBOX_CHECKBACK_FUNCTIONS',
   /** Longest wait for one check-back answer, in seconds. */
   checkbackTimeoutSeconds: 'OUTBOX_CHECKBACK_TIMEOUT_SECONDS',
+  /**
+   * Largest envelope (bytes) the recovery's writer accepts when confirming a prepared message: the producers'
+   * `maxEventBytes`. Default 1048576, the most a producer may allow, so whatever a producer prepared confirms.
+   */
+  maxEventBytes: 'OUTBOX_RECOVERY_MAX_EVENT_BYTES',
 } as const;
 
 /** Defaults, the same as the sweeper core's DEFAULT_SWEEPER_OPTIONS (in seconds where the variable is). */
@@ -33,6 +38,8 @@ export const RecoveryDefaults = {
   maxEntriesPerRun: 500,
   maxRedeliveries: 3,
   checkbackTimeoutSeconds: 10,
+  /** MAX_EVENT_BYTES_LIMIT of functions/runtime/envelope.ts (contract.ts stays dependency-free). */
+  maxEventBytes: 1_048_576,
 } as const;
 
 /** What a check-back function receives. */

@@ -110,6 +110,10 @@ export interface SweepResult {
   readonly unpublishedCount: number;
   /** Read capacity the index queries consumed (a constant when nothing is due, whatever is scheduled later). */
   readonly indexReadUnits: number;
+  /** False when the index could not be read: the age and count above are unknown (reported as 0). */
+  readonly indexRead: boolean;
+  /** Steps that failed; each failing entry had an attempt counted (or is retried next run). */
+  readonly failures: readonly SweepFailure[];
 }
 
 const WORK_STATUSES: ReadonlySet<string> = new Set([
@@ -233,12 +237,35 @@ async function dueEntries(
   return { due: candidates.slice(0, limit), count, oldestLateSince, readUnits };
 }
 
+/** A step of a run that failed; the run carried on with the other entries. */
+export interface SweepFailure {
+  readonly step:
+    | 'index'
+    | 'release'
+    | 'republish'
+    | 'check-back'
+    | 'confirm'
+    | 'cancel'
+    | 'redeliver'
+    | 'retry';
+  readonly pk?: string;
+  readonly sk?: string;
+  readonly eventId?: string;
+  readonly error: unknown;
+}
+
+/**
+ * One run. Never throws: a failing entry (a confirm, cancel, release or redelivery that throws) counts as an
+ * attempt of that entry (quarantined at the limit, which the Quarantined alarm reports) and is listed in
+ * `failures`; the entries after it are still handled. When the index cannot be read at all, `indexRead` is false
+ * and `failures` says why: the caller records the run's metrics and then fails the invocation.
+ */
 export async function sweep(
   deps: SweeperDependencies,
   options: SweeperOptions = DEFAULT_SWEEPER_OPTIONS,
 ): Promise<SweepResult> {
   const now = deps.now();
-  const { due, count, oldestLateSince, readUnits } = await dueEntries(deps, now, options);
+  const failures: SweepFailure[] = [];
   const result = {
     republished: 0,
     released: 0,
@@ -249,14 +276,51 @@ export async function sweep(
     redelivered: 0,
     acksFailed: 0,
   };
+  let found: Awaited<ReturnType<typeof dueEntries>>;
+  try {
+    found = await dueEntries(deps, now, options);
+  } catch (error) {
+    failures.push({ step: 'index', error });
+    return {
+      ...result,
+      oldestUnpublishedAgeMs: 0,
+      unpublishedCount: 0,
+      indexReadUnits: 0,
+      indexRead: false,
+      failures,
+    };
+  }
+  const { due, count, oldestLateSince, readUnits } = found;
+  const failed = (step: SweepFailure['step'], entry: PendingEntry, error: unknown) =>
+    failures.push({ step, pk: entry.pk, sk: entry.sk, eventId: entry.id, error });
+
+  /** Counts a failed attempt of `entry`; a failure to count it is listed, never thrown. */
+  const countAttempt = async (entry: PendingEntry, reason: string) => {
+    try {
+      if (await retryLater(deps, entry, now, options, reason)) result.quarantined++;
+      else result.retried++;
+    } catch (error) {
+      failed('retry', entry, error);
+    }
+  };
 
   const overdueAcks = due.filter(
     (e) => e.pk.startsWith(ACK_PARTITION_PREFIX) && e.status === AckStatus.Pending,
   );
   if (overdueAcks.length > 0 && deps.redeliver) {
-    for (const ack of await readItems(deps, overdueAcks)) {
-      if (await redeliverAck(deps, ack, now, options)) result.redelivered++;
-      else result.acksFailed++;
+    let acks: Record<string, unknown>[] = [];
+    try {
+      acks = await readItems(deps, overdueAcks);
+    } catch (error) {
+      for (const entry of overdueAcks) failed('redeliver', entry, error);
+    }
+    for (const ack of acks) {
+      try {
+        if (await redeliverAck(deps, ack, now, options)) result.redelivered++;
+        else result.acksFailed++;
+      } catch (error) {
+        failures.push({ step: 'redeliver', pk: String(ack.pk), sk: String(ack.sk), error });
+      }
     }
   }
 
@@ -268,45 +332,66 @@ export async function sweep(
   const prepared = records.filter((e) => e.status === OutboxStatus.Prepared);
 
   for (const entry of scheduled) {
-    if (await release(deps, entry, now)) result.released++;
+    try {
+      if (await release(deps, entry, now)) result.released++;
+    } catch (error) {
+      // Retried next run (the entry stays due); the index failing for good shows in the age metric.
+      failed('release', entry, error);
+    }
   }
 
   if (stuck.length > 0) {
-    const read = await readItems(deps, stuck);
-    const items = read.filter((item) => !backingOff(item, now));
-    const waiting = new Set(read.filter((item) => backingOff(item, now)).map((item) => String(item.id)));
-    const outcome = items.length > 0 ? await deps.republish(items) : { published: [], failed: new Map() };
-    const published = new Set(outcome.published);
+    let outcome: Awaited<ReturnType<SweeperDependencies['republish']>> | undefined;
+    let waiting = new Set<string>();
+    let cause = 'republish failed';
+    try {
+      const read = await readItems(deps, stuck);
+      const items = read.filter((item) => !backingOff(item, now));
+      waiting = new Set(read.filter((item) => backingOff(item, now)).map((item) => String(item.id)));
+      outcome = items.length > 0 ? await deps.republish(items) : { published: [], failed: new Map() };
+    } catch (error) {
+      cause = `republish failed: ${(error as Error)?.name ?? 'Error'}: ${(error as Error)?.message ?? String(error)}`;
+      for (const entry of stuck) failed('republish', entry, error);
+    }
+    const published = new Set(outcome?.published ?? []);
     result.republished += published.size;
     for (const entry of stuck) {
       if (published.has(entry.id) || waiting.has(entry.id)) continue;
-      const reason = outcome.failed.get(entry.id) ?? 'republish failed';
-      if (await retryLater(deps, entry, now, options, reason)) result.quarantined++;
-      else result.retried++;
+      await countAttempt(entry, outcome?.failed.get(entry.id) ?? cause);
     }
   }
 
   for (const entry of prepared) {
-    const item = (await readItems(deps, [entry]))[0];
-    if (item && backingOff(item, now)) continue;
-    const source = String(item?.source ?? '');
-    let answer: CheckbackAnswer;
+    let step: SweepFailure['step'] = 'check-back';
     try {
-      answer = await deps.checkback({ eventId: entry.id, aggregateKey: entry.pk, source });
+      const item = (await readItems(deps, [entry]))[0];
+      if (item && backingOff(item, now)) continue;
+      const source = String(item?.source ?? '');
+      let answer: CheckbackAnswer;
+      try {
+        answer = await deps.checkback({ eventId: entry.id, aggregateKey: entry.pk, source });
+      } catch {
+        answer = 'unknown';
+      }
+      if (answer === 'committed') {
+        step = 'confirm';
+        await deps.confirm({ aggregateKey: entry.pk, id: entry.id });
+        result.confirmed++;
+      } else if (answer === 'rolled-back') {
+        step = 'cancel';
+        await deps.cancel({ aggregateKey: entry.pk, id: entry.id }, 'rolled back (check-back)');
+        result.cancelled++;
+      } else {
+        await countAttempt(entry, 'check-back answered unknown');
+      }
     } catch (error) {
-      answer = 'unknown';
-      void error;
-    }
-    if (answer === 'committed') {
-      await deps.confirm({ aggregateKey: entry.pk, id: entry.id });
-      result.confirmed++;
-    } else if (answer === 'rolled-back') {
-      await deps.cancel({ aggregateKey: entry.pk, id: entry.id }, 'rolled back (check-back)');
-      result.cancelled++;
-    } else if (await retryLater(deps, entry, now, options, 'check-back answered unknown')) {
-      result.quarantined++;
-    } else {
-      result.retried++;
+      // One message's failure never blocks the others; it counts as an attempt and ends in quarantine.
+      failed(step, entry, error);
+      const e = error as Error;
+      await countAttempt(
+        entry,
+        `${step} failed: ${e?.name ?? 'Error'}: ${e?.message ?? String(error)}`.slice(0, 900),
+      );
     }
   }
 
@@ -315,6 +400,8 @@ export async function sweep(
     oldestUnpublishedAgeMs: oldestLateSince === undefined ? 0 : Math.max(0, now - oldestLateSince),
     unpublishedCount: count,
     indexReadUnits: readUnits,
+    indexRead: true,
+    failures,
   };
 }
 

@@ -141,6 +141,7 @@ describe('recovery configuration', () => {
       OUTBOX_RECOVERY_MAX_ENTRIES_PER_RUN: '50',
       OUTBOX_ACK_MAX_REDELIVERIES: '0',
       OUTBOX_CHECKBACK_TIMEOUT_SECONDS: '3',
+      OUTBOX_RECOVERY_MAX_EVENT_BYTES: '524288',
       OUTBOX_CHECKBACK_FUNCTIONS: '{"/a":"fn-a","/b":"arn:aws:lambda:us-east-1:123456789012:function:b"}',
     });
     expect(config).toEqual({
@@ -154,6 +155,7 @@ describe('recovery configuration', () => {
       },
       checkbackFunctions: { '/a': 'fn-a', '/b': 'arn:aws:lambda:us-east-1:123456789012:function:b' },
       checkbackTimeoutMs: 3000,
+      maxEventBytes: 524_288,
     });
   });
 
