@@ -188,10 +188,15 @@ export function sweeperDependencies(resources: RecoveryResources, run: RunContex
       },
     );
     const published: string[] = [];
+    const held: string[] = [];
     const failed = new Map<string, string>();
     report.results.forEach((result, i) => {
       const id = String(items[i]?.id ?? '');
       switch (result.status) {
+        case 'held':
+          // Waits for an earlier SCHEDULED event of its aggregate: the sweeper releases it after that one.
+          held.push(result.eventId);
+          break;
         case 'published':
           published.push(result.record.id);
           break;
@@ -239,7 +244,7 @@ export function sweeperDependencies(resources: RecoveryResources, run: RunContex
         },
       );
     }
-    return { published, failed };
+    return { published, failed, held };
   };
 
   const checkback: SweeperDependencies['checkback'] = async ({ eventId, aggregateKey, source }) => {

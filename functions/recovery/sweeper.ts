@@ -44,10 +44,15 @@ export interface SweeperDependencies {
   readonly client: DynamoDBDocumentClient;
   readonly tableName: string;
   readonly now: () => number;
-  /** Republishes full outbox items (as read from the table); returns the ids that reached every target. */
-  readonly republish: (
-    items: readonly Record<string, unknown>[],
-  ) => Promise<{ published: readonly string[]; failed: ReadonlyMap<string, string> }>;
+  /**
+   * Republishes full outbox items (as read from the table); returns the ids that reached every target, those
+   * that failed (with the reason) and those held back behind an earlier SCHEDULED event (not a failure).
+   */
+  readonly republish: (items: readonly Record<string, unknown>[]) => Promise<{
+    published: readonly string[];
+    failed: ReadonlyMap<string, string>;
+    held?: readonly string[];
+  }>;
   /** Asks the producer's check-back function about a prepared message. */
   readonly checkback: (entry: {
     eventId: string;
@@ -354,9 +359,10 @@ export async function sweep(
       for (const entry of stuck) failed('republish', entry, error);
     }
     const published = new Set(outcome?.published ?? []);
+    const held = new Set(outcome?.held ?? []);
     result.republished += published.size;
     for (const entry of stuck) {
-      if (published.has(entry.id) || waiting.has(entry.id)) continue;
+      if (published.has(entry.id) || waiting.has(entry.id) || held.has(entry.id)) continue;
       await countAttempt(entry, outcome?.failed.get(entry.id) ?? cause);
     }
   }

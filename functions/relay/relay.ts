@@ -38,6 +38,18 @@ export type RelayResult =
       readonly reason: string;
       readonly marked: boolean;
     }
+  /**
+   * Held back behind an earlier SCHEDULED event of its aggregate (#10.1): set SCHEDULED, due when that event is,
+   * so the sweeper releases it right after it (`marked` false: it was no longer READY).
+   */
+  | {
+      readonly status: 'held';
+      readonly key: RecordKey;
+      readonly eventId: string;
+      readonly behind: { readonly sequence: number; readonly id: string };
+      readonly dueAt: number;
+      readonly marked: boolean;
+    }
   /** Not an outbox record the relay acts on. */
   | { readonly status: 'ignored'; readonly reason: string }
   /** Not finished in this call: publishing failed, an earlier record of its aggregate failed, or bookkeeping failed. */
@@ -103,22 +115,32 @@ export interface AckRecorder {
   recordPublished(record: OutboxRecord, publishedAt: number): Promise<number>;
 }
 
+/** What a walk back through an aggregate's records found. */
+export interface PredecessorWalk {
+  /** READY records, decoded (`publish`, or `quarantine` for one that can never be published), in sequence order. */
+  readonly unpublished: readonly Decoded[];
+  /**
+   * The SCHEDULED record the walk stopped at, if it did: every later record of the aggregate waits for it.
+   * `dueAt` is its `pendingDueAt` (its deliverAt, or its own blocker's when it is held back itself).
+   */
+  readonly scheduled?: { readonly sequence: number; readonly id: string; readonly dueAt: number };
+}
+
 /**
  * Finds an aggregate's unpublished predecessors in the outbox table (`createPredecessorFinder` in
  * predecessors.ts reads them with a strongly consistent Query).
  */
 export interface PredecessorFinder {
   /**
-   * The READY event records of `aggregate` with `afterSequence < sequence < beforeSequence`, found walking back
-   * from `beforeSequence - 1` and stopping at the first record that is not READY (PUBLISHED, QUARANTINED,
-   * SCHEDULED, CANCELLED: none of them blocks). Decoded (`publish`, or `quarantine` for one that can never be
-   * published), in sequence order. Throws when the table cannot be read.
+   * Walks back from `beforeSequence - 1` to `afterSequence + 1` through `aggregate`'s event records, collecting
+   * READY ones, and stops at the first record that is not READY: SCHEDULED is reported as `scheduled` (it holds
+   * back what follows it); PUBLISHED, QUARANTINED and CANCELLED do not block. Throws when the table cannot be read.
    */
   findUnpublishedPredecessors(
     aggregate: string,
     beforeSequence: number,
     afterSequence?: number,
-  ): Promise<readonly Decoded[]>;
+  ): Promise<PredecessorWalk>;
 }
 
 export interface RelayDependencies {
@@ -288,6 +310,35 @@ export async function relay(
       }
     });
 
+  const holdTask = (
+    report: (result: RelayResult) => void,
+    record: OutboxRecord,
+    behind: NonNullable<PredecessorWalk['scheduled']>,
+    changeId?: string,
+  ) =>
+    tasks.push(async () => {
+      try {
+        const marked = (await deps.bookkeeper.hold(record, behind.dueAt, behind.sequence)) === 'updated';
+        memory?.set(changeId, 'done');
+        report({
+          status: 'held',
+          key: record,
+          eventId: record.id,
+          behind: { sequence: behind.sequence, id: behind.id },
+          dueAt: behind.dueAt,
+          marked,
+        });
+      } catch (error) {
+        report({
+          status: 'retry',
+          key: record,
+          eventId: record.id,
+          code: errorCode(error),
+          reason: `holding it back behind scheduled event ${behind.id} (sequence ${behind.sequence}) failed: ${errorMessage(error)}`,
+        });
+      }
+    });
+
   /** Sequences of each aggregate present in this call (published, remembered or quarantined alike). */
   const known = new Map<string, Set<number>>();
   const note = (pk: string, sequence: number | undefined) => {
@@ -342,7 +393,7 @@ export async function relay(
       if (sequences) sequences.add(record.sequence);
       else publishable.set(record.pk, new Set([record.sequence]));
     }
-    const lookups: { pk: string; before: number; after: number; found?: readonly Decoded[] }[] = [];
+    const lookups: { pk: string; before: number; after: number; found?: PredecessorWalk }[] = [];
     for (const [pk, sequences] of publishable) {
       let previous = 0;
       for (const sequence of [...(known.get(pk) ?? [])].sort((a, b) => a - b)) {
@@ -402,9 +453,37 @@ export async function relay(
       publishIndex = keep.map((p) => publishIndex[p] as number);
     }
 
+    // A SCHEDULED event holds back every later event of its aggregate (#10.1): per aggregate, the earliest blocker
+    // any walk met. What follows it in this call, and the READY predecessors found after it, are held.
+    const blockers = new Map<string, NonNullable<PredecessorWalk['scheduled']>>();
+    for (const lookup of lookups) {
+      const scheduled = lookup.found?.scheduled;
+      if (lookupFailures.has(lookup.pk) || !scheduled) continue;
+      const current = blockers.get(lookup.pk);
+      if (!current || scheduled.sequence < current.sequence) blockers.set(lookup.pk, scheduled);
+    }
+    const heldBehind = (record: OutboxRecord) => {
+      const scheduled = blockers.get(record.pk);
+      return scheduled && record.sequence > scheduled.sequence ? scheduled : undefined;
+    };
+    if (blockers.size > 0) {
+      const keep: number[] = [];
+      toPublish.forEach((record, p) => {
+        const scheduled = heldBehind(record);
+        if (!scheduled) {
+          keep.push(p);
+          return;
+        }
+        const i = publishIndex[p] as number;
+        holdTask(toCandidate(i), record, scheduled, (candidates[i] as RelayCandidate).changeId);
+      });
+      toPublish = keep.map((p) => toPublish[p] as OutboxRecord);
+      publishIndex = keep.map((p) => publishIndex[p] as number);
+    }
+
     for (const lookup of lookups) {
       if (lookupFailures.has(lookup.pk)) continue;
-      for (const decoded of lookup.found ?? []) {
+      for (const decoded of lookup.found?.unpublished ?? []) {
         if (decoded.kind === 'ignore') continue;
         const key = decoded.kind === 'publish' ? decoded.record : decoded.key;
         const recordKey = `${key.pk}\u0000${key.sk}`;
@@ -415,6 +494,12 @@ export async function relay(
         if (decoded.kind === 'quarantine') {
           // Quarantined, it does not block its successors (as a quarantined candidate does not).
           quarantineTask(toPredecessor(n), decoded.key, decoded.eventId, decoded.reason);
+        } else if (heldBehind(decoded.record)) {
+          holdTask(
+            toPredecessor(n),
+            decoded.record,
+            heldBehind(decoded.record) as NonNullable<PredecessorWalk['scheduled']>,
+          );
         } else {
           toPublish.push(decoded.record);
           publishIndex.push(-1 - n);

@@ -191,6 +191,7 @@ describe('relay core: tracked events', () => {
           return markResult;
         },
         quarantine: async () => 'updated' as const,
+        hold: async () => 'updated' as const,
       },
       acks,
       memory: new FinishedMemory(),
