@@ -321,8 +321,9 @@ export async function sweep(
     }
     for (const ack of acks) {
       try {
-        if (await redeliverAck(deps, ack, now, options)) result.redelivered++;
-        else result.acksFailed++;
+        const outcome = await redeliverAck(deps, ack, now, options);
+        if (outcome === 'redelivered') result.redelivered++;
+        else if (outcome === 'failed') result.acksFailed++;
       } catch (error) {
         failures.push({ step: 'redeliver', pk: String(ack.pk), sk: String(ack.sk), error });
       }
@@ -431,29 +432,34 @@ async function readItems(
   return items;
 }
 
-/** Redelivers an overdue tracked event to one subscriber; returns false when the ack is marked FAILED instead. */
+/** Redelivers an overdue tracked event to one subscriber, marks its ack FAILED, or waits for the event's publish. */
 async function redeliverAck(
   deps: SweeperDependencies,
   ack: Record<string, unknown>,
   now: number,
   options: SweeperOptions,
-): Promise<boolean> {
+): Promise<'redelivered' | 'failed' | 'waiting'> {
   const attempts = Number(ack.attempts ?? 0);
   const key = { pk: ack.pk, sk: ack.sk };
   if (attempts >= options.maxRedeliveries) {
     await failAck(deps, key, `not acknowledged after ${attempts} redeliveries`);
-    return false;
+    return 'failed';
   }
   const event = (
     await readItems(deps, [{ pk: String(ack.eventPk), sk: String(ack.eventSk) } as PendingEntry])
   )[0];
+  if (event && event.status !== OutboxStatus.Published) {
+    // Acks are written before the event is sent (#10.6): until it is PUBLISHED there is nothing to redeliver.
+    await postponeAck(deps, key, now + options.ackTimeoutMs);
+    return 'waiting';
+  }
   let envelope: string | undefined;
   try {
     envelope = event ? envelopeJson(event) : undefined;
   } catch (error) {
     // Inflating it would exhaust the function's memory; it can never be redelivered.
     await failAck(deps, key, (error as Error).message);
-    return false;
+    return 'failed';
   }
   if (envelope && deps.redeliver) {
     await deps.redeliver(
@@ -484,7 +490,7 @@ async function redeliverAck(
     .catch((error: Error) => {
       if (error.name !== 'ConditionalCheckFailedException') throw error;
     });
-  return true;
+  return 'redelivered';
 }
 
 /** The stored envelope; a gzipped one through the relay's capped decoder (throws EnvelopeGzipError). */
@@ -492,6 +498,24 @@ function envelopeJson(item: Record<string, unknown>): string | undefined {
   if (typeof item.envelope === 'string') return item.envelope;
   if (item.envelopeGzip instanceof Uint8Array) return gunzipEnvelope(item.envelopeGzip);
   return undefined;
+}
+
+/** Moves a pending ack's due time without counting a redelivery. */
+async function postponeAck(deps: SweeperDependencies, key: Record<string, unknown>, dueAt: number): Promise<void> {
+  await deps.client
+    .send(
+      new UpdateCommand({
+        TableName: deps.tableName,
+        Key: key,
+        UpdateExpression: `SET ${PENDING_DUE_AT} = :due`,
+        ConditionExpression: '#status = :pending',
+        ExpressionAttributeNames: { '#status': 'status' },
+        ExpressionAttributeValues: { ':due': dueAt, ':pending': AckStatus.Pending },
+      }),
+    )
+    .catch((error: Error) => {
+      if (error.name !== 'ConditionalCheckFailedException') throw error;
+    });
 }
 
 /** PENDING → FAILED with the reason (the ack's end state: the AcksFailed alarm pages). */

@@ -107,12 +107,16 @@ export class FinishedMemory {
 }
 
 /**
- * Tracked mode: writes the pending delivery acknowledgements of a published event (one per subscriber tracked for
- * its type; none for an untracked type). Must be idempotent and never reset an ack already completed.
+ * Tracked mode: writes the pending delivery acknowledgements of an event (one per subscriber tracked for its type;
+ * none for an untracked type). Must be idempotent and never reset an ack already completed.
  */
 export interface AckRecorder {
-  /** Returns how many ack items this call created. */
-  recordPublished(record: OutboxRecord, publishedAt: number): Promise<number>;
+  /**
+   * Called BEFORE the event is sent (#10.6): a consumer that applies and acknowledges it before the relay is done
+   * must find its ack item, or its acknowledgement is lost and the sweeper redelivers for nothing. Returns how many
+   * ack items this call created.
+   */
+  recordExpected(record: OutboxRecord, at: number): Promise<number>;
 }
 
 /** What a walk back through an aggregate's records found. */
@@ -147,8 +151,8 @@ export interface RelayDependencies {
   readonly publishers: readonly Publisher[];
   readonly bookkeeper: Bookkeeper;
   /**
-   * Tracked mode: called after a record is marked PUBLISHED (also when an earlier delivery had marked it, so an
-   * ack write that failed before is completed). A failure reports the record as `retry`.
+   * Tracked mode: called for every record before it is sent. A failure reports the record as `retry` and holds
+   * back the rest of its aggregate (nothing is sent whose ack could be lost).
    * @default - no delivery acknowledgements
    */
   readonly acks?: AckRecorder;
@@ -225,6 +229,61 @@ function blockedBehind(record: OutboxRecord, behind: string): RelayResult {
 }
 
 /**
+ * Tracked mode: writes the pending acks of every record to send, before sending it. An aggregate stops at its first
+ * record whose acks could not be written: that one and the later ones are reported (`retry`) and not sent.
+ * Returns the positions that may be sent.
+ */
+async function writePendingAcks(
+  acks: AckRecorder,
+  records: readonly OutboxRecord[],
+  at: number,
+  report: (position: number, result: RelayResult) => void,
+): Promise<number[]> {
+  const failures = new Map<number, unknown>();
+  await runLimited(
+    records.map((record, p) => async () => {
+      try {
+        await acks.recordExpected(record, at);
+      } catch (error) {
+        failures.set(p, error);
+      }
+    }),
+    LOOKUP_CONCURRENCY,
+  );
+  if (failures.size === 0) return records.map((_, p) => p);
+  const firstFailed = new Map<string, number>();
+  for (const p of failures.keys()) {
+    const record = records[p] as OutboxRecord;
+    const current = firstFailed.get(record.pk);
+    if (current === undefined || record.sequence < (records[current] as OutboxRecord).sequence)
+      firstFailed.set(record.pk, p);
+  }
+  const kept: number[] = [];
+  records.forEach((record, p) => {
+    const first = firstFailed.get(record.pk);
+    const blocker = first === undefined ? undefined : (records[first] as OutboxRecord);
+    if (!blocker || record.sequence < blocker.sequence) {
+      kept.push(p);
+      return;
+    }
+    const error = failures.get(first as number);
+    report(
+      p,
+      p === first
+        ? {
+            status: 'retry',
+            key: record,
+            eventId: record.id,
+            code: errorCode(error),
+            reason: `writing its pending delivery acknowledgements failed, so it was not sent: ${errorMessage(error)}`,
+          }
+        : blockedBehind(record, blocker.id),
+    );
+  });
+  return kept;
+}
+
+/**
  * The publishing core shared by the stream relay and the recovery sweeper: publishes READY records to every
  * target in per-aggregate order, quarantines what can never be published, and records the outcome in the outbox.
  * With `deps.predecessors`, an aggregate's unpublished predecessors (READY in the table, but not in this call:
@@ -290,13 +349,8 @@ export async function relay(
     sent: boolean,
   ) =>
     tasks.push(async () => {
-      let stage = 'marking it PUBLISHED';
       try {
         const marked = (await deps.bookkeeper.markPublished(record, at)) === 'updated';
-        if (deps.acks) {
-          stage = 'writing its delivery acknowledgements';
-          await deps.acks.recordPublished(record, at);
-        }
         memory?.set(changeId, 'done');
         report({ status: 'published', record, ageMs: Math.max(0, at - record.createdAt), sent, marked });
       } catch (error) {
@@ -305,7 +359,7 @@ export async function relay(
           key: record,
           eventId: record.id,
           code: errorCode(error),
-          reason: `published, but ${stage} failed: ${errorMessage(error)}`,
+          reason: `published, but marking it PUBLISHED failed: ${errorMessage(error)}`,
         });
       }
     });
@@ -506,6 +560,16 @@ export async function relay(
         }
       }
     }
+  }
+
+  if (deps.acks && toPublish.length > 0) {
+    const kept = await writePendingAcks(deps.acks, toPublish, now(), (p, result) => {
+      const slot = publishIndex[p] as number;
+      if (slot < 0) predecessors[-1 - slot] = result;
+      else results[slot] = result;
+    });
+    toPublish = kept.map((p) => toPublish[p] as OutboxRecord);
+    publishIndex = kept.map((p) => publishIndex[p] as number);
   }
 
   const published = await publishInOrder(toPublish, deps.publishers, options);

@@ -83,4 +83,30 @@ describe('sweeper redelivery of overdue acks against DynamoDB Local', () => {
     expect(ack?.status).toBe('FAILED');
     expect(String(ack?.lastError)).toMatch(/at most 1048576 bytes/);
   });
+
+  it('does not redeliver while the event is not yet PUBLISHED: the ack waits another timeout (#10.6)', async () => {
+    const outbox = await createLocalOutboxTable(endpoint(), 'ack-before-publish');
+    const id = uuidv7(NOW - 10 * MINUTE);
+    await eventWithOverdueAck(outbox, {
+      pk: 'order#2',
+      sk: eventSortKey(1),
+      id,
+      type: 'T',
+      source: '/s',
+      sequence: 1,
+      status: 'READY',
+      envelope: JSON.stringify({ id }),
+      createdAt: NOW - 10 * MINUTE,
+    });
+    const redelivered: string[] = [];
+    const result = await sweep(sweeperDeps(outbox, redelivered));
+    expect(redelivered).toEqual([]);
+    expect(result).toMatchObject({ redelivered: 0, acksFailed: 0 });
+    const ack = (
+      await outbox.doc.send(
+        new GetCommand({ TableName: outbox.tableName, Key: { pk: `ACK#${id}`, sk: 'billing' } }),
+      )
+    ).Item;
+    expect(ack).toMatchObject({ status: 'PENDING', attempts: 0, pendingDueAt: NOW + 5 * MINUTE });
+  });
 });
