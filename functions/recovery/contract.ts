@@ -79,6 +79,8 @@ export const RecoveryMetric = {
   redeliveryErrors: 'RedeliveryErrors',
   /** Read capacity the run's index Queries consumed (a constant when nothing is due, however much is scheduled later). */
   indexReadUnits: 'IndexReadUnits',
+  /** Due records in the reserved key space (`ACK#` non-acks, `PRE#`, `P#`, `Q#`, `HEAD` partition keys), left alone. */
+  reservedKeyIgnored: 'ReservedKeyIgnored',
 } as const;
 
 /** Partition key prefix of ack items (`ACK#<event id>`), as in functions/runtime/acks.ts (which needs the SDK). */

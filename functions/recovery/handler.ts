@@ -107,7 +107,7 @@ export interface RunContext {
   readonly random?: () => number;
 }
 
-export type RecoveryRunSummary = Omit<SweepResult, 'failures'> &
+export type RecoveryRunSummary = Omit<SweepResult, 'failures' | 'reservedKeys'> &
   RunCounters & { readonly failedSteps: number };
 
 /** The recovery run could not read the pending index: nothing was recovered. Its metrics were still recorded. */
@@ -351,6 +351,7 @@ export function recordRunMetrics(summary: RecoveryRunSummary, metrics: Metrics):
     [RecoveryMetric.acksFailed, summary.acksFailed],
     [RecoveryMetric.redeliveryErrors, summary.redeliveryErrors],
     [RecoveryMetric.indexReadUnits, summary.indexReadUnits],
+    [RecoveryMetric.reservedKeyIgnored, summary.reservedKeyIgnored],
   ];
   for (const [name, value] of counts) metrics.addMetric(name, MetricUnit.Count, value);
 }
@@ -381,7 +382,14 @@ export function createRecoveryHandler(options: RecoveryHandlerOptions = {}) {
       ...resources.recovery.sweeper,
       ackTimeoutMs: resources.ackTimeoutMs,
     });
-    const summary: RecoveryRunSummary = { ...result, ...counters, failedSteps: failures.length };
+    const { reservedKeys, ...counts } = result;
+    const summary: RecoveryRunSummary = { ...counts, ...counters, failedSteps: failures.length };
+    if (reservedKeys.length > 0) {
+      logger.warn('Ignored due records in the reserved key space; they are never released or republished', {
+        count: summary.reservedKeyIgnored,
+        keys: reservedKeys,
+      });
+    }
     recordRunMetrics(summary, metrics);
     for (const failure of failures) {
       const error = failure.error as Error | undefined;

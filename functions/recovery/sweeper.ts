@@ -15,6 +15,7 @@ import {
   UpdateCommand,
 } from '@aws-sdk/lib-dynamodb';
 import { gunzipEnvelope } from '../relay/decode.ts';
+import { isReservedPartitionKey } from '../relay/reserved-keys.ts';
 import { ACK_PARTITION_PREFIX, AckStatus } from '../runtime/acks.ts';
 import {
   allPendingShards,
@@ -117,6 +118,10 @@ export interface SweepResult {
   readonly indexReadUnits: number;
   /** False when the index could not be read: the age and count above are unknown (reported as 0). */
   readonly indexRead: boolean;
+  /** Due entries in the reserved key space (reserved-keys.ts), never released or republished (#11.2). */
+  readonly reservedKeyIgnored: number;
+  /** Up to 10 of their keys, for the log. */
+  readonly reservedKeys: readonly { readonly pk: string; readonly sk: string }[];
   /** Steps that failed; each failing entry had an attempt counted (or is retried next run). */
   readonly failures: readonly SweepFailure[];
 }
@@ -150,6 +155,8 @@ export function lateSince(entry: PendingEntry, now: number, options: SweeperOpti
 }
 
 const MAX_BACKOFF_MS = 3_600_000;
+/** Reserved-key entries listed per run for the log (all are counted). */
+const MAX_RESERVED_LISTED = 10;
 
 /** Total backoff before attempt `attempts + 1`: base, 2 × base, 4 × base, ... each at most an hour. */
 export function backoffBefore(attempts: number, options: SweeperOptions): number {
@@ -193,8 +200,17 @@ async function dueEntries(
   deps: SweeperDependencies,
   now: number,
   options: SweeperOptions,
-): Promise<{ due: PendingEntry[]; count: number; oldestLateSince: number | undefined; readUnits: number }> {
+): Promise<{
+  due: PendingEntry[];
+  count: number;
+  oldestLateSince: number | undefined;
+  readUnits: number;
+  reserved: { pk: string; sk: string }[];
+  reservedCount: number;
+}> {
   const limit = options.maxEntriesPerRun;
+  const reserved: { pk: string; sk: string }[] = [];
+  let reservedCount = 0;
   let readUnits = 0;
   let count = 0;
   let oldestLateSince: number | undefined;
@@ -219,8 +235,13 @@ async function dueEntries(
         readUnits += page.ConsumedCapacity?.CapacityUnits ?? 0;
         for (const item of page.Items ?? []) {
           const entry = item as PendingEntry;
-          if (entry.pk.startsWith(ACK_PARTITION_PREFIX)) {
-            if (entry.status !== AckStatus.Pending) continue;
+          if (entry.pk.startsWith(ACK_PARTITION_PREFIX) && entry.status === AckStatus.Pending) {
+            // An overdue ack item: the one kind of entry the reserved key space holds.
+          } else if (isReservedPartitionKey(entry.pk)) {
+            // Never released or republished from the reserved key space (#11.2): counted, listed, left alone.
+            if (reserved.length < MAX_RESERVED_LISTED) reserved.push({ pk: entry.pk, sk: entry.sk });
+            reservedCount++;
+            continue;
           } else {
             // Defensive: only records that still need work (a QUARANTINED one lives in a `Q#` shard).
             if (!WORK_STATUSES.has(entry.status)) continue;
@@ -239,7 +260,7 @@ async function dueEntries(
     }),
   );
   candidates.sort(compareDue);
-  return { due: candidates.slice(0, limit), count, oldestLateSince, readUnits };
+  return { due: candidates.slice(0, limit), count, oldestLateSince, readUnits, reserved, reservedCount };
 }
 
 /** A step of a run that failed; the run carried on with the other entries. */
@@ -292,10 +313,12 @@ export async function sweep(
       unpublishedCount: 0,
       indexReadUnits: 0,
       indexRead: false,
+      reservedKeyIgnored: 0,
+      reservedKeys: [],
       failures,
     };
   }
-  const { due, count, oldestLateSince, readUnits } = found;
+  const { due, count, oldestLateSince, readUnits, reserved, reservedCount } = found;
   const failed = (step: SweepFailure['step'], entry: PendingEntry, error: unknown) =>
     failures.push({ step, pk: entry.pk, sk: entry.sk, eventId: entry.id, error });
 
@@ -408,6 +431,8 @@ export async function sweep(
     unpublishedCount: count,
     indexReadUnits: readUnits,
     indexRead: true,
+    reservedKeyIgnored: reservedCount,
+    reservedKeys: reserved,
     failures,
   };
 }
@@ -501,7 +526,11 @@ function envelopeJson(item: Record<string, unknown>): string | undefined {
 }
 
 /** Moves a pending ack's due time without counting a redelivery. */
-async function postponeAck(deps: SweeperDependencies, key: Record<string, unknown>, dueAt: number): Promise<void> {
+async function postponeAck(
+  deps: SweeperDependencies,
+  key: Record<string, unknown>,
+  dueAt: number,
+): Promise<void> {
   await deps.client
     .send(
       new UpdateCommand({

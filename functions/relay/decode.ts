@@ -10,6 +10,7 @@ import {
   RecordAttribute,
   SORT_KEY,
 } from '../runtime/record-format.ts';
+import { isReservedPartitionKey, RESERVED_KEY_REASON } from './reserved-keys.ts';
 
 /**
  * A DynamoDB attribute value as found in a Lambda stream event (binary as base64 text) or in an SDK response
@@ -51,8 +52,11 @@ export type Decoded =
       readonly eventId?: string;
       readonly reason: string;
     }
-  /** Not for the relay (head item, removal, not READY): nothing to do. */
-  | { readonly kind: 'ignore'; readonly reason: string };
+  /**
+   * Not for the relay (head item, removal, not READY): nothing to do. `reservedKey` is set for an item in the
+   * reserved key space (reserved-keys.ts), which is counted and logged.
+   */
+  | { readonly kind: 'ignore'; readonly reason: string; readonly reservedKey?: RecordKey };
 
 function text(value: ImageValue | object | undefined): string | undefined {
   const s = (value as ImageValue | undefined)?.S;
@@ -105,6 +109,8 @@ export function decodeImage(image: Image): Decoded {
   const sk = text(image[SORT_KEY]);
   if (pk === undefined || sk === undefined) return { kind: 'ignore', reason: 'the item has no outbox key' };
   if (!sk.startsWith(EVENT_SORT_KEY_PREFIX)) return { kind: 'ignore', reason: 'not an event record' };
+  if (isReservedPartitionKey(pk))
+    return { kind: 'ignore', reason: RESERVED_KEY_REASON, reservedKey: { pk, sk } };
   const status = text(image[RecordAttribute.status]);
   if (status !== OutboxStatus.Ready)
     return { kind: 'ignore', reason: `status is ${status ?? 'missing'}, not READY` };

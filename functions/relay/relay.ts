@@ -50,8 +50,8 @@ export type RelayResult =
       readonly dueAt: number;
       readonly marked: boolean;
     }
-  /** Not an outbox record the relay acts on. */
-  | { readonly status: 'ignored'; readonly reason: string }
+  /** Not an outbox record the relay acts on (`reservedKey`: an item in the reserved key space, never published). */
+  | { readonly status: 'ignored'; readonly reason: string; readonly reservedKey?: RecordKey }
   /** Not finished in this call: publishing failed, an earlier record of its aggregate failed, or bookkeeping failed. */
   | {
       readonly status: 'retry';
@@ -405,7 +405,9 @@ export async function relay(
   for (let i = 0; i < candidates.length; i++) {
     const { decoded, changeId } = candidates[i] as RelayCandidate;
     if (decoded.kind === 'ignore') {
-      results[i] = { status: 'ignored', reason: decoded.reason };
+      results[i] = decoded.reservedKey
+        ? { status: 'ignored', reason: decoded.reason, reservedKey: decoded.reservedKey }
+        : { status: 'ignored', reason: decoded.reason };
       continue;
     }
     if (decoded.kind === 'publish') note(decoded.record.pk, decoded.record.sequence);

@@ -251,4 +251,26 @@ describe('sweeper index reads against DynamoDB Local', () => {
     await sweep(deps);
     expect(attempts).toHaveLength(2);
   });
+
+  it('never releases or republishes a due record in the reserved key space, and counts it (#11.2)', async () => {
+    const outbox = await createLocalOutboxTable(endpoint(), 'reserved-keys');
+    await putRecords(outbox, [
+      { pk: 'P#3', id: uuidv7(now), status: 'READY', dueAt: now - 10 * MINUTE },
+      { pk: 'ACK#forged', id: uuidv7(now), status: 'READY', dueAt: now - 10 * MINUTE },
+      { pk: 'Q#a', id: uuidv7(now), status: 'SCHEDULED', dueAt: now - MINUTE },
+    ]);
+    const republished: string[] = [];
+    const result = await sweep({
+      ...quietDeps(outbox),
+      republish: async (items) => {
+        republished.push(...items.map((item) => String(item.pk)));
+        return { published: [], failed: new Map() };
+      },
+    });
+    expect(republished).toEqual([]);
+    expect(result.released).toBe(0);
+    // A READY item under ACK# is no ack (acks are PENDING): reserved too.
+    expect(result.reservedKeyIgnored).toBe(3);
+    expect(result.reservedKeys.map((k) => k.pk).sort()).toEqual(['ACK#forged', 'P#3', 'Q#a']);
+  });
 });
