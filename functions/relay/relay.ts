@@ -656,9 +656,9 @@ export async function relay(
   await runLimited(tasks, Math.max(1, deps.bookkeepingConcurrency ?? 16));
   for (const [i, first] of duplicates) {
     const original = results[first] as RelayResult;
-    // Report the copy like the original, but count the publish and the quarantine once.
+    // Report the copy like the original, but count the publish, the quarantine and the hold once.
     results[i] =
-      original.status === 'published' || original.status === 'quarantined'
+      original.status === 'published' || original.status === 'quarantined' || original.status === 'held'
         ? { ...original, marked: false, ...(original.status === 'published' ? { sent: false } : {}) }
         : original;
   }
