@@ -1,6 +1,7 @@
 /**
  * The recovery sweeper's cost (issue 6), against DynamoDB Local: the read units one `sweep()` costs when
- * nothing is stuck, after 0, 1,000 and 10,000 published records (target: a constant), and the read units
+ * nothing is stuck, after 0, 1,000 and 10,000 published records and with 10,000 records scheduled a day
+ * ahead (target: a constant; the index Query's key condition is `pendingDueAt <= now`), and the read units
  * each stuck record adds (with 10 and 100 stuck records).
  *
  * Records are written by the real OutboxWriter (~1 KB events) and marked published by the relay's own
@@ -30,6 +31,7 @@ import { round } from './stats.ts';
 const EVENTS_PER_TRANSACTION = 10;
 const WRITERS = 4;
 const STUCK_AGE_MS = 10 * 60_000;
+const FUTURE_RECORDS = 10_000;
 
 interface Reads {
   queryCalls: number;
@@ -218,6 +220,29 @@ export async function run(): Promise<Record<string, number | string>> {
         figures[`write_and_publish_${target}_s`] = round((performance.now() - writeStart) / 1000, 1);
     }
     const baseline = quiet[10_000] ?? emptyReads();
+
+    // Future-dated: 10,000 SCHEDULED events (deliverAt a day ahead) must not add a read to a quiet run (#10.9).
+    const futureStart = performance.now();
+    const deliverAt = Date.now() + 86_400_000;
+    const futureBatches = Array.from({ length: FUTURE_RECORDS / EVENTS_PER_TRANSACTION }, (_, i) => i);
+    await inParallel(futureBatches, WRITERS, async (b) => {
+      await writer.transact({
+        aggregate: { key: `order#future-${b}`, expectedVersion: 0 },
+        events: Array.from({ length: EVENTS_PER_TRANSACTION }, (_, j) => ({
+          type: 'com.example.orders.ReminderDue',
+          data: orderData(b * EVENTS_PER_TRANSACTION + j),
+          deliverAt,
+        })),
+      });
+    });
+    figures[`write_${FUTURE_RECORDS}_future_s`] = round((performance.now() - futureStart) / 1000, 1);
+    const future = await measure();
+    if (future.unpublished !== 0) throw new Error(`${future.unpublished} future records counted as due`);
+    figures[`quiet_with_${FUTURE_RECORDS}_future_rcu_reported`] =
+      future.queryReported + future.batchGetReported;
+    figures[`quiet_with_${FUTURE_RECORDS}_future_rcu_model`] = future.queryModel + future.batchGetModel;
+    figures[`quiet_with_${FUTURE_RECORDS}_future_queries`] = future.queryCalls;
+    figures[`quiet_with_${FUTURE_RECORDS}_future_index_items_read`] = future.queryItems;
 
     // Stuck: READY records committed 10 minutes ago, spread over the 16 index shards by their ids.
     const stuckWriter = new OutboxWriter({

@@ -1,3 +1,4 @@
+import { MAX_EVENT_BYTES_LIMIT } from '../runtime/envelope.ts';
 import { OutboxConfigurationError } from '../runtime/errors.ts';
 import { RecoveryDefaults, RecoveryEnv } from './contract.ts';
 import type { SweeperOptions } from './sweeper.ts';
@@ -8,11 +9,15 @@ export interface RecoveryConfig {
   /** Event source → check-back function name or ARN. */
   readonly checkbackFunctions: Readonly<Record<string, string>>;
   readonly checkbackTimeoutMs: number;
+  /** Largest envelope the recovery's writer accepts when it confirms a prepared message. */
+  readonly maxEventBytes: number;
 }
 
 type Env = Readonly<Record<string, string | undefined>>;
 
 const DAY = 86_400;
+/** The writer's own lower bound for maxEventBytes. */
+const MIN_EVENT_BYTES = 1024;
 
 function integer(env: Env, name: string, fallback: number, min: number, max: number): number {
   const raw = env[name]?.trim();
@@ -88,5 +93,12 @@ export function readRecoveryConfig(env: Env = process.env): RecoveryConfig {
     checkbackTimeoutMs:
       integer(env, RecoveryEnv.checkbackTimeoutSeconds, RecoveryDefaults.checkbackTimeoutSeconds, 1, 900) *
       1000,
+    maxEventBytes: integer(
+      env,
+      RecoveryEnv.maxEventBytes,
+      RecoveryDefaults.maxEventBytes,
+      MIN_EVENT_BYTES,
+      MAX_EVENT_BYTES_LIMIT,
+    ),
   };
 }

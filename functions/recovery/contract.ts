@@ -22,6 +22,11 @@ export const RecoveryEnv = {
   checkbackFunctions: 'OUTBOX_CHECKBACK_FUNCTIONS',
   /** Longest wait for one check-back answer, in seconds. */
   checkbackTimeoutSeconds: 'OUTBOX_CHECKBACK_TIMEOUT_SECONDS',
+  /**
+   * Largest envelope (bytes) the recovery's writer accepts when confirming a prepared message: the producers'
+   * `maxEventBytes`. Default 1048576, the most a producer may allow, so whatever a producer prepared confirms.
+   */
+  maxEventBytes: 'OUTBOX_RECOVERY_MAX_EVENT_BYTES',
 } as const;
 
 /** Defaults, the same as the sweeper core's DEFAULT_SWEEPER_OPTIONS (in seconds where the variable is). */
@@ -33,6 +38,8 @@ export const RecoveryDefaults = {
   maxEntriesPerRun: 500,
   maxRedeliveries: 3,
   checkbackTimeoutSeconds: 10,
+  /** MAX_EVENT_BYTES_LIMIT of functions/runtime/envelope.ts (contract.ts stays dependency-free). */
+  maxEventBytes: 1_048_576,
 } as const;
 
 /** What a check-back function receives. */
@@ -51,7 +58,7 @@ export interface CheckbackResponse {
 export const RecoveryMetric = {
   /** Seconds since the oldest record that still needs work became due (0 when none). */
   oldestUnpublishedAge: 'OldestUnpublishedAgeSeconds',
-  /** Records that still need work (READY, PREPARED, SCHEDULED), due or not. */
+  /** Records that still need work and are due by now (READY, PREPARED, SCHEDULED); later ones are not read. */
   unpublishedCount: 'UnpublishedCount',
   /** Stuck READY records the run published to every target. */
   republished: 'Republished',
@@ -70,8 +77,10 @@ export const RecoveryMetric = {
   acksFailed: 'AcksFailed',
   /** Tracked mode: redeliveries whose SendMessage failed (the attempt still counts). */
   redeliveryErrors: 'RedeliveryErrors',
-  /** Read capacity the run's index Queries consumed (a constant when nothing is stuck). */
+  /** Read capacity the run's index Queries consumed (a constant when nothing is due, however much is scheduled later). */
   indexReadUnits: 'IndexReadUnits',
+  /** Due records in the reserved key space (`ACK#` non-acks, `PRE#`, `P#`, `Q#`, `HEAD` partition keys), left alone. */
+  reservedKeyIgnored: 'ReservedKeyIgnored',
 } as const;
 
 /** Partition key prefix of ack items (`ACK#<event id>`), as in functions/runtime/acks.ts (which needs the SDK). */

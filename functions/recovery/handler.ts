@@ -28,6 +28,7 @@ import { createPredecessorFinder } from '../relay/predecessors.ts';
 import type { RetryPolicy } from '../relay/publish.ts';
 import { type RelayDependencies, relay } from '../relay/relay.ts';
 import { createAckRecorder, readTrackingSettings, type TrackingSettings } from '../relay/tracking.ts';
+import { OutboxError } from '../runtime/errors.ts';
 import { OutboxWriter } from '../runtime/writer.ts';
 import { type RecoveryConfig, readRecoveryConfig } from './config.ts';
 import { RecoveryMetric } from './contract.ts';
@@ -106,7 +107,13 @@ export interface RunContext {
   readonly random?: () => number;
 }
 
-export type RecoveryRunSummary = SweepResult & RunCounters;
+export type RecoveryRunSummary = Omit<SweepResult, 'failures' | 'reservedKeys'> &
+  RunCounters & { readonly failedSteps: number };
+
+/** The recovery run could not read the pending index: nothing was recovered. Its metrics were still recorded. */
+export class RecoveryRunError extends OutboxError {
+  override name = 'RecoveryRunError';
+}
 
 export function createRecoveryResources(options: RecoveryHandlerOptions = {}): RecoveryResources {
   const config = options.relayConfig ?? readRelayConfig();
@@ -138,6 +145,8 @@ export function createRecoveryResources(options: RecoveryHandlerOptions = {}): R
     writer: new OutboxWriter({
       tableName: config.tableName,
       client: doc,
+      // Confirm what the producer prepared: its limit may be up to 1 MiB, more than the writer's default.
+      maxEventBytes: recovery.maxEventBytes,
       ...(options.now ? { now: options.now } : {}),
     }),
     lambda: clients.lambda ?? new LambdaClient({}),
@@ -179,10 +188,15 @@ export function sweeperDependencies(resources: RecoveryResources, run: RunContex
       },
     );
     const published: string[] = [];
+    const held: string[] = [];
     const failed = new Map<string, string>();
     report.results.forEach((result, i) => {
       const id = String(items[i]?.id ?? '');
       switch (result.status) {
+        case 'held':
+          // Waits for an earlier SCHEDULED event of its aggregate: the sweeper releases it after that one.
+          held.push(result.eventId);
+          break;
         case 'published':
           published.push(result.record.id);
           break;
@@ -230,7 +244,7 @@ export function sweeperDependencies(resources: RecoveryResources, run: RunContex
         },
       );
     }
-    return { published, failed };
+    return { published, failed, held };
   };
 
   const checkback: SweeperDependencies['checkback'] = async ({ eventId, aggregateKey, source }) => {
@@ -313,15 +327,20 @@ export function sweeperDependencies(resources: RecoveryResources, run: RunContex
   };
 }
 
-/** Adds one run's metrics (units: Seconds for the age, Count otherwise). */
+/**
+ * Adds one run's metrics (units: Seconds for the age, Count otherwise). When the index could not be read the age
+ * and count are unknown and left out (a 0 would clear the stuck alarm); the Errors alarm reports that run.
+ */
 export function recordRunMetrics(summary: RecoveryRunSummary, metrics: Metrics): void {
-  metrics.addMetric(
-    RecoveryMetric.oldestUnpublishedAge,
-    MetricUnit.Seconds,
-    Math.round(summary.oldestUnpublishedAgeMs / 1000),
-  );
+  if (summary.indexRead) {
+    metrics.addMetric(
+      RecoveryMetric.oldestUnpublishedAge,
+      MetricUnit.Seconds,
+      Math.round(summary.oldestUnpublishedAgeMs / 1000),
+    );
+    metrics.addMetric(RecoveryMetric.unpublishedCount, MetricUnit.Count, summary.unpublishedCount);
+  }
   const counts: [string, number][] = [
-    [RecoveryMetric.unpublishedCount, summary.unpublishedCount],
     [RecoveryMetric.republished, summary.republished],
     [RecoveryMetric.released, summary.released],
     [RecoveryMetric.confirmed, summary.confirmed],
@@ -332,6 +351,7 @@ export function recordRunMetrics(summary: RecoveryRunSummary, metrics: Metrics):
     [RecoveryMetric.acksFailed, summary.acksFailed],
     [RecoveryMetric.redeliveryErrors, summary.redeliveryErrors],
     [RecoveryMetric.indexReadUnits, summary.indexReadUnits],
+    [RecoveryMetric.reservedKeyIgnored, summary.reservedKeyIgnored],
   ];
   for (const [name, value] of counts) metrics.addMetric(name, MetricUnit.Count, value);
 }
@@ -358,12 +378,45 @@ export function createRecoveryHandler(options: RecoveryHandlerOptions = {}) {
       ...(options.sleep ? { sleep: options.sleep } : {}),
       ...(options.random ? { random: options.random } : {}),
     });
-    const result = await sweep(deps, { ...resources.recovery.sweeper, ackTimeoutMs: resources.ackTimeoutMs });
-    const summary: RecoveryRunSummary = { ...result, ...counters };
+    const { failures, ...result } = await sweep(deps, {
+      ...resources.recovery.sweeper,
+      ackTimeoutMs: resources.ackTimeoutMs,
+    });
+    const { reservedKeys, ...counts } = result;
+    const summary: RecoveryRunSummary = { ...counts, ...counters, failedSteps: failures.length };
+    if (reservedKeys.length > 0) {
+      logger.warn('Ignored due records in the reserved key space; they are never released or republished', {
+        count: summary.reservedKeyIgnored,
+        keys: reservedKeys,
+      });
+    }
     recordRunMetrics(summary, metrics);
+    for (const failure of failures) {
+      const error = failure.error as Error | undefined;
+      logger.error(
+        failure.step === 'index'
+          ? 'Reading the pending index failed; nothing was recovered in this run'
+          : 'A recovery step failed for one entry; its attempt counts and the run carried on',
+        {
+          step: failure.step,
+          eventId: failure.eventId,
+          pk: failure.pk,
+          sk: failure.sk,
+          error: error?.name ?? 'Error',
+          reason: error?.message,
+        },
+      );
+    }
     const quarantined = summary.quarantined + summary.relayQuarantined;
-    const log = quarantined > 0 || summary.acksFailed > 0 ? logger.warn : logger.info;
+    const log = quarantined > 0 || summary.acksFailed > 0 || failures.length > 0 ? logger.warn : logger.info;
     log.call(logger, 'Recovery run finished', { ...summary, durationMs: now() - started });
+    if (!summary.indexRead) {
+      const cause = failures.find((f) => f.step === 'index')?.error;
+      throw new RecoveryRunError(
+        `The recovery run could not read the outbox's pending index (${(cause as Error)?.name ?? 'Error'}: ${(cause as Error)?.message ?? ''}); check the table, the index and the function's dynamodb:Query permission. Its metrics were recorded.`,
+        { cause, retryable: true },
+      );
+    }
     return summary;
   };
 

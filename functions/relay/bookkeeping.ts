@@ -5,6 +5,7 @@ import {
   PARTITION_KEY,
   PENDING_DUE_AT,
   PENDING_SHARD,
+  pendingShardOf,
   quarantineShardOf,
   RecordAttribute,
   SORT_KEY,
@@ -49,7 +50,15 @@ export interface Bookkeeper {
    * Queries, and the sweeper (which reads only `P#` shards) neither counts nor retries it.
    */
   quarantine(key: RecordKey, reason: string, eventId?: string): Promise<MarkResult>;
+  /**
+   * READY → SCHEDULED, due at `dueAt` with `heldBehind` = the SCHEDULED predecessor's sequence: the record waits
+   * for that earlier delayed event, and the sweeper releases both when it is due, the earlier one first (#10.1).
+   */
+  hold(key: RecordKey & { readonly id: string }, dueAt: number, behindSequence: number): Promise<MarkResult>;
 }
+
+/** Item attribute of a record held back: the sequence of the SCHEDULED event it waits for. */
+export const HELD_BEHIND = 'heldBehind';
 
 /**
  * Conditional UpdateItems on the low-level client (no marshalling layer: smaller bundle, less CPU). The
@@ -76,6 +85,32 @@ export function createBookkeeper(options: BookkeeperOptions): Bookkeeper {
               ':ready': { S: OutboxStatus.Ready },
               ':at': { N: String(publishedAt) },
               ':expires': { N: String(Math.floor(publishedAt / 1000) + retentionSeconds) },
+            },
+          }),
+        );
+        return 'updated';
+      } catch (error) {
+        if (isConditionFailure(error)) return 'unchanged';
+        throw error;
+      }
+    },
+
+    async hold(k, dueAt, behindSequence) {
+      try {
+        await options.client.send(
+          new UpdateItemCommand({
+            TableName: options.tableName,
+            Key: key(k),
+            // The shard too: a foreign writer may have left it out, and the sweeper finds the record by it.
+            UpdateExpression: `SET #status = :scheduled, ${PENDING_DUE_AT} = :due, ${PENDING_SHARD} = :shard, ${HELD_BEHIND} = :behind`,
+            ConditionExpression: '#status = :ready',
+            ExpressionAttributeNames: names,
+            ExpressionAttributeValues: {
+              ':scheduled': { S: OutboxStatus.Scheduled },
+              ':ready': { S: OutboxStatus.Ready },
+              ':due': { N: String(dueAt) },
+              ':shard': { S: pendingShardOf(k.id) },
+              ':behind': { N: String(behindSequence) },
             },
           }),
         );

@@ -10,6 +10,7 @@ import {
   RecordAttribute,
   SORT_KEY,
 } from '../runtime/record-format.ts';
+import { isReservedPartitionKey, RESERVED_KEY_REASON } from './reserved-keys.ts';
 
 /**
  * A DynamoDB attribute value as found in a Lambda stream event (binary as base64 text) or in an SDK response
@@ -51,8 +52,11 @@ export type Decoded =
       readonly eventId?: string;
       readonly reason: string;
     }
-  /** Not for the relay (head item, removal, not READY): nothing to do. */
-  | { readonly kind: 'ignore'; readonly reason: string };
+  /**
+   * Not for the relay (head item, removal, not READY): nothing to do. `reservedKey` is set for an item in the
+   * reserved key space (reserved-keys.ts), which is counted and logged.
+   */
+  | { readonly kind: 'ignore'; readonly reason: string; readonly reservedKey?: RecordKey };
 
 function text(value: ImageValue | object | undefined): string | undefined {
   const s = (value as ImageValue | undefined)?.S;
@@ -74,7 +78,27 @@ function bytes(value: ImageValue | object | undefined): Buffer | undefined {
 }
 
 /** Maximum gunzipped envelope: DynamoDB's 400 KB item limit bounds the input; this bounds a zip bomb. */
-const MAX_UNZIPPED_BYTES = 1_048_576;
+export const MAX_UNZIPPED_BYTES = 1_048_576;
+
+/** An `envelopeGzip` that is not gzip, or inflates past MAX_UNZIPPED_BYTES (a 397 KB item can hold ~400 MB). */
+export class EnvelopeGzipError extends Error {
+  override name = 'EnvelopeGzipError';
+}
+
+/**
+ * The one gunzip of stored envelopes (relay, predecessor lookups, sweeper): capped, so a zip bomb costs at most
+ * 1 MiB of memory instead of the function. Throws EnvelopeGzipError; the message never quotes the payload.
+ */
+export function gunzipEnvelope(zipped: Uint8Array): string {
+  try {
+    return gunzipSync(zipped, { maxOutputLength: MAX_UNZIPPED_BYTES }).toString('utf8');
+  } catch (error) {
+    throw new EnvelopeGzipError(
+      `"envelopeGzip" is not a valid gzip stream of at most ${MAX_UNZIPPED_BYTES} bytes (1 MiB) once inflated; store large payloads elsewhere and publish a reference`,
+      { cause: error },
+    );
+  }
+}
 
 /**
  * Decodes an item image (a stream NewImage, or an item read with the low-level client) into a record to
@@ -85,6 +109,8 @@ export function decodeImage(image: Image): Decoded {
   const sk = text(image[SORT_KEY]);
   if (pk === undefined || sk === undefined) return { kind: 'ignore', reason: 'the item has no outbox key' };
   if (!sk.startsWith(EVENT_SORT_KEY_PREFIX)) return { kind: 'ignore', reason: 'not an event record' };
+  if (isReservedPartitionKey(pk))
+    return { kind: 'ignore', reason: RESERVED_KEY_REASON, reservedKey: { pk, sk } };
   const status = text(image[RecordAttribute.status]);
   if (status !== OutboxStatus.Ready)
     return { kind: 'ignore', reason: `status is ${status ?? 'missing'}, not READY` };
@@ -109,9 +135,9 @@ export function decodeImage(image: Image): Decoded {
     const zipped = bytes(image[RecordAttribute.envelopeGzip]);
     if (zipped === undefined) return quarantine('neither "envelope" (S) nor "envelopeGzip" (B) is present');
     try {
-      envelope = gunzipSync(zipped, { maxOutputLength: MAX_UNZIPPED_BYTES }).toString('utf8');
-    } catch {
-      return quarantine('"envelopeGzip" is not a valid gzip stream of at most 1 MiB');
+      envelope = gunzipEnvelope(zipped);
+    } catch (error) {
+      return quarantine((error as EnvelopeGzipError).message);
     }
   }
   let parsed: unknown;

@@ -122,7 +122,15 @@ export function batchItemFailures(
 }
 
 function recordTelemetry(report: RelayReport, logger: Logger, metrics: Metrics): Record<string, number> {
-  const counts = { published: 0, alreadyDone: 0, quarantined: 0, ignored: 0, retry: 0 };
+  const counts = {
+    published: 0,
+    alreadyDone: 0,
+    quarantined: 0,
+    held: 0,
+    ignored: 0,
+    reservedKeyIgnored: 0,
+    retry: 0,
+  };
   for (const result of report.results) {
     switch (result.status) {
       case 'published':
@@ -146,8 +154,26 @@ function recordTelemetry(report: RelayReport, logger: Logger, metrics: Metrics):
           });
         }
         break;
+      case 'held':
+        counts.held++;
+        logger.info('Held an outbox event back behind an earlier scheduled event of its aggregate', {
+          eventId: result.eventId,
+          pk: result.key.pk,
+          sk: result.key.sk,
+          behind: result.behind,
+          dueAt: result.dueAt,
+        });
+        break;
       case 'ignored':
         counts.ignored++;
+        if (result.reservedKey) {
+          counts.reservedKeyIgnored++;
+          logger.warn('Ignored a READY event record in the reserved key space; it is never published', {
+            pk: result.reservedKey.pk,
+            sk: result.reservedKey.sk,
+            reason: result.reason,
+          });
+        }
         break;
       case 'retry':
         counts.retry++;
@@ -173,6 +199,8 @@ function recordTelemetry(report: RelayReport, logger: Logger, metrics: Metrics):
   metrics.addMetric('Failed', MetricUnit.Count, counts.retry);
   metrics.addMetric('Quarantined', MetricUnit.Count, counts.quarantined + predecessors.quarantined);
   metrics.addMetric('PredecessorsPublished', MetricUnit.Count, predecessors.published);
+  metrics.addMetric('HeldBehindScheduled', MetricUnit.Count, counts.held);
+  metrics.addMetric('ReservedKeyIgnored', MetricUnit.Count, counts.reservedKeyIgnored);
   return {
     ...counts,
     predecessorLookups: report.predecessorLookups,

@@ -11,7 +11,8 @@
  * The walk stops at the first record that is not READY:
  * - PUBLISHED: everything before it was handled in order;
  * - QUARANTINED: unpublishable until an operator fixes it; waiting for it would stall the aggregate;
- * - SCHEDULED: delayed on purpose (`deliverAt`), later events do not wait for it;
+ * - SCHEDULED: delayed (`deliverAt`) or itself held back: it is returned as `scheduled`, and the relay holds the
+ *   records after it back (SCHEDULED, due when it is) so they are published after it, in order (#10.1);
  * - CANCELLED or anything else: never published.
  *
  * Cost: one strongly consistent Query per such aggregate and call. Its first page has `Limit: 1`, because a
@@ -21,14 +22,16 @@
  */
 import { type AttributeValue, type DynamoDBClient, QueryCommand } from '@aws-sdk/client-dynamodb';
 import {
+  EVENT_SORT_KEY_PREFIX,
   eventSortKey,
   OutboxStatus,
   PARTITION_KEY,
+  PENDING_DUE_AT,
   RecordAttribute,
   SORT_KEY,
 } from '../runtime/record-format.ts';
 import { type Decoded, decodeImage, type Image } from './decode.ts';
-import type { PredecessorFinder } from './relay.ts';
+import type { PredecessorFinder, PredecessorWalk } from './relay.ts';
 
 export interface PredecessorFinderOptions {
   /** The low-level client: a Query answers with attribute-value images, decoded like stream images. */
@@ -48,6 +51,23 @@ export class TooManyUnpublishedPredecessorsError extends Error {
 }
 
 const FIRST_PAGE = 1;
+
+function walked(newestFirst: Decoded[]): PredecessorWalk {
+  return { unpublished: newestFirst.reverse() };
+}
+
+/** A SCHEDULED record as a blocker: its sequence and the time the sweeper releases it. */
+function blocker(item: Record<string, AttributeValue>): NonNullable<PredecessorWalk['scheduled']> {
+  const sk = item[SORT_KEY]?.S ?? '';
+  const due = Number(item[PENDING_DUE_AT]?.N);
+  return {
+    sequence: Number(sk.slice(EVENT_SORT_KEY_PREFIX.length)),
+    id: item[RecordAttribute.id]?.S ?? sk,
+    // No due time (a foreign writer's record outside the index): the sweeper cannot release it; hold the
+    // successors for the shortest time, so they come back to this check and never jump it.
+    dueAt: Number.isFinite(due) ? due : 0,
+  };
+}
 const LARGEST_PAGE = 100;
 
 export function createPredecessorFinder(options: PredecessorFinderOptions): PredecessorFinder {
@@ -56,7 +76,7 @@ export function createPredecessorFinder(options: PredecessorFinderOptions): Pred
     async findUnpublishedPredecessors(aggregate, beforeSequence, afterSequence = 0) {
       const from = Math.max(1, afterSequence + 1);
       const to = beforeSequence - 1;
-      if (to < from) return [];
+      if (to < from) return { unpublished: [] };
       const newestFirst: Decoded[] = [];
       let startKey: Record<string, AttributeValue> | undefined;
       let limit = FIRST_PAGE;
@@ -80,7 +100,9 @@ export function createPredecessorFinder(options: PredecessorFinderOptions): Pred
           }),
         );
         for (const item of page?.Items ?? []) {
-          if (item[RecordAttribute.status]?.S !== OutboxStatus.Ready) return newestFirst.reverse();
+          const status = item[RecordAttribute.status]?.S;
+          if (status === OutboxStatus.Scheduled) return { ...walked(newestFirst), scheduled: blocker(item) };
+          if (status !== OutboxStatus.Ready) return walked(newestFirst);
           const decoded = decodeImage(item as Image);
           if (decoded.kind === 'ignore') continue;
           newestFirst.push(decoded);
@@ -91,7 +113,7 @@ export function createPredecessorFinder(options: PredecessorFinderOptions): Pred
           }
         }
         startKey = page?.LastEvaluatedKey;
-        if (!startKey) return newestFirst.reverse();
+        if (!startKey) return walked(newestFirst);
         limit = Math.min(LARGEST_PAGE, limit * 10);
       }
     },

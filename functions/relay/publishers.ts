@@ -85,6 +85,12 @@ interface SdkError {
   readonly $metadata?: { readonly httpStatusCode?: number };
 }
 
+/**
+ * Errors the SDK throws while building the request, before anything is sent (e.g. `URIError` when SNS's query
+ * encoding meets a lone surrogate): one entry's content can cause them, so they are split to isolate it.
+ */
+const CLIENT_SIDE_ERRORS = new Set(['URIError', 'RangeError', 'TypeError', 'SyntaxError']);
+
 /** Classifies a whole-call failure (the SDK threw). */
 export function classifyCallError(error: unknown): {
   kind: FailureKind | 'split';
@@ -105,6 +111,8 @@ export function classifyCallError(error: unknown): {
     return { kind: 'retryable', code, message };
   }
   if (SPLITTABLE_NAMES.has(code)) return { kind: 'split', code, message };
+  if (CLIENT_SIDE_ERRORS.has(code) && e.$metadata?.httpStatusCode === undefined)
+    return { kind: 'split', code, message };
   return { kind: 'fatal', code, message };
 }
 
@@ -239,6 +247,29 @@ export function messageBytes(record: OutboxRecord): number {
   return size;
 }
 
+/** A lone UTF-16 surrogate: valid in a JS string, but no UTF-8 encoding exists (the SDK throws `URIError`). */
+const LONE_SURROGATE = /\p{Cs}/u;
+
+/**
+ * Why the SDK cannot even encode this record's entry (checked per entry before batching, so one bad entry is
+ * quarantined alone instead of failing the whole call with the clean entries of other aggregates).
+ */
+export function unencodable(record: OutboxRecord): string | undefined {
+  const fields: [string, string | undefined][] = [
+    ['envelope', record.envelope],
+    ['type', record.type],
+    ['source', record.source],
+    ['partition key', record.pk],
+    ['id', record.id],
+    ['subject', record.subject],
+  ];
+  for (const [name, value] of fields) {
+    if (value !== undefined && LONE_SURROGATE.test(value))
+      return `the ${name} contains a lone UTF-16 surrogate (invalid Unicode); no target can encode it`;
+  }
+  return undefined;
+}
+
 function tooLarge(bytes: number, limit: number, target: string): string | undefined {
   return bytes > limit
     ? `the ${target} message is ${bytes} bytes, over the ${limit}-byte limit; store large payloads elsewhere and publish a reference`
@@ -295,7 +326,7 @@ function fifoPublisher(
     maxBatchBytes: limit,
     recordsPerGroupPerCall: 1,
     entryBytes: messageBytes,
-    problem: (record) => tooLarge(messageBytes(record), limit, label),
+    problem: (record) => unencodable(record) ?? tooLarge(messageBytes(record), limit, label),
     send: (records, signal) => sendSplitting(records, (r) => sendOnce(r, signal), signal),
   };
 }
@@ -346,13 +377,23 @@ export function eventBridgeEntryBytes(record: OutboxRecord): number {
   return 14 + Buffer.byteLength(record.source) + Buffer.byteLength(record.type) + record.envelopeBytes;
 }
 
+/**
+ * `Time` only for a plausible commit time: a foreign writer's absurd `createdAt` is an invalid Date, which the SDK
+ * serialises as `"Time":NaN` (invalid JSON, failing the whole call). Without it EventBridge uses the call's time.
+ */
+function eventTime(createdAt: number): Date | undefined {
+  const time = new Date(createdAt);
+  return createdAt > 0 && Number.isFinite(time.getTime()) ? time : undefined;
+}
+
 function eventBridgeEntry(record: OutboxRecord, eventBusName: string): PutEventsRequestEntry {
+  const time = eventTime(record.createdAt);
   return {
     EventBusName: eventBusName,
     Source: record.source,
     DetailType: record.type,
     Detail: record.envelope,
-    Time: new Date(record.createdAt),
+    ...(time === undefined ? {} : { Time: time }),
   };
 }
 
@@ -389,6 +430,8 @@ export function eventBridgePublisher(options: EventBridgePublisherOptions): Publ
     recordsPerGroupPerCall: MAX_ENTRIES_PER_CALL,
     entryBytes: eventBridgeEntryBytes,
     problem: (record) => {
+      const broken = unencodable(record);
+      if (broken !== undefined) return broken;
       if (record.source.startsWith('aws.')) return 'EventBridge reserves sources starting with "aws."';
       if (Buffer.byteLength(record.type) > 128)
         return 'the type is longer than EventBridge allows for DetailType (128)';

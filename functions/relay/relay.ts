@@ -38,8 +38,20 @@ export type RelayResult =
       readonly reason: string;
       readonly marked: boolean;
     }
-  /** Not an outbox record the relay acts on. */
-  | { readonly status: 'ignored'; readonly reason: string }
+  /**
+   * Held back behind an earlier SCHEDULED event of its aggregate (#10.1): set SCHEDULED, due when that event is,
+   * so the sweeper releases it right after it (`marked` false: it was no longer READY).
+   */
+  | {
+      readonly status: 'held';
+      readonly key: RecordKey;
+      readonly eventId: string;
+      readonly behind: { readonly sequence: number; readonly id: string };
+      readonly dueAt: number;
+      readonly marked: boolean;
+    }
+  /** Not an outbox record the relay acts on (`reservedKey`: an item in the reserved key space, never published). */
+  | { readonly status: 'ignored'; readonly reason: string; readonly reservedKey?: RecordKey }
   /** Not finished in this call: publishing failed, an earlier record of its aggregate failed, or bookkeeping failed. */
   | {
       readonly status: 'retry';
@@ -95,12 +107,27 @@ export class FinishedMemory {
 }
 
 /**
- * Tracked mode: writes the pending delivery acknowledgements of a published event (one per subscriber tracked for
- * its type; none for an untracked type). Must be idempotent and never reset an ack already completed.
+ * Tracked mode: writes the pending delivery acknowledgements of an event (one per subscriber tracked for its type;
+ * none for an untracked type). Must be idempotent and never reset an ack already completed.
  */
 export interface AckRecorder {
-  /** Returns how many ack items this call created. */
-  recordPublished(record: OutboxRecord, publishedAt: number): Promise<number>;
+  /**
+   * Called BEFORE the event is sent (#10.6): a consumer that applies and acknowledges it before the relay is done
+   * must find its ack item, or its acknowledgement is lost and the sweeper redelivers for nothing. Returns how many
+   * ack items this call created.
+   */
+  recordExpected(record: OutboxRecord, at: number): Promise<number>;
+}
+
+/** What a walk back through an aggregate's records found. */
+export interface PredecessorWalk {
+  /** READY records, decoded (`publish`, or `quarantine` for one that can never be published), in sequence order. */
+  readonly unpublished: readonly Decoded[];
+  /**
+   * The SCHEDULED record the walk stopped at, if it did: every later record of the aggregate waits for it.
+   * `dueAt` is its `pendingDueAt` (its deliverAt, or its own blocker's when it is held back itself).
+   */
+  readonly scheduled?: { readonly sequence: number; readonly id: string; readonly dueAt: number };
 }
 
 /**
@@ -109,24 +136,23 @@ export interface AckRecorder {
  */
 export interface PredecessorFinder {
   /**
-   * The READY event records of `aggregate` with `afterSequence < sequence < beforeSequence`, found walking back
-   * from `beforeSequence - 1` and stopping at the first record that is not READY (PUBLISHED, QUARANTINED,
-   * SCHEDULED, CANCELLED: none of them blocks). Decoded (`publish`, or `quarantine` for one that can never be
-   * published), in sequence order. Throws when the table cannot be read.
+   * Walks back from `beforeSequence - 1` to `afterSequence + 1` through `aggregate`'s event records, collecting
+   * READY ones, and stops at the first record that is not READY: SCHEDULED is reported as `scheduled` (it holds
+   * back what follows it); PUBLISHED, QUARANTINED and CANCELLED do not block. Throws when the table cannot be read.
    */
   findUnpublishedPredecessors(
     aggregate: string,
     beforeSequence: number,
     afterSequence?: number,
-  ): Promise<readonly Decoded[]>;
+  ): Promise<PredecessorWalk>;
 }
 
 export interface RelayDependencies {
   readonly publishers: readonly Publisher[];
   readonly bookkeeper: Bookkeeper;
   /**
-   * Tracked mode: called after a record is marked PUBLISHED (also when an earlier delivery had marked it, so an
-   * ack write that failed before is completed). A failure reports the record as `retry`.
+   * Tracked mode: called for every record before it is sent. A failure reports the record as `retry` and holds
+   * back the rest of its aggregate (nothing is sent whose ack could be lost).
    * @default - no delivery acknowledgements
    */
   readonly acks?: AckRecorder;
@@ -203,6 +229,61 @@ function blockedBehind(record: OutboxRecord, behind: string): RelayResult {
 }
 
 /**
+ * Tracked mode: writes the pending acks of every record to send, before sending it. An aggregate stops at its first
+ * record whose acks could not be written: that one and the later ones are reported (`retry`) and not sent.
+ * Returns the positions that may be sent.
+ */
+async function writePendingAcks(
+  acks: AckRecorder,
+  records: readonly OutboxRecord[],
+  at: number,
+  report: (position: number, result: RelayResult) => void,
+): Promise<number[]> {
+  const failures = new Map<number, unknown>();
+  await runLimited(
+    records.map((record, p) => async () => {
+      try {
+        await acks.recordExpected(record, at);
+      } catch (error) {
+        failures.set(p, error);
+      }
+    }),
+    LOOKUP_CONCURRENCY,
+  );
+  if (failures.size === 0) return records.map((_, p) => p);
+  const firstFailed = new Map<string, number>();
+  for (const p of failures.keys()) {
+    const record = records[p] as OutboxRecord;
+    const current = firstFailed.get(record.pk);
+    if (current === undefined || record.sequence < (records[current] as OutboxRecord).sequence)
+      firstFailed.set(record.pk, p);
+  }
+  const kept: number[] = [];
+  records.forEach((record, p) => {
+    const first = firstFailed.get(record.pk);
+    const blocker = first === undefined ? undefined : (records[first] as OutboxRecord);
+    if (!blocker || record.sequence < blocker.sequence) {
+      kept.push(p);
+      return;
+    }
+    const error = failures.get(first as number);
+    report(
+      p,
+      p === first
+        ? {
+            status: 'retry',
+            key: record,
+            eventId: record.id,
+            code: errorCode(error),
+            reason: `writing its pending delivery acknowledgements failed, so it was not sent: ${errorMessage(error)}`,
+          }
+        : blockedBehind(record, blocker.id),
+    );
+  });
+  return kept;
+}
+
+/**
  * The publishing core shared by the stream relay and the recovery sweeper: publishes READY records to every
  * target in per-aggregate order, quarantines what can never be published, and records the outcome in the outbox.
  * With `deps.predecessors`, an aggregate's unpublished predecessors (READY in the table, but not in this call:
@@ -268,13 +349,8 @@ export async function relay(
     sent: boolean,
   ) =>
     tasks.push(async () => {
-      let stage = 'marking it PUBLISHED';
       try {
         const marked = (await deps.bookkeeper.markPublished(record, at)) === 'updated';
-        if (deps.acks) {
-          stage = 'writing its delivery acknowledgements';
-          await deps.acks.recordPublished(record, at);
-        }
         memory?.set(changeId, 'done');
         report({ status: 'published', record, ageMs: Math.max(0, at - record.createdAt), sent, marked });
       } catch (error) {
@@ -283,7 +359,36 @@ export async function relay(
           key: record,
           eventId: record.id,
           code: errorCode(error),
-          reason: `published, but ${stage} failed: ${errorMessage(error)}`,
+          reason: `published, but marking it PUBLISHED failed: ${errorMessage(error)}`,
+        });
+      }
+    });
+
+  const holdTask = (
+    report: (result: RelayResult) => void,
+    record: OutboxRecord,
+    behind: NonNullable<PredecessorWalk['scheduled']>,
+    changeId?: string,
+  ) =>
+    tasks.push(async () => {
+      try {
+        const marked = (await deps.bookkeeper.hold(record, behind.dueAt, behind.sequence)) === 'updated';
+        memory?.set(changeId, 'done');
+        report({
+          status: 'held',
+          key: record,
+          eventId: record.id,
+          behind: { sequence: behind.sequence, id: behind.id },
+          dueAt: behind.dueAt,
+          marked,
+        });
+      } catch (error) {
+        report({
+          status: 'retry',
+          key: record,
+          eventId: record.id,
+          code: errorCode(error),
+          reason: `holding it back behind scheduled event ${behind.id} (sequence ${behind.sequence}) failed: ${errorMessage(error)}`,
         });
       }
     });
@@ -300,7 +405,9 @@ export async function relay(
   for (let i = 0; i < candidates.length; i++) {
     const { decoded, changeId } = candidates[i] as RelayCandidate;
     if (decoded.kind === 'ignore') {
-      results[i] = { status: 'ignored', reason: decoded.reason };
+      results[i] = decoded.reservedKey
+        ? { status: 'ignored', reason: decoded.reason, reservedKey: decoded.reservedKey }
+        : { status: 'ignored', reason: decoded.reason };
       continue;
     }
     if (decoded.kind === 'publish') note(decoded.record.pk, decoded.record.sequence);
@@ -342,7 +449,7 @@ export async function relay(
       if (sequences) sequences.add(record.sequence);
       else publishable.set(record.pk, new Set([record.sequence]));
     }
-    const lookups: { pk: string; before: number; after: number; found?: readonly Decoded[] }[] = [];
+    const lookups: { pk: string; before: number; after: number; found?: PredecessorWalk }[] = [];
     for (const [pk, sequences] of publishable) {
       let previous = 0;
       for (const sequence of [...(known.get(pk) ?? [])].sort((a, b) => a - b)) {
@@ -402,9 +509,37 @@ export async function relay(
       publishIndex = keep.map((p) => publishIndex[p] as number);
     }
 
+    // A SCHEDULED event holds back every later event of its aggregate (#10.1): per aggregate, the earliest blocker
+    // any walk met. What follows it in this call, and the READY predecessors found after it, are held.
+    const blockers = new Map<string, NonNullable<PredecessorWalk['scheduled']>>();
+    for (const lookup of lookups) {
+      const scheduled = lookup.found?.scheduled;
+      if (lookupFailures.has(lookup.pk) || !scheduled) continue;
+      const current = blockers.get(lookup.pk);
+      if (!current || scheduled.sequence < current.sequence) blockers.set(lookup.pk, scheduled);
+    }
+    const heldBehind = (record: OutboxRecord) => {
+      const scheduled = blockers.get(record.pk);
+      return scheduled && record.sequence > scheduled.sequence ? scheduled : undefined;
+    };
+    if (blockers.size > 0) {
+      const keep: number[] = [];
+      toPublish.forEach((record, p) => {
+        const scheduled = heldBehind(record);
+        if (!scheduled) {
+          keep.push(p);
+          return;
+        }
+        const i = publishIndex[p] as number;
+        holdTask(toCandidate(i), record, scheduled, (candidates[i] as RelayCandidate).changeId);
+      });
+      toPublish = keep.map((p) => toPublish[p] as OutboxRecord);
+      publishIndex = keep.map((p) => publishIndex[p] as number);
+    }
+
     for (const lookup of lookups) {
       if (lookupFailures.has(lookup.pk)) continue;
-      for (const decoded of lookup.found ?? []) {
+      for (const decoded of lookup.found?.unpublished ?? []) {
         if (decoded.kind === 'ignore') continue;
         const key = decoded.kind === 'publish' ? decoded.record : decoded.key;
         const recordKey = `${key.pk}\u0000${key.sk}`;
@@ -415,12 +550,28 @@ export async function relay(
         if (decoded.kind === 'quarantine') {
           // Quarantined, it does not block its successors (as a quarantined candidate does not).
           quarantineTask(toPredecessor(n), decoded.key, decoded.eventId, decoded.reason);
+        } else if (heldBehind(decoded.record)) {
+          holdTask(
+            toPredecessor(n),
+            decoded.record,
+            heldBehind(decoded.record) as NonNullable<PredecessorWalk['scheduled']>,
+          );
         } else {
           toPublish.push(decoded.record);
           publishIndex.push(-1 - n);
         }
       }
     }
+  }
+
+  if (deps.acks && toPublish.length > 0) {
+    const kept = await writePendingAcks(deps.acks, toPublish, now(), (p, result) => {
+      const slot = publishIndex[p] as number;
+      if (slot < 0) predecessors[-1 - slot] = result;
+      else results[slot] = result;
+    });
+    toPublish = kept.map((p) => toPublish[p] as OutboxRecord);
+    publishIndex = kept.map((p) => publishIndex[p] as number);
   }
 
   const published = await publishInOrder(toPublish, deps.publishers, options);
@@ -505,9 +656,9 @@ export async function relay(
   await runLimited(tasks, Math.max(1, deps.bookkeepingConcurrency ?? 16));
   for (const [i, first] of duplicates) {
     const original = results[first] as RelayResult;
-    // Report the copy like the original, but count the publish and the quarantine once.
+    // Report the copy like the original, but count the publish, the quarantine and the hold once.
     results[i] =
-      original.status === 'published' || original.status === 'quarantined'
+      original.status === 'published' || original.status === 'quarantined' || original.status === 'held'
         ? { ...original, marked: false, ...(original.status === 'published' ? { sent: false } : {}) }
         : original;
   }

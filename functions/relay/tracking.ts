@@ -1,8 +1,12 @@
 /**
- * Tracked mode (delivery acknowledgements), the relay's half: after an event of a tracked type is marked
- * PUBLISHED, one `ACK#<event id>` item per expected subscriber is written to the outbox table
+ * Tracked mode (delivery acknowledgements), the relay's half: before an event of a tracked type is sent, one
+ * `ACK#<event id>` item per expected subscriber is written to the outbox table
  * (functions/runtime/acks.ts `pendingAckItems`). The subscriber's consumer marks its item DONE; the recovery
  * sweeper redelivers an overdue one to that subscriber's queue only.
+ *
+ * Before, not after: a consumer may apply and acknowledge the event before the relay has finished its batch; its
+ * acknowledgement needs the item to exist (it is a conditional update), or it is lost and the sweeper redelivers.
+ * The sweeper does not redeliver for an event that is not PUBLISHED yet (it waits another ack timeout).
  *
  * Each ack item is created with a conditional UpdateItem (`attribute_not_exists(pk)`), not a BatchWrite:
  * - a republish (stream redelivery, sweeper, an operator's retry of a quarantined record) never resets an ack
@@ -67,11 +71,11 @@ export function createAckRecorder(options: AckRecorderOptions): AckRecorder | un
   if (Object.keys(config).length === 0) return undefined;
   const retentionSeconds = options.retentionDays * 86_400;
   return {
-    async recordPublished(record: OutboxRecord, publishedAt: number): Promise<number> {
+    async recordExpected(record: OutboxRecord, at: number): Promise<number> {
       const items = pendingAckItems(
         { id: record.id, type: record.type, pk: record.pk, sk: record.sk },
         config,
-        publishedAt,
+        at,
         ackTimeoutSeconds,
         retentionSeconds,
       );

@@ -1,5 +1,5 @@
 import { CreateQueueCommand, ReceiveMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
-import { BatchWriteCommand } from '@aws-sdk/lib-dynamodb';
+import { BatchWriteCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { sqsRedeliverer } from '../../functions/recovery/redeliver.ts';
 import { DEFAULT_SWEEPER_OPTIONS, sweep } from '../../functions/recovery/sweeper.ts';
@@ -70,6 +70,16 @@ describe('delivery acknowledgements (tracked mode)', () => {
     await outbox.doc.send(
       new BatchWriteCommand({
         RequestItems: { [outbox.tableName]: items.map((Item) => ({ PutRequest: { Item } })) },
+      }),
+    );
+    // The relay marks it PUBLISHED once every target took it (the sweeper redelivers only a published event).
+    await outbox.doc.send(
+      new UpdateCommand({
+        TableName: outbox.tableName,
+        Key: { pk: 'order#1', sk: 'EVT#000000000001' },
+        UpdateExpression: 'SET #status = :published REMOVE pendingShard, pendingDueAt',
+        ExpressionAttributeNames: { '#status': 'status' },
+        ExpressionAttributeValues: { ':published': 'PUBLISHED' },
       }),
     );
     expect(await acknowledge(outbox.doc, outbox.tableName, event.id, 'billing', clock)).toBe(true);

@@ -163,21 +163,27 @@ describe('relay core: tracked events', () => {
     envelopeBytes: 2,
     createdAt: 0,
   };
+  /** Accepts everything; `order` (set by setUp) records each send among the other steps. */
+  let sendOrder: string[] = [];
   const accepting: Publisher = {
     name: 'fake',
     maxBatchBytes: 262_144,
     recordsPerGroupPerCall: 1,
     entryBytes: (r) => r.envelopeBytes,
     problem: () => undefined,
-    send: async (batch) => batch.map(() => ({ ok: true as const })),
+    send: async (batch) => {
+      for (const r of batch) sendOrder.push(`send ${r.id}`);
+      return batch.map(() => ({ ok: true as const }));
+    },
   };
   const forever = { deadline: Number.MAX_SAFE_INTEGER, random: () => 0 };
 
   function setUp(markResult: 'updated' | 'unchanged', ackFailures: number) {
     const order: string[] = [];
+    sendOrder = order;
     let failuresLeft = ackFailures;
     const acks: AckRecorder = {
-      recordPublished: async (r) => {
+      recordExpected: async (r) => {
         order.push(`ack ${r.id}`);
         if (failuresLeft-- > 0) throw Object.assign(new Error('throttled'), { name: 'ThrottlingException' });
         return 1;
@@ -191,6 +197,7 @@ describe('relay core: tracked events', () => {
           return markResult;
         },
         quarantine: async () => 'updated' as const,
+        hold: async () => 'updated' as const,
       },
       acks,
       memory: new FinishedMemory(),
@@ -198,7 +205,7 @@ describe('relay core: tracked events', () => {
     return { deps, order };
   }
 
-  it('writes the acknowledgements after marking the record PUBLISHED', async () => {
+  it('writes the pending acknowledgements before sending the record, so an early ack finds its item (#10.6)', async () => {
     const { deps, order } = setUp('updated', 0);
     const report = await relay(
       [{ ref: '1', changeId: 'c1', decoded: { kind: 'publish', record } }],
@@ -206,24 +213,36 @@ describe('relay core: tracked events', () => {
       forever,
     );
     expect(report.results[0]?.status).toBe('published');
-    expect(order).toEqual(['mark EVT#000000000001', 'ack e-1']);
+    expect(order).toEqual(['ack e-1', 'send e-1', 'mark EVT#000000000001']);
   });
 
-  it('retries a record whose acknowledgements could not be written, and completes them on the redelivery', async () => {
+  it('does not send a record whose acknowledgements could not be written, nor the rest of its aggregate', async () => {
     const { deps, order } = setUp('updated', 1);
-    const candidate = { ref: '1', changeId: 'c1', decoded: { kind: 'publish' as const, record } };
-    const first = await relay([candidate], deps, forever);
+    const second = { ...record, sk: 'EVT#000000000002', id: 'e-2', sequence: 2 };
+    const first = await relay(
+      [
+        { ref: '1', changeId: 'c1', decoded: { kind: 'publish' as const, record } },
+        { ref: '2', changeId: 'c2', decoded: { kind: 'publish' as const, record: second } },
+      ],
+      deps,
+      forever,
+    );
     expect(first.results[0]).toMatchObject({
       status: 'retry',
-      reason: expect.stringMatching(/published, but writing its delivery acknowledgements failed/),
+      reason: expect.stringMatching(/pending delivery acknowledgements failed, so it was not sent/),
     });
-    // The same change again (Lambda redelivers it): already published, so only the mark and the acks run.
-    deps.bookkeeper.markPublished = async (k) => {
-      order.push(`mark ${k.sk}`);
-      return 'unchanged';
-    };
-    const second = await relay([candidate], deps, forever);
-    expect(second.results[0]).toMatchObject({ status: 'published', sent: false, marked: false });
-    expect(order).toEqual(['mark EVT#000000000001', 'ack e-1', 'mark EVT#000000000001', 'ack e-1']);
+    expect(first.results[1]).toMatchObject({ status: 'retry', code: 'Blocked' });
+    expect(order.filter((step) => step.startsWith('send'))).toEqual([]);
+    // Lambda redelivers: the acks are written, then the records are sent in order.
+    const again = await relay(
+      [
+        { ref: '1', changeId: 'c1', decoded: { kind: 'publish' as const, record } },
+        { ref: '2', changeId: 'c2', decoded: { kind: 'publish' as const, record: second } },
+      ],
+      deps,
+      forever,
+    );
+    expect(again.results.map((r) => r.status)).toEqual(['published', 'published']);
+    expect(order.filter((step) => step.startsWith('send'))).toEqual(['send e-1', 'send e-2']);
   });
 });

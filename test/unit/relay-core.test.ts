@@ -375,6 +375,7 @@ describe('relay: unpublished predecessors (a lost stream delivery)', () => {
         quarantined.push(`${key.pk}/${key.sk}`);
         return 'updated';
       },
+      hold: async () => 'updated',
     };
     return { bookkeeper, marked, quarantined };
   }
@@ -386,7 +387,7 @@ describe('relay: unpublished predecessors (a lost stream delivery)', () => {
       findUnpublishedPredecessors: async (aggregate, before, after) => {
         lookups.push([aggregate, before, after]);
         if (error) throw error;
-        return table[aggregate] ?? [];
+        return { unpublished: table[aggregate] ?? [] };
       },
     };
     return { predecessors, lookups };
@@ -611,7 +612,7 @@ describe('createPredecessorFinder (strongly consistent Query on the table, newes
   it('reads one item first: the usual PUBLISHED predecessor ends the walk with nothing to publish', async () => {
     ddb.on(QueryCommand).resolves({ Items: [image(4, 'PUBLISHED')], LastEvaluatedKey: { pk: { S: 'a' } } });
 
-    expect(await finder.findUnpublishedPredecessors('a', 5)).toEqual([]);
+    expect(await finder.findUnpublishedPredecessors('a', 5)).toEqual({ unpublished: [] });
 
     const calls = ddb.commandCalls(QueryCommand);
     expect(calls).toHaveLength(1);
@@ -641,7 +642,7 @@ describe('createPredecessorFinder (strongly consistent Query on the table, newes
 
     const found = await finder.findUnpublishedPredecessors('a', 10, 2);
 
-    expect(found.map((d) => (d.kind === 'publish' ? d.record.sequence : d.kind))).toEqual([8, 9]);
+    expect(found.unpublished.map((d) => (d.kind === 'publish' ? d.record.sequence : d.kind))).toEqual([8, 9]);
     const second = ddb.commandCalls(QueryCommand)[1]?.args[0].input;
     expect(second).toMatchObject({
       Limit: 10,
@@ -653,14 +654,14 @@ describe('createPredecessorFinder (strongly consistent Query on the table, newes
   it('decodes a READY predecessor that cannot be published as one to quarantine', async () => {
     ddb.on(QueryCommand).resolves({ Items: [{ ...image(2, 'READY'), envelope: { S: '{"id": oops' } }] });
 
-    expect(await finder.findUnpublishedPredecessors('a', 3)).toEqual([
+    expect((await finder.findUnpublishedPredecessors('a', 3)).unpublished).toEqual([
       expect.objectContaining({ kind: 'quarantine', reason: 'the envelope is not valid JSON' }),
     ]);
   });
 
   it('does not query when there is no gap, and fails past the limit of READY predecessors', async () => {
-    expect(await finder.findUnpublishedPredecessors('a', 1)).toEqual([]);
-    expect(await finder.findUnpublishedPredecessors('a', 6, 5)).toEqual([]);
+    expect(await finder.findUnpublishedPredecessors('a', 1)).toEqual({ unpublished: [] });
+    expect(await finder.findUnpublishedPredecessors('a', 6, 5)).toEqual({ unpublished: [] });
     expect(ddb.commandCalls(QueryCommand)).toHaveLength(0);
 
     ddb.on(QueryCommand).resolves({ Items: [5, 4, 3, 2].map((s) => image(s, 'READY')) });
