@@ -3,9 +3,6 @@ import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
 import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
-import { SNSClient } from '@aws-sdk/client-sns';
-import { SQSClient } from '@aws-sdk/client-sqs';
 import middy from '@middy/core';
 import type { Context, DynamoDBBatchResponse, DynamoDBStreamEvent } from 'aws-lambda';
 import { createBookkeeper } from './bookkeeping.ts';
@@ -13,7 +10,6 @@ import { type RelayConfig, readRelayConfig } from './config.ts';
 import { decodeStreamRecord } from './decode.ts';
 import { createPredecessorFinder } from './predecessors.ts';
 import type { RetryPolicy } from './publish.ts';
-import { eventBridgePublisher, type Publisher, snsFifoPublisher, sqsFifoPublisher } from './publishers.ts';
 import {
   FinishedMemory,
   type RelayDependencies,
@@ -21,49 +17,10 @@ import {
   type RelayResult,
   relay,
 } from './relay.ts';
+import { createPublishers, type RelayClients } from './targets.ts';
 import { createAckRecorder, readTrackingSettings, type TrackingSettings } from './tracking.ts';
 
-export interface RelayClients {
-  readonly dynamodb?: DynamoDBClient;
-  readonly sns?: SNSClient;
-  readonly eventBridge?: EventBridgeClient;
-  readonly sqs?: SQSClient;
-}
-
-/**
- * The publishers a configuration asks for. Clients default to one per container with SDK retries off
- * (`maxAttempts: 1`): the relay retries failed entries itself, bounded by the invocation's remaining time.
- */
-export function createPublishers(config: RelayConfig, clients: RelayClients = {}): Publisher[] {
-  const publishers: Publisher[] = [];
-  if (config.snsTopicArn) {
-    publishers.push(
-      snsFifoPublisher({
-        client: clients.sns ?? new SNSClient({ maxAttempts: 1 }),
-        topicArn: config.snsTopicArn,
-        maxMessageBytes: config.snsMaxMessageBytes,
-      }),
-    );
-  }
-  if (config.eventBusName) {
-    publishers.push(
-      eventBridgePublisher({
-        client: clients.eventBridge ?? new EventBridgeClient({ maxAttempts: 1 }),
-        eventBusName: config.eventBusName,
-        maxEntryBytes: config.eventBridgeMaxEntryBytes,
-      }),
-    );
-  }
-  if (config.sqsQueueUrls.length > 0) {
-    const sqs = clients.sqs ?? new SQSClient({ maxAttempts: 1 });
-    for (const queueUrl of config.sqsQueueUrls) {
-      publishers.push(
-        sqsFifoPublisher({ client: sqs, queueUrl, maxMessageBytes: config.sqsMaxMessageBytes }),
-      );
-    }
-  }
-  return publishers;
-}
+export { createPublishers, type RelayClients } from './targets.ts';
 
 export interface RelayHandlerOptions {
   /** @default readRelayConfig(process.env), read once per container on the first invocation */
