@@ -12,6 +12,7 @@ import { Construct } from 'constructs';
 import { CONSUMER_NAME_PATTERN } from '../functions/consumer/dedup-format.ts';
 import { ACK_PARTITION_PREFIX } from '../functions/recovery/contract.ts';
 import { RelayEnv } from '../functions/relay/config.ts';
+import { ACK_WRITTEN_ATTRIBUTES } from '../functions/runtime/ack-format.ts';
 import { OutboxStatus } from '../functions/runtime/record-format.ts';
 import type { AlarmTopic } from './alarm-topic.ts';
 import { acknowledge, ControlTowerException, limitGrantsToAwsServices } from './internal/compliance.ts';
@@ -700,16 +701,22 @@ export class OutboxRelay extends Construct {
   }
 
   /**
-   * Grants a tracked subscriber's consumer what `acknowledge()` needs: `dynamodb:UpdateItem` on the outbox table,
-   * only on items whose partition key starts with `ACK#` (condition `dynamodb:LeadingKeys`), and use of the key.
+   * Grants a tracked subscriber's consumer what `acknowledge()` needs and nothing more: `dynamodb:UpdateItem` on
+   * the outbox table, only on its own ack items (`dynamodb:LeadingKeys` `ACK#*#<subscriber>`), only on the
+   * attributes an acknowledgement changes (`dynamodb:Attributes`), returning nothing (`dynamodb:ReturnValues`
+   * NONE); and use of the key. It cannot touch another subscriber's acks, an event record, or an ack's queue URL.
    */
-  grantAcknowledge(grantee: iam.IGrantable): iam.Grant {
+  grantAcknowledge(grantee: iam.IGrantable, subscriberName: string): iam.Grant {
     this.outbox.encryptionKey?.grantEncryptDecrypt(grantee);
     return iam.Grant.addToPrincipal({
       grantee,
       actions: ['dynamodb:UpdateItem'],
       resourceArns: [this.outbox.tableArn],
-      conditions: { 'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': [`${ACK_PARTITION_PREFIX}*`] } },
+      conditions: {
+        'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': [`${ACK_PARTITION_PREFIX}*#${subscriberName}`] },
+        'ForAllValues:StringEquals': { 'dynamodb:Attributes': [...ACK_WRITTEN_ATTRIBUTES] },
+        StringEqualsIfExists: { 'dynamodb:ReturnValues': 'NONE' },
+      },
     });
   }
 

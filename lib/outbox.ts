@@ -1,10 +1,11 @@
-import { CfnOutput, type Duration, Stack, Token } from 'aws-cdk-lib';
+import { CfnOutput, type Duration, Lazy, Stack, Token } from 'aws-cdk-lib';
 import type * as events from 'aws-cdk-lib/aws-events';
 import type * as iam from 'aws-cdk-lib/aws-iam';
 import type * as sns from 'aws-cdk-lib/aws-sns';
 import * as ssm from 'aws-cdk-lib/aws-ssm';
 import { Construct, type IConstruct } from 'constructs';
 import { StackOutputKey } from '../functions/contract/outputs.ts';
+import { TRACKED_SUBSCRIBER_NAMES_ENV } from '../functions/runtime/ack-format.ts';
 import { PUBLISH_TARGETS_ENV } from '../functions/runtime/message-limits.ts';
 import { OUTBOX_TABLE_ENV } from '../functions/runtime/record-format.ts';
 import { AlarmTopic, type AlarmTopicProps } from './alarm-topic.ts';
@@ -209,7 +210,14 @@ export class Outbox extends Construct implements IOutbox {
       ...(this.relay.queues.size > 0 ? ['sqs'] : []),
       ...(this.relay.bus ? ['eventbridge'] : []),
     ];
-    return { [OUTBOX_TABLE_ENV]: this.table.tableName, [PUBLISH_TARGETS_ENV]: targets.join(',') };
+    return {
+      [OUTBOX_TABLE_ENV]: this.table.tableName,
+      [PUBLISH_TARGETS_ENV]: targets.join(','),
+      // Resolved at synth, so subscriptions tracked after this call are included (getStatus reads it).
+      [TRACKED_SUBSCRIBER_NAMES_ENV]: Lazy.string({
+        produce: () => this.relay.trackedDeliveries.map((t) => t.name).join(','),
+      }),
+    };
   }
 
   get outboxTableArn(): string {

@@ -635,7 +635,7 @@ export class Subscription extends Construct {
       }
       dedupTable.grantConsumer(fn, name);
       // Tracked mode: UpdateItem on the outbox table's ACK# items only.
-      relay?.grantAcknowledge(fn);
+      relay?.grantAcknowledge(fn, name);
       // Poison messages go straight to the DLQ instead of burning every retry.
       this.deadLetterQueue.grantSendMessages(fn);
       const source = new eventSources.SqsEventSource(this.queue, {

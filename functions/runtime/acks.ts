@@ -1,12 +1,15 @@
 /**
  * Delivery acknowledgements (tracked mode, opt-in per event type). When the relay publishes a tracked
  * event it writes one ack item per expected subscriber into the outbox table:
- *   pk = `ACK#<event id>`, sk = `<subscriber>`, status PENDING, in the pending index with
- *   pendingDueAt = publish time + ack timeout.
- * The subscriber's consumer marks it DONE (leaving the index); the sweeper redelivers an overdue one to that
- * subscriber's queue only, and marks it FAILED after the retry limit.
+ *   pk = `ACK#<event id>#<subscriber>`, sk = `<subscriber>`, status PENDING, in the pending index with
+ *   pendingDueAt = publish time + ack timeout, and no expiry (TTL must not remove it before it can be FAILED).
+ * The subscriber's consumer marks it DONE (leaving the index, expiring `retainFor` seconds later); the sweeper
+ * redelivers an overdue one to that subscriber's queue only, and marks it FAILED after the retry limit. The
+ * subscriber's name in the partition key lets IAM confine each consumer to its own acks
+ * (`dynamodb:LeadingKeys` `ACK#*#<subscriber>`).
  */
-import { type DynamoDBDocumentClient, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { BatchGetCommand, type DynamoDBDocumentClient, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { ACK_WRITTEN_ATTRIBUTES, TRACKED_SUBSCRIBER_NAMES_ENV } from './ack-format.ts';
 import { OutboxConfigurationError } from './errors.ts';
 import {
   ACK_PARTITION_PREFIX,
@@ -32,6 +35,7 @@ export interface TrackedSubscriber {
 export type TrackingConfig = Readonly<Record<string, readonly TrackedSubscriber[]>>;
 
 export const TRACKING_ENV = 'OUTBOX_TRACKED_SUBSCRIBERS';
+export { ACK_WRITTEN_ATTRIBUTES, TRACKED_SUBSCRIBER_NAMES_ENV };
 export const ACK_TIMEOUT_ENV = 'OUTBOX_ACK_TIMEOUT_SECONDS';
 export const DEFAULT_ACK_TIMEOUT_SECONDS = 300;
 
@@ -54,7 +58,7 @@ export function parseTrackingConfig(raw: string | undefined): TrackingConfig {
 }
 
 export function ackKey(eventId: string, subscriber: string): { pk: string; sk: string } {
-  return { pk: ACK_PARTITION_PREFIX + eventId, sk: subscriber };
+  return { pk: `${ACK_PARTITION_PREFIX}${eventId}#${subscriber}`, sk: subscriber };
 }
 
 /** The pending ack items for one published event (PutRequests for BatchWrite). */
@@ -78,7 +82,8 @@ export function pendingAckItems(
     createdAt: publishedAt,
     [PENDING_SHARD]: pendingShardOf(event.id),
     [PENDING_DUE_AT]: publishedAt + ackTimeoutSeconds * 1000,
-    [EXPIRES_AT]: Math.floor(publishedAt / 1000) + retentionSeconds,
+    // Applied when the ack is DONE; a pending ack never expires.
+    retainFor: retentionSeconds,
   }));
 }
 
@@ -97,10 +102,14 @@ export async function acknowledge(
       new UpdateCommand({
         TableName: tableName,
         Key: ackKey(eventId, subscriber),
-        UpdateExpression: `SET #status = :done, ackedAt = :now REMOVE ${PENDING_SHARD}, ${PENDING_DUE_AT}`,
+        UpdateExpression: `SET #status = :done, ackedAt = :now, ${EXPIRES_AT} = retainFor + :nowSeconds REMOVE ${PENDING_SHARD}, ${PENDING_DUE_AT}`,
         ConditionExpression: 'attribute_exists(pk)',
         ExpressionAttributeNames: { '#status': 'status' },
-        ExpressionAttributeValues: { ':done': AckStatus.Done, ':now': now },
+        ExpressionAttributeValues: {
+          ':done': AckStatus.Done,
+          ':now': now,
+          ':nowSeconds': Math.floor(now / 1000),
+        },
       }),
     );
     return true;
@@ -116,26 +125,49 @@ export interface DeliveryStatus {
   readonly subscribers: Readonly<Record<string, { status: 'pending' | 'done' | 'failed'; attempts: number }>>;
 }
 
-/** The producer's view of an event's delivery: one strongly consistent Query. */
+/**
+ * The producer's view of an event's delivery: one strongly consistent BatchGetItem of its acks for the tracked
+ * subscribers (default: `OUTBOX_TRACKED_SUBSCRIBER_NAMES`, which `Outbox.producerEnvironment` sets).
+ */
 export async function getStatus(
   client: DynamoDBDocumentClient,
   tableName: string,
   eventId: string,
+  subscriberNames: readonly string[] = trackedSubscriberNames(),
 ): Promise<DeliveryStatus> {
-  const page = await client.send(
-    new QueryCommand({
-      TableName: tableName,
-      KeyConditionExpression: 'pk = :pk',
-      ExpressionAttributeValues: { ':pk': ACK_PARTITION_PREFIX + eventId },
-      ConsistentRead: true,
-    }),
-  );
+  const items: Record<string, unknown>[] = [];
+  // BatchGetItem takes 100 keys; a tracked event has a handful of subscribers.
+  for (let start = 0; start < subscriberNames.length; start += 100) {
+    let keys: Record<string, unknown>[] | undefined = subscriberNames
+      .slice(start, start + 100)
+      .map((name) => ackKey(eventId, name));
+    while (keys && keys.length > 0) {
+      const page = await client.send(
+        new BatchGetCommand({ RequestItems: { [tableName]: { Keys: keys, ConsistentRead: true } } }),
+      );
+      items.push(...(page.Responses?.[tableName] ?? []));
+      keys = page.UnprocessedKeys?.[tableName]?.Keys as Record<string, unknown>[] | undefined;
+    }
+  }
   const subscribers: Record<string, { status: 'pending' | 'done' | 'failed'; attempts: number }> = {};
-  for (const item of page.Items ?? []) {
+  for (const item of items) {
     subscribers[String(item.sk)] = {
       status: String(item.status).toLowerCase() as 'pending' | 'done' | 'failed',
       attempts: Number(item.attempts ?? 0),
     };
   }
   return { eventId, subscribers };
+}
+
+function trackedSubscriberNames(): string[] {
+  const raw = process.env[TRACKED_SUBSCRIBER_NAMES_ENV];
+  if (raw === undefined) {
+    throw new OutboxConfigurationError(
+      `getStatus needs the tracked subscribers' names: pass them, or set ${TRACKED_SUBSCRIBER_NAMES_ENV} (in CDK: environment: outbox.producerEnvironment).`,
+    );
+  }
+  return raw
+    .split(',')
+    .map((name) => name.trim())
+    .filter(Boolean);
 }

@@ -39,7 +39,7 @@ describe('tracked mode in the demo stack (billing tracks OrderPlaced)', () => {
     }
   });
 
-  it("gives billing's consumer the outbox table and its tracked types, and UpdateItem on ACK# items only", () => {
+  it("gives billing's consumer the outbox table and its tracked types, and UpdateItem on its own ack items' ack attributes only (#11.2)", () => {
     const billing = stack.billing.consumer;
     if (!billing) throw new Error('no billing consumer');
     const tableId = logicalId(stack.outbox.table.table);
@@ -55,7 +55,24 @@ describe('tracked mode in the demo stack (billing tracks OrderPlaced)', () => {
         Action: 'dynamodb:UpdateItem',
         Effect: 'Allow',
         Resource: { 'Fn::GetAtt': [tableId, 'Arn'] },
-        Condition: { 'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': ['ACK#*'] } },
+        Condition: {
+          // Only billing's own acks: never another subscriber's, never an event record.
+          'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': ['ACK#*#billing'] },
+          // Only what an acknowledgement changes: not the queue URL, the event key or an envelope.
+          'ForAllValues:StringEquals': {
+            'dynamodb:Attributes': [
+              'pk',
+              'sk',
+              'status',
+              'ackedAt',
+              'pendingShard',
+              'pendingDueAt',
+              'expiresAt',
+              'retainFor',
+            ],
+          },
+          StringEqualsIfExists: { 'dynamodb:ReturnValues': 'NONE' },
+        },
       },
     ]);
   });

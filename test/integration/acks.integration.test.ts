@@ -1,5 +1,5 @@
 import { CreateQueueCommand, ReceiveMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
-import { BatchWriteCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { BatchWriteCommand, GetCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { sqsRedeliverer } from '../../functions/recovery/redeliver.ts';
 import { DEFAULT_SWEEPER_OPTIONS, sweep } from '../../functions/recovery/sweeper.ts';
@@ -46,6 +46,38 @@ describe('delivery acknowledgements (tracked mode)', () => {
     return page.Messages ?? [];
   }
 
+  it('keeps a pending ack from TTL until it is done or failed; a done ack expires its retention after the ack (#10)', async () => {
+    const publishedAt = Date.UTC(2026, 10, 22, 12, 0, 0);
+    const items = pendingAckItems(
+      { id: 'evt-ttl', type: 'OrderPlaced', pk: 'order#ttl', sk: 'EVT#000000000001' },
+      tracking,
+      publishedAt,
+      300,
+      7 * 86_400,
+    );
+    await outbox.doc.send(
+      new BatchWriteCommand({
+        RequestItems: { [outbox.tableName]: items.map((Item) => ({ PutRequest: { Item } })) },
+      }),
+    );
+    const read = async (subscriber: string) =>
+      (
+        await outbox.doc.send(
+          new GetCommand({
+            TableName: outbox.tableName,
+            Key: { pk: `ACK#evt-ttl#${subscriber}`, sk: subscriber },
+            ConsistentRead: true,
+          }),
+        )
+      ).Item;
+    // Pending: no expiry at all, however long the redeliveries take.
+    expect((await read('billing'))?.expiresAt).toBeUndefined();
+    const ackedAt = publishedAt + 20 * 86_400 * 1000;
+    expect(await acknowledge(outbox.doc, outbox.tableName, 'evt-ttl', 'billing', ackedAt)).toBe(true);
+    expect((await read('billing'))?.expiresAt).toBe(Math.floor(ackedAt / 1000) + 7 * 86_400);
+    expect((await read('shipping'))?.expiresAt).toBeUndefined();
+  });
+
   it('redelivers to the subscriber that did not acknowledge, not to the one that did, then marks it failed', async () => {
     const writer = new OutboxWriter({
       tableName: outbox.tableName,
@@ -83,7 +115,9 @@ describe('delivery acknowledgements (tracked mode)', () => {
       }),
     );
     expect(await acknowledge(outbox.doc, outbox.tableName, event.id, 'billing', clock)).toBe(true);
-    expect((await getStatus(outbox.doc, outbox.tableName, event.id)).subscribers).toEqual({
+    expect(
+      (await getStatus(outbox.doc, outbox.tableName, event.id, ['billing', 'shipping'])).subscribers,
+    ).toEqual({
       billing: { status: 'done', attempts: 0 },
       shipping: { status: 'pending', attempts: 0 },
     });
@@ -116,7 +150,9 @@ describe('delivery acknowledgements (tracked mode)', () => {
       clock += DEFAULT_SWEEPER_OPTIONS.ackTimeoutMs;
       await sweep(deps);
     }
-    expect((await getStatus(outbox.doc, outbox.tableName, event.id)).subscribers).toEqual({
+    expect(
+      (await getStatus(outbox.doc, outbox.tableName, event.id, ['billing', 'shipping'])).subscribers,
+    ).toEqual({
       billing: { status: 'done', attempts: 0 },
       shipping: { status: 'failed', attempts: DEFAULT_SWEEPER_OPTIONS.maxRedeliveries },
     });

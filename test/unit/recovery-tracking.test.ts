@@ -74,7 +74,7 @@ function sqsRecord(body: string, messageId: string): SQSRecord {
 }
 
 describe('tracked consumer: acknowledgements', () => {
-  it('acknowledges after applying the effect: ACK#<event id> / <consumer> set DONE', async () => {
+  it('acknowledges after applying the effect: ACK#<event id>#<consumer> / <consumer> set DONE, expiring retainFor later', async () => {
     ddb.on(PutCommand).resolves({});
     ddb.on(UpdateCommand).resolves({});
     const e = event();
@@ -83,9 +83,10 @@ describe('tracked consumer: acknowledgements', () => {
     expect(acks()).toEqual([
       expect.objectContaining({
         TableName: 'outbox',
-        Key: { pk: `ACK#${e.id}`, sk: 'billing' },
+        Key: { pk: `ACK#${e.id}#billing`, sk: 'billing' },
         ConditionExpression: 'attribute_exists(pk)',
-        ExpressionAttributeValues: { ':done': 'DONE', ':now': NOW },
+        UpdateExpression: expect.stringContaining('expiresAt = retainFor + :nowSeconds'),
+        ExpressionAttributeValues: { ':done': 'DONE', ':now': NOW, ':nowSeconds': Math.floor(NOW / 1000) },
       }),
     ]);
     // The dedup write comes first: the ack is only written once the effect is in place.
