@@ -95,6 +95,8 @@ export function askOnTerminal(question: string): Promise<boolean> {
       new Promise<boolean>((resolve) => {
         const rl = createInterface({ input: process.stdin, output: process.stderr });
         let answered = false;
+        // Ctrl-C (or Ctrl-D) answers no; without a SIGINT listener readline would only pause.
+        rl.on('SIGINT', () => rl.close());
         rl.on('close', () => {
           if (!answered) {
             process.stderr.write('\n');

@@ -1,6 +1,7 @@
 /**
  * `outbox dlq list <subscription>` peeks at a subscription's dead-letter queue without consuming it;
- * `outbox dlq redrive <subscription>` moves every DLQ message back to the subscription queue.
+ * `outbox dlq redrive <subscription>` moves DLQ messages back to the subscription queue, after showing a summary
+ * and asking (or `--yes`), at most `--max` at `--rate` per second.
  */
 import {
   ChangeMessageVisibilityBatchCommand,
@@ -287,7 +288,8 @@ export function sendBatches(messages: readonly Message[]): Message[][] {
 }
 
 /**
- * Moves every DLQ message back to the subscription queue: receive → send → delete, batch by batch.
+ * Moves DLQ messages back to the subscription queue: receive → send → delete, batch by batch, at most `max`
+ * messages and `rate` per second (a receive takes at most one batch, so memory holds one batch).
  * FIFO: keeps the MessageGroupId and uses `redrive.<message id>` as dedup id, so the 5-minute dedup window of
  * the original send does not drop it, and a re-run after a crash does not send it twice within 5 minutes.
  * Stops at the first failed send (so a FIFO group never overtakes a failed message) and when a message it

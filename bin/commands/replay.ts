@@ -1,11 +1,16 @@
 /**
- * `outbox replay --from <time> --to <time> [--subscription <name>] [--dry-run]`: re-sends retained
- * (PUBLISHED, not yet expired by TTL) outbox events whose `createdAt` is in [from, to).
+ * `outbox replay --from <time> --to <time> (--subscription <name> | --all-subscribers) [--dry-run]`: re-sends
+ * retained (PUBLISHED, not yet expired by TTL) outbox events whose `createdAt` is in [from, to).
  *
  * Finding them takes a parallel Scan of the whole table with a FilterExpression: the table has no index by
  * creation time (the sparse index holds only records that still need work). The Scan reads every item,
  * whatever the filter keeps; for this rare operator action that is acceptable, and the command prints the
  * read units it consumed.
+ *
+ * Guard rails: a target must be chosen (one subscription, or explicitly every subscriber), the window must make
+ * sense (within the retention, not in the future), the operator confirms a summary (or passes `--yes`), at most
+ * `--max` events are sent at `--rate` per second, and the Scan is streamed: each page's events are sent before
+ * the segment reads its next page, so memory holds one page per segment plus the batch in flight.
  */
 import { ScanCommand } from '@aws-sdk/lib-dynamodb';
 import type { Publisher } from '../../functions/relay/publishers.ts';
