@@ -747,7 +747,7 @@ describe('outbox replay', () => {
     expect(await drain(f.sqs, f.billing.queueUrl)).toHaveLength(5);
   });
 
-  it('republishes to the SNS FIFO topic when no subscription is named', async () => {
+  it('republishes to the SNS FIFO topic with --all-subscribers', async () => {
     const f = await setup({ topic: true });
     const { inWindow } = await seed(f);
     const result = await f.cli(
@@ -772,7 +772,7 @@ describe('outbox replay', () => {
     expect(envelopes.filter((e) => e.partitionkey === 'order#21').map((e) => e.sequence)).toEqual([1, 2, 3]);
   });
 
-  it('refuses a deployment without topic or bus unless a subscription is named (exit code 2)', async () => {
+  it('refuses --all-subscribers on a deployment without topic or bus (exit code 2)', async () => {
     const f = await setup();
     const result = await f.cli(
       runReplayCommand,
