@@ -34,7 +34,7 @@ const commands: Record<string, Command> = {
   },
   dlq: {
     summary:
-      'dlq list <subscription> [--max N] | dlq redrive <subscription>: inspect or move back DLQ messages',
+      'dlq list <subscription> [--max N] | dlq redrive <subscription> [--max N] [--rate N] [--yes]: inspect or move back DLQ messages',
     run: async (argv) => {
       const [{ runDlqCommand }, { processIo }] = await Promise.all([
         import('./commands/dlq.ts'),
@@ -44,7 +44,8 @@ const commands: Record<string, Command> = {
     },
   },
   quarantine: {
-    summary: 'quarantine list | quarantine retry <id|--all>: records the relay or sweeper gave up on',
+    summary:
+      'quarantine list | quarantine retry <id> | --all [--max N] [--rate N] [--yes]: records the relay or sweeper gave up on',
     run: async (argv) => {
       const [{ runQuarantineCommand }, { processIo }] = await Promise.all([
         import('./commands/quarantine.ts'),
@@ -54,7 +55,8 @@ const commands: Record<string, Command> = {
     },
   },
   replay: {
-    summary: 'replay --from <time> --to <time> [--subscription <name>] [--dry-run]: re-send retained events',
+    summary:
+      'replay --from <time> --to <time> (--subscription <name> | --all-subscribers) [--max N] [--rate N] [--yes] [--dry-run]: re-send retained events',
     run: async (argv) => {
       const [{ runReplayCommand }, { processIo }] = await Promise.all([
         import('./commands/replay.ts'),

@@ -2,6 +2,7 @@
  * Shared plumbing of the operator commands: typed errors with exit codes, output sinks, option parsing,
  * the deployment/client lifecycle of one command run, and plain-text formatting.
  */
+import { isatty } from 'node:tty';
 import { parseArgs } from 'node:util';
 import type { OutboxClients } from './clients.ts';
 import type { Deployment, DeploymentOptions } from './deployment.ts';
@@ -34,6 +35,36 @@ export class CliUsageError extends CliError {
   }
 }
 
+/**
+ * A command that changes things needs a confirmation, `--yes` is missing and there is no terminal to ask on
+ * (stdin is not a TTY). Returns 2 before anything is read or changed: a script never hangs on a prompt.
+ */
+export class ConfirmationRequiredError extends CliUsageError {
+  override name = 'ConfirmationRequiredError';
+  /** What would have been done, e.g. `dlq redrive billing`. */
+  readonly action: string;
+  constructor(action: string) {
+    super(
+      `${action} changes things and asks for a confirmation first, but stdin is not a terminal: ` +
+        'pass --yes to confirm without a prompt (in scripts and CI)',
+    );
+    this.action = action;
+  }
+}
+
+/** The operator answered no to the confirmation. Returns 1; nothing was sent, moved or changed. */
+export class NotConfirmedError extends CliError {
+  override name = 'NotConfirmedError';
+  readonly action: string;
+  constructor(action: string) {
+    super(
+      `not confirmed: ${action} did nothing. Run it again and answer "y", or pass --yes`,
+      ExitCode.failure,
+    );
+    this.action = action;
+  }
+}
+
 /** The deployment could not be found or read (stack, outputs, deployment file). Returns 1. */
 export class DeploymentNotFoundError extends CliError {
   override name = 'DeploymentNotFoundError';
@@ -48,11 +79,44 @@ export interface CliIo {
   stderr(text: string): void;
   /** Clock, for tests. @default Date.now */
   now?(): number;
+  /**
+   * Asks a yes/no question and resolves true only for "y"/"yes". Absent when there is no terminal to ask on:
+   * a command that needs a confirmation then refuses (exit 2) unless `--yes` is given.
+   */
+  confirm?(question: string): Promise<boolean>;
+  /** Waits between batches to keep to `--rate`; tests count the waits. @default setTimeout */
+  sleep?(ms: number): Promise<void>;
+}
+
+/** Asks on the terminal (prompt on stderr, so stdout stays clean for --json); end of input counts as no. */
+export function askOnTerminal(question: string): Promise<boolean> {
+  return import('node:readline').then(
+    ({ createInterface }) =>
+      new Promise<boolean>((resolve) => {
+        const rl = createInterface({ input: process.stdin, output: process.stderr });
+        let answered = false;
+        // Ctrl-C (or Ctrl-D) answers no; without a SIGINT listener readline would only pause.
+        rl.on('SIGINT', () => rl.close());
+        rl.on('close', () => {
+          if (!answered) {
+            process.stderr.write('\n');
+            resolve(false);
+          }
+        });
+        rl.question(`${question} [y/N] `, (answer) => {
+          answered = true;
+          rl.close();
+          resolve(/^y(es)?$/i.test(answer.trim()));
+        });
+      }),
+  );
 }
 
 export const processIo: CliIo = {
   stdout: (s) => process.stdout.write(s.endsWith('\n') ? s : `${s}\n`),
   stderr: (s) => process.stderr.write(s.endsWith('\n') ? s : `${s}\n`),
+  // Only a terminal can answer; a pipe or /dev/null gets no prompt (and the command refuses without --yes).
+  ...(isatty(0) ? { confirm: askOnTerminal } : {}),
 };
 
 type OptionSpec = { type: 'string' | 'boolean'; short?: string; multiple?: false };
@@ -147,6 +211,98 @@ export function integerOption(
   return value;
 }
 
+/** Options of the commands that send, move or change many items. */
+export const GUARD_OPTIONS = {
+  yes: { type: 'boolean', short: 'y' },
+  max: { type: 'string' },
+  rate: { type: 'string' },
+} as const satisfies Record<string, OptionSpec>;
+
+/** Items per second when `--rate` is not given. */
+export const DEFAULT_RATE = 50;
+/** The highest `--rate` accepted. */
+export const MAX_RATE = 1000;
+
+export const GUARD_OPTIONS_USAGE = `  --max <n>             act on at most n items (default: all)
+  --rate <n>            at most n items per second (default ${DEFAULT_RATE}, at most ${MAX_RATE})
+  -y, --yes             do not ask for a confirmation (required when stdin is not a terminal)`;
+
+export interface Guard {
+  /** Skip the confirmation. */
+  readonly yes: boolean;
+  /** Most items acted on; undefined = no cap. */
+  readonly max: number | undefined;
+  /** Items per second. */
+  readonly rate: number;
+}
+
+/**
+ * Reads `--yes`, `--max` and `--rate`, and refuses (exit 2, before anything is read) when a confirmation
+ * would be needed but cannot be asked: `--yes` missing and no terminal.
+ */
+export function guardOf(args: ParsedArgs, setup: PrepareSetup, action: string): Guard {
+  const yes = args.values.yes === true;
+  const max =
+    stringOption(args.values, 'max') === undefined
+      ? undefined
+      : integerOption(args.values, 'max', 0, 1, Number.MAX_SAFE_INTEGER);
+  const rate = integerOption(args.values, 'rate', DEFAULT_RATE, 1, MAX_RATE);
+  if (!yes && !setup.interactive) throw new ConfirmationRequiredError(action);
+  return { yes, max, rate };
+}
+
+/**
+ * Prints the summary (stderr) and, without `--yes`, asks. Throws NotConfirmedError on "no" and
+ * ConfirmationRequiredError when there is no terminal to ask on.
+ */
+export async function confirmAction(
+  io: CliIo,
+  guard: Pick<Guard, 'yes'>,
+  action: string,
+  summary: string,
+): Promise<void> {
+  io.stderr(summary.endsWith('\n') ? summary : `${summary}\n`);
+  if (guard.yes) return;
+  if (!io.confirm) throw new ConfirmationRequiredError(action);
+  if (!(await io.confirm(`Proceed with ${action}?`))) throw new NotConfirmedError(action);
+}
+
+/**
+ * Keeps to a rate: `take(n)` waits until n more items may start, so item k starts no earlier than k / rate
+ * seconds after the first. Calls are served one at a time (parallel Scan segments share one pacer).
+ */
+export class Pacer {
+  readonly rate: number;
+  /** Items per call: a batch API takes 10, and one batch never exceeds a second's worth. */
+  readonly chunk: number;
+  private readonly now: () => number;
+  private readonly sleep: (ms: number) => Promise<void>;
+  private started: number | undefined;
+  private count = 0;
+  private turn: Promise<void> = Promise.resolve();
+
+  constructor(rate: number, now: () => number, sleep: (ms: number) => Promise<void>) {
+    this.rate = rate;
+    this.chunk = Math.max(1, Math.min(10, rate));
+    this.now = now;
+    this.sleep = sleep;
+  }
+
+  take(n: number): Promise<void> {
+    const next = this.turn.then(async () => {
+      const at = this.now();
+      if (this.started === undefined) this.started = at;
+      const due = this.started + Math.ceil((this.count * 1000) / this.rate);
+      if (due > at) await this.sleep(due - at);
+      this.count += n;
+    });
+    this.turn = next.catch(() => undefined);
+    return next;
+  }
+}
+
+export const defaultSleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
 /** An ISO-8601 time option; returns epoch milliseconds. */
 export function timeOption(values: ParsedArgs['values'], name: string): number | undefined {
   const raw = stringOption(values, name);
@@ -165,15 +321,26 @@ export interface CommandContext {
   readonly clients: OutboxClients;
   readonly io: CliIo;
   readonly now: () => number;
+  /** Waits (the --rate pacing). */
+  readonly sleep: (ms: number) => Promise<void>;
   readonly json: boolean;
+}
+
+/** What `prepare` may look at besides the arguments, before any deployment is touched. */
+export interface PrepareSetup {
+  readonly now: () => number;
+  /** A confirmation can be asked (CliIo.confirm exists, i.e. stdin is a terminal). */
+  readonly interactive: boolean;
 }
 
 export interface CommandDefinition {
   /** e.g. `outbox dlq list <subscription> [--max N]` */
   readonly usage: string;
   readonly options: Record<string, OptionSpec>;
+  /** The command's own options, one per line, shown above the deployment options. */
+  readonly optionsUsage?: string;
   /** Validates arguments (throw CliUsageError) and returns the work to do against the deployment. */
-  readonly prepare: (args: ParsedArgs) => (context: CommandContext) => Promise<ExitCode>;
+  readonly prepare: (args: ParsedArgs, setup: PrepareSetup) => (context: CommandContext) => Promise<ExitCode>;
 }
 
 /**
@@ -185,7 +352,7 @@ export async function runCommand(
   argv: readonly string[],
   io: CliIo,
 ): Promise<number> {
-  const usage = `usage: ${definition.usage}\n\n${DEPLOYMENT_OPTIONS_USAGE}\n`;
+  const usage = `usage: ${definition.usage}\n\n${definition.optionsUsage ? `options:\n${definition.optionsUsage}\n\n` : ''}${DEPLOYMENT_OPTIONS_USAGE}\n`;
   let clients: OutboxClients | undefined;
   try {
     const args = parseCommandArgs(argv, { ...DEPLOYMENT_OPTIONS, ...definition.options });
@@ -193,14 +360,15 @@ export async function runCommand(
       io.stdout(usage);
       return ExitCode.ok;
     }
-    const body = definition.prepare(args);
+    const now = io.now ? () => (io.now as () => number)() : Date.now;
+    const body = definition.prepare(args, { now, interactive: io.confirm !== undefined });
     const deploymentOptions = deploymentOptionsOf(args.values);
     const { resolveDeployment } = await import('./deployment.ts');
     const { createClients } = await import('./clients.ts');
     const deployment = await resolveDeployment(deploymentOptions);
     clients = createClients(deployment, deploymentOptions);
-    const now = io.now ? () => (io.now as () => number)() : Date.now;
-    return await body({ deployment, clients, io, now, json: args.values.json === true });
+    const sleep = io.sleep ? (ms: number) => (io.sleep as (ms: number) => Promise<void>)(ms) : defaultSleep;
+    return await body({ deployment, clients, io, now, sleep, json: args.values.json === true });
   } catch (error) {
     if (error instanceof CliUsageError) {
       io.stderr(`error: ${error.message}\n\n${usage}`);

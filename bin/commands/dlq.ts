@@ -1,6 +1,7 @@
 /**
  * `outbox dlq list <subscription>` peeks at a subscription's dead-letter queue without consuming it;
- * `outbox dlq redrive <subscription>` moves every DLQ message back to the subscription queue.
+ * `outbox dlq redrive <subscription>` moves DLQ messages back to the subscription queue, after showing a summary
+ * and asking (or `--yes`), at most `--max` at `--rate` per second.
  */
 import {
   ChangeMessageVisibilityBatchCommand,
@@ -18,12 +19,20 @@ import {
   CliUsageError,
   type CommandContext,
   type CommandDefinition,
+  confirmAction,
+  DEFAULT_RATE,
+  defaultSleep,
   describeError,
   ExitCode,
   expectPositionals,
   formatJson,
   formatTable,
+  GUARD_OPTIONS,
+  GUARD_OPTIONS_USAGE,
+  type Guard,
+  guardOf,
   integerOption,
+  Pacer,
   runCommand,
   truncate,
 } from './cli-support.ts';
@@ -279,7 +288,8 @@ export function sendBatches(messages: readonly Message[]): Message[][] {
 }
 
 /**
- * Moves every DLQ message back to the subscription queue: receive → send → delete, batch by batch.
+ * Moves DLQ messages back to the subscription queue: receive → send → delete, batch by batch, at most `max`
+ * messages and `rate` per second (a receive takes at most one batch, so memory holds one batch).
  * FIFO: keeps the MessageGroupId and uses `redrive.<message id>` as dedup id, so the 5-minute dedup window of
  * the original send does not drop it, and a re-run after a crash does not send it twice within 5 minutes.
  * Stops at the first failed send (so a FIFO group never overtakes a failed message) and when a message it
@@ -288,9 +298,20 @@ export function sendBatches(messages: readonly Message[]): Message[][] {
 export async function redriveDlq(
   clients: OutboxClients,
   subscription: SubscriptionQueues,
-  options: { max?: number } = {},
+  options: {
+    max?: number;
+    /** Messages per second. @default DEFAULT_RATE */
+    rate?: number;
+    now?: () => number;
+    sleep?: (ms: number) => Promise<void>;
+  } = {},
 ): Promise<RedriveResult> {
   const max = options.max ?? Number.POSITIVE_INFINITY;
+  const pacer = new Pacer(
+    options.rate ?? DEFAULT_RATE,
+    options.now ?? Date.now,
+    options.sleep ?? defaultSleep,
+  );
   const from = subscription.deadLetterQueueUrl;
   const to = subscription.queueUrl;
   const sentIds = new Set<string>();
@@ -301,10 +322,11 @@ export async function redriveDlq(
   let returned = 0;
   let stop = false;
   while (!stop && moved + sentNotDeleted < max) {
+    // One receive per rate step: at most `chunk` messages, so a batch never waits long while invisible.
     const received = await receiveBatch(
       clients,
       from,
-      max - moved - sentNotDeleted,
+      Math.min(pacer.chunk, max - moved - sentNotDeleted),
       REDRIVE_VISIBILITY_SECONDS,
     );
     if (received.length === 0) break;
@@ -321,6 +343,7 @@ export async function redriveDlq(
         unsent.push(...batch);
         continue;
       }
+      await pacer.take(batch.length);
       let response: SendMessageBatchCommandOutput;
       try {
         response = await clients.sqs.send(
@@ -462,15 +485,46 @@ export const dlqListCommand: CommandDefinition = {
   },
 };
 
+/** What `dlq redrive` will do, shown before it asks. */
+export function redriveSummary(
+  subscription: SubscriptionQueues,
+  depth: number,
+  guard: Pick<Guard, 'max' | 'rate'>,
+): string {
+  const most = guard.max === undefined ? depth : Math.min(depth, guard.max);
+  return [
+    `dlq redrive ${subscription.name}: move messages from ${queueNameOf(subscription.deadLetterQueueUrl)} back to ${queueNameOf(subscription.queueUrl)}`,
+    `  in the DLQ: ${depth} message(s) now`,
+    `  at most:    ${most} message(s)${guard.max === undefined ? ' (every message; --max N moves fewer)' : ` (--max ${guard.max})`}`,
+    `  rate:       ${guard.rate} message(s) per second (--rate)`,
+    "  the consumer receives them again; it deduplicates on the event id. Fix the consumer's failure first.",
+    '',
+  ].join('\n');
+}
+
 export const dlqRedriveCommand: CommandDefinition = {
-  usage: 'outbox dlq redrive <subscription> [--max N] [--json] [deployment options]',
-  options: { max: { type: 'string' } },
-  prepare: (args) => {
+  usage: 'outbox dlq redrive <subscription> [--max N] [--rate N] [--yes] [--json] [deployment options]',
+  optionsUsage: GUARD_OPTIONS_USAGE,
+  options: { ...GUARD_OPTIONS },
+  prepare: (args, setup) => {
     const name = subscriptionArgument(args.positionals, 'outbox dlq redrive <subscription>');
     expectPositionals(args, 2);
-    const max = integerOption(args.values, 'max', Number.MAX_SAFE_INTEGER, 1, Number.MAX_SAFE_INTEGER);
-    return async ({ deployment, clients, io, json }: CommandContext) => {
-      const result = await redriveDlq(clients, findSubscription(deployment, name), { max });
+    const guard = guardOf(args, setup, `dlq redrive ${name}`);
+    return async ({ deployment, clients, io, now, sleep, json }: CommandContext) => {
+      const subscription = findSubscription(deployment, name);
+      const depth = await queueDepth(clients, subscription.deadLetterQueueUrl);
+      await confirmAction(
+        io,
+        guard,
+        `dlq redrive ${subscription.name}`,
+        redriveSummary(subscription, depth.visible + depth.inFlight + depth.delayed, guard),
+      );
+      const result = await redriveDlq(clients, subscription, {
+        ...(guard.max === undefined ? {} : { max: guard.max }),
+        rate: guard.rate,
+        now,
+        sleep,
+      });
       io.stdout(json ? formatJson(result) : formatRedrive(result));
       return result.failed + result.sentNotDeleted + result.returned > 0 ? ExitCode.failure : ExitCode.ok;
     };

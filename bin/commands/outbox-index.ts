@@ -90,6 +90,87 @@ export async function readShards(
   return { entries, readUnits };
 }
 
+/** One page of a shard Query. */
+export interface ShardPage {
+  readonly shard: string;
+  readonly entries: IndexEntry[];
+  readonly readUnits: number;
+}
+
+/**
+ * The shards' entries page by page (one shard after the other, each oldest due first), as they arrive: the next
+ * page is read only when the caller asks for it, so memory holds one page. `pageSize` is the Query `Limit`
+ * (counted before the filter).
+ */
+export async function* shardPages(
+  client: DynamoDBDocumentClient,
+  tableName: string,
+  shards: readonly string[],
+  options: Pick<ShardReadOptions, 'id' | 'status'> & { readonly pageSize?: number } = {},
+): AsyncGenerator<ShardPage> {
+  const filter = filterOf(options);
+  for (const shard of shards) {
+    let startKey: Record<string, unknown> | undefined;
+    do {
+      const page = await client.send(
+        new QueryCommand({
+          TableName: tableName,
+          IndexName: PENDING_INDEX_NAME,
+          KeyConditionExpression: '#shard = :shard',
+          ...(filter ? { FilterExpression: filter.expression } : {}),
+          ExpressionAttributeNames: { '#shard': PENDING_SHARD, ...filter?.names },
+          ExpressionAttributeValues: { ':shard': shard, ...filter?.values },
+          ScanIndexForward: true,
+          ReturnConsumedCapacity: 'TOTAL',
+          ...(options.pageSize === undefined ? {} : { Limit: options.pageSize }),
+          ...(startKey ? { ExclusiveStartKey: startKey } : {}),
+        }),
+      );
+      startKey = page.LastEvaluatedKey;
+      yield {
+        shard,
+        entries: (page.Items ?? []).map(toEntry),
+        readUnits: page.ConsumedCapacity?.CapacityUnits ?? 0,
+      };
+    } while (startKey);
+  }
+}
+
+/** Counts the shards' entries (Query with Select COUNT, in parallel): no item is held. */
+export async function countShards(
+  client: DynamoDBDocumentClient,
+  tableName: string,
+  shards: readonly string[],
+  options: Pick<ShardReadOptions, 'status'> = {},
+): Promise<{ count: number; readUnits: number }> {
+  const filter = filterOf(options);
+  let readUnits = 0;
+  const counts = await mapConcurrent(shards, 16, async (shard) => {
+    let count = 0;
+    let startKey: Record<string, unknown> | undefined;
+    do {
+      const page = await client.send(
+        new QueryCommand({
+          TableName: tableName,
+          IndexName: PENDING_INDEX_NAME,
+          KeyConditionExpression: '#shard = :shard',
+          ...(filter ? { FilterExpression: filter.expression } : {}),
+          ExpressionAttributeNames: { '#shard': PENDING_SHARD, ...filter?.names },
+          ExpressionAttributeValues: { ':shard': shard, ...filter?.values },
+          Select: 'COUNT',
+          ReturnConsumedCapacity: 'TOTAL',
+          ...(startKey ? { ExclusiveStartKey: startKey } : {}),
+        }),
+      );
+      count += page.Count ?? 0;
+      readUnits += page.ConsumedCapacity?.CapacityUnits ?? 0;
+      startKey = page.LastEvaluatedKey;
+    } while (startKey);
+    return count;
+  });
+  return { count: counts.reduce((a, b) => a + b, 0), readUnits };
+}
+
 function filterOf(
   options: ShardReadOptions,
 ): { expression: string; names: Record<string, string>; values: Record<string, unknown> } | undefined {

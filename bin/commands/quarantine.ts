@@ -25,19 +25,37 @@ import {
   CliUsageError,
   type CommandContext,
   type CommandDefinition,
+  confirmAction,
+  DEFAULT_RATE,
+  defaultSleep,
   describeError,
   ExitCode,
   expectPositionals,
   formatDuration,
   formatJson,
   formatTable,
+  GUARD_OPTIONS,
+  GUARD_OPTIONS_USAGE,
+  type Guard,
+  guardOf,
+  integerOption,
   mapConcurrent,
+  Pacer,
   runCommand,
+  stringOption,
   truncate,
 } from './cli-support.ts';
 import type { OutboxClients } from './clients.ts';
 import type { Deployment } from './deployment.ts';
-import { type IndexEntry, itemKey, readItems, readShards, type ShardRead } from './outbox-index.ts';
+import {
+  countShards,
+  type IndexEntry,
+  itemKey,
+  readItems,
+  readShards,
+  type ShardRead,
+  shardPages,
+} from './outbox-index.ts';
 
 export interface QuarantinedRecord {
   readonly aggregateKey: string;
@@ -95,6 +113,9 @@ export interface RetryResult {
   readonly errors: number;
   /** Set when `retry <id>` found no quarantined record with that id. */
   readonly notFound?: string;
+  /** `retry --all --max N` stopped at N: more quarantined records may remain. */
+  readonly stoppedAtMax?: number;
+  /** The outcomes (with `--all`, the first MAX_LISTED_OUTCOMES). */
   readonly records: readonly RetryOutcome[];
 }
 
@@ -253,6 +274,86 @@ export async function retryQuarantined(
   };
 }
 
+/** Outcomes kept in a `retry --all` result; more are counted, not kept (memory stays bounded). */
+export const MAX_LISTED_OUTCOMES = 1000;
+
+export interface RetryAllOptions {
+  /** Most records retried; the index reads stop once reached. @default no cap */
+  readonly max?: number;
+  /** Records per second. @default DEFAULT_RATE */
+  readonly rate?: number;
+  /** Clock (also the new `pendingDueAt`) and wait of the rate limit. @default Date.now, setTimeout */
+  readonly now?: () => number;
+  readonly sleep?: (ms: number) => Promise<void>;
+  /** Index entries per Query page. @default DynamoDB's 1 MB pages */
+  readonly pageSize?: number;
+}
+
+/**
+ * `retry --all`, streamed: reads the `Q#` shards, then the QUARANTINED entries of the `P#` shards, page by page,
+ * and retries each page's records as it arrives, at most `rate` per second and `max` in all. Memory holds one
+ * page plus the batch in flight; `records` keeps the first MAX_LISTED_OUTCOMES outcomes.
+ */
+export async function retryAllQuarantined(
+  clients: OutboxClients,
+  deployment: Deployment,
+  options: RetryAllOptions = {},
+): Promise<RetryResult> {
+  const table = deployment.outboxTableName;
+  const clock = options.now ?? Date.now;
+  const pacer = new Pacer(options.rate ?? DEFAULT_RATE, clock, options.sleep ?? defaultSleep);
+  const max = options.max ?? Number.POSITIVE_INFINITY;
+  const pageSize = options.pageSize === undefined ? {} : { pageSize: options.pageSize };
+  const records: RetryOutcome[] = [];
+  const counts = { retried: 0, skipped: 0, error: 0 };
+  let claimed = 0;
+  const sources = [
+    shardPages(clients.dynamodb, table, allQuarantineShards(), pageSize),
+    shardPages(clients.dynamodb, table, allPendingShards(), {
+      ...pageSize,
+      status: OutboxStatus.Quarantined,
+    }),
+  ];
+  read: for (const pages of sources) {
+    for await (const page of pages) {
+      const take = page.entries.slice(0, Math.max(0, max - claimed));
+      claimed += take.length;
+      for (let i = 0; i < take.length; i += pacer.chunk) {
+        const chunk = take.slice(i, i + pacer.chunk);
+        await pacer.take(chunk.length);
+        const at = clock();
+        for (const outcome of await mapConcurrent(chunk, 8, (entry) =>
+          retryEntry(clients, table, entry, at),
+        )) {
+          counts[outcome.outcome]++;
+          if (records.length < MAX_LISTED_OUTCOMES) records.push(outcome);
+        }
+      }
+      if (claimed >= max) break read;
+    }
+  }
+  return {
+    retried: counts.retried,
+    skipped: counts.skipped,
+    errors: counts.error,
+    records,
+    ...(claimed >= max && options.max !== undefined ? { stoppedAtMax: options.max } : {}),
+  };
+}
+
+/** What `quarantine retry --all` will do, shown before it asks. */
+export function retryAllSummary(quarantined: number, guard: Pick<Guard, 'max' | 'rate'>): string {
+  const most = guard.max === undefined ? quarantined : Math.min(quarantined, guard.max);
+  return [
+    'quarantine retry --all: put quarantined records back to work (events → READY: the relay publishes them; prepared messages → PREPARED: the check-back is asked again)',
+    `  quarantined: ${quarantined} record(s) now (index count)`,
+    `  at most:     ${most} record(s)${guard.max === undefined ? ' (all; --max N retries fewer)' : ` (--max ${guard.max})`}`,
+    `  rate:        ${guard.rate} record(s) per second (--rate)`,
+    '  a record whose cause is not fixed is quarantined again: check `outbox quarantine list` first.',
+    '',
+  ].join('\n');
+}
+
 export function formatQuarantineList(result: QuarantineListResult): string {
   if (result.records.length === 0) {
     return `no quarantined records (read ${result.readUnits} read units)\n`;
@@ -290,6 +391,11 @@ export function formatRetry(result: RetryResult): string {
       (prepared > 0 ? `, ${prepared} PREPARED again (the sweeper asks the producer's check-back)` : '') +
       `; skipped ${result.skipped}; errors ${result.errors}`,
   );
+  if (result.stoppedAtMax !== undefined) {
+    lines.push(
+      `stopped at --max ${result.stoppedAtMax}: more may be quarantined (\`outbox quarantine list\`).`,
+    );
+  }
   for (const r of result.records) {
     if (r.outcome !== 'retried')
       lines.push(`  ${r.outcome} ${r.aggregateKey} ${r.sk}${r.id ? ` ${r.id}` : ''}: ${r.reason}`);
@@ -311,9 +417,13 @@ export const quarantineListCommand: CommandDefinition = {
 };
 
 export const quarantineRetryCommand: CommandDefinition = {
-  usage: 'outbox quarantine retry <id> | --all [--json] [deployment options]',
-  options: { all: { type: 'boolean' } },
-  prepare: (args) => {
+  usage:
+    'outbox quarantine retry <id> | --all [--max N] [--rate N] [--yes] [--page-size N] [--json] [deployment options]',
+  optionsUsage: `  --all                 retry every quarantined record (asks first)
+${GUARD_OPTIONS_USAGE}
+  --page-size <n>       index entries per Query page (default: DynamoDB's 1 MB pages)`,
+  options: { all: { type: 'boolean' }, 'page-size': { type: 'string' }, ...GUARD_OPTIONS },
+  prepare: (args, setup) => {
     const id = args.positionals[1];
     const all = args.values.all === true;
     if (all === (id !== undefined)) throw new CliUsageError('give either one event <id> or --all');
@@ -321,13 +431,38 @@ export const quarantineRetryCommand: CommandDefinition = {
     if (id !== undefined && !/^[\w.:-]*[0-9a-fA-F]$/.test(id)) {
       throw new CliUsageError(`"${id}" is not an event id (a UUID, as shown by \`outbox quarantine list\`)`);
     }
-    return async ({ deployment, clients, io, now, json }: CommandContext) => {
-      const result = await retryQuarantined(
-        clients,
-        deployment,
-        id === undefined ? { all: true } : { id },
-        now(),
-      );
+    if (id !== undefined) {
+      const extra = ['max', 'rate', 'page-size'].find((o) => args.values[o] !== undefined);
+      if (extra !== undefined) {
+        throw new CliUsageError(`--${extra} applies to --all; \`retry <id>\` retries that one record`);
+      }
+      return async ({ deployment, clients, io, now, json }: CommandContext) => {
+        const result = await retryQuarantined(clients, deployment, { id }, now());
+        io.stdout(json ? formatJson(result) : formatRetry(result));
+        return result.notFound !== undefined || result.skipped + result.errors > 0
+          ? ExitCode.failure
+          : ExitCode.ok;
+      };
+    }
+    const guard = guardOf(args, setup, 'quarantine retry --all');
+    const pageSize =
+      stringOption(args.values, 'page-size') === undefined
+        ? undefined
+        : integerOption(args.values, 'page-size', 0, 1, 100_000);
+    return async ({ deployment, clients, io, now, sleep, json }: CommandContext) => {
+      const table = deployment.outboxTableName;
+      const [q, p] = await Promise.all([
+        countShards(clients.dynamodb, table, allQuarantineShards()),
+        countShards(clients.dynamodb, table, allPendingShards(), { status: OutboxStatus.Quarantined }),
+      ]);
+      await confirmAction(io, guard, 'quarantine retry --all', retryAllSummary(q.count + p.count, guard));
+      const result = await retryAllQuarantined(clients, deployment, {
+        rate: guard.rate,
+        now,
+        sleep,
+        ...(guard.max === undefined ? {} : { max: guard.max }),
+        ...(pageSize === undefined ? {} : { pageSize }),
+      });
       io.stdout(json ? formatJson(result) : formatRetry(result));
       return result.notFound !== undefined || result.skipped + result.errors > 0
         ? ExitCode.failure
