@@ -6,6 +6,16 @@ import {
 } from '@aws-sdk/client-eventbridge';
 import { type MessageAttributeValue, PublishBatchCommand, type SNSClient } from '@aws-sdk/client-sns';
 import { SendMessageBatchCommand, type SQSClient } from '@aws-sdk/client-sqs';
+import {
+  EVENTBRIDGE_MAX_DETAIL_TYPE_BYTES,
+  EVENTBRIDGE_MAX_ENTRY_BYTES,
+  EVENTBRIDGE_MAX_SOURCE_BYTES,
+  EVENTBRIDGE_RESERVED_SOURCE_PREFIX,
+  eventBridgeEntryBytes as entryBytesOf,
+  eventBridgeTime,
+  type PublishedMessage,
+  snsMessageBytes,
+} from '../runtime/message-limits.ts';
 import type { OutboxRecord } from './decode.ts';
 
 /** Every batch API the relay uses takes at most 10 entries. */
@@ -222,29 +232,25 @@ export function messageAttributes(record: OutboxRecord): Record<string, MessageA
     partitionkey: stringAttribute(record.pk),
     sequence: { DataType: 'Number', StringValue: String(record.sequence) },
   };
-  if (record.subject !== undefined) attributes.subject = stringAttribute(record.subject);
+  if (record.subject) attributes.subject = stringAttribute(record.subject);
   return attributes;
+}
+
+/** What a target sees of a record, in the terms of the limits the writer checks too (message-limits.ts). */
+function publishedMessage(record: OutboxRecord): PublishedMessage {
+  return {
+    envelopeBytes: record.envelopeBytes,
+    type: record.type,
+    source: record.source,
+    partitionKey: record.pk,
+    sequence: record.sequence,
+    ...(record.subject ? { subject: record.subject } : {}),
+  };
 }
 
 /** Size SNS and SQS count for a message: body plus each attribute's name, data type and value (UTF-8). */
 export function messageBytes(record: OutboxRecord): number {
-  // name + data type + value of: type, source, partitionkey, sequence (+ subject)
-  let size =
-    record.envelopeBytes +
-    4 +
-    6 +
-    Buffer.byteLength(record.type) +
-    6 +
-    6 +
-    Buffer.byteLength(record.source) +
-    12 +
-    6 +
-    Buffer.byteLength(record.pk) +
-    8 +
-    6 +
-    String(record.sequence).length;
-  if (record.subject !== undefined) size += 7 + 6 + Buffer.byteLength(record.subject);
-  return size;
+  return snsMessageBytes(publishedMessage(record));
 }
 
 /** A lone UTF-16 surrogate: valid in a JS string, but no UTF-8 encoding exists (the SDK throws `URIError`). */
@@ -374,20 +380,12 @@ export interface EventBridgePublisherOptions {
 
 /** Size EventBridge counts for an entry: Time (14) + Source + DetailType + Detail, UTF-8. */
 export function eventBridgeEntryBytes(record: OutboxRecord): number {
-  return 14 + Buffer.byteLength(record.source) + Buffer.byteLength(record.type) + record.envelopeBytes;
-}
-
-/**
- * `Time` only for a plausible commit time: a foreign writer's absurd `createdAt` is an invalid Date, which the SDK
- * serialises as `"Time":NaN` (invalid JSON, failing the whole call). Without it EventBridge uses the call's time.
- */
-function eventTime(createdAt: number): Date | undefined {
-  const time = new Date(createdAt);
-  return createdAt > 0 && Number.isFinite(time.getTime()) ? time : undefined;
+  return entryBytesOf(publishedMessage(record));
 }
 
 function eventBridgeEntry(record: OutboxRecord, eventBusName: string): PutEventsRequestEntry {
-  const time = eventTime(record.createdAt);
+  // A foreign writer's absurd createdAt would serialise as "Time":NaN: leave Time out, EventBridge stamps it.
+  const time = eventBridgeTime(record.createdAt);
   return {
     EventBusName: eventBusName,
     Source: record.source,
@@ -402,7 +400,7 @@ function eventBridgeEntry(record: OutboxRecord, eventBusName: string): PutEvents
  * entries fail, so every `Entries[i].ErrorCode` is read.
  */
 export function eventBridgePublisher(options: EventBridgePublisherOptions): Publisher {
-  const limit = options.maxEntryBytes ?? 1_048_576;
+  const limit = options.maxEntryBytes ?? EVENTBRIDGE_MAX_ENTRY_BYTES;
   const sendOnce = async (records: readonly OutboxRecord[], signal?: AbortSignal): Promise<EntryResult[]> => {
     const response = await options.client.send(
       new PutEventsCommand({ Entries: records.map((r) => eventBridgeEntry(r, options.eventBusName)) }),
@@ -432,11 +430,12 @@ export function eventBridgePublisher(options: EventBridgePublisherOptions): Publ
     problem: (record) => {
       const broken = unencodable(record);
       if (broken !== undefined) return broken;
-      if (record.source.startsWith('aws.')) return 'EventBridge reserves sources starting with "aws."';
-      if (Buffer.byteLength(record.type) > 128)
-        return 'the type is longer than EventBridge allows for DetailType (128)';
-      if (Buffer.byteLength(record.source) > 256)
-        return 'the source is longer than EventBridge allows for Source (256)';
+      if (record.source.startsWith(EVENTBRIDGE_RESERVED_SOURCE_PREFIX))
+        return `EventBridge reserves sources starting with "${EVENTBRIDGE_RESERVED_SOURCE_PREFIX}"`;
+      if (Buffer.byteLength(record.type) > EVENTBRIDGE_MAX_DETAIL_TYPE_BYTES)
+        return `the type is longer than EventBridge allows for DetailType (${EVENTBRIDGE_MAX_DETAIL_TYPE_BYTES})`;
+      if (Buffer.byteLength(record.source) > EVENTBRIDGE_MAX_SOURCE_BYTES)
+        return `the source is longer than EventBridge allows for Source (${EVENTBRIDGE_MAX_SOURCE_BYTES})`;
       return tooLarge(eventBridgeEntryBytes(record), limit, 'EventBridge');
     },
     send: (records, signal) => sendSplitting(records, (r) => sendOnce(r, signal), signal),
