@@ -83,7 +83,7 @@ export class OutboxDashboard extends Construct {
           width: WIDE,
           height: HEIGHT,
           left: [recovery.metrics.oldestUnpublishedAge({ label: 'oldest late record (s)' })],
-          right: [recovery.metrics.unpublishedCount({ label: 'records needing work' })],
+          right: [recovery.metrics.unpublishedCount({ label: 'records due' })],
           leftAnnotations: [
             {
               value: recovery.stuckAlarmThreshold.toSeconds(),

@@ -218,6 +218,13 @@ export class OutboxRelayMetrics {
   quarantined(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
     return this.#custom('Quarantined', {}, props);
   }
+  /**
+   * READY-looking items in the reserved key space (`ACK#…`, `PRE#…`, ...) the relay refused to publish: a foreign
+   * writer's bug, or a forged item.
+   */
+  reservedKeyIgnored(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
+    return this.#custom('ReservedKeyIgnored', {}, props);
+  }
   /** Milliseconds from commit to publish. @default statistic p99 */
   eventAgeAtPublish(props?: cloudwatch.MetricOptions): cloudwatch.Metric {
     return this.#custom('EventAgeAtPublish', {}, { statistic: cloudwatch.Stats.p(99), ...props });
@@ -585,6 +592,11 @@ export class OutboxRelay extends Construct {
         'QuarantinedAlarm',
         'The outbox relay quarantined an unpublishable event (status QUARANTINED, reason in lastError). Fix or discard it, then set its status to READY to publish it.',
         { metric: m.quarantined(), ...atLeastOne },
+      ),
+      alarm(
+        'ReservedKeyAlarm',
+        'An item in the outbox reserved key space (ACK#, PRE#, P#, Q#, HEAD, ...) looked publishable and was ignored. A writer other than OutboxWriter, or a principal with too broad a grant, wrote it: find it by the key in the relay logs, and check who can write the outbox table.',
+        { metric: m.reservedKeyIgnored(), ...atLeastOne },
       ),
       alarm(
         'IteratorAgeAlarm',

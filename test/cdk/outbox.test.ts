@@ -332,3 +332,16 @@ describe('TLS only, for every action (#11.9)', () => {
     });
   });
 });
+
+describe('reserved key space alarm (#11.2)', () => {
+  it('pages when the relay ignores a publishable-looking item in the reserved key space', () => {
+    // GIVEN an outbox
+    const { stack, outbox } = outboxStack();
+    // THEN an alarm on the relay's ReservedKeyIgnored metric notifies the alarm topic
+    Template.fromStack(stack).hasResourceProperties('AWS::CloudWatch::Alarm', {
+      MetricName: 'ReservedKeyIgnored',
+      Threshold: 1,
+      AlarmActions: [{ Ref: logicalId(outbox.alarmTopic as sns.Topic) }],
+    });
+  });
+});
