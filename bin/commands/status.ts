@@ -56,8 +56,9 @@ export interface UnpublishedSummary {
   readonly count: number;
   readonly byStatus: Readonly<Record<string, number>>;
   /**
-   * Age of the oldest record not yet published: READY / PREPARED records by `createdAt`; SCHEDULED records
-   * only once due, by how late they are (`now - pendingDueAt`). null when there is none.
+   * Age of the oldest record not yet published, since it became due (`now - pendingDueAt`: its commit, release,
+   * confirm or retry), as the recovery sweeper and its alarm measure it; records due later do not count. null
+   * when there is none.
    */
   readonly oldestAgeMs: number | null;
   readonly oldest?: { readonly id?: string; readonly aggregateKey: string; readonly status?: string };
@@ -112,12 +113,8 @@ export function summarizeUnpublished(all: readonly IndexEntry[], now: number): U
   for (const entry of entries) {
     const status = entry.status ?? 'UNKNOWN';
     byStatus[status] = (byStatus[status] ?? 0) + 1;
-    let age: number | undefined;
-    if (status === OutboxStatus.Scheduled) {
-      if (entry.pendingDueAt <= now) age = now - entry.pendingDueAt;
-    } else {
-      age = now - (entry.createdAt ?? entry.pendingDueAt);
-    }
+    // Age since the record became due (commit, release, confirm, retry): what the sweeper and its alarm measure.
+    const age = entry.pendingDueAt <= now ? now - entry.pendingDueAt : undefined;
     if (age !== undefined && (oldestAgeMs === null || age > oldestAgeMs)) {
       oldestAgeMs = Math.max(0, age);
       oldest = entry;

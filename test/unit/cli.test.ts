@@ -366,7 +366,7 @@ describe('formatting', () => {
 
 describe('status', () => {
   const now = Date.UTC(2026, 10, 22, 12, 0, 0);
-  it('oldest unpublished: READY/PREPARED by commit time, SCHEDULED only once due and by lateness', () => {
+  it('oldest unpublished: by time since due (pendingDueAt), as the sweeper measures it; records due later do not count', () => {
     const summary = summarizeUnpublished(
       [
         {
@@ -384,8 +384,9 @@ describe('status', () => {
           pendingShard: 'P#2',
           id: 'x2',
           status: 'READY',
-          pendingDueAt: now + 30_000,
-          createdAt: now - 300_000,
+          // Released or retried 5 minutes ago; committed long before: its age counts from when it became due.
+          pendingDueAt: now - 300_000,
+          createdAt: now - 3_600_000,
         },
         {
           pk: 'c',
@@ -399,7 +400,7 @@ describe('status', () => {
       ],
       now,
     );
-    // The READY record is in backoff (due later) but has waited 5 minutes: it is the oldest.
+    // The READY record has been due for 5 minutes (not the hour since its commit); x1 is not due yet.
     expect(summary).toEqual({
       count: 3,
       byStatus: { SCHEDULED: 2, READY: 1 },
