@@ -309,7 +309,7 @@ describe('republish through the relay core', () => {
     const ack = ddb
       .commandCalls(UpdateItemCommand)
       .map((c) => c.args[0].input)
-      .find((i) => i.Key?.pk?.S === `ACK#${stuck.id}`);
+      .find((i) => i.Key?.pk?.S === `ACK#${stuck.id}#billing`);
     expect(ack?.Key?.sk?.S).toBe('billing');
     expect(ack?.ConditionExpression).toBe('attribute_not_exists(#pk)');
     const values = Object.values(ack?.ExpressionAttributeValues ?? {});
