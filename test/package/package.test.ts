@@ -1,9 +1,9 @@
-import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { expectSuccess, packAndInstall, projectEnv, REPO, run } from './adopter.ts';
 import { readmeProjectFiles } from './readme-snippets.ts';
 
 /**
@@ -12,35 +12,6 @@ import { readmeProjectFiles } from './readme-snippets.ts';
  * ordered subscription whose consumer file lives in that project, a Subscription in a second stack), type-check it
  * and synthesize it with `cdk synth` and no credentials.
  */
-const REPO = path.join(import.meta.dirname, '..', '..');
-const NODE_BIN = path.dirname(process.execPath);
-
-/** The versions this repository tested with, so the install comes from npm's cache. */
-async function installedVersion(name: string): Promise<string> {
-  const manifest = JSON.parse(await readFile(path.join(REPO, 'node_modules', name, 'package.json'), 'utf8'));
-  return (manifest as { version: string }).version;
-}
-
-interface Run {
-  readonly status: number | null;
-  readonly stdout: string;
-  readonly output: string;
-}
-
-function run(command: string, args: readonly string[], cwd: string, env: NodeJS.ProcessEnv): Run {
-  const result = spawnSync(command, args, { cwd, env, encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 });
-  return {
-    status: result.status,
-    stdout: result.stdout ?? '',
-    output: `${result.stdout ?? ''}${result.stderr ?? ''}`,
-  };
-}
-
-function expectSuccess(result: Run, what: string): void {
-  if (result.status !== 0)
-    throw new Error(`${what} failed (exit ${result.status}):\n${result.output.slice(-6000)}`);
-}
-
 describe('the packed package in a fresh CDK project', () => {
   let work: string;
   let project: string;
@@ -51,56 +22,32 @@ describe('the packed package in a fresh CDK project', () => {
     work = await mkdtemp(path.join(tmpdir(), 'outbox-package-'));
     project = path.join(work, 'adopter');
     await mkdir(project);
-    // No credentials, no region: synth must not need an AWS account.
-    env = Object.fromEntries(Object.entries(process.env).filter(([key]) => !key.startsWith('AWS_')));
-    env.PATH = [path.join(project, 'node_modules', '.bin'), NODE_BIN, process.env.PATH].join(path.delimiter);
-    env.CDK_DISABLE_VERSION_CHECK = 'true';
-    env.CDK_DISABLE_CLI_TELEMETRY = 'true';
-
-    const pack = run('npm', ['pack', '--pack-destination', work, '--json'], REPO, env);
-    expectSuccess(pack, 'npm pack');
-    const [packed] = JSON.parse(pack.stdout.slice(pack.stdout.indexOf('['))) as { filename: string }[];
-    tarball = path.join(work, packed?.filename ?? '');
-
-    const files = readmeProjectFiles(await readFile(path.join(REPO, 'README.md'), 'utf8'));
-    for (const [file, text] of Object.entries(files)) {
-      await mkdir(path.dirname(path.join(project, file)), { recursive: true });
-      await writeFile(path.join(project, file), text);
-    }
-    await writeFile(
-      path.join(project, 'package.json'),
-      JSON.stringify({ name: 'outbox-adopter', private: true, type: 'module' }, null, 2),
-    );
-    await writeFile(path.join(project, 'cdk.json'), JSON.stringify({ app: 'node bin/app.ts' }));
-    await writeFile(
-      path.join(project, 'tsconfig.json'),
-      JSON.stringify({
-        compilerOptions: {
-          target: 'ES2023',
-          module: 'NodeNext',
-          moduleResolution: 'NodeNext',
-          strict: true,
-          noEmit: true,
-          allowImportingTsExtensions: true,
-          verbatimModuleSyntax: true,
-          types: ['node'],
-          skipLibCheck: true,
-        },
-        include: ['bin', 'lib', 'src'],
-      }),
-    );
-    const dependencies = await Promise.all(
-      ['aws-cdk-lib', 'constructs', 'aws-cdk', 'esbuild', 'typescript', '@types/node'].map(
-        async (name) => `${name}@${await installedVersion(name)}`,
-      ),
-    );
-    const install = run(
-      'npm',
-      ['install', '--no-audit', '--no-fund', '--prefer-offline', tarball, ...dependencies],
+    env = projectEnv(project);
+    tarball = await packAndInstall({
+      work,
       project,
       env,
-    );
-    expectSuccess(install, 'npm install of the tarball');
+      files: {
+        ...readmeProjectFiles(await readFile(path.join(REPO, 'README.md'), 'utf8')),
+        'package.json': JSON.stringify({ name: 'outbox-adopter', private: true, type: 'module' }, null, 2),
+        'cdk.json': JSON.stringify({ app: 'node bin/app.ts' }),
+        'tsconfig.json': JSON.stringify({
+          compilerOptions: {
+            target: 'ES2023',
+            module: 'NodeNext',
+            moduleResolution: 'NodeNext',
+            strict: true,
+            noEmit: true,
+            allowImportingTsExtensions: true,
+            verbatimModuleSyntax: true,
+            types: ['node'],
+            skipLibCheck: true,
+          },
+          include: ['bin', 'lib', 'src'],
+        }),
+      },
+      dependencies: ['aws-cdk-lib', 'constructs', 'aws-cdk', 'esbuild', 'typescript', '@types/node'],
+    });
   }, 600_000);
 
   afterAll(async () => {
