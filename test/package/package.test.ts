@@ -1,5 +1,5 @@
 import { existsSync } from 'node:fs';
-import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -58,6 +58,8 @@ describe('the packed package in a fresh CDK project', () => {
     const listing = run('tar', ['-tzf', tarball], work, env);
     expectSuccess(listing, 'tar -tzf');
     const files = listing.output.split('\n').filter(Boolean);
+    const bytes = (await stat(tarball)).size;
+    process.stdout.write(`PACKAGE_FIGURES tarball ${bytes} bytes, ${files.length} entries\n`);
     expect(files).toContain('package/dist/lib/index.js');
     expect(files).toContain('package/dist/lib/index.d.ts');
     expect(files).toContain('package/dist/functions/writer/index.js');
@@ -112,7 +114,12 @@ describe('the packed package in a fresh CDK project', () => {
   });
 
   it('synthesizes both stacks with `cdk synth`, no credentials, bundling only the project’s own code', async () => {
+    const synthStart = performance.now();
     const synth = run('cdk', ['synth', '--all', '--quiet'], project, env);
+    // Reported for the issue notes (a figure, not a goal: performance goals live in `npm run bench`).
+    process.stdout.write(
+      `PACKAGE_FIGURES cdk synth --all of the README project: ${Math.round(performance.now() - synthStart)} ms\n`,
+    );
     expectSuccess(synth, 'cdk synth');
     const cdkOut = path.join(project, 'cdk.out');
     const orders = JSON.parse(await readFile(path.join(cdkOut, 'Orders.template.json'), 'utf8')) as {
