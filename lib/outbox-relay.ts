@@ -655,17 +655,21 @@ export class OutboxRelay extends Construct {
    * predecessors), table ARN only, no index; use of the outbox key, and publish / put / send on every target. The
    * recovery function publishes through the same code.
    */
-  grantPublish(grantee: iam.IGrantable): void {
+  grantPublish(grantee: iam.IGrantable): iam.Grant {
     // iam.Grant on the table ARN only: Table.grant would add `index/*`, and neither call targets an index.
-    iam.Grant.addToPrincipal({
+    let grant = iam.Grant.addToPrincipal({
       grantee,
       actions: ['dynamodb:UpdateItem', 'dynamodb:Query'],
       resourceArns: [this.outbox.tableArn],
     });
-    this.outbox.encryptionKey?.grantEncryptDecrypt(grantee);
-    this.topic?.grantPublish(grantee);
-    this.bus?.grantPutEventsTo(grantee);
-    for (const queue of this.queues.values()) queue.grantSendMessages(grantee);
+    const also = (next: iam.Grant | undefined) => {
+      if (next) grant = grant.combine(next);
+    };
+    also(this.outbox.encryptionKey?.grantEncryptDecrypt(grantee));
+    also(this.topic?.grantPublish(grantee));
+    also(this.bus?.grantPutEventsTo(grantee));
+    for (const queue of this.queues.values()) also(queue.grantSendMessages(grantee));
+    return grant;
   }
 
   /**
@@ -707,9 +711,13 @@ export class OutboxRelay extends Construct {
    * Grants `sqs:SendMessage` on the queue of every tracked subscriber, including those tracked later: what the
    * recovery sweeper needs to redeliver an unacknowledged event.
    */
-  grantRedelivery(grantee: iam.IGrantable): void {
+  grantRedelivery(grantee: iam.IGrantable): iam.Grant {
     this.#redeliveryGrantees.push(grantee);
-    for (const tracked of this.#tracked) tracked.queue.grantSendMessages(grantee);
+    // Queues tracked later are granted as they register; the Grant covers those known now.
+    return this.#tracked.reduce(
+      (grant, tracked) => grant.combine(tracked.queue.grantSendMessages(grantee)),
+      iam.Grant.drop(grantee, 'no tracked subscriber yet'),
+    );
   }
 
   /**
