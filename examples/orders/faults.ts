@@ -101,6 +101,8 @@ const DROP_STREAM_INSERT_NUMBER = 25;
 /** The delayed `pay` (within the sweeper's reach: it runs every SWEEP_EVERY_MS while the run settles). */
 const DELAYED_PAY_ORDER = 3;
 const PAY_DELAY_SECONDS = 5;
+/** At most this long after the delayed pay is due, the sweeper waits for the relay to have seen its ship. */
+const MAX_SWEEP_DEFERRAL_MS = 30_000;
 /** The producer call whose answers are all lost (the caller retries) and the one that loses its first only. */
 const OUTCOME_UNKNOWN_ORDER = 6;
 const RESEND_SETTLED_ORDER = 8;
@@ -317,6 +319,9 @@ export function createFaultPlan(options: FaultPlanOptions): FaultPlan {
   let synthRefusal: string | null | undefined;
   /** Fault 7: when the delayed pay is due. */
   let delayedDeliverAt: number | undefined;
+  /** Fault 7: whether the relay has dealt with the delayed order's ship (held it, or published it). */
+  let delayedShipSeen = false;
+  let sweepsDeferred = 0;
   /** Fault 9, outcome unknown: armed → losing (every answer lost) → retrying (the caller's retry) → settled. */
   let unknown: 'armed' | 'losing' | 'retrying' | 'settled' = 'armed';
   let unknownSends = 0;
@@ -333,6 +338,20 @@ export function createFaultPlan(options: FaultPlanOptions): FaultPlan {
   async function crash(functionName: string, what: string): Promise<void> {
     const killed = (await stackRef?.runtime.lambda.crash(functionName)) ?? 0;
     log.push(`${what} (${killed} execution environment${killed === 1 ? '' : 's'} killed)`);
+  }
+
+  async function delayedShipUnseen(): Promise<boolean> {
+    if (delayedShipSeen || !docRef || delayedDeliverAt === undefined) return false;
+    if (Date.now() > delayedDeliverAt + MAX_SWEEP_DEFERRAL_MS) return false;
+    const { Item } = await docRef.send(
+      new GetCommand({
+        TableName: outboxTable,
+        Key: { pk: `order#${delayedOrder}`, sk: 'EVT#000000000003' },
+        ConsistentRead: true,
+      }),
+    );
+    if (Item?.status === 'SCHEDULED' || Item?.status === 'PUBLISHED') delayedShipSeen = true;
+    return Item?.status === 'READY';
   }
 
   return {
@@ -553,6 +572,14 @@ export function createFaultPlan(options: FaultPlanOptions): FaultPlan {
       const recovery = stack.resources.recovery;
       if (!recovery || Date.now() - lastSweep < SWEEP_EVERY_MS) return;
       lastSweep = Date.now();
+      // In AWS the relay sees a change within a second and the sweeper runs once a minute, so `ship` (committed
+      // right after the delayed `pay`) reaches the relay while `pay` is still SCHEDULED. Offline, the sweeper runs
+      // every few seconds and the other faults can stall the relay for longer: the sweep waits until the relay has
+      // dealt with `ship`, so the run shows the hold rather than a release that happened to come first.
+      if (await delayedShipUnseen()) {
+        sweepsDeferred++;
+        return;
+      }
       await stack.runtime.invoke(recovery, {
         version: '0',
         'detail-type': 'Scheduled Event',
@@ -670,9 +697,11 @@ export function createFaultPlan(options: FaultPlanOptions): FaultPlan {
         const held = metricSum(stack.runtime.metrics, 'ServerlessOutbox', 'HeldBehindScheduled');
         log.push(
           `order ${delayedOrder}: pay committed with deliverAt +${PAY_DELAY_SECONDS} s and ship right after it ` +
-            `(${held} record${held === 1 ? '' : 's'} held behind a scheduled event); billing applied ${sequences || 'nothing'}` +
+            `(${held} record${held === 1 ? '' : 's'} held behind a scheduled event, ${sweepsDeferred} sweep${sweepsDeferred === 1 ? '' : 's'} ` +
+            `deferred until the relay had seen ship); billing applied ${sequences || 'nothing'}` +
             (pay ? `, pay ${pay.appliedAt - delayedDeliverAt} ms after its deliverAt` : ''),
         );
+        if (held === 0) problems.push(`order ${delayedOrder}: ship was never held behind the delayed pay`);
         if (sequences !== '1 → 2 → 3' || delayed.length !== 3) {
           problems.push(
             `order ${delayedOrder}: billing applied ${sequences || 'nothing'} of ${delayed.length} events (expected 1 → 2 → 3 once each)`,
