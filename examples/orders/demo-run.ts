@@ -175,6 +175,7 @@ export async function runDemo(options: DemoRunOptions): Promise<number> {
         ok: answer?.ok === true,
         ...(answer?.replayed ? { replayed: true } : {}),
         ...(outcome.error ? { errorType: outcome.error.errorType } : {}),
+        durationMs: outcome.durationMs,
       });
       if (answer?.ok) return true;
       // A retried `place` whose first attempt committed: the order exists, so the command is done.

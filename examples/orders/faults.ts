@@ -45,6 +45,8 @@ export interface ProducerOutcome {
   readonly replayed?: boolean;
   /** The invocation's error type when it failed (e.g. OutboxOutcomeUnknownError). */
   readonly errorType?: string;
+  /** The handler's run time. */
+  readonly durationMs?: number;
 }
 
 /** The producer command fields the fault plan looks at. */
@@ -639,7 +641,8 @@ export function createFaultPlan(options: FaultPlanOptions): FaultPlan {
           unknownErrorType = outcome.ok ? '(none: the call succeeded)' : (outcome.errorType ?? 'unknown');
           log.push(
             `producer call ${unknownCommand}: its TransactWriteItems committed, then all ${unknownSends} answers to it ` +
-              `and ${unknownReadBacks} to the writer's read-back were lost (HTTP 500): the producer failed with ${unknownErrorType}`,
+              `and ${unknownReadBacks} to the writer's read-back were lost (HTTP 500): the producer failed with ${unknownErrorType}` +
+              (outcome.durationMs === undefined ? '' : ` after ${Math.round(outcome.durationMs)} ms`),
           );
         } else if (unknown === 'retrying') {
           unknownRetries++;
