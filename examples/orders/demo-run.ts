@@ -91,7 +91,9 @@ export async function runDemo(options: DemoRunOptions): Promise<number> {
   await mkdir(options.workDir, { recursive: true });
   const logFile = path.join(options.workDir, 'functions.log');
   const log = createWriteStream(logFile);
-  const faults: FaultPlan | undefined = options.faults ? createFaultPlan() : undefined;
+  const faults: FaultPlan | undefined = options.faults
+    ? createFaultPlan({ orders: options.orders })
+    : undefined;
   await faults?.prepare();
   console.log(
     `serverless-outbox offline: synthesizing the CDK app and starting the stack (logs: ${logFile})`,
@@ -163,9 +165,18 @@ export async function runDemo(options: DemoRunOptions): Promise<number> {
     orders: options.orders,
     ratePerSecond: options.ratePerSecond,
     concurrency: options.concurrency,
+    ...(faults ? { delaySecondsFor: faults.delaySecondsFor } : {}),
     invoke: async (command: OrderCommand) => {
       const outcome = await runtime.invoke(resources.producer, command);
-      const answer = outcome.result as { ok?: boolean; error?: { name?: string } } | undefined;
+      const answer = outcome.result as
+        | { ok?: boolean; replayed?: boolean; error?: { name?: string } }
+        | undefined;
+      faults?.producerCalled(command, {
+        ok: answer?.ok === true,
+        ...(answer?.replayed ? { replayed: true } : {}),
+        ...(outcome.error ? { errorType: outcome.error.errorType } : {}),
+        durationMs: outcome.durationMs,
+      });
       if (answer?.ok) return true;
       // A retried `place` whose first attempt committed: the order exists, so the command is done.
       return command.action === 'place' && answer?.error?.name === 'OutboxConflictError';
@@ -206,6 +217,7 @@ export async function runDemo(options: DemoRunOptions): Promise<number> {
   progress.done();
   // Let the alarm evaluator see the final queue and metric state.
   await runtime.alarms.evaluate();
+  const problems = (await faults?.verdict(stack, doc)) ?? [];
 
   const committedById = new Map(snapshot.committed.map((e) => [e.id, e]));
   const billingEffects = await readBillingEffects(doc, chargesTable);
@@ -251,6 +263,7 @@ export async function runDemo(options: DemoRunOptions): Promise<number> {
     },
     timings: { ...stack.timings, firstEventAppliedMs: firstAppliedMs ?? null },
     peakMemoryBytes: peakMemory,
+    faultRunProblems: problems,
   };
   await stack.stop();
   await faults?.stop();
@@ -267,6 +280,8 @@ export async function runDemo(options: DemoRunOptions): Promise<number> {
   await writeFile(reportFile, `${JSON.stringify(details, null, 2)}\n`);
   console.log(`report: ${reportFile}`);
   console.log(resultLine(report));
+  for (const problem of problems) console.error(`fault run: ${problem}`);
+  if (problems.length > 0) return 1;
   if (result.commandsFailed > 0 || report.committed === 0) {
     console.error(
       `the workload did not complete: ${result.commandsFailed} producer commands failed (see ${logFile})`,

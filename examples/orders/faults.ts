@@ -12,8 +12,19 @@
  *    non-envelope message on a subscription queue;
  * 6. lost stream deliveries: a record in the middle of an aggregate never reaches the relay (the relay publishes
  *    it ahead of the aggregate's next event), and an aggregate's last event never does (the recovery sweeper
- *    republishes it).
+ *    republishes it);
+ * 7. a delayed event in the middle of an ordered aggregate: one order's `pay` is committed with `deliverAt` a few
+ *    seconds ahead and its `ship` right after; the relay holds `ship` behind it until the sweeper releases both;
+ * 8. a tracked subscription with a source filter: synthesized in-process, it must be refused;
+ * 9. a producer's response lost after its commit: through a proxy on the producer's DynamoDB endpoint, one
+ *    TransactWriteItems commits and every answer to it (and to the writer's read-back) is replaced by HTTP 500, so
+ *    the producer fails with OutboxOutcomeUnknownError and the workload retries the same command (same
+ *    `requestId`); another commit loses only its first answer and the writer's own re-send settles it;
+ * 10. an acknowledgement racing the relay: the relay's UpdateItems that mark OrderPlaced records PUBLISHED are held
+ *    at its DynamoDB proxy until billing has acknowledged the event, so each ack lands before the relay's
+ *    bookkeeping; afterwards every OrderPlaced ack must be DONE and no acks alarm may fire.
  */
+import { createServer, type IncomingHttpHeaders, request, type Server } from 'node:http';
 import { SendMessageCommand } from '@aws-sdk/client-sqs';
 import { type DynamoDBDocumentClient, GetCommand, PutCommand } from '@aws-sdk/lib-dynamodb';
 import {
@@ -23,9 +34,28 @@ import {
   startFaultProxy,
 } from 'serverless-outbox/local';
 import { uuidv7 } from 'serverless-outbox/writer';
-import { ORDER_PLACED, ORDER_SHIPPED } from './contract.ts';
-import { metricSum, readOutbox } from './observe.ts';
+import { BILLING_CONSUMER_NAME, ORDER_PLACED, ORDER_SHIPPED } from './contract.ts';
+import { metricSum, readAcks, readBillingEffects, readOutbox } from './observe.ts';
 import type { DemoStack } from './synth.ts';
+import type { OrderStep } from './workload.ts';
+
+/** What the caller saw from one producer invocation. */
+export interface ProducerOutcome {
+  readonly ok: boolean;
+  readonly replayed?: boolean;
+  /** The invocation's error type when it failed (e.g. OutboxOutcomeUnknownError). */
+  readonly errorType?: string;
+  /** The handler's run time. */
+  readonly durationMs?: number;
+}
+
+/** The producer command fields the fault plan looks at. */
+export interface ProducerCall {
+  readonly commandId: string;
+  readonly orderId: string;
+  readonly action: OrderStep;
+  readonly deliverAt?: number;
+}
 
 export interface FaultPlan {
   readonly context: Readonly<Record<string, string>>;
@@ -44,8 +74,23 @@ export interface FaultPlan {
   /** True once every injected fault has played out (recovered, quarantined or dead-lettered). */
   settled(stack: DemoStack, doc: DynamoDBDocumentClient): Promise<boolean>;
   readonly excludedEventIds: readonly string[];
+  /** Seconds to delay an order step's event by (delayed delivery), or undefined. */
+  delaySecondsFor(orderId: string, step: OrderStep): number | undefined;
+  /** Called after every producer invocation of the workload. */
+  producerCalled(command: ProducerCall, outcome: ProducerOutcome): void;
+  /**
+   * After the run settled: checks what the faults must have left behind, adds the findings to describe(), and
+   * returns the problems (each one fails the run).
+   */
+  verdict(stack: DemoStack, doc: DynamoDBDocumentClient): Promise<string[]>;
   describe(): string[];
   stop(): Promise<void>;
+}
+
+export interface FaultPlanOptions {
+  /** Orders in the workload (the faults pick their orders among them). */
+  readonly orders: number;
+  readonly orderIdPrefix?: string;
 }
 
 /** The recovery sweeper runs every minute in AWS; offline, the fault run fires it every few seconds. */
@@ -55,8 +100,199 @@ const THROTTLE_FROM_CALL = 3;
 const THROTTLE_WINDOW_MS = 1500;
 const DUPLICATES_PER_QUEUE = 5;
 const DROP_STREAM_INSERT_NUMBER = 25;
+/** The delayed `pay` (within the sweeper's reach: it runs every SWEEP_EVERY_MS while the run settles). */
+const DELAYED_PAY_ORDER = 3;
+const PAY_DELAY_SECONDS = 5;
+/** At most this long after the delayed pay is due, the sweeper waits for the relay to have seen its ship. */
+const MAX_SWEEP_DEFERRAL_MS = 30_000;
+/** The producer call whose answers are all lost (the caller retries) and the one that loses its first only. */
+const OUTCOME_UNKNOWN_ORDER = 6;
+const RESEND_SETTLED_ORDER = 8;
+/** OrderPlaced records whose PUBLISHED mark the relay's proxy holds until billing has acknowledged them. */
+const HELD_MARKS = 3;
+const MAX_MARK_HOLD_MS = 10_000;
+/** In the demo every order's first event (sequence 1) is its OrderPlaced. */
+const FIRST_EVENT_SK = 'EVT#000000000001';
 
-export function createFaultPlan(): FaultPlan {
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** An HTTP answer of a proxied AWS JSON-protocol call. */
+interface Reply {
+  readonly status: number;
+  readonly headers: IncomingHttpHeaders | Readonly<Record<string, string>>;
+  readonly body: Buffer | string;
+}
+
+/** Decides what the caller gets: `forward()` sends the call upstream (at most once) and returns its answer. */
+type Around = (call: { operation: string; body: string }, forward: () => Promise<Reply>) => Promise<Reply>;
+
+/**
+ * A proxy that can act on an answer (replace it after the upstream applied the call) or hold a call, which the
+ * package's fault proxy (answer instead, or act after the answer went back) does not do.
+ */
+async function startInterceptingProxy(
+  upstream: () => string,
+  around: Around,
+): Promise<{ url: string; stop(): Promise<void> }> {
+  const server: Server = createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (chunk: Buffer) => chunks.push(chunk));
+    req.on('end', () => {
+      const raw = Buffer.concat(chunks);
+      const target = req.headers['x-amz-target'];
+      const call = { operation: typeof target === 'string' ? target : '', body: raw.toString('utf8') };
+      const forward = () =>
+        new Promise<Reply>((resolve) => {
+          const to = new URL(upstream());
+          const out = request(
+            {
+              host: to.hostname,
+              port: to.port,
+              method: req.method,
+              path: req.url,
+              headers: { ...req.headers, host: `${to.hostname}:${to.port}` },
+            },
+            (upstreamRes) => {
+              const body: Buffer[] = [];
+              upstreamRes.on('data', (chunk: Buffer) => body.push(chunk));
+              upstreamRes.on('end', () =>
+                resolve({
+                  status: upstreamRes.statusCode ?? 502,
+                  headers: upstreamRes.headers,
+                  body: Buffer.concat(body),
+                }),
+              );
+            },
+          );
+          out.on('error', (error) =>
+            resolve({ status: 502, headers: { 'content-type': 'text/plain' }, body: String(error) }),
+          );
+          out.end(raw);
+        });
+      around(call, forward).then(
+        (reply) => {
+          res.writeHead(reply.status, reply.headers);
+          res.end(reply.body);
+        },
+        (error: unknown) => {
+          res.writeHead(502, { 'content-type': 'text/plain' });
+          res.end(String(error));
+        },
+      );
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const address = server.address();
+  const port = typeof address === 'object' && address ? address.port : 0;
+  return {
+    url: `http://127.0.0.1:${port}`,
+    stop: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  };
+}
+
+/** What DynamoDB answers when it failed internally: the SDK retries it, the writer counts it as ambiguous. */
+function dynamoInternalError(): Reply {
+  return {
+    status: 500,
+    headers: { 'content-type': 'application/x-amz-json-1.0' },
+    body: JSON.stringify({
+      __type: 'com.amazonaws.dynamodb.v20120810#InternalServerError',
+      message: 'Internal server error (fault injection: the response was lost)',
+    }),
+  };
+}
+
+function parseJson(body: string): Record<string, unknown> | undefined {
+  try {
+    return JSON.parse(body) as Record<string, unknown>;
+  } catch {
+    return undefined;
+  }
+}
+
+/** The key of an UpdateItem that marks an outbox record PUBLISHED, else undefined. */
+function publishedMarkKey(body: string): { pk: string; sk: string } | undefined {
+  const input = parseJson(body) as
+    | { Key?: Record<string, { S?: string }>; ExpressionAttributeValues?: Record<string, { S?: string }> }
+    | undefined;
+  const values = Object.values(input?.ExpressionAttributeValues ?? {});
+  const pk = input?.Key?.pk?.S;
+  const sk = input?.Key?.sk?.S;
+  if (!pk || !sk?.startsWith('EVT#') || !values.some((v) => v?.S === 'PUBLISHED')) return undefined;
+  return { pk, sk };
+}
+
+/**
+ * Synthesizes, in-process, a stack with a tracked subscription that filters on a source. The library must refuse
+ * it (acknowledgements are expected by event type): returns the refusal, or undefined when it was accepted.
+ */
+async function trackedSourceFilterRefusal(): Promise<string | undefined> {
+  const { App, Stack } = await import('aws-cdk-lib');
+  const { Outbox } = await import('serverless-outbox');
+  const app = new App({ context: { 'aws:cdk:bundling-stacks': [] } });
+  const stack = new Stack(app, 'TrackedSourceFilter');
+  try {
+    const outbox = new Outbox(stack, 'Outbox', { eventBus: true });
+    outbox.subscribe('audit', { kind: 'rule', sources: ['/other'], tracked: { eventTypes: [ORDER_PLACED] } });
+    app.synth();
+  } catch (error) {
+    return (error as Error).message.replace(/\s*\n\s*/g, ' ');
+  }
+  return undefined;
+}
+
+/**
+ * Holds a relay's PUBLISHED mark of an OrderPlaced record until billing has acknowledged the event (at most
+ * MAX_MARK_HOLD_MS): the acknowledgement then lands while the relay's bookkeeping is still in flight.
+ */
+async function holdUntilAcknowledged(
+  doc: DynamoDBDocumentClient,
+  table: string,
+  key: { pk: string; sk: string },
+): Promise<{ eventId: string; ackedSeenAt?: number }> {
+  const record = await doc.send(new GetCommand({ TableName: table, Key: key, ConsistentRead: true }));
+  const eventId = String(record.Item?.id ?? '');
+  const deadline = Date.now() + MAX_MARK_HOLD_MS;
+  while (eventId && Date.now() < deadline) {
+    const acks = await readAcks(doc, table);
+    if (
+      acks.some((a) => a.eventId === eventId && a.subscriber === BILLING_CONSUMER_NAME && a.status === 'DONE')
+    )
+      return { eventId, ackedSeenAt: Date.now() };
+    await sleep(200);
+  }
+  return { eventId };
+}
+
+/**
+ * Committed OrderPlaced events whose billing ack is missing or not DONE (`<event id> <status>`). The ack items are
+ * found by their `ACK#` partition prefix and their `subscriber` attribute, not by the exact key layout.
+ */
+async function unacknowledgedPlaced(
+  doc: DynamoDBDocumentClient,
+  table: string,
+  excludedIds: ReadonlySet<string> = new Set(),
+): Promise<string[]> {
+  const [{ committed }, acks] = await Promise.all([readOutbox(doc, table), readAcks(doc, table)]);
+  const status = new Map(
+    acks.filter((a) => a.subscriber === BILLING_CONSUMER_NAME).map((a) => [a.eventId, a.status]),
+  );
+  return committed
+    .filter((e) => e.type === ORDER_PLACED && !excludedIds.has(e.id))
+    .filter((e) => status.get(e.id) !== 'DONE')
+    .map((e) => `${e.id} ${status.get(e.id) ?? 'missing'}`);
+}
+
+export function createFaultPlan(options: FaultPlanOptions): FaultPlan {
+  const prefix = options.orderIdPrefix ?? 'o';
+  const orderId = (n: number) => `${prefix}${String(Math.min(n, options.orders)).padStart(5, '0')}`;
+  const delayedOrder = orderId(DELAYED_PAY_ORDER);
+  const unknownCommand = `${orderId(OUTCOME_UNKNOWN_ORDER)}.pay`;
+  const resentCommand = `${orderId(RESEND_SETTLED_ORDER)}.ship`;
   const log: string[] = [];
   const excluded: string[] = [];
   let services: { dynamodb: string; fauxqs: string } | undefined;
@@ -76,10 +312,48 @@ export function createFaultPlan(): FaultPlan {
   let recoveredReported = false;
   let poisonRecordKey: { pk: string; sk: string } | undefined;
   let lastSweep = 0;
+  let producerProxy: { url: string; stop(): Promise<void> } | undefined;
+  let relayDynamoProxy: { url: string; stop(): Promise<void> } | undefined;
+  let producerName = '';
+  let docRef: DynamoDBDocumentClient | undefined;
+  let outboxTable = '';
+  /** Fault 8: the refusal message, or null when the subscription was accepted. */
+  let synthRefusal: string | null | undefined;
+  /** Fault 7: when the delayed pay is due. */
+  let delayedDeliverAt: number | undefined;
+  /** Fault 7: whether the relay has dealt with the delayed order's ship (held it, or published it). */
+  let delayedShipSeen = false;
+  let sweepsDeferred = 0;
+  /** Fault 9, outcome unknown: armed → losing (every answer lost) → retrying (the caller's retry) → settled. */
+  let unknown: 'armed' | 'losing' | 'retrying' | 'settled' = 'armed';
+  let unknownSends = 0;
+  let unknownReadBacks = 0;
+  let unknownErrorType = '';
+  let unknownRetries = 0;
+  /** Fault 9, settled by the writer: armed → lost (its first answer replaced) → settled. */
+  let resent: 'armed' | 'lost' | 'settled' = 'armed';
+  /** Fault 10: the held marks, with when billing's ack was seen and when the mark was let through. */
+  const heldMarks: { pk: string; sk: string; eventId: string; ackedSeenAt?: number; releasedAt: number }[] =
+    [];
+  const holdingMarks = new Set<string>();
 
   async function crash(functionName: string, what: string): Promise<void> {
     const killed = (await stackRef?.runtime.lambda.crash(functionName)) ?? 0;
     log.push(`${what} (${killed} execution environment${killed === 1 ? '' : 's'} killed)`);
+  }
+
+  async function delayedShipUnseen(): Promise<boolean> {
+    if (delayedShipSeen || !docRef || delayedDeliverAt === undefined) return false;
+    if (Date.now() > delayedDeliverAt + MAX_SWEEP_DEFERRAL_MS) return false;
+    const { Item } = await docRef.send(
+      new GetCommand({
+        TableName: outboxTable,
+        Key: { pk: `order#${delayedOrder}`, sk: 'EVT#000000000003' },
+        ConsistentRead: true,
+      }),
+    );
+    if (Item?.status === 'SCHEDULED' || Item?.status === 'PUBLISHED') delayedShipSeen = true;
+    return Item?.status === 'READY';
   }
 
   return {
@@ -117,6 +391,69 @@ export function createFaultPlan(): FaultPlan {
           }
         },
       });
+      // Fault 8 runs first: it needs nothing of the offline stack.
+      synthRefusal = (await trackedSourceFilterRefusal()) ?? null;
+      log.push(
+        synthRefusal === null
+          ? 'tracked subscription with a source filter: ACCEPTED at synth (it must be refused)'
+          : `tracked subscription with a source filter: refused at synth: ${synthRefusal}`,
+      );
+      producerProxy = await startInterceptingProxy(
+        () => upstream().dynamodb,
+        async (call, forward) => {
+          if (call.operation.endsWith('.TransactWriteItems')) {
+            const requestId = /"requestId":\{"S":"([^"]+)"\}/.exec(call.body)?.[1];
+            if (requestId === unknownCommand && unknown === 'losing') {
+              unknownSends++;
+              return dynamoInternalError();
+            }
+            if (requestId === unknownCommand && unknown === 'armed') {
+              const reply = await forward();
+              if (reply.status !== 200) return reply;
+              unknown = 'losing';
+              unknownSends++;
+              return dynamoInternalError();
+            }
+            if (requestId === resentCommand && resent === 'armed') {
+              const reply = await forward();
+              if (reply.status !== 200) return reply;
+              resent = 'lost';
+              return dynamoInternalError();
+            }
+          }
+          // The writer's read-back of its first event after the ambiguous sends: lost too.
+          if (
+            unknown === 'losing' &&
+            call.operation.endsWith('.GetItem') &&
+            call.body.includes(`"order#${unknownCommand.split('.')[0]}"`) &&
+            call.body.includes('"EVT#')
+          ) {
+            unknownReadBacks++;
+            return dynamoInternalError();
+          }
+          return forward();
+        },
+      );
+      relayDynamoProxy = await startInterceptingProxy(
+        () => upstream().dynamodb,
+        async (call, forward) => {
+          const mark = call.operation.endsWith('.UpdateItem') ? publishedMarkKey(call.body) : undefined;
+          const key = mark ? `${mark.pk} ${mark.sk}` : '';
+          if (
+            !mark ||
+            mark.sk !== FIRST_EVENT_SK ||
+            holdingMarks.has(key) ||
+            holdingMarks.size >= HELD_MARKS ||
+            !docRef
+          )
+            return forward();
+          holdingMarks.add(key);
+          const held = await holdUntilAcknowledged(docRef, outboxTable, mark);
+          const reply = await forward();
+          heldMarks.push({ ...mark, ...held, releasedAt: Date.now() });
+          return reply;
+        },
+      );
       dynamoProxy = await startFaultProxy(() => upstream().dynamodb, {
         after(call, status) {
           if (consumerCrashed || status !== 200 || !call.operation.endsWith('.TransactWriteItems')) return;
@@ -133,8 +470,10 @@ export function createFaultPlan(): FaultPlan {
 
     endpointsFor(functionName, started) {
       services = started;
-      if (functionName === relayName && snsProxy) return { sns: snsProxy.url };
+      if (functionName === relayName && snsProxy && relayDynamoProxy)
+        return { sns: snsProxy.url, dynamodb: relayDynamoProxy.url };
       if (functionName === billingName && dynamoProxy) return { dynamodb: dynamoProxy.url };
+      if (functionName === producerName && producerProxy) return { dynamodb: producerProxy.url };
       return undefined;
     },
 
@@ -142,6 +481,8 @@ export function createFaultPlan(): FaultPlan {
       const r = record as { eventName?: string; dynamodb?: { NewImage?: Record<string, { S?: string }> } };
       const image = r.dynamodb?.NewImage;
       if (r.eventName !== 'INSERT' || image?.status?.S !== 'READY') return false;
+      // The delayed order has its own fault (7); keep the two apart.
+      if (image.pk?.S === `order#${delayedOrder}`) return false;
       readyInserts++;
       // The middle one is published by the relay with its successor (predecessor check); an aggregate's last
       // event has no successor, so only the recovery sweeper can publish it.
@@ -161,6 +502,9 @@ export function createFaultPlan(): FaultPlan {
       stackRef = stack;
       relayName = stack.ref(stack.resources.relay);
       billingName = stack.ref(stack.resources.billingConsumer);
+      producerName = stack.ref(stack.resources.producer);
+      docRef = doc;
+      outboxTable = stack.ref(stack.resources.outboxTable);
       // A foreign writer's broken record: valid keys, status READY, an envelope that is not JSON.
       const id = uuidv7();
       poisonRecordKey = { pk: 'order#poison', sk: 'EVT#000000000001' };
@@ -230,6 +574,14 @@ export function createFaultPlan(): FaultPlan {
       const recovery = stack.resources.recovery;
       if (!recovery || Date.now() - lastSweep < SWEEP_EVERY_MS) return;
       lastSweep = Date.now();
+      // In AWS the relay sees a change within a second and the sweeper runs once a minute, so `ship` (committed
+      // right after the delayed `pay`) reaches the relay while `pay` is still SCHEDULED. Offline, the sweeper runs
+      // every few seconds and the other faults can stall the relay for longer: the sweep waits until the relay has
+      // dealt with `ship`, so the run shows the hold rather than a release that happened to come first.
+      if (await delayedShipUnseen()) {
+        sweepsDeferred++;
+        return;
+      }
       await stack.runtime.invoke(recovery, {
         version: '0',
         'detail-type': 'Scheduled Event',
@@ -256,6 +608,8 @@ export function createFaultPlan(): FaultPlan {
             `${republished} republished by the recovery sweeper`,
         );
       }
+      // The caller's retry after the lost answers must have happened (the workload is over by now).
+      if (unknown === 'losing') return false;
       if (poisonRecordKey) {
         const item = await doc.send(
           new GetCommand({ TableName: table, Key: poisonRecordKey, ConsistentRead: true }),
@@ -264,17 +618,163 @@ export function createFaultPlan(): FaultPlan {
       }
       // Both poison paths should have paged: the quarantine alarm and a dead-letter queue alarm.
       const fired = stack.runtime.alarms.fired.map((t) => t.logicalId);
-      return fired.some((id) => id.includes('Quarantined')) && fired.some((id) => id.includes('DeadLetter'));
+      if (!fired.some((id) => id.includes('Quarantined')) || !fired.some((id) => id.includes('DeadLetter')))
+        return false;
+      // Every OrderPlaced billing applied is acknowledged (fault 10).
+      const pending = await unacknowledgedPlaced(doc, table, new Set(excluded));
+      return pending.length === 0;
     },
 
     excludedEventIds: excluded,
+
+    delaySecondsFor(id, step) {
+      return id === delayedOrder && step === 'pay' ? PAY_DELAY_SECONDS : undefined;
+    },
+
+    producerCalled(command, outcome) {
+      if (command.orderId === delayedOrder && command.action === 'pay' && outcome.ok) {
+        delayedDeliverAt = command.deliverAt;
+      }
+      if (command.commandId === unknownCommand) {
+        if (unknown === 'losing') {
+          unknown = outcome.ok ? 'settled' : 'retrying';
+          unknownErrorType = outcome.ok ? '(none: the call succeeded)' : (outcome.errorType ?? 'unknown');
+          log.push(
+            `producer call ${unknownCommand}: its TransactWriteItems committed, then all ${unknownSends} answers to it ` +
+              `and ${unknownReadBacks} to the writer's read-back were lost (HTTP 500): the producer failed with ${unknownErrorType}` +
+              (outcome.durationMs === undefined ? '' : ` after ${Math.round(outcome.durationMs)} ms`),
+          );
+        } else if (unknown === 'retrying') {
+          unknownRetries++;
+          if (outcome.ok) {
+            unknown = 'settled';
+            log.push(
+              `the workload retried ${unknownCommand} with the same requestId: ` +
+                (outcome.replayed
+                  ? 'the writer returned the first commit (replayed), nothing was written twice'
+                  : 'it committed (not a replay)'),
+            );
+          }
+        }
+      }
+      if (command.commandId === resentCommand && resent === 'lost') {
+        resent = 'settled';
+        log.push(
+          outcome.ok
+            ? `producer call ${resentCommand}: the answer to its committed TransactWriteItems was lost once (HTTP 500); ` +
+                `the writer's own re-send settled it${outcome.replayed ? ' (replayed)' : ''}, the caller saw success`
+            : `producer call ${resentCommand}: the answer to its committed TransactWriteItems was lost once and reached ` +
+                `the caller as ${outcome.errorType ?? 'an error'}; the workload retries it with the same requestId`,
+        );
+      }
+    },
+
+    async verdict(stack, doc) {
+      const problems: string[] = [];
+      const table = stack.ref(stack.resources.outboxTable);
+      const snapshot = await readOutbox(doc, table);
+      const eventsOf = (id: string) =>
+        snapshot.committed
+          .filter((e) => e.aggregateKey === `order#${id}`)
+          .sort((a, b) => a.sequence - b.sequence);
+
+      // 8. The tracked subscription with a source filter.
+      if (synthRefusal === null) {
+        problems.push('a tracked subscription with a source filter was accepted at synth');
+      } else if (!synthRefusal?.includes('sources')) {
+        problems.push(
+          `a tracked subscription with a source filter was refused for another reason: ${synthRefusal}`,
+        );
+      }
+
+      // 7. The delayed pay in the middle of its order.
+      const delayed = eventsOf(delayedOrder);
+      const applied = (await readBillingEffects(doc, stack.ref(stack.resources.chargesTable)))
+        .filter((f) => f.aggregateKey === `order#${delayedOrder}`)
+        .sort((a, b) => a.appliedAt - b.appliedAt);
+      const pay = applied.find((f) => f.sequence === 2);
+      const sequences = applied.map((f) => f.sequence).join(' → ');
+      if (delayedDeliverAt === undefined) {
+        problems.push(`order ${delayedOrder}: its delayed pay was never committed`);
+      } else {
+        const held = metricSum(stack.runtime.metrics, 'ServerlessOutbox', 'HeldBehindScheduled');
+        log.push(
+          `order ${delayedOrder}: pay committed with deliverAt +${PAY_DELAY_SECONDS} s and ship right after it ` +
+            `(${held} record${held === 1 ? '' : 's'} held behind a scheduled event, ${sweepsDeferred} sweep${sweepsDeferred === 1 ? '' : 's'} ` +
+            `deferred until the relay had seen ship); billing applied ${sequences || 'nothing'}` +
+            (pay ? `, pay ${pay.appliedAt - delayedDeliverAt} ms after its deliverAt` : ''),
+        );
+        if (held === 0) problems.push(`order ${delayedOrder}: ship was never held behind the delayed pay`);
+        if (sequences !== '1 → 2 → 3' || delayed.length !== 3) {
+          problems.push(
+            `order ${delayedOrder}: billing applied ${sequences || 'nothing'} of ${delayed.length} events (expected 1 → 2 → 3 once each)`,
+          );
+        }
+        if (pay && pay.appliedAt < delayedDeliverAt) {
+          problems.push(
+            `order ${delayedOrder}: billing applied pay ${delayedDeliverAt - pay.appliedAt} ms before its deliverAt`,
+          );
+        }
+      }
+
+      // 9. The lost producer answers.
+      const unknownOrder = unknownCommand.split('.')[0] ?? '';
+      if (unknown !== 'settled') {
+        problems.push(`producer call ${unknownCommand}: the lost-answer fault did not play out (${unknown})`);
+      } else if (unknownErrorType !== 'OutboxOutcomeUnknownError') {
+        problems.push(
+          `producer call ${unknownCommand}: expected OutboxOutcomeUnknownError after the lost answers, got ${unknownErrorType}`,
+        );
+      }
+      const unknownEvents = eventsOf(unknownOrder);
+      log.push(
+        `order ${unknownOrder} after the lost answers and ${unknownRetries} retr${unknownRetries === 1 ? 'y' : 'ies'}: ` +
+          `${unknownEvents.length} events in the outbox (sequences ${unknownEvents.map((e) => e.sequence).join(', ')})`,
+      );
+      if (unknownEvents.length !== 3) {
+        problems.push(`order ${unknownOrder}: ${unknownEvents.length} events in the outbox, expected 3`);
+      }
+      if (resent !== 'settled')
+        log.push(`producer call ${resentCommand}: its answer was never lost (${resent})`);
+
+      // 10. Acknowledgements racing the relay.
+      const excludedIds = new Set([...excluded, ...snapshot.quarantinedIds]);
+      const notDone = await unacknowledgedPlaced(doc, table, excludedIds);
+      const placed = snapshot.committed.filter(
+        (e) => e.type === ORDER_PLACED && !excludedIds.has(e.id),
+      ).length;
+      const raced = heldMarks.filter((m) => m.ackedSeenAt !== undefined).length;
+      const acksAlarms = stack.runtime.alarms.fired
+        .filter((t) => /Ack/i.test(t.logicalId))
+        .map((t) => t.logicalId);
+      log.push(
+        `ack race: the relay's PUBLISHED marks of ${heldMarks.length} OrderPlaced records were held at its DynamoDB ` +
+          `endpoint until billing had acknowledged them (${raced} acknowledged before the relay's mark); afterwards ` +
+          `${placed - notDone.length}/${placed} OrderPlaced acks of billing DONE, acks alarms fired: ${acksAlarms.join(', ') || 'none'}`,
+      );
+      if (heldMarks.length === 0) problems.push('ack race: no PUBLISHED mark of the relay was held');
+      else if (raced === 0)
+        problems.push('ack race: billing acknowledged none of the held events before their mark');
+      if (notDone.length > 0) {
+        problems.push(
+          `ack race: ${notDone.length} OrderPlaced acks of billing not DONE: ${notDone.slice(0, 5).join(', ')}`,
+        );
+      }
+      if (acksAlarms.length > 0) problems.push(`ack race: acks alarm fired: ${acksAlarms.join(', ')}`);
+      return problems;
+    },
 
     describe() {
       return [...log, ...(throttled ? [`${throttled} PublishBatch calls answered Throttling`] : [])];
     },
 
     async stop() {
-      await Promise.allSettled([snsProxy?.stop(), dynamoProxy?.stop()]);
+      await Promise.allSettled([
+        snsProxy?.stop(),
+        dynamoProxy?.stop(),
+        producerProxy?.stop(),
+        relayDynamoProxy?.stop(),
+      ]);
     },
   };
 }

@@ -71,6 +71,34 @@ export async function readOutbox(client: DynamoDBDocumentClient, tableName: stri
   return { committed, byStatus, quarantinedIds, publishDelaysMs };
 }
 
+/** A tracked subscriber's acknowledgement of one event (an `ACK#…` item of the outbox table). */
+export interface AckItem {
+  readonly eventId: string;
+  readonly subscriber: string;
+  /** PENDING, DONE or FAILED. */
+  readonly status: string;
+  readonly ackedAt?: number;
+}
+
+/**
+ * The ack items of the outbox table: found by the `ACK#` partition prefix, named by their `id` and `subscriber`
+ * attributes (falling back to the key), so a change of the key layout does not break the report.
+ */
+export async function readAcks(client: DynamoDBDocumentClient, tableName: string): Promise<AckItem[]> {
+  const acks: AckItem[] = [];
+  for (const item of await scanAll(client, tableName)) {
+    const pk = String(item.pk);
+    if (!pk.startsWith('ACK#')) continue;
+    acks.push({
+      eventId: String(item.id ?? pk.slice('ACK#'.length).split('#')[0]),
+      subscriber: String(item.subscriber ?? item.sk),
+      status: String(item.status),
+      ...(typeof item.ackedAt === 'number' ? { ackedAt: item.ackedAt } : {}),
+    });
+  }
+  return acks;
+}
+
 /** billing's effects: every entry of every charge's ledger (a duplicate application is a second entry). */
 export async function readBillingEffects(
   client: DynamoDBDocumentClient,

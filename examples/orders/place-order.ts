@@ -7,7 +7,7 @@ import {
 } from 'serverless-outbox/writer';
 
 /** Demo producer: places, pays and ships orders, each change committed with its event in one transaction. */
-export type OrderCommand =
+export type OrderCommand = (
   | {
       readonly action: 'place';
       readonly orderId: string;
@@ -15,7 +15,19 @@ export type OrderCommand =
       readonly amountCents: number;
       readonly lines?: readonly { sku: string; quantity: number }[];
     }
-  | { readonly action: 'pay' | 'ship'; readonly orderId: string };
+  | {
+      readonly action: 'pay' | 'ship';
+      readonly orderId: string;
+      /** Publish the event no earlier than this (epoch ms): delayed delivery. */
+      readonly deliverAt?: number;
+    }
+) & {
+  /**
+   * The caller's id for this command, the same on every retry of it: passed as the writer's `requestId`, so a
+   * retry after a lost response returns the first commit instead of writing the events again.
+   */
+  readonly commandId?: string;
+};
 
 export interface OrderCommandResult {
   readonly ok: boolean;
@@ -24,6 +36,8 @@ export interface OrderCommandResult {
   readonly eventIds?: readonly string[];
   /** Commit time of the events (epoch ms), used to measure commit → applied latency. */
   readonly committedAt?: number;
+  /** True when an earlier call with the same commandId had committed: this call wrote nothing. */
+  readonly replayed?: boolean;
   readonly error?: { readonly name: string; readonly message: string };
 }
 
@@ -41,9 +55,11 @@ export async function placeOrder(command: OrderCommand): Promise<OrderCommandRes
   writer ??= new OutboxWriter({ client, source: process.env.OUTBOX_EVENT_SOURCE ?? '/demo/orders' });
   const aggregateKey = `order#${command.orderId}`;
   const now = Date.now();
+  const requestId = command.commandId === undefined ? {} : { requestId: command.commandId };
   if (command.action === 'place') {
     const result = await writer.transact({
       aggregate: { key: aggregateKey, expectedVersion: 0 },
+      ...requestId,
       writes: [
         {
           Put: {
@@ -79,6 +95,7 @@ export async function placeOrder(command: OrderCommand): Promise<OrderCommandRes
       version: result.version,
       eventIds: result.events.map((e) => e.id),
       committedAt: now,
+      ...(result.replayed ? { replayed: true } : {}),
     };
   }
   const order = await client.send(
@@ -89,6 +106,7 @@ export async function placeOrder(command: OrderCommand): Promise<OrderCommandRes
   const [state, type] = command.action === 'pay' ? ['PAID', 'OrderPaid'] : ['SHIPPED', 'OrderShipped'];
   const result = await writer.transact({
     aggregate: { key: aggregateKey, expectedVersion: version },
+    ...requestId,
     writes: [
       {
         Update: {
@@ -106,6 +124,7 @@ export async function placeOrder(command: OrderCommand): Promise<OrderCommandRes
         type: `${EVENT_TYPE_PREFIX}${type}`,
         subject: command.orderId,
         data: { orderId: command.orderId, amountCents: order.Item.amountCents as number },
+        ...(command.deliverAt === undefined ? {} : { deliverAt: command.deliverAt }),
       },
     ],
   });
@@ -115,10 +134,15 @@ export async function placeOrder(command: OrderCommand): Promise<OrderCommandRes
     version: result.version,
     eventIds: result.events.map((e) => e.id),
     committedAt: now,
+    ...(result.replayed ? { replayed: true } : {}),
   };
 }
 
-/** Lambda entry point. A lost optimistic-concurrency race is answered, not thrown, so callers can reload. */
+/**
+ * Lambda entry point. A lost optimistic-concurrency race is answered, not thrown, so callers can reload. Anything
+ * else fails the invocation, including OutboxOutcomeUnknownError (the commit may or may not have happened): the
+ * caller retries the same command with the same commandId, which is safe.
+ */
 export const handler = async (command: OrderCommand): Promise<OrderCommandResult> => {
   try {
     return await placeOrder(command);

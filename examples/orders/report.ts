@@ -193,7 +193,8 @@ export function renderReport(report: RunReport): string {
   );
   const dlq = Object.entries(report.deadLettered).filter(([, n]) => n > 0);
   out.push(`dead-lettered: ${dlq.length ? dlq.map(([q, n]) => `${q}=${n}`).join(', ') : 'none'}`);
-  if (report.faults.length) out.push(`faults injected: ${report.faults.join('; ')}`);
+  // One fault a line: a fault's own text may contain `;` (e.g. a refusal message quoted verbatim).
+  if (report.faults.length) out.push('faults injected:', ...report.faults.map((f) => `  - ${f}`));
   out.push(
     `alarms fired: ${report.alarmsFired.length ? report.alarmsFired.map((a) => a.alarm).join(', ') : 'none'}`,
   );

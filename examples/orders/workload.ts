@@ -9,8 +9,12 @@ export const ORDER_STEPS: readonly OrderStep[] = ['place', 'pay', 'ship'];
 export interface OrderCommand {
   readonly action: OrderStep;
   readonly orderId: string;
+  /** Stable across the workload's retries of this command: the producer's `requestId`. */
+  readonly commandId: string;
   readonly customerId?: string;
   readonly amountCents?: number;
+  /** Delayed delivery of the command's event (epoch ms). */
+  readonly deliverAt?: number;
 }
 
 export interface WorkloadOptions {
@@ -25,6 +29,11 @@ export interface WorkloadOptions {
   /** Tries per command before the workload gives up on that order. @default 5 */
   readonly maxTries?: number;
   readonly orderIdPrefix?: string;
+  /**
+   * Seconds to delay the delivery of this step's event (none when undefined). The aggregate's next step is then
+   * committed right after it, while the delayed event is still held.
+   */
+  readonly delaySecondsFor?: (orderId: string, step: OrderStep) => number | undefined;
 }
 
 export interface WorkloadResult {
@@ -68,15 +77,23 @@ export async function runWorkload(options: WorkloadOptions): Promise<WorkloadRes
       try {
         const step = ORDER_STEPS[next.step] ?? 'place';
         const n = Number.parseInt(next.orderId.slice(prefix.length), 10);
+        const commandId = `${next.orderId}.${step}`;
+        const delaySeconds = options.delaySecondsFor?.(next.orderId, step);
         const command: OrderCommand =
           step === 'place'
             ? {
                 action: 'place',
                 orderId: next.orderId,
+                commandId,
                 customerId: `c-${n % 50}`,
                 amountCents: 1000 + (n % 9000),
               }
-            : { action: step, orderId: next.orderId };
+            : {
+                action: step,
+                orderId: next.orderId,
+                commandId,
+                ...(delaySeconds === undefined ? {} : { deliverAt: Date.now() + delaySeconds * 1000 }),
+              };
         let ok = false;
         for (let attempt = 1; attempt <= (options.maxTries ?? 5) && !ok; attempt++) {
           await takeSlot();
@@ -85,7 +102,12 @@ export async function runWorkload(options: WorkloadOptions): Promise<WorkloadRes
         if (ok) {
           committed++;
           options.onCommitted?.(command);
-          if (next.step + 1 < ORDER_STEPS.length) queue.push({ orderId: next.orderId, step: next.step + 1 });
+          if (next.step + 1 < ORDER_STEPS.length) {
+            const following = { orderId: next.orderId, step: next.step + 1 };
+            // After a delayed event, its aggregate's next step goes first: committed while the delayed one is held.
+            if (command.deliverAt === undefined) queue.push(following);
+            else queue.unshift(following);
+          }
         } else {
           failed++;
         }

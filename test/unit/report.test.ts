@@ -4,6 +4,7 @@ import {
   buildReport,
   type CommittedEvent,
   isClean,
+  renderReport,
   resultLine,
 } from '../../examples/orders/report.ts';
 
@@ -73,5 +74,19 @@ describe('buildReport', () => {
     });
     expect(report.committed).toBe(2);
     expect(report.lost).toBe(0);
+  });
+
+  it('renders each injected fault on its own line, verbatim', () => {
+    const faults = [
+      'tracked subscription with a source filter: refused at synth: Invalid subscription "audit": - a; b',
+      'producer call o00006.pay: the producer failed with OutboxOutcomeUnknownError',
+    ];
+    const lines = renderReport(buildReport({ committed, subscribers, effects: [], faults })).split('\n');
+    const at = lines.indexOf('faults injected:');
+    expect(at).toBeGreaterThan(0);
+    expect(lines.slice(at + 1, at + 3)).toEqual(faults.map((f) => `  - ${f}`));
+    expect(renderReport(buildReport({ committed, subscribers, effects: [] }))).not.toContain(
+      'faults injected',
+    );
   });
 });
