@@ -157,6 +157,8 @@ export class OrdersStack extends Stack {
     this.ordersTable = demoTable(this, 'Orders', 'orderId', removalPolicy);
     this.orderProducer = demoFunction(this, 'OrderProducer', 'place-order.ts', {
       description: 'Demo producer: commits an order change and its event in one transaction',
+      // Room for the writer to settle a lost response (re-send, read back) before the caller gives up.
+      timeout: Duration.seconds(10),
       environment: {
         ...this.outbox.producerEnvironment,
         ORDERS_TABLE_NAME: this.ordersTable.tableName,
