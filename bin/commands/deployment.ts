@@ -406,7 +406,7 @@ export function findSubscription(deployment: Deployment, name: string): Subscrip
   if (!found) {
     const known = deployment.subscriptions.map((s) => s.name);
     throw new CliUsageError(
-      `no subscription "${name}" in this deployment; known: ${known.length > 0 ? known.join(', ') : '(none)'}. Run \`outbox status\` to list them.`,
+      `no subscription "${name}" in this deployment; known: ${known.length > 0 ? known.join(', ') : '(none)'}. Run \`outbox status\` to list them; a subscription deployed in another stack than the outbox is found when that stack is added with --stack (e.g. --stack Outbox,Subscribers).`,
     );
   }
   return found;

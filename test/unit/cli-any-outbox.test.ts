@@ -213,6 +213,16 @@ describe('--outbox <parameterPrefix>', () => {
     expect(cfn.commandCalls(DescribeStacksCommand)).toHaveLength(0);
   });
 
+  it('a subscription not found says to add its stack with --stack', async () => {
+    publish(parameters);
+    const c = capture();
+    expect(await runDlqCommand(['list', 'billing', '--outbox', prefix, '--region', 'eu-west-1'], c.io)).toBe(
+      2,
+    );
+    expect(c.err()).toContain('no subscription "billing" in this deployment; known: (none)');
+    expect(c.err()).toContain('is found when that stack is added with --stack');
+  });
+
   it('takes the subscriptions from the --stack stacks (the subscribers of the outbox)', async () => {
     publish(parameters);
     stack('Billing', billing);
