@@ -69,7 +69,11 @@ const commands: Record<string, Command> = {
 
 function usage(): string {
   const lines = Object.entries(commands).map(([name, c]) => `  ${name.padEnd(12)} ${c.summary}`);
-  return `usage: outbox <command> [options]\n\ncommands:\n${lines.join('\n')}\n`;
+  return (
+    `usage: outbox <command> [options]\n\ncommands:\n${lines.join('\n')}\n\n` +
+    'status, dlq, quarantine and replay find the outbox by --stack <name>[,<name>...] (default ServerlessOutbox),\n' +
+    '--outbox <parameterPrefix> (its SSM parameters) or --local; see `outbox <command> --help`.\n'
+  );
 }
 
 const [name, ...rest] = process.argv.slice(2);

@@ -119,11 +119,12 @@ export const processIo: CliIo = {
   ...(isatty(0) ? { confirm: askOnTerminal } : {}),
 };
 
-type OptionSpec = { type: 'string' | 'boolean'; short?: string; multiple?: false };
+type OptionSpec = { type: 'string' | 'boolean'; short?: string; multiple?: boolean };
 
 /** Options every command that reaches a deployment accepts. */
 export const DEPLOYMENT_OPTIONS = {
-  stack: { type: 'string' },
+  stack: { type: 'string', multiple: true },
+  outbox: { type: 'string' },
   region: { type: 'string' },
   local: { type: 'boolean' },
   deployment: { type: 'string' },
@@ -132,7 +133,10 @@ export const DEPLOYMENT_OPTIONS = {
 } as const satisfies Record<string, OptionSpec>;
 
 export const DEPLOYMENT_OPTIONS_USAGE = `deployment options:
-  --stack <name>        CloudFormation stack to read outputs from (default ServerlessOutbox)
+  --stack <name>[,...]  CloudFormation stack(s) to read outputs from (default ServerlessOutbox); several with
+                        --stack A,B or a repeated --stack: one holds the outbox, subscriptions come from all
+  --outbox <prefix>     find the outbox by the SSM parameters it publishes (the Outbox's parameterPrefix);
+                        its subscriptions then come from the --stack stacks, if any
   --region <region>     AWS region (default: the SDK's default chain, e.g. AWS_REGION / profile)
   --local               use the offline runtime (reads .local-runs/deployment.json; start it with \`npm start -- --serve\`)
   --deployment <file>   read the deployment from a JSON file instead (same shape as .local-runs/deployment.json)
@@ -140,7 +144,7 @@ export const DEPLOYMENT_OPTIONS_USAGE = `deployment options:
   -h, --help            show this help`;
 
 export interface ParsedArgs {
-  readonly values: Record<string, string | boolean | undefined>;
+  readonly values: Record<string, string | boolean | string[] | undefined>;
   readonly positionals: string[];
 }
 
@@ -153,7 +157,7 @@ export function parseCommandArgs(argv: readonly string[], options: Record<string
       allowPositionals: true,
       strict: true,
     });
-    return { values: values as Record<string, string | boolean | undefined>, positionals };
+    return { values: values as ParsedArgs['values'], positionals };
   } catch (error) {
     throw new CliUsageError(error instanceof Error ? error.message : String(error));
   }
@@ -167,7 +171,8 @@ export function expectPositionals(args: ParsedArgs, count: number): void {
 
 /** The deployment-selection part of parsed options. */
 export function deploymentOptionsOf(values: ParsedArgs['values']): DeploymentOptions {
-  const stack = stringOption(values, 'stack');
+  const stack = stackOption(values);
+  const outbox = stringOption(values, 'outbox');
   const region = stringOption(values, 'region');
   const deploymentFile = stringOption(values, 'deployment');
   const local = values.local === true;
@@ -179,17 +184,31 @@ export function deploymentOptionsOf(values: ParsedArgs['values']): DeploymentOpt
       '--stack reads a deployed CloudFormation stack; it cannot be combined with --local or --deployment',
     );
   }
+  if ((local || deploymentFile !== undefined) && outbox !== undefined) {
+    throw new CliUsageError(
+      '--outbox reads the SSM parameters of a deployed Outbox; it cannot be combined with --local or --deployment',
+    );
+  }
   return {
     ...(stack === undefined ? {} : { stack }),
+    ...(outbox === undefined ? {} : { outbox }),
     ...(region === undefined ? {} : { region }),
     ...(local ? { local } : {}),
     ...(deploymentFile === undefined ? {} : { deploymentFile }),
   };
 }
 
+/** `--stack A,B --stack C` → `['A,B', 'C']` (resolveDeployment splits at the commas); undefined when absent. */
+function stackOption(values: ParsedArgs['values']): string[] | undefined {
+  const value = values.stack;
+  if (value === undefined || typeof value === 'boolean') return undefined;
+  return Array.isArray(value) ? value : [value];
+}
+
 export function stringOption(values: ParsedArgs['values'], name: string): string | undefined {
   const value = values[name];
   if (value === undefined || typeof value === 'boolean') return undefined;
+  if (Array.isArray(value)) throw new CliUsageError(`--${name} takes one value`);
   if (value.trim() === '') throw new CliUsageError(`--${name} needs a value`);
   return value;
 }

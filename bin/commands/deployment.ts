@@ -1,18 +1,31 @@
 /**
  * Deployment discovery: what the operator commands act on (outbox table, subscription queues and DLQs,
- * topic, bus), read from the CloudFormation stack's outputs, from the offline runtime's
- * `.local-runs/deployment.json`, or from a file given with `--deployment`.
+ * topic, bus), read from the outputs of one or more CloudFormation stacks, from the SSM parameters an Outbox
+ * publishes under its `parameterPrefix`, from the offline runtime's `.local-runs/deployment.json`, or from a
+ * file given with `--deployment`.
  */
 import { readFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { CloudFormationClient, DescribeStacksCommand, type Output } from '@aws-sdk/client-cloudformation';
+import { GetParametersCommand, SSMClient } from '@aws-sdk/client-ssm';
 import {
   type Deployment,
   deploymentFromStackOutputs,
+  hasOutboxOutputs,
   IncompleteStackOutputsError,
   isFifoUrl,
+  type OutboxCoordinates,
+  outboxFromStackOutputs,
   type SubscriptionQueues,
+  subscriptionsFromStackOutputs,
 } from '../../functions/contract/deployment.ts';
+import { StackOutputKey } from '../../functions/contract/outputs.ts';
+import {
+  busNameFromArn,
+  OutboxParameterName,
+  outboxParameterPath,
+  tableNameFromArn,
+} from '../../functions/contract/parameters.ts';
 import { CliUsageError, DeploymentNotFoundError, describeError } from './cli-support.ts';
 
 export {
@@ -24,8 +37,14 @@ export {
 export { outputName as pascalCase } from '../../functions/contract/outputs.ts';
 
 export interface DeploymentOptions {
-  /** @default 'ServerlessOutbox' */
-  stack?: string;
+  /**
+   * Stack(s) to read outputs from: one name, comma-separated names, or a list (`--stack A,B` / repeated
+   * `--stack`). Exactly one of them carries the outbox's outputs (unless `outbox` is given); subscriptions are
+   * collected from all. @default 'ServerlessOutbox' (none when `outbox` is given)
+   */
+  stack?: string | readonly string[];
+  /** Find the outbox by the SSM parameters it publishes under this `parameterPrefix` (`/my-app/outbox`). */
+  outbox?: string;
   region?: string;
   /** Read `.local-runs/deployment.json` (written by `npm start -- --serve`). */
   local?: boolean;
@@ -35,6 +54,8 @@ export interface DeploymentOptions {
   cwd?: string;
   /** For tests. @default a client for `region` with the default credential chain */
   cloudFormation?: CloudFormationClient;
+  /** For tests. @default a client for `region` with the default credential chain */
+  ssm?: SSMClient;
 }
 
 export const DEFAULT_STACK_NAME = 'ServerlessOutbox';
@@ -44,7 +65,10 @@ export const LOCAL_DEPLOYMENT_FILE = '.local-runs/deployment.json';
 /** Output keys of the stack (the `Sub<Name>...` ones are per subscription, <Name> in PascalCase). */
 export { StackOutputKey as StackOutput } from '../../functions/contract/outputs.ts';
 
-/** Where the commands find everything, by option precedence: --deployment, --local, then the stack. */
+/**
+ * Where the commands find everything, by option precedence: --deployment, --local, then --outbox (SSM parameters,
+ * with the subscriptions of the --stack stacks, if any), then the --stack stacks' outputs.
+ */
 export async function resolveDeployment(options: DeploymentOptions = {}): Promise<Deployment> {
   if (options.deploymentFile !== undefined) {
     return readDeploymentFile(resolve(options.cwd ?? process.cwd(), options.deploymentFile), 'file');
@@ -52,7 +76,169 @@ export async function resolveDeployment(options: DeploymentOptions = {}): Promis
   if (options.local) {
     return readDeploymentFile(resolve(options.cwd ?? process.cwd(), LOCAL_DEPLOYMENT_FILE), 'local');
   }
-  return deploymentFromStack(options);
+  if (options.outbox !== undefined) {
+    const prefix = normalizeParameterPrefix(options.outbox);
+    const stacks = options.stack === undefined ? [] : stackNames(options.stack);
+    const [outbox, described] = await Promise.all([
+      outboxFromParameters(prefix, options),
+      stacks.length === 0 ? Promise.resolve([]) : describeStacks(stacks, options),
+    ]);
+    return mergeStackOutputs(described, { outbox, prefix });
+  }
+  const stacks = options.stack === undefined ? [DEFAULT_STACK_NAME] : stackNames(options.stack);
+  return mergeStackOutputs(await describeStacks(stacks, options));
+}
+
+/** `A,B` / `['A', 'B,C']` → `['A', 'B', 'C']` (trimmed, without repeats). */
+export function stackNames(stack: string | readonly string[]): string[] {
+  const names = (typeof stack === 'string' ? [stack] : stack)
+    .flatMap((s) => s.split(','))
+    .map((s) => s.trim())
+    .filter((s) => s !== '');
+  if (names.length === 0) {
+    throw new CliUsageError('--stack needs a stack name (several: --stack A,B or --stack A --stack B)');
+  }
+  return [...new Set(names)];
+}
+
+/** The outputs of one stack, as DescribeStacks returns them. */
+export interface StackOutputs {
+  readonly stack: string;
+  readonly outputs: readonly Output[];
+}
+
+/**
+ * Merges the outputs of several stacks into one deployment. Without `outbox`, exactly one stack carries the
+ * outbox's outputs (`OutboxTableName`, `OutboxTopicArn`, `OutboxBusName`, `RelayFailureQueueUrl`); with `outbox`
+ * (found by its SSM parameters) a stack that carries outbox outputs must be of that outbox. Subscriptions are
+ * collected from every stack; the same subscription in two stacks is refused. Throws DeploymentNotFoundError.
+ */
+export function mergeStackOutputs(
+  stacks: readonly StackOutputs[],
+  from?: { outbox: OutboxCoordinates; prefix: string },
+): Deployment {
+  const carriers = stacks.filter((s) => hasOutboxOutputs(s.outputs));
+  let outbox: OutboxCoordinates;
+  if (from) {
+    outbox = { ...from.outbox };
+    for (const carrier of carriers) {
+      const own = outboxFromStackOutputs(carrier.outputs);
+      if (own?.outboxTableName !== from.outbox.outboxTableName) {
+        throw new DeploymentNotFoundError(
+          `stack ${carrier.stack} carries the outputs of another outbox (table ${own?.outboxTableName ?? '(no OutboxTableName output)'}) than --outbox ${from.prefix} (table ${from.outbox.outboxTableName}): pass in --stack only the stacks of this outbox's subscriptions.`,
+        );
+      }
+      // The relay failure queue has no SSM parameter: take it from the outbox's own stack when that is given.
+      outbox = { ...own, ...outbox };
+    }
+  } else {
+    const carrier = carriers[0];
+    if (carriers.length > 1) {
+      throw new DeploymentNotFoundError(
+        `stacks ${carriers.map((c) => c.stack).join(', ')} all carry outbox outputs (${Object.values(StackOutputKey).join(', ')}): the CLI acts on one outbox at a time. Pass in --stack one outbox's stack and the stacks of its subscriptions, or find the outbox with --outbox <parameterPrefix>.`,
+      );
+    }
+    if (!carrier) {
+      if (stacks.length === 1) return deploymentFromOutputs(stacks[0]?.outputs ?? [], stacks[0]?.stack);
+      throw new DeploymentNotFoundError(
+        `none of the stacks ${stacks.map((s) => s.stack).join(', ')} has the outbox's ${StackOutputKey.tableName} output: add the stack that holds the Outbox construct to --stack (\`npx cdk deploy\` it if it predates the operator CLI), or find the outbox by its SSM parameters with --outbox <parameterPrefix>.`,
+      );
+    }
+    const own = outboxFromStackOutputs(carrier.outputs);
+    if (!own) return deploymentFromOutputs(carrier.outputs, carrier.stack);
+    outbox = own;
+  }
+  const found = new Map<string, { stack: string; subscription: SubscriptionQueues }>();
+  for (const { stack, outputs } of stacks) {
+    let entries: ReturnType<typeof subscriptionsFromStackOutputs>;
+    try {
+      entries = subscriptionsFromStackOutputs(outputs, stack);
+    } catch (error) {
+      if (error instanceof IncompleteStackOutputsError) {
+        throw new DeploymentNotFoundError(error.message, { cause: error });
+      }
+      throw error;
+    }
+    for (const { outputName, subscription } of entries) {
+      const other = found.get(outputName);
+      if (other) {
+        throw new DeploymentNotFoundError(
+          `subscription "${subscription.name}" is in two stacks, ${other.stack} and ${stack} (outputs Sub${outputName}QueueUrl / Sub${outputName}DlqUrl): subscription names are unique per outbox. Pass only the stacks of one outbox in --stack, or rename one of the subscriptions.`,
+        );
+      }
+      found.set(outputName, { stack, subscription });
+    }
+  }
+  const subscriptions = [...found]
+    .sort(([a], [b]) => a.localeCompare(b))
+    .map(([, entry]) => entry.subscription);
+  return { ...outbox, subscriptions };
+}
+
+/** `--outbox` takes a `parameterPrefix`: it starts with "/"; a trailing "/" is ignored. */
+function normalizeParameterPrefix(prefix: string): string {
+  const trimmed = prefix.trim().replace(/\/+$/, '');
+  if (!/^\/[A-Za-z0-9_.\-/]+$/.test(trimmed)) {
+    throw new CliUsageError(
+      `--outbox takes the parameterPrefix the Outbox publishes its SSM parameters under, e.g. /my-app/outbox (it starts with "/"), but "${prefix}" was given`,
+    );
+  }
+  return trimmed;
+}
+
+/**
+ * The outbox's coordinates from the SSM parameters it publishes under `parameterPrefix`: `<prefix>/table-arn`
+ * (required), `<prefix>/topic-arn` and `<prefix>/bus-arn` (present when the outbox has a topic / a bus).
+ */
+async function outboxFromParameters(prefix: string, options: DeploymentOptions): Promise<OutboxCoordinates> {
+  const names = {
+    table: outboxParameterPath(prefix, OutboxParameterName.tableArn),
+    topic: outboxParameterPath(prefix, OutboxParameterName.topicArn),
+    bus: outboxParameterPath(prefix, OutboxParameterName.busArn),
+  };
+  const client = options.ssm ?? new SSMClient(options.region === undefined ? {} : { region: options.region });
+  const values = new Map<string, string>();
+  try {
+    const response = await client.send(
+      new GetParametersCommand({ Names: [names.table, names.topic, names.bus] }),
+    );
+    for (const p of response.Parameters ?? []) if (p.Name && p.Value) values.set(p.Name, p.Value);
+  } catch (error) {
+    throw new DeploymentNotFoundError(
+      `cannot read the outbox's SSM parameters under ${prefix}: ${describeError(error)}`,
+      { cause: error },
+    );
+  } finally {
+    if (!options.ssm) client.destroy();
+  }
+  const tableArn = values.get(names.table);
+  if (tableArn === undefined) {
+    throw new DeploymentNotFoundError(
+      `SSM parameter ${names.table} was not found${options.region ? ` in ${options.region}` : ''}: --outbox ${prefix} finds an outbox by the parameters it publishes, so deploy the Outbox with \`parameterPrefix: '${prefix}'\` (\`npx cdk deploy\`), or check --outbox and --region.`,
+    );
+  }
+  const outboxTableName = tableNameFromArn(tableArn);
+  if (outboxTableName === undefined) {
+    throw new DeploymentNotFoundError(
+      `SSM parameter ${names.table} holds "${tableArn}", not a DynamoDB table ARN (arn:aws:dynamodb:<region>:<account>:table/<name>): check --outbox, or redeploy the Outbox.`,
+    );
+  }
+  const topicArn = values.get(names.topic);
+  const busArn = values.get(names.bus);
+  let busName: string | undefined;
+  if (busArn !== undefined) {
+    busName = busNameFromArn(busArn);
+    if (busName === undefined) {
+      throw new DeploymentNotFoundError(
+        `SSM parameter ${names.bus} holds "${busArn}", not an EventBridge bus ARN (arn:aws:events:<region>:<account>:event-bus/<name>): check --outbox, or redeploy the Outbox.`,
+      );
+    }
+  }
+  return {
+    outboxTableName,
+    ...(topicArn === undefined ? {} : { topicArn }),
+    ...(busName === undefined ? {} : { busName }),
+  };
 }
 
 async function readDeploymentFile(path: string, kind: 'file' | 'local'): Promise<Deployment> {
@@ -150,26 +336,38 @@ export function parseDeployment(json: unknown, origin = 'the deployment file'): 
   };
 }
 
-async function deploymentFromStack(options: DeploymentOptions): Promise<Deployment> {
-  const stack = options.stack ?? DEFAULT_STACK_NAME;
+async function describeStacks(
+  stacks: readonly string[],
+  options: DeploymentOptions,
+): Promise<StackOutputs[]> {
   const client =
     options.cloudFormation ??
     new CloudFormationClient(options.region === undefined ? {} : { region: options.region });
   try {
+    return await Promise.all(stacks.map((stack) => describeStack(client, stack, options.region)));
+  } finally {
+    if (!options.cloudFormation) client.destroy();
+  }
+}
+
+async function describeStack(
+  client: CloudFormationClient,
+  stack: string,
+  region: string | undefined,
+): Promise<StackOutputs> {
+  try {
     const response = await client.send(new DescribeStacksCommand({ StackName: stack }));
     const found = response.Stacks?.[0];
-    if (!found) throw new DeploymentNotFoundError(stackMissing(stack, options.region));
-    return deploymentFromOutputs(found.Outputs ?? [], stack);
+    if (!found) throw new DeploymentNotFoundError(stackMissing(stack, region));
+    return { stack, outputs: found.Outputs ?? [] };
   } catch (error) {
     if (error instanceof DeploymentNotFoundError) throw error;
     if ((error as Error).name === 'ValidationError' && /does not exist/i.test((error as Error).message)) {
-      throw new DeploymentNotFoundError(stackMissing(stack, options.region), { cause: error });
+      throw new DeploymentNotFoundError(stackMissing(stack, region), { cause: error });
     }
     throw new DeploymentNotFoundError(`cannot describe stack ${stack}: ${describeError(error)}`, {
       cause: error,
     });
-  } finally {
-    if (!options.cloudFormation) client.destroy();
   }
 }
 
@@ -208,7 +406,7 @@ export function findSubscription(deployment: Deployment, name: string): Subscrip
   if (!found) {
     const known = deployment.subscriptions.map((s) => s.name);
     throw new CliUsageError(
-      `no subscription "${name}" in this deployment; known: ${known.length > 0 ? known.join(', ') : '(none)'}. Run \`outbox status\` to list them.`,
+      `no subscription "${name}" in this deployment; known: ${known.length > 0 ? known.join(', ') : '(none)'}. Run \`outbox status\` to list them; a subscription deployed in another stack than the outbox is found when that stack is added with --stack (e.g. --stack Outbox,Subscribers).`,
     );
   }
   return found;

@@ -39,16 +39,53 @@ export class IncompleteStackOutputsError extends Error {
 
 /** Builds a deployment from CloudFormation outputs (`OutboxTableName`, `Sub<Name>QueueUrl`, `Sub<Name>DlqUrl`, ...). */
 export function deploymentFromStackOutputs(outputs: readonly StackOutput[], stack: string): Deployment {
-  const byKey = new Map<string, string>();
-  for (const o of outputs) if (o.OutputKey && o.OutputValue) byKey.set(o.OutputKey, o.OutputValue);
-  const outboxTableName = byKey.get(StackOutputKey.tableName);
-  if (!outboxTableName) {
+  const outbox = outboxFromStackOutputs(outputs);
+  if (!outbox) {
     throw new IncompleteStackOutputsError(
       `stack ${stack} has no ${StackOutputKey.tableName} output: it predates the operator CLI or is not a serverless-outbox stack. Update it with \`npx cdk deploy\`.`,
     );
   }
+  return {
+    ...outbox,
+    subscriptions: subscriptionsFromStackOutputs(outputs, stack).map((entry) => entry.subscription),
+  };
+}
+
+/** The outbox part of a deployment (everything but the subscriptions). */
+export type OutboxCoordinates = Omit<Deployment, 'subscriptions' | 'endpoints'>;
+
+/** True when the outputs hold any of the outbox's own outputs (`OutboxTableName`, `OutboxTopicArn`, ...). */
+export function hasOutboxOutputs(outputs: readonly StackOutput[]): boolean {
+  const keys: readonly string[] = Object.values(StackOutputKey);
+  return outputs.some((o) => o.OutputKey !== undefined && o.OutputValue && keys.includes(o.OutputKey));
+}
+
+/** The outbox's own outputs; undefined without `OutboxTableName`. */
+export function outboxFromStackOutputs(outputs: readonly StackOutput[]): OutboxCoordinates | undefined {
+  const byKey = outputsByKey(outputs);
+  const outboxTableName = byKey.get(StackOutputKey.tableName);
+  if (!outboxTableName) return undefined;
+  const topicArn = byKey.get(StackOutputKey.topicArn);
+  const busName = byKey.get(StackOutputKey.busName);
+  const relayFailureQueueUrl = byKey.get(StackOutputKey.relayFailureQueueUrl);
+  return {
+    outboxTableName,
+    ...(topicArn === undefined ? {} : { topicArn }),
+    ...(busName === undefined ? {} : { busName }),
+    ...(relayFailureQueueUrl === undefined ? {} : { relayFailureQueueUrl }),
+  };
+}
+
+/**
+ * The subscriptions of one stack's outputs (`Sub<Name>QueueUrl` + `Sub<Name>DlqUrl`), sorted by <Name>; each with
+ * its <Name>. A stack of subscriptions needs no outbox outputs (the subscriptions may live in another stack).
+ */
+export function subscriptionsFromStackOutputs(
+  outputs: readonly StackOutput[],
+  stack: string,
+): { outputName: string; subscription: SubscriptionQueues }[] {
   const subs = new Map<string, { queueUrl?: string; deadLetterQueueUrl?: string }>();
-  for (const [key, value] of byKey) {
+  for (const [key, value] of outputsByKey(outputs)) {
     const match = SUBSCRIPTION_OUTPUT_PATTERN.exec(key);
     if (!match) continue;
     const pascal = match[1] as string;
@@ -57,7 +94,7 @@ export function deploymentFromStackOutputs(outputs: readonly StackOutput[], stac
     else entry.deadLetterQueueUrl = value;
     subs.set(pascal, entry);
   }
-  const subscriptions: SubscriptionQueues[] = [];
+  const subscriptions: { outputName: string; subscription: SubscriptionQueues }[] = [];
   for (const [pascal, entry] of [...subs].sort(([a], [b]) => a.localeCompare(b))) {
     if (!entry.queueUrl || !entry.deadLetterQueueUrl) {
       const missing = entry.queueUrl ? `Sub${pascal}DlqUrl` : `Sub${pascal}QueueUrl`;
@@ -66,22 +103,22 @@ export function deploymentFromStackOutputs(outputs: readonly StackOutput[], stac
       );
     }
     subscriptions.push({
-      name: kebabCase(pascal),
-      queueUrl: entry.queueUrl,
-      deadLetterQueueUrl: entry.deadLetterQueueUrl,
-      fifo: isFifoUrl(entry.queueUrl),
+      outputName: pascal,
+      subscription: {
+        name: kebabCase(pascal),
+        queueUrl: entry.queueUrl,
+        deadLetterQueueUrl: entry.deadLetterQueueUrl,
+        fifo: isFifoUrl(entry.queueUrl),
+      },
     });
   }
-  const topicArn = byKey.get(StackOutputKey.topicArn);
-  const busName = byKey.get(StackOutputKey.busName);
-  const relayFailureQueueUrl = byKey.get(StackOutputKey.relayFailureQueueUrl);
-  return {
-    outboxTableName,
-    subscriptions,
-    ...(topicArn === undefined ? {} : { topicArn }),
-    ...(busName === undefined ? {} : { busName }),
-    ...(relayFailureQueueUrl === undefined ? {} : { relayFailureQueueUrl }),
-  };
+  return subscriptions;
+}
+
+function outputsByKey(outputs: readonly StackOutput[]): Map<string, string> {
+  const byKey = new Map<string, string>();
+  for (const o of outputs) if (o.OutputKey && o.OutputValue) byKey.set(o.OutputKey, o.OutputValue);
+  return byKey;
 }
 
 /** `OrderHistory` → `order-history`, `Billing` → `billing`, `SmsV2` → `sms-v2`. */
