@@ -4,13 +4,14 @@ import type * as iam from 'aws-cdk-lib/aws-iam';
 import * as sns from 'aws-cdk-lib/aws-sns';
 import * as ssm from 'aws-cdk-lib/aws-ssm';
 import { Construct } from 'constructs';
+import { type OutboxParameterName, outboxParameterPath } from '../functions/contract/parameters.ts';
 import { DedupTable, type IDedupTable } from './dedup-table.ts';
 import type { IOutbox } from './outbox.ts';
 import { grantWriterActions } from './outbox-table.ts';
 import { Subscription, type SubscriptionProps } from './subscription.ts';
 
 /** The SSM parameters an `Outbox` with `parameterPrefix` publishes, by name below the prefix. */
-export type OutboxParameter = 'table-arn' | 'topic-arn' | 'bus-arn' | 'dedup-table-arn' | 'alarm-topic-arn';
+export type OutboxParameter = OutboxParameterName;
 
 /** What another app needs to subscribe to (and write to) an outbox. */
 export interface OutboxAttributes {
@@ -58,7 +59,7 @@ type AttributeSource = { readonly [K in keyof OutboxAttributes]-?: () => string 
 export class ImportedOutbox extends Construct implements IOutbox {
   static fromParameters(scope: Construct, id: string, parameterPrefix: string): ImportedOutbox {
     const read = (name: OutboxParameter) => () =>
-      ssm.StringParameter.valueForStringParameter(scope, `${parameterPrefix}/${name}`);
+      ssm.StringParameter.valueForStringParameter(scope, outboxParameterPath(parameterPrefix, name));
     return new ImportedOutbox(scope, id, {
       tableArn: read('table-arn'),
       topicArn: read('topic-arn'),

@@ -5,6 +5,7 @@ import type * as sns from 'aws-cdk-lib/aws-sns';
 import * as ssm from 'aws-cdk-lib/aws-ssm';
 import { Construct, type IConstruct } from 'constructs';
 import { StackOutputKey } from '../functions/contract/outputs.ts';
+import { outboxParameterPath } from '../functions/contract/parameters.ts';
 import { TRACKED_SUBSCRIBER_NAMES_ENV } from '../functions/runtime/ack-format.ts';
 import { PUBLISH_TARGETS_ENV } from '../functions/runtime/message-limits.ts';
 import { OUTBOX_TABLE_ENV } from '../functions/runtime/record-format.ts';
@@ -279,7 +280,7 @@ export class Outbox extends Construct implements IOutbox {
     }
     const parameter = (name: OutboxParameter, value: string) =>
       new ssm.StringParameter(this, `Parameter-${name}`, {
-        parameterName: `${prefix}/${name}`,
+        parameterName: outboxParameterPath(prefix, name),
         stringValue: value,
         description: `serverless-outbox ${this.node.path}: ${name}`,
       });
