@@ -97,6 +97,25 @@ export interface ShardPage {
   readonly readUnits: number;
 }
 
+/** One page's Query of an index shard, with the optional status/id filter. */
+function shardQuery(
+  tableName: string,
+  shard: string,
+  filter: ReturnType<typeof filterOf>,
+  startKey: Record<string, unknown> | undefined,
+) {
+  return {
+    TableName: tableName,
+    IndexName: PENDING_INDEX_NAME,
+    KeyConditionExpression: '#shard = :shard',
+    ...(filter ? { FilterExpression: filter.expression } : {}),
+    ExpressionAttributeNames: { '#shard': PENDING_SHARD, ...filter?.names },
+    ExpressionAttributeValues: { ':shard': shard, ...filter?.values },
+    ReturnConsumedCapacity: 'TOTAL' as const,
+    ...(startKey ? { ExclusiveStartKey: startKey } : {}),
+  };
+}
+
 /**
  * The shards' entries page by page (one shard after the other, each oldest due first), as they arrive: the next
  * page is read only when the caller asks for it, so memory holds one page. `pageSize` is the Query `Limit`
@@ -114,16 +133,9 @@ export async function* shardPages(
     do {
       const page = await client.send(
         new QueryCommand({
-          TableName: tableName,
-          IndexName: PENDING_INDEX_NAME,
-          KeyConditionExpression: '#shard = :shard',
-          ...(filter ? { FilterExpression: filter.expression } : {}),
-          ExpressionAttributeNames: { '#shard': PENDING_SHARD, ...filter?.names },
-          ExpressionAttributeValues: { ':shard': shard, ...filter?.values },
+          ...shardQuery(tableName, shard, filter, startKey),
           ScanIndexForward: true,
-          ReturnConsumedCapacity: 'TOTAL',
           ...(options.pageSize === undefined ? {} : { Limit: options.pageSize }),
-          ...(startKey ? { ExclusiveStartKey: startKey } : {}),
         }),
       );
       startKey = page.LastEvaluatedKey;
@@ -150,17 +162,7 @@ export async function countShards(
     let startKey: Record<string, unknown> | undefined;
     do {
       const page = await client.send(
-        new QueryCommand({
-          TableName: tableName,
-          IndexName: PENDING_INDEX_NAME,
-          KeyConditionExpression: '#shard = :shard',
-          ...(filter ? { FilterExpression: filter.expression } : {}),
-          ExpressionAttributeNames: { '#shard': PENDING_SHARD, ...filter?.names },
-          ExpressionAttributeValues: { ':shard': shard, ...filter?.values },
-          Select: 'COUNT',
-          ReturnConsumedCapacity: 'TOTAL',
-          ...(startKey ? { ExclusiveStartKey: startKey } : {}),
-        }),
+        new QueryCommand({ ...shardQuery(tableName, shard, filter, startKey), Select: 'COUNT' }),
       );
       count += page.Count ?? 0;
       readUnits += page.ConsumedCapacity?.CapacityUnits ?? 0;

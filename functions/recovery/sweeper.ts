@@ -525,21 +525,22 @@ function envelopeJson(item: Record<string, unknown>): string | undefined {
   return undefined;
 }
 
-/** Moves a pending ack's due time without counting a redelivery. */
-async function postponeAck(
+/** Updates an ack only while it is still PENDING; one the consumer acknowledged meanwhile is left alone. */
+async function updatePendingAck(
   deps: SweeperDependencies,
   key: Record<string, unknown>,
-  dueAt: number,
+  updateExpression: string,
+  values: Record<string, unknown>,
 ): Promise<void> {
   await deps.client
     .send(
       new UpdateCommand({
         TableName: deps.tableName,
         Key: key,
-        UpdateExpression: `SET ${PENDING_DUE_AT} = :due`,
+        UpdateExpression: updateExpression,
         ConditionExpression: '#status = :pending',
         ExpressionAttributeNames: { '#status': 'status' },
-        ExpressionAttributeValues: { ':due': dueAt, ':pending': AckStatus.Pending },
+        ExpressionAttributeValues: { ...values, ':pending': AckStatus.Pending },
       }),
     )
     .catch((error: Error) => {
@@ -547,30 +548,19 @@ async function postponeAck(
     });
 }
 
+/** Moves a pending ack's due time without counting a redelivery. */
+function postponeAck(deps: SweeperDependencies, key: Record<string, unknown>, dueAt: number): Promise<void> {
+  return updatePendingAck(deps, key, `SET ${PENDING_DUE_AT} = :due`, { ':due': dueAt });
+}
+
 /** PENDING → FAILED with the reason (the ack's end state: the AcksFailed alarm pages). */
-async function failAck(
-  deps: SweeperDependencies,
-  key: Record<string, unknown>,
-  reason: string,
-): Promise<void> {
-  await deps.client
-    .send(
-      new UpdateCommand({
-        TableName: deps.tableName,
-        Key: key,
-        UpdateExpression: `SET #status = :failed, lastError = :reason REMOVE ${PENDING_SHARD}, ${PENDING_DUE_AT}`,
-        ConditionExpression: '#status = :pending',
-        ExpressionAttributeNames: { '#status': 'status' },
-        ExpressionAttributeValues: {
-          ':failed': AckStatus.Failed,
-          ':pending': AckStatus.Pending,
-          ':reason': reason.slice(0, 1000),
-        },
-      }),
-    )
-    .catch((error: Error) => {
-      if (error.name !== 'ConditionalCheckFailedException') throw error;
-    });
+function failAck(deps: SweeperDependencies, key: Record<string, unknown>, reason: string): Promise<void> {
+  return updatePendingAck(
+    deps,
+    key,
+    `SET #status = :failed, lastError = :reason REMOVE ${PENDING_SHARD}, ${PENDING_DUE_AT}`,
+    { ':failed': AckStatus.Failed, ':reason': reason.slice(0, 1000) },
+  );
 }
 
 /** SCHEDULED → READY: the MODIFY reaches the relay through the stream filter. */
