@@ -146,6 +146,50 @@ describe('dlq redrive --aggregate (mocked SQS)', () => {
     clients.destroy();
   });
 
+  it('stops when a message it moved comes back to the DLQ, and leaves it there', async () => {
+    sqs
+      .on(ReceiveMessageCommand)
+      .resolvesOnce({ Messages: [message('m2', 'A', 2)] })
+      .resolvesOnce({ Messages: [] })
+      .resolvesOnce({ Messages: [message('new-0', 'A', 2)] })
+      .resolves({ Messages: [] });
+    sqs
+      .on(SendMessageBatchCommand)
+      .resolves({ Successful: [{ Id: '0', MessageId: 'new-0', MD5OfMessageBody: 'x' }] });
+    const clients = createClients({}, { region: 'eu-west-1' });
+    const result = await dlq.redriveAggregate(clients, subscription, 'A', { sleep: async () => {} });
+    expect(result).toMatchObject({ moved: 1, returned: 1, sequences: [2] });
+    expect(sqs.commandCalls(SendMessageBatchCommand)).toHaveLength(1);
+    expect(sqs.commandCalls(ChangeMessageVisibilityBatchCommand).at(-1)?.args[0].input.Entries).toEqual([
+      { Id: '0', ReceiptHandle: 'rh-new-0', VisibilityTimeout: 0 },
+    ]);
+    expect(dlq.formatAggregateRedrive(result)).toContain('failed again and returned to the DLQ');
+    clients.destroy();
+  });
+
+  it('prints what it moved, in order, and what it left', () => {
+    const text = dlq.formatAggregateRedrive({
+      subscription: 'billing',
+      aggregate: 'A',
+      from: subscription.deadLetterQueueUrl,
+      to: subscription.queueUrl,
+      moved: 2,
+      sentNotDeleted: 0,
+      failed: 0,
+      returned: 0,
+      sequences: [2, 3],
+      skipped: 4,
+      notReset: 0,
+      scanLimited: false,
+      errors: [],
+      remaining: 4,
+    });
+    expect(text).toBe(
+      'redrive billing --aggregate A: moved 2 message(s) from billing-dlq.fifo to billing.fifo (sequences 2, 3); failed 0; sent but not deleted 0; came back 0\n' +
+        'other aggregates: 4 message(s) left in the DLQ (visible again); 4 left in the DLQ in all\n',
+    );
+  });
+
   it('refuses an empty --aggregate (exit 2)', async () => {
     let err = '';
     const io: CliIo = {
