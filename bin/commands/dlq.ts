@@ -1,7 +1,8 @@
 /**
  * `outbox dlq list <subscription>` peeks at a subscription's dead-letter queue without consuming it;
  * `outbox dlq redrive <subscription>` moves DLQ messages back to the subscription queue, after showing a summary
- * and asking (or `--yes`), at most `--max` at `--rate` per second.
+ * and asking (or `--yes`), at most `--max` at `--rate` per second. `--aggregate <key>` moves one aggregate's
+ * messages only, in sequence order, and leaves the others in the DLQ.
  */
 import {
   ChangeMessageVisibilityBatchCommand,
@@ -13,6 +14,7 @@ import {
   type SendMessageBatchCommandOutput,
   type SendMessageBatchRequestEntry,
 } from '@aws-sdk/client-sqs';
+import { POISON_REASON_ATTRIBUTE } from '../../functions/consumer/consumer.ts';
 import { isOutboxEnvelope, type OutboxEnvelope } from '../../functions/runtime/envelope.ts';
 import {
   type CliIo,
@@ -34,6 +36,7 @@ import {
   integerOption,
   Pacer,
   runCommand,
+  stringOption,
   truncate,
 } from './cli-support.ts';
 import type { OutboxClients } from './clients.ts';
@@ -57,6 +60,22 @@ export interface DlqMessageSummary {
   /** SentTimestamp as ISO time. */
   readonly sentAt?: string;
   readonly bodyBytes: number;
+  /** Why the consumer dead-lettered it: the `outbox.poison-reason` message attribute, when set. */
+  readonly error?: string;
+}
+
+/** One aggregate (partitionkey) of a `dlq list`. */
+export interface DlqAggregateSummary {
+  /** The envelope's partitionkey; `(not an outbox envelope)` for bodies that are not one. */
+  readonly aggregate: string;
+  /** Messages of this aggregate among the peeked ones. */
+  readonly count: number;
+  /** The lowest sequence seen: where an ordered consumer got stuck. */
+  readonly firstSequence?: number;
+  readonly firstMessageId: string;
+  readonly firstEventId?: string;
+  /** The first message's poison reason, or `received N time(s)` when the consumer set none. */
+  readonly error: string;
 }
 
 export interface DlqListResult {
@@ -65,6 +84,8 @@ export interface DlqListResult {
   /** DLQ depth before peeking (visible + in flight + delayed). */
   readonly depth: number;
   readonly messages: readonly DlqMessageSummary[];
+  /** The peeked messages grouped by aggregate, in order of their first appearance. */
+  readonly aggregates: readonly DlqAggregateSummary[];
   /** Messages whose visibility could not be reset: they reappear when the peek's visibility timeout ends. */
   readonly notReset: number;
 }
@@ -86,10 +107,33 @@ export interface RedriveResult {
   readonly remaining?: number;
 }
 
+/** What `dlq redrive --aggregate` did. */
+export interface AggregateRedriveResult extends RedriveResult {
+  readonly aggregate: string;
+  /** The sequences sent to the subscription queue, in the order they were sent. */
+  readonly sequences: readonly number[];
+  /** Other aggregates' messages the scan received and left in the DLQ. */
+  readonly skipped: number;
+  /** Messages whose visibility could not be reset to 0: they reappear when the scan's visibility timeout ends. */
+  readonly notReset: number;
+  /** The scan stopped at AGGREGATE_SCAN_LIMIT held messages: the aggregate may have more behind them. */
+  readonly scanLimited: boolean;
+}
+
 /** Visibility timeout while peeking: if the CLI dies, messages reappear after this. */
 export const PEEK_VISIBILITY_SECONDS = 30;
 /** Visibility timeout while redriving: long enough to send and delete one batch. */
 export const REDRIVE_VISIBILITY_SECONDS = 60;
+/**
+ * Visibility timeout of the messages a per-aggregate redrive receives while it scans the DLQ: it holds the other
+ * aggregates' messages until the run ends, then sets their visibility back to 0. If the CLI dies, they reappear
+ * after this.
+ */
+export const AGGREGATE_SCAN_VISIBILITY_SECONDS = 300;
+/** Most messages a per-aggregate redrive holds (received, not its aggregate) during one run. */
+export const AGGREGATE_SCAN_LIMIT = 10_000;
+/** The `dlq list` aggregate of a message whose body is not an outbox envelope. */
+export const NOT_AN_ENVELOPE = '(not an outbox envelope)';
 /** Keep a send batch under 256 KiB (the limit of queues that did not raise MaximumMessageSize). */
 const MAX_BATCH_BYTES = 262_144;
 
@@ -136,13 +180,45 @@ export function summarizeMessage(message: Message): DlqMessageSummary {
   const attributes = message.Attributes ?? {};
   const receiveCount = Number(attributes.ApproximateReceiveCount);
   const sent = Number(attributes.SentTimestamp);
+  const reason = message.MessageAttributes?.[POISON_REASON_ATTRIBUTE]?.StringValue;
   return {
     messageId: message.MessageId ?? '',
     ...describeBody(message.Body),
     ...(attributes.MessageGroupId ? { messageGroupId: attributes.MessageGroupId } : {}),
     ...(Number.isFinite(receiveCount) && attributes.ApproximateReceiveCount ? { receiveCount } : {}),
     ...(Number.isFinite(sent) && attributes.SentTimestamp ? { sentAt: new Date(sent).toISOString() } : {}),
+    ...(reason ? { error: reason } : {}),
   };
+}
+
+/**
+ * Groups DLQ messages by aggregate (the envelope's partitionkey), in order of first appearance. Per aggregate:
+ * the count, and the message with the lowest sequence — the first failed event of an ordered consumer — with its
+ * poison reason or, when the consumer set none (the queue's redrive policy moved it), its receive count.
+ */
+export function groupByAggregate(messages: readonly DlqMessageSummary[]): DlqAggregateSummary[] {
+  const groups = new Map<string, DlqMessageSummary[]>();
+  for (const m of messages) {
+    const key = m.partitionkey ?? NOT_AN_ENVELOPE;
+    const group = groups.get(key);
+    if (group) group.push(m);
+    else groups.set(key, [m]);
+  }
+  return [...groups].map(([aggregate, group]) => {
+    const first = group.reduce((a, b) =>
+      (b.sequence ?? Number.POSITIVE_INFINITY) < (a.sequence ?? Number.POSITIVE_INFINITY) ? b : a,
+    );
+    return {
+      aggregate,
+      count: group.length,
+      ...(first.sequence === undefined ? {} : { firstSequence: first.sequence }),
+      firstMessageId: first.messageId,
+      ...(first.eventId === undefined ? {} : { firstEventId: first.eventId }),
+      error:
+        first.error ??
+        (first.receiveCount === undefined ? 'no reason recorded' : `received ${first.receiveCount} time(s)`),
+    };
+  });
 }
 
 /** Makes messages visible again at once (newest first, so a FIFO group keeps its order on emulators too). */
@@ -221,11 +297,13 @@ export async function listDlq(
   } finally {
     notReset = await resetVisibility(clients, subscription.deadLetterQueueUrl, received);
   }
+  const messages = received.map(summarizeMessage);
   return {
     subscription: subscription.name,
     deadLetterQueueUrl: subscription.deadLetterQueueUrl,
     depth: before.visible + before.inFlight + before.delayed,
-    messages: received.map(summarizeMessage),
+    messages,
+    aggregates: groupByAggregate(messages),
     notReset,
   };
 }
@@ -395,6 +473,160 @@ export async function redriveDlq(
   };
 }
 
+function sequenceOf(message: Message): number {
+  return describeBody(message.Body).sequence ?? Number.POSITIVE_INFINITY;
+}
+
+/**
+ * Moves one aggregate's DLQ messages (envelope partitionkey = `aggregate`) back to the subscription queue, in
+ * sequence order, and leaves every other message in the DLQ.
+ *
+ * Each round scans the DLQ — receives until nothing is visible, with a AGGREGATE_SCAN_VISIBILITY_SECONDS
+ * visibility timeout — keeps the aggregate's messages and holds the others (in flight, so the scan ends), sorts
+ * the aggregate's by sequence and sends them (MessageGroupId = the aggregate; dedup id `redrive.<DLQ message
+ * id>`), deleting each from the DLQ only after its send succeeded. Rounds repeat because a FIFO DLQ shows only
+ * the first messages of a group while they are in flight; deleting them shows the next. At the end (also after
+ * an error) the held messages' visibility is set back to 0, so they are visible again at once.
+ * Stops at the first failed send and when a message it moved comes back to the DLQ, as `redriveDlq` does.
+ */
+export async function redriveAggregate(
+  clients: OutboxClients,
+  subscription: SubscriptionQueues,
+  aggregate: string,
+  options: {
+    max?: number;
+    /** Messages per second. @default DEFAULT_RATE */
+    rate?: number;
+    now?: () => number;
+    sleep?: (ms: number) => Promise<void>;
+  } = {},
+): Promise<AggregateRedriveResult> {
+  const max = options.max ?? Number.POSITIVE_INFINITY;
+  const pacer = new Pacer(
+    options.rate ?? DEFAULT_RATE,
+    options.now ?? Date.now,
+    options.sleep ?? defaultSleep,
+  );
+  const from = subscription.deadLetterQueueUrl;
+  const to = subscription.queueUrl;
+  /** Other aggregates' messages, by message id (a re-received one replaces its receipt handle). */
+  const held = new Map<string, Message>();
+  /** The aggregate's messages not sent (after a stop, beyond --max, or came back): made visible again. */
+  const putBack = new Map<string, Message>();
+  const sentIds = new Set<string>();
+  const sequences: number[] = [];
+  const errors: string[] = [];
+  let moved = 0;
+  let sentNotDeleted = 0;
+  let failed = 0;
+  let returned = 0;
+  let scanLimited = false;
+  let notReset = 0;
+  let stop = false;
+  try {
+    while (!stop && moved + sentNotDeleted < max) {
+      const mine = new Map<string, Message>();
+      for (;;) {
+        if (held.size + mine.size + putBack.size >= AGGREGATE_SCAN_LIMIT) {
+          scanLimited = true;
+          break;
+        }
+        const batch = await receiveBatch(clients, from, 10, AGGREGATE_SCAN_VISIBILITY_SECONDS);
+        if (batch.length === 0) break;
+        for (const m of batch) {
+          const id = m.MessageId ?? '';
+          if (describeBody(m.Body).partitionkey !== aggregate) held.set(id, m);
+          else if (sentIds.has(id)) {
+            returned++;
+            stop = true;
+            putBack.set(id, m);
+          } else mine.set(id, m);
+        }
+      }
+      if (mine.size === 0) break;
+      const ordered = [...mine.values()].sort((a, b) => sequenceOf(a) - sequenceOf(b));
+      if (stop) {
+        for (const m of ordered) putBack.set(m.MessageId ?? '', m);
+        break;
+      }
+      const room = max - moved - sentNotDeleted;
+      for (const m of ordered.slice(room)) putBack.set(m.MessageId ?? '', m);
+      const toSend = ordered.slice(0, room);
+      for (let i = 0; i < toSend.length; i += pacer.chunk) {
+        for (const batch of sendBatches(toSend.slice(i, i + pacer.chunk))) {
+          if (stop) {
+            for (const m of batch) putBack.set(m.MessageId ?? '', m);
+            continue;
+          }
+          await pacer.take(batch.length);
+          let response: SendMessageBatchCommandOutput;
+          try {
+            response = await clients.sqs.send(
+              new SendMessageBatchCommand({
+                QueueUrl: to,
+                Entries: batch.map((m, j) => ({
+                  ...redriveEntry(m, j, subscription.fifo),
+                  ...(subscription.fifo ? { MessageGroupId: aggregate } : {}),
+                })),
+              }),
+            );
+          } catch (error) {
+            errors.push(`send to ${queueNameOf(to)} failed: ${describeError(error)}`);
+            failed += batch.length;
+            for (const m of batch) putBack.set(m.MessageId ?? '', m);
+            stop = true;
+            continue;
+          }
+          const failedIds = new Set((response.Failed ?? []).map((f) => f.Id));
+          for (const f of response.Failed ?? [])
+            errors.push(`message ${batch[Number(f.Id)]?.MessageId}: ${f.Code} ${f.Message ?? ''}`.trim());
+          for (const s of response.Successful ?? []) if (s.MessageId) sentIds.add(s.MessageId);
+          const sent = batch.filter((_, j) => !failedIds.has(String(j)));
+          if (failedIds.size > 0) {
+            failed += failedIds.size;
+            for (const m of batch.filter((_, j) => failedIds.has(String(j))))
+              putBack.set(m.MessageId ?? '', m);
+            stop = true;
+          }
+          for (const m of sent) sequences.push(sequenceOf(m));
+          const deleted = await deleteMessages(clients, from, sent, errors);
+          moved += deleted;
+          sentNotDeleted += sent.length - deleted;
+        }
+      }
+    }
+  } finally {
+    notReset = await resetVisibility(clients, from, [...held.values(), ...putBack.values()]);
+  }
+  let remaining: number | undefined;
+  try {
+    const depth = await queueDepth(clients, from);
+    remaining = depth.visible + depth.inFlight + depth.delayed;
+  } catch (error) {
+    errors.push(`cannot read the DLQ depth: ${describeError(error)}`);
+  }
+  if (notReset > 0)
+    errors.push(
+      `${notReset} message(s) could not be made visible again; they reappear within ${AGGREGATE_SCAN_VISIBILITY_SECONDS}s.`,
+    );
+  return {
+    subscription: subscription.name,
+    aggregate,
+    from,
+    to,
+    moved,
+    sentNotDeleted,
+    failed,
+    returned,
+    sequences,
+    skipped: held.size,
+    notReset,
+    scanLimited,
+    errors,
+    ...(remaining === undefined ? {} : { remaining }),
+  };
+}
+
 async function deleteMessages(
   clients: OutboxClients,
   queueUrl: string,
@@ -421,6 +653,15 @@ async function deleteMessages(
 export function formatDlqList(result: DlqListResult): string {
   const header = `DLQ of ${result.subscription} (${queueNameOf(result.deadLetterQueueUrl)}): ${result.depth} message(s); showing ${result.messages.length}`;
   if (result.messages.length === 0) return `${header}\n`;
+  const aggregates = formatTable(
+    ['aggregate', 'messages', 'first failed seq', 'error of the first'],
+    result.aggregates.map((a) => [
+      truncate(a.aggregate, 40),
+      a.count,
+      a.firstSequence ?? '-',
+      truncate(a.error.replace(/\s+/g, ' '), 100),
+    ]),
+  );
   const rows = result.messages.map((m) => [
     m.messageId,
     m.eventId ?? `(${m.format}, ${m.bodyBytes} bytes)`,
@@ -443,7 +684,7 @@ export function formatDlqList(result: DlqListResult): string {
         ]
       : []),
   ];
-  return `${header}\n${formatTable(['message id', 'event id', 'type', 'partitionkey', 'seq', 'receives', 'sent'], rows)}${notes.join('\n')}\n`;
+  return `${header}\nby aggregate (ordered subscriptions: fix, then \`dlq redrive ${result.subscription} --aggregate <key>\` from its first failed event):\n${aggregates}\nmessages:\n${formatTable(['message id', 'event id', 'type', 'partitionkey', 'seq', 'receives', 'sent'], rows)}${notes.join('\n')}\n`;
 }
 
 export function formatRedrive(result: RedriveResult): string {
@@ -459,6 +700,33 @@ export function formatRedrive(result: RedriveResult): string {
   }
   if (result.failed > 0 || result.sentNotDeleted > 0) {
     lines.push('re-run `outbox dlq redrive` to finish; it is safe (consumers dedup on event id).');
+  }
+  for (const error of result.errors) lines.push(`  ${error}`);
+  return `${lines.join('\n')}\n`;
+}
+
+export function formatAggregateRedrive(result: AggregateRedriveResult): string {
+  const lines = [
+    `redrive ${result.subscription} --aggregate ${result.aggregate}: moved ${result.moved} message(s) from ${queueNameOf(result.from)} to ${queueNameOf(result.to)}` +
+      (result.sequences.length > 0 ? ` (sequences ${result.sequences.join(', ')})` : '') +
+      `; failed ${result.failed}; sent but not deleted ${result.sentNotDeleted}; came back ${result.returned}`,
+    `other aggregates: ${result.skipped} message(s) left in the DLQ (visible again)` +
+      (result.remaining === undefined ? '' : `; ${result.remaining} left in the DLQ in all`),
+  ];
+  if (result.scanLimited) {
+    lines.push(
+      `the scan stopped after holding ${AGGREGATE_SCAN_LIMIT} other messages: ${result.aggregate} may have more in the DLQ; run it again.`,
+    );
+  }
+  if (result.returned > 0) {
+    lines.push(
+      `${result.returned} redriven message(s) of ${result.aggregate} failed again and returned to the DLQ: the consumer still fails them. Fix it, then redrive again.`,
+    );
+  }
+  if (result.failed > 0 || result.sentNotDeleted > 0) {
+    lines.push(
+      `re-run \`outbox dlq redrive ${result.subscription} --aggregate ${result.aggregate}\` to finish; it is safe (consumers dedup on event id).`,
+    );
   }
   for (const error of result.errors) lines.push(`  ${error}`);
   return `${lines.join('\n')}\n`;
@@ -490,8 +758,20 @@ export function redriveSummary(
   subscription: SubscriptionQueues,
   depth: number,
   guard: Pick<Guard, 'max' | 'rate'>,
+  aggregate?: string,
 ): string {
   const most = guard.max === undefined ? depth : Math.min(depth, guard.max);
+  if (aggregate !== undefined) {
+    return [
+      `dlq redrive ${subscription.name} --aggregate ${aggregate}: move the messages of aggregate ${aggregate} (and only those) from ${queueNameOf(subscription.deadLetterQueueUrl)} back to ${queueNameOf(subscription.queueUrl)}, in sequence order`,
+      `  in the DLQ: ${depth} message(s) now, of every aggregate; the others stay there`,
+      `  at most:    ${guard.max === undefined ? `every message of ${aggregate} (--max N moves fewer)` : `${guard.max} message(s) of ${aggregate} (--max ${guard.max})`}`,
+      `  rate:       ${guard.rate} message(s) per second (--rate)`,
+      `  the scan holds the other messages for up to ${AGGREGATE_SCAN_VISIBILITY_SECONDS}s and makes them visible again when it ends.`,
+      "  the consumer receives them again; it deduplicates on the event id. Fix the consumer's failure first.",
+      '',
+    ].join('\n');
+  }
   return [
     `dlq redrive ${subscription.name}: move messages from ${queueNameOf(subscription.deadLetterQueueUrl)} back to ${queueNameOf(subscription.queueUrl)}`,
     `  in the DLQ: ${depth} message(s) now`,
@@ -503,22 +783,38 @@ export function redriveSummary(
 }
 
 export const dlqRedriveCommand: CommandDefinition = {
-  usage: 'outbox dlq redrive <subscription> [--max N] [--rate N] [--yes] [--json] [deployment options]',
-  optionsUsage: GUARD_OPTIONS_USAGE,
-  options: { ...GUARD_OPTIONS },
+  usage:
+    'outbox dlq redrive <subscription> [--aggregate KEY] [--max N] [--rate N] [--yes] [--json] [deployment options]',
+  optionsUsage: `  --aggregate <key>     move only this aggregate's messages (envelope partitionkey), in sequence order\n${GUARD_OPTIONS_USAGE}`,
+  options: { ...GUARD_OPTIONS, aggregate: { type: 'string' } },
   prepare: (args, setup) => {
     const name = subscriptionArgument(args.positionals, 'outbox dlq redrive <subscription>');
     expectPositionals(args, 2);
-    const guard = guardOf(args, setup, `dlq redrive ${name}`);
+    const aggregate = stringOption(args.values, 'aggregate');
+    const action = `dlq redrive ${name}${aggregate === undefined ? '' : ` --aggregate ${aggregate}`}`;
+    const guard = guardOf(args, setup, action);
     return async ({ deployment, clients, io, now, sleep, json }: CommandContext) => {
       const subscription = findSubscription(deployment, name);
       const depth = await queueDepth(clients, subscription.deadLetterQueueUrl);
       await confirmAction(
         io,
         guard,
-        `dlq redrive ${subscription.name}`,
-        redriveSummary(subscription, depth.visible + depth.inFlight + depth.delayed, guard),
+        `dlq redrive ${subscription.name}${aggregate === undefined ? '' : ` --aggregate ${aggregate}`}`,
+        redriveSummary(subscription, depth.visible + depth.inFlight + depth.delayed, guard, aggregate),
       );
+      if (aggregate !== undefined) {
+        const result = await redriveAggregate(clients, subscription, aggregate, {
+          ...(guard.max === undefined ? {} : { max: guard.max }),
+          rate: guard.rate,
+          now,
+          sleep,
+        });
+        io.stdout(json ? formatJson(result) : formatAggregateRedrive(result));
+        return result.failed + result.sentNotDeleted + result.returned + result.notReset > 0 ||
+          result.scanLimited
+          ? ExitCode.failure
+          : ExitCode.ok;
+      }
       const result = await redriveDlq(clients, subscription, {
         ...(guard.max === undefined ? {} : { max: guard.max }),
         rate: guard.rate,
