@@ -111,10 +111,17 @@ export class OutboxReliabilityChecks implements IAspect {
     const stack = [...node.node.scopes].reverse().find((s): s is Stack => Stack.isStack(s));
     if (!stack || checkedStacks.has(stack)) return;
     checkedStacks.add(stack);
-    for (const finding of findings(new StackModel(stack))) {
-      if (OutboxReliabilityChecks.suppressionOf(finding.resource.construct, finding.id)) continue;
-      Annotations.of(finding.resource.construct).addError(`${finding.id}: ${finding.message}`);
-    }
+    // The check itself runs in the validation phase: after every aspect (whatever its priority or place in the
+    // tree) has changed the resources, and without resolving (and caching) lazy values while they still change.
+    stack.node.addValidation({
+      validate: () => {
+        for (const finding of findings(new StackModel(stack))) {
+          if (OutboxReliabilityChecks.suppressionOf(finding.resource.construct, finding.id)) continue;
+          Annotations.of(finding.resource.construct).addError(`${finding.id}: ${finding.message}`);
+        }
+        return [];
+      },
+    });
   }
 }
 

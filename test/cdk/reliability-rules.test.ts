@@ -475,6 +475,21 @@ describe('Outbox applies the reliability rules to its stack', () => {
     expect(errorPaths(stack, 'Outbox-R5')).toEqual(['/Platform/NoDlq/Resource']);
   });
 
+  it('GIVEN an aspect added after the Outbox that shortens every visibility timeout THEN R3 sees the change', () => {
+    const { app, stack, outbox } = outboxStack();
+    outbox.subscribe('billing', {
+      kind: 'ordered',
+      eventTypes: ['A'],
+      consumer: { function: inlineFunction(stack, 'BillingFn') },
+    });
+    Aspects.of(app).add({
+      visit: (node) => {
+        if (node instanceof sqs.CfnQueue) node.visibilityTimeout = 1;
+      },
+    });
+    expect(errorPaths(stack, 'Outbox-R3')).toEqual(['/Platform/Outbox/Subscriptions/billing/Queue/Resource']);
+  });
+
   it('GIVEN an Outbox with ordered, tracked, rule and queue-only subscriptions THEN no rule fires', () => {
     const { stack, outbox } = outboxStack();
     outbox.subscribe('billing', {
