@@ -475,6 +475,30 @@ describe('Outbox applies the reliability rules to its stack', () => {
     expect(errorPaths(stack, 'Outbox-R5')).toEqual(['/Platform/NoDlq/Resource']);
   });
 
+  it('GIVEN `consumer: { function, timeout }` declaring a shorter timeout than the function has THEN R3 fires', () => {
+    const { stack, outbox } = outboxStack();
+    const fn = new lambda.Function(stack, 'Slow', {
+      runtime: lambda.Runtime.NODEJS_24_X,
+      handler: 'index.handler',
+      code: lambda.Code.fromInline('exports.handler = async () => ({ batchItemFailures: [] });'),
+      timeout: Duration.seconds(60),
+    });
+    // Subscription derives a 60 s visibility timeout from the declared 10 s; the function runs up to 60 s.
+    outbox.subscribe('billing', {
+      kind: 'ordered',
+      consumer: { function: fn, timeout: Duration.seconds(10) },
+    });
+    expect(errorPaths(stack, 'Outbox-R3')).toEqual(['/Platform/Outbox/Subscriptions/billing/Queue/Resource']);
+  });
+
+  it("GIVEN a team's own event source mapping on a queue-only Subscription THEN R4 fires on it", () => {
+    const { stack, outbox } = outboxStack();
+    const sub = outbox.subscribe('analytics', { kind: 'rule', sources: ['/orders'] });
+    const reader = inlineFunction(stack, 'Reader');
+    reader.addEventSource(new SqsEventSource(sub.queue));
+    expect(errorPaths(stack)).toEqual([pathOf(l1(reader, lambda.CfnEventSourceMapping))]);
+  });
+
   it('GIVEN an aspect added after the Outbox that shortens every visibility timeout THEN R3 sees the change', () => {
     const { app, stack, outbox } = outboxStack();
     outbox.subscribe('billing', {
