@@ -32,6 +32,12 @@ export {
 } from './outbox-relay.ts';
 export { OutboxTable, type OutboxTableProps } from './outbox-table.ts';
 export {
+  OutboxReliabilityChecks,
+  OutboxReliabilityRule,
+  type OutboxReliabilityRuleId,
+  type OutboxReliabilitySuppression,
+} from './reliability/checks.ts';
+export {
   CONSUMER_METRICS_NAMESPACE,
   type OrderedSubscriptionProps,
   type RuleSubscriptionProps,

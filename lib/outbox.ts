@@ -1,4 +1,4 @@
-import { CfnOutput, type Duration, Lazy, Stack, Token } from 'aws-cdk-lib';
+import { Aspects, CfnOutput, type Duration, Lazy, Stack, Token } from 'aws-cdk-lib';
 import type * as events from 'aws-cdk-lib/aws-events';
 import type * as iam from 'aws-cdk-lib/aws-iam';
 import type * as sns from 'aws-cdk-lib/aws-sns';
@@ -27,6 +27,7 @@ import {
   type OutboxRelayTopicOptions,
 } from './outbox-relay.ts';
 import { OutboxTable, type OutboxTableProps } from './outbox-table.ts';
+import { OutboxReliabilityChecks } from './reliability/checks.ts';
 import { Subscription, type SubscriptionProps } from './subscription.ts';
 
 /** An outbox that subscriptions attach to: an `Outbox` of this app, or one imported from another app. */
@@ -113,6 +114,12 @@ export interface OutboxProps {
    * @default true
    */
   readonly outputs?: boolean;
+  /**
+   * Check this stack's resources against the outbox's reliability rules at synth (`OutboxReliabilityChecks`,
+   * docs/reliability-rules.md): a violation is an error annotation that fails `cdk synth` / `cdk deploy`.
+   * @default true
+   */
+  readonly reliabilityRules?: boolean;
 }
 
 function isTopic(value: OutboxProps['alarmTopic']): value is sns.ITopic {
@@ -195,6 +202,7 @@ export class Outbox extends Construct implements IOutbox {
     this.#outputs = props.outputs ?? true;
     if (this.#outputs) this.#addOutputs();
     if (props.parameterPrefix !== undefined) this.#addParameters(props.parameterPrefix);
+    if (props.reliabilityRules ?? true) Aspects.of(Stack.of(this)).add(new OutboxReliabilityChecks());
   }
 
   get outboxTableName(): string {
