@@ -16,7 +16,14 @@ import {
 } from './dedup-format.ts';
 import { DedupStore, type Lease, validateWrites } from './dedup-store.ts';
 import { ConsumerConfigurationError, ConsumerError, LeaseLostError, SequenceGapError } from './errors.ts';
-import { powertoolsConsumerLogger, powertoolsConsumerMetrics } from './observability.ts';
+import {
+  eventLogKeys,
+  eventScopedLogger,
+  eventTrace,
+  powertoolsConsumerLogger,
+  powertoolsConsumerMetrics,
+  withEventLogKeys,
+} from './observability.ts';
 import {
   type AcknowledgeOptions,
   type ConsumerLogger,
@@ -306,7 +313,8 @@ export class IdempotentConsumer<TData = unknown> {
     this.#deadLetterQueueUrl = options.deadLetterQueueUrl ?? process.env[DEAD_LETTER_QUEUE_URL_ENV];
     this.#sqsClient = options.sqsClient;
     this.metrics = options.metrics ?? powertoolsConsumerMetrics(name);
-    this.logger = options.logger ?? powertoolsConsumerLogger(name);
+    // Every line written while an event is processed carries its eventId and the producer's traceId.
+    this.logger = eventScopedLogger(options.logger ?? powertoolsConsumerLogger(name));
     this.#client = options.client ?? sharedDocumentClient();
     this.#acknowledge = acknowledgeSettings(name, options.acknowledge);
     this.store = new DedupStore({
@@ -328,22 +336,26 @@ export class IdempotentConsumer<TData = unknown> {
    * error) when the event was not applied and should be retried.
    */
   async process(envelope: OutboxEnvelope<TData>, options: ProcessOptions = {}): Promise<EventOutcome> {
+    const trace = eventTrace(envelope, options.record);
     const context: EventContext = {
       consumer: this.name,
       idempotencyKey: envelope.id,
       ...(options.record ? { record: options.record } : {}),
       ...(options.lambdaContext ? { lambdaContext: options.lambdaContext } : {}),
+      ...trace,
     };
-    try {
-      const outcome = await this.#apply(envelope, context);
-      this.#countOutcome(outcome);
-      await this.#acknowledgeEvent(envelope);
-      return outcome;
-    } catch (error) {
-      if (error instanceof SequenceGapError) this.metrics.count(ConsumerMetric.SequenceGaps);
-      if (error instanceof LeaseLostError) this.metrics.count(ConsumerMetric.LeasesLost);
-      throw error;
-    }
+    return withEventLogKeys(eventLogKeys(envelope.id, trace), async () => {
+      try {
+        const outcome = await this.#apply(envelope, context);
+        this.#countOutcome(outcome);
+        await this.#acknowledgeEvent(envelope);
+        return outcome;
+      } catch (error) {
+        if (error instanceof SequenceGapError) this.metrics.count(ConsumerMetric.SequenceGaps);
+        if (error instanceof LeaseLostError) this.metrics.count(ConsumerMetric.LeasesLost);
+        throw error;
+      }
+    });
   }
 
   /**
@@ -520,8 +532,19 @@ export class IdempotentConsumer<TData = unknown> {
       return { messageId, status: 'poison', deadLettered };
     }
     const { envelope } = parsed;
+    return withEventLogKeys(eventLogKeys(envelope.id, eventTrace(envelope, record)), () =>
+      this.#processEnvelope(record, envelope as OutboxEnvelope<TData>, lambdaContext),
+    );
+  }
+
+  async #processEnvelope(
+    record: SQSRecord,
+    envelope: OutboxEnvelope<TData>,
+    lambdaContext: Context | undefined,
+  ): Promise<RecordResult> {
+    const messageId = record.messageId;
     try {
-      const outcome = await this.process(envelope as OutboxEnvelope<TData>, {
+      const outcome = await this.process(envelope, {
         record,
         ...(lambdaContext ? { lambdaContext } : {}),
       });

@@ -19,6 +19,14 @@ export interface EventContext {
   readonly record?: SQSRecord;
   /** The Lambda context, when running in Lambda. */
   readonly lambdaContext?: Context;
+  /**
+   * The producer's W3C trace context: the envelope's `traceparent`, else the SQS record's `AWSTraceHeader`
+   * system attribute (converted), else its `traceparent` message attribute. Use it to link or continue the
+   * producer's trace (docs/tracing.md). Absent when the event carries none.
+   */
+  readonly traceparent?: string;
+  /** The producer's trace id (the 32 hex digits of `traceparent`); also on every log line for this event. */
+  readonly traceId?: string;
 }
 
 /** Lease mode: the handler also learns its lease. */

@@ -6,6 +6,7 @@ import {
 } from '@aws-sdk/client-eventbridge';
 import { type MessageAttributeValue, PublishBatchCommand, type SNSClient } from '@aws-sdk/client-sns';
 import { SendMessageBatchCommand, type SQSClient } from '@aws-sdk/client-sqs';
+import { isTraceparent, xrayHeaderFromTraceparent } from '../runtime/envelope.ts';
 import {
   EVENTBRIDGE_MAX_DETAIL_TYPE_BYTES,
   EVENTBRIDGE_MAX_ENTRY_BYTES,
@@ -224,7 +225,39 @@ function stringAttribute(value: string): MessageAttributeValue {
   return { DataType: 'String', StringValue: value };
 }
 
-/** The message attributes SNS filter policies and SQS consumers may use (the envelope stays the body). */
+const traceparents = new WeakMap<OutboxRecord, string | null>();
+
+/**
+ * The producer's W3C traceparent from the record's envelope, when it carries a valid one (parsed once per
+ * record; an envelope without the word `traceparent` is not parsed at all).
+ */
+export function recordTraceparent(record: OutboxRecord): string | undefined {
+  let cached = traceparents.get(record);
+  if (cached === undefined) {
+    cached = null;
+    if (record.envelope.includes('"traceparent"')) {
+      try {
+        const value = (JSON.parse(record.envelope) as { traceparent?: unknown }).traceparent;
+        if (isTraceparent(value)) cached = value;
+      } catch {
+        // decode.ts only passes envelopes that parse; nothing to propagate otherwise.
+      }
+    }
+    traceparents.set(record, cached);
+  }
+  return cached ?? undefined;
+}
+
+/** The X-Ray trace header for the record's traceparent (SQS `AWSTraceHeader`, EventBridge `TraceHeader`). */
+export function recordXrayTraceHeader(record: OutboxRecord): string | undefined {
+  return xrayHeaderFromTraceparent(recordTraceparent(record));
+}
+
+/**
+ * The message attributes SNS filter policies and SQS consumers may use (the envelope stays the body), plus the
+ * producer's `traceparent` when the envelope has one: SNS cannot take a trace header per published message, and
+ * raw delivery forwards message attributes to SQS subscriptions.
+ */
 export function messageAttributes(record: OutboxRecord): Record<string, MessageAttributeValue> {
   const attributes: Record<string, MessageAttributeValue> = {
     type: stringAttribute(record.type),
@@ -233,6 +266,8 @@ export function messageAttributes(record: OutboxRecord): Record<string, MessageA
     sequence: { DataType: 'Number', StringValue: String(record.sequence) },
   };
   if (record.subject) attributes.subject = stringAttribute(record.subject);
+  const traceparent = recordTraceparent(record);
+  if (traceparent) attributes.traceparent = stringAttribute(traceparent);
   return attributes;
 }
 
@@ -245,6 +280,7 @@ function publishedMessage(record: OutboxRecord): PublishedMessage {
     partitionKey: record.pk,
     sequence: record.sequence,
     ...(record.subject ? { subject: record.subject } : {}),
+    ...(recordTraceparent(record) ? { traceparent: recordTraceparent(record) } : {}),
   };
 }
 
@@ -296,6 +332,8 @@ interface FifoEntry {
   readonly MessageGroupId: string;
   readonly MessageDeduplicationId: string;
   readonly MessageAttributes: Record<string, MessageAttributeValue>;
+  /** X-Ray trace header from the envelope's traceparent (SQS sends it as the `AWSTraceHeader` system attribute). */
+  readonly traceHeader?: string;
 }
 
 type BatchResponse = {
@@ -318,6 +356,7 @@ function fifoPublisher(
         MessageGroupId: messageGroupId(r.pk),
         MessageDeduplicationId: r.id,
         MessageAttributes: messageAttributes(r),
+        ...(recordXrayTraceHeader(r) ? { traceHeader: recordXrayTraceHeader(r) } : {}),
       })),
       signal,
     );
@@ -343,7 +382,11 @@ export function snsFifoPublisher(options: SnsFifoPublisherOptions): Publisher {
     options.client.send(
       new PublishBatchCommand({
         TopicArn: options.topicArn,
-        PublishBatchRequestEntries: entries.map(({ body, ...entry }) => ({ ...entry, Message: body })),
+        // SNS takes no trace header per message: the traceparent travels as a message attribute.
+        PublishBatchRequestEntries: entries.map(({ body, traceHeader: _, ...entry }) => ({
+          ...entry,
+          Message: body,
+        })),
       }),
       signal ? { abortSignal: signal } : {},
     ),
@@ -364,7 +407,16 @@ export function sqsFifoPublisher(options: SqsFifoPublisherOptions): Publisher {
     options.client.send(
       new SendMessageBatchCommand({
         QueueUrl: options.queueUrl,
-        Entries: entries.map(({ body, ...entry }) => ({ ...entry, MessageBody: body })),
+        Entries: entries.map(({ body, traceHeader, ...entry }) => ({
+          ...entry,
+          MessageBody: body,
+          // Excluded from the SQS message size and attribute quotas; Lambda consumers continue the trace from it.
+          ...(traceHeader
+            ? {
+                MessageSystemAttributes: { AWSTraceHeader: { DataType: 'String', StringValue: traceHeader } },
+              }
+            : {}),
+        })),
       }),
       signal ? { abortSignal: signal } : {},
     ),
@@ -386,12 +438,14 @@ export function eventBridgeEntryBytes(record: OutboxRecord): number {
 function eventBridgeEntry(record: OutboxRecord, eventBusName: string): PutEventsRequestEntry {
   // A foreign writer's absurd createdAt would serialise as "Time":NaN: leave Time out, EventBridge stamps it.
   const time = eventBridgeTime(record.createdAt);
+  const traceHeader = recordXrayTraceHeader(record);
   return {
     EventBusName: eventBusName,
     Source: record.source,
     DetailType: record.type,
     Detail: record.envelope,
     ...(time === undefined ? {} : { Time: time }),
+    ...(traceHeader === undefined ? {} : { TraceHeader: traceHeader }),
   };
 }
 

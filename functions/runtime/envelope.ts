@@ -155,6 +155,26 @@ export function traceparentFromXRay(header: string | undefined): string | undefi
   return `00-${root[1]}${root[2]}-${parent}-${sampled}`;
 }
 
+/** Whether `value` is a W3C traceparent the outbox accepts (version `00` form). */
+export function isTraceparent(value: unknown): value is string {
+  return typeof value === 'string' && TRACEPARENT.test(value);
+}
+
+/**
+ * The X-Ray trace header (`Root=1-<8 hex>-<24 hex>;Parent=<16 hex>;Sampled=0|1`) for a W3C traceparent: the
+ * inverse of traceparentFromXRay. The relay sends it as SQS `AWSTraceHeader` and EventBridge `TraceHeader`.
+ * Undefined for anything that is not a version-00 traceparent with non-zero trace and parent ids.
+ */
+export function xrayHeaderFromTraceparent(traceparent: string | undefined): string | undefined {
+  if (!traceparent) return undefined;
+  const match = /^00-([0-9a-f]{8})([0-9a-f]{24})-([0-9a-f]{16})-([0-9a-f]{2})$/.exec(traceparent);
+  if (!match) return undefined;
+  const [, epoch, unique, parent, flags] = match as unknown as [string, string, string, string, string];
+  if (/^0+$/.test(epoch + unique) || /^0+$/.test(parent)) return undefined;
+  const sampled = (Number.parseInt(flags, 16) & 1) === 1 ? '1' : '0';
+  return `Root=1-${epoch}-${unique};Parent=${parent};Sampled=${sampled}`;
+}
+
 export interface BuildEnvelopeOptions {
   readonly partitionKey: string;
   readonly sequence: number;

@@ -71,6 +71,11 @@ export interface PublishedMessage {
   readonly partitionKey: string;
   readonly sequence: number;
   readonly subject?: string;
+  /**
+   * The envelope's W3C traceparent when it has a valid one: the relay then sends it as a `traceparent` message
+   * attribute on SNS and SQS (see docs/tracing.md), which counts toward the message size.
+   */
+  readonly traceparent?: string;
 }
 
 const utf8 = (text: string): number => Buffer.byteLength(text, 'utf8');
@@ -79,7 +84,8 @@ const attributeBytes = (name: string, value: string): number => utf8(name) + 6 +
 
 /**
  * Size SNS (and SQS) counts for the message the relay publishes: the envelope as body plus the attributes it
- * sends for filter policies: `type`, `source`, `partitionkey`, `sequence`, and `subject` when non-empty.
+ * sends for filter policies: `type`, `source`, `partitionkey`, `sequence`, `subject` when non-empty, and the
+ * `traceparent` it sends for trace propagation when the envelope has one.
  */
 export function snsMessageBytes(message: PublishedMessage): number {
   return (
@@ -88,7 +94,8 @@ export function snsMessageBytes(message: PublishedMessage): number {
     attributeBytes('source', message.source) +
     attributeBytes('partitionkey', message.partitionKey) +
     attributeBytes('sequence', String(message.sequence)) +
-    (message.subject ? attributeBytes('subject', message.subject) : 0)
+    (message.subject ? attributeBytes('subject', message.subject) : 0) +
+    (message.traceparent ? attributeBytes('traceparent', message.traceparent) : 0)
   );
 }
 

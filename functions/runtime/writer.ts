@@ -14,6 +14,7 @@ import {
   buildEnvelope,
   DEFAULT_MAX_EVENT_BYTES,
   type EventInput,
+  isTraceparent,
   MAX_EVENT_BYTES_LIMIT,
   type OutboxEnvelope,
 } from './envelope.ts';
@@ -628,6 +629,8 @@ export class OutboxWriter {
         partitionKey: envelope.partitionkey,
         sequence: envelope.sequence,
         ...(envelope.subject === undefined ? {} : { subject: envelope.subject }),
+        // The relay sends a valid traceparent as a message attribute too (message-limits.ts).
+        ...(isTraceparent(envelope.traceparent) ? { traceparent: envelope.traceparent } : {}),
       },
       this.targets,
     );
