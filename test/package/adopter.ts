@@ -3,7 +3,7 @@
  * package and installing it there as a team would (`npm pack`, then `npm install <tarball> ...`).
  */
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import * as path from 'node:path';
 
 export const REPO = path.join(import.meta.dirname, '..', '..');
@@ -69,6 +69,8 @@ export function projectEnv(project: string): NodeJS.ProcessEnv {
 }
 
 const PACK_LOCK = path.join(REPO, 'node_modules', '.outbox-pack.lock');
+/** A pack takes well under a minute; a lock this old was left by a killed run. */
+const STALE_LOCK_MS = 5 * 60_000;
 
 /** Runs `fn` while holding a lock folder (mkdir is atomic), so only one test process packs at a time. */
 async function withPackLock<T>(fn: () => T): Promise<T> {
@@ -79,6 +81,12 @@ async function withPackLock<T>(fn: () => T): Promise<T> {
       break;
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+      // A lock older than any pack (a run killed mid-pack) is stale: take it over.
+      const held = await stat(PACK_LOCK).catch(() => undefined);
+      if (held && Date.now() - held.mtimeMs > STALE_LOCK_MS) {
+        await rm(PACK_LOCK, { recursive: true, force: true });
+        continue;
+      }
       if (Date.now() > deadline) throw new Error(`${PACK_LOCK} is still held after 10 minutes: remove it`);
       await new Promise((resolve) => setTimeout(resolve, 500));
     }
