@@ -395,6 +395,20 @@ export async function audit(
     options.subscription === undefined
       ? deployment.subscriptions
       : [findSubscription(deployment, options.subscription)];
+  // Compile every filter first: an invalid pattern must fail before the Scan is paid for.
+  const audited = subscriptions.map((sub) => {
+    const filter = options.override ?? options.filters.get(normalize(sub.name));
+    let selects: (event: AuditEvent) => boolean;
+    try {
+      selects = selector(filter);
+    } catch (error) {
+      throw new DeploymentNotFoundError(
+        `the filter of subscription ${sub.name} is not a valid EventBridge pattern: ${(error as Error).message}`,
+        { cause: error },
+      );
+    }
+    return { sub, filter, selects };
+  });
   const max = options.max ?? DEFAULT_AUDIT_MAX;
   const scan = await scanCommitted(clients, deployment.outboxTableName, options.window, {
     segments: options.segments ?? 4,
@@ -403,9 +417,7 @@ export async function audit(
   });
   let dedupUnits = 0;
   const results: SubscriptionAudit[] = [];
-  for (const sub of subscriptions) {
-    const filter = options.override ?? options.filters.get(normalize(sub.name));
-    const selects = selector(filter);
+  for (const { sub, filter, selects } of audited) {
     const expected = scan.events.filter(selects);
     const keys = expected.flatMap((e) => [
       eventDedupKey(sub.name, e.id),

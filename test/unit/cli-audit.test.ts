@@ -5,6 +5,7 @@
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { CloudFormationClient, DescribeStacksCommand } from '@aws-sdk/client-cloudformation';
 import {
   ChangeMessageVisibilityBatchCommand,
   GetQueueAttributesCommand,
@@ -26,9 +27,11 @@ import type { CliIo } from '../../bin/commands/cli-support.ts';
 process.env.AWS_REGION ??= 'us-east-1';
 const ddb = mockClient(DynamoDBDocumentClient);
 const sqs = mockClient(SQSClient);
+const cfn = mockClient(CloudFormationClient);
 beforeEach(() => {
   ddb.reset();
   sqs.reset();
+  cfn.reset();
 });
 
 function capture(): { io: CliIo; out: () => string; err: () => string } {
@@ -290,5 +293,52 @@ describe('outbox audit command', () => {
     const noDedup = deploymentFile({ dedupTableName: undefined });
     expect(await runAuditCommand(['--deployment', noDedup, '--from', FROM, '--to', TO], c3.io)).toBe(2);
     expect(c3.err()).toContain('--dedup-table');
+  });
+
+  it('on AWS reads OutboxDedupTableName and Sub<Name>Filter from the stack outputs', async () => {
+    mockWorld();
+    cfn.on(DescribeStacksCommand).resolves({
+      Stacks: [
+        {
+          StackName: 'Shop',
+          CreationTime: new Date(),
+          StackStatus: 'CREATE_COMPLETE',
+          Outputs: [
+            { OutputKey: 'OutboxTableName', OutputValue: 'Outbox' },
+            { OutputKey: 'OutboxDedupTableName', OutputValue: 'Dedup' },
+            { OutputKey: 'SubBillingQueueUrl', OutputValue: 'https://sqs/billing' },
+            { OutputKey: 'SubBillingDlqUrl', OutputValue: 'https://sqs/billing-dlq' },
+            {
+              OutputKey: 'SubBillingFilter',
+              OutputValue: JSON.stringify({ kind: 'event-types', types: ['orders.OrderPlaced'] }),
+            },
+          ],
+        },
+      ],
+    });
+    const c = capture();
+    const code = await runAuditCommand(['--stack', 'Shop', '--from', FROM, '--to', TO, '--json'], c.io);
+    expect(c.err()).toBe('');
+    const [billing] = JSON.parse(c.out()).subscriptions;
+    expect(billing).toMatchObject({ subscription: 'billing', filterKnown: true, expected: 4, missing: 1 });
+    expect(code).toBe(1);
+  });
+
+  it('an invalid pattern fails (exit 1) before the Scan', async () => {
+    mockWorld();
+    const file = deploymentFile({
+      subscriptions: [
+        {
+          name: 'billing',
+          queueUrl: 'https://sqs/billing',
+          deadLetterQueueUrl: 'https://sqs/billing-dlq',
+          filter: { kind: 'event-pattern', pattern: { source: 'not-an-array' } },
+        },
+      ],
+    });
+    const c = capture();
+    expect(await runAuditCommand(['--deployment', file, '--from', FROM, '--to', TO], c.io)).toBe(1);
+    expect(c.err()).toContain('not a valid EventBridge pattern');
+    expect(ddb.commandCalls(ScanCommand).length).toBe(0);
   });
 });
