@@ -11,6 +11,7 @@
 import { readFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { CloudFormationClient, DescribeStacksCommand } from '@aws-sdk/client-cloudformation';
+import { GetParametersCommand, SSMClient } from '@aws-sdk/client-ssm';
 import { BatchGetCommand, ScanCommand } from '@aws-sdk/lib-dynamodb';
 import {
   cursorKey,
@@ -27,6 +28,11 @@ import {
   typeSelected,
 } from '../../functions/contract/audit-filter.ts';
 import { outputName } from '../../functions/contract/outputs.ts';
+import {
+  OutboxParameterName,
+  outboxParameterPath,
+  tableNameFromArn,
+} from '../../functions/contract/parameters.ts';
 import {
   EVENT_SORT_KEY_PREFIX,
   OutboxStatus,
@@ -352,24 +358,38 @@ async function loadExtras(values: ParsedArgs['values']): Promise<AuditExtras> {
     const path = resolve(process.cwd(), file);
     return auditExtrasFromJson(JSON.parse(await readFile(path, 'utf8')), path);
   }
-  if (stringOption(values, 'outbox') !== undefined && values.stack === undefined)
-    return { filters: new Map() };
-  const stack = values.stack;
-  const names = stackNames(
-    stack === undefined || typeof stack === 'boolean' ? 'ServerlessOutbox' : (stack as string | string[]),
-  );
   const region = stringOption(values, 'region');
-  const client = new CloudFormationClient(region === undefined ? {} : { region });
-  try {
-    const outputs = await Promise.all(
-      names.map(async (StackName) => {
-        const response = await client.send(new DescribeStacksCommand({ StackName }));
-        return response.Stacks?.[0]?.Outputs ?? [];
-      }),
+  const outbox = stringOption(values, 'outbox');
+  const stack = values.stack;
+  let fromStacks: AuditExtras = { filters: new Map() };
+  if (outbox === undefined || stack !== undefined) {
+    const names = stackNames(
+      stack === undefined || typeof stack === 'boolean' ? 'ServerlessOutbox' : (stack as string | string[]),
     );
-    return auditExtrasFromOutputs(outputs.flat());
+    const client = new CloudFormationClient(region === undefined ? {} : { region });
+    try {
+      const outputs = await Promise.all(
+        names.map(async (StackName) => {
+          const response = await client.send(new DescribeStacksCommand({ StackName }));
+          return response.Stacks?.[0]?.Outputs ?? [];
+        }),
+      );
+      fromStacks = auditExtrasFromOutputs(outputs.flat());
+    } finally {
+      client.destroy();
+    }
+  }
+  if (outbox === undefined || fromStacks.dedupTableName !== undefined) return fromStacks;
+  // An Outbox with a parameterPrefix publishes its dedup table's ARN as `<prefix>/dedup-table-arn`.
+  const name = outboxParameterPath(outbox.trim().replace(/\/+$/, ''), OutboxParameterName.dedupTableArn);
+  const ssm = new SSMClient(region === undefined ? {} : { region });
+  try {
+    const response = await ssm.send(new GetParametersCommand({ Names: [name] }));
+    const arn = response.Parameters?.find((p) => p.Name === name)?.Value;
+    const dedupTableName = arn === undefined ? undefined : tableNameFromArn(arn);
+    return dedupTableName === undefined ? fromStacks : { ...fromStacks, dedupTableName };
   } finally {
-    client.destroy();
+    ssm.destroy();
   }
 }
 

@@ -12,6 +12,7 @@ import {
   ReceiveMessageCommand,
   SQSClient,
 } from '@aws-sdk/client-sqs';
+import { GetParametersCommand, SSMClient } from '@aws-sdk/client-ssm';
 import { BatchGetCommand, DynamoDBDocumentClient, ScanCommand } from '@aws-sdk/lib-dynamodb';
 import { mockClient } from 'aws-sdk-client-mock';
 import { beforeEach, describe, expect, it } from 'vitest';
@@ -28,7 +29,9 @@ process.env.AWS_REGION ??= 'us-east-1';
 const ddb = mockClient(DynamoDBDocumentClient);
 const sqs = mockClient(SQSClient);
 const cfn = mockClient(CloudFormationClient);
+const ssm = mockClient(SSMClient);
 beforeEach(() => {
+  ssm.reset();
   ddb.reset();
   sqs.reset();
   cfn.reset();
@@ -340,5 +343,29 @@ describe('outbox audit command', () => {
     expect(await runAuditCommand(['--deployment', file, '--from', FROM, '--to', TO], c.io)).toBe(1);
     expect(c.err()).toContain('not a valid EventBridge pattern');
     expect(ddb.commandCalls(ScanCommand).length).toBe(0);
+  });
+
+  it('with --outbox reads the dedup table from <prefix>/dedup-table-arn', async () => {
+    mockWorld();
+    const arn = (name: string) => `arn:aws:dynamodb:us-east-1:123456789012:table/${name}`;
+    ssm.on(GetParametersCommand).callsFake((input: { Names: string[] }) => ({
+      Parameters: input.Names.flatMap((n) =>
+        n === '/shop/outbox/table-arn'
+          ? [{ Name: n, Value: arn('Outbox') }]
+          : n === '/shop/outbox/dedup-table-arn'
+            ? [{ Name: n, Value: arn('Dedup') }]
+            : [],
+      ),
+    }));
+    const c = capture();
+    const code = await runAuditCommand(
+      ['--outbox', '/shop/outbox', '--from', FROM, '--to', TO, '--json'],
+      c.io,
+    );
+    expect(c.err()).toBe('');
+    const result = JSON.parse(c.out());
+    expect(result.dedupTableName).toBe('Dedup');
+    expect(result.subscriptions).toEqual([]);
+    expect(code).toBe(0);
   });
 });
