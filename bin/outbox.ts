@@ -65,13 +65,24 @@ const commands: Record<string, Command> = {
       return runReplayCommand(argv, processIo);
     },
   },
+  audit: {
+    summary:
+      'audit --from <time> --to <time> [--subscription <name>] [--dedup-table <name>] [--types a,b] [--json]: which committed events each consumer applied',
+    run: async (argv) => {
+      const [{ runAuditCommand }, { processIo }] = await Promise.all([
+        import('./commands/audit.ts'),
+        import('./commands/cli-support.ts'),
+      ]);
+      return runAuditCommand(argv, processIo);
+    },
+  },
 };
 
 function usage(): string {
   const lines = Object.entries(commands).map(([name, c]) => `  ${name.padEnd(12)} ${c.summary}`);
   return (
     `usage: outbox <command> [options]\n\ncommands:\n${lines.join('\n')}\n\n` +
-    'status, dlq, quarantine and replay find the outbox by --stack <name>[,<name>...] (default ServerlessOutbox),\n' +
+    'status, dlq, quarantine, replay and audit find the outbox by --stack <name>[,<name>...] (default ServerlessOutbox),\n' +
     '--outbox <parameterPrefix> (its SSM parameters) or --local; see `outbox <command> --help`.\n'
   );
 }
