@@ -4,6 +4,7 @@ import type * as iam from 'aws-cdk-lib/aws-iam';
 import type * as sns from 'aws-cdk-lib/aws-sns';
 import * as ssm from 'aws-cdk-lib/aws-ssm';
 import { Construct, type IConstruct } from 'constructs';
+import { DEDUP_TABLE_OUTPUT_KEY } from '../functions/contract/audit-filter.ts';
 import { StackOutputKey } from '../functions/contract/outputs.ts';
 import { outboxParameterPath } from '../functions/contract/parameters.ts';
 import { TRACKED_SUBSCRIBER_NAMES_ENV } from '../functions/runtime/ack-format.ts';
@@ -239,7 +240,16 @@ export class Outbox extends Construct implements IOutbox {
   }
 
   get dedupTable(): DedupTable {
-    this.#dedupTable ??= new DedupTable(this, 'DedupTable', this.#dedupTableProps);
+    if (!this.#dedupTable) {
+      this.#dedupTable = new DedupTable(this, 'DedupTable', this.#dedupTableProps);
+      // The delivery audit (`outbox audit`) reads applied events from it.
+      if (this.#outputs) {
+        new CfnOutput(this, DEDUP_TABLE_OUTPUT_KEY, {
+          value: this.#dedupTable.tableName,
+          description: 'Dedup table of the consumers',
+        }).overrideLogicalId(DEDUP_TABLE_OUTPUT_KEY);
+      }
+    }
     return this.#dedupTable;
   }
 

@@ -18,7 +18,12 @@ import {
   DEDUP_TABLE_ENV,
   DEDUP_TTL_ENV,
 } from '../functions/consumer/dedup-format.ts';
-import { subscriptionDlqOutputKey, subscriptionQueueOutputKey } from '../functions/contract/outputs.ts';
+import type { SubscriptionFilter } from '../functions/contract/audit-filter.ts';
+import {
+  outputName,
+  subscriptionDlqOutputKey,
+  subscriptionQueueOutputKey,
+} from '../functions/contract/outputs.ts';
 import { acknowledge, ControlTowerException } from './internal/compliance.ts';
 import { createConsumerFunction } from './outbox-function.ts';
 
@@ -247,6 +252,13 @@ export class Subscription extends Construct {
         value: this.deadLetterQueue.queueUrl,
         description: `DLQ of subscription ${name}`,
       }).overrideLogicalId(subscriptionDlqOutputKey(name));
+      const filter = auditFilterOf(props);
+      if (filter) {
+        new CfnOutput(this, 'FilterOutput', {
+          value: Stack.of(this).toJsonString(filter),
+          description: `Filter of subscription ${name}, for outbox audit`,
+        }).overrideLogicalId(`Sub${outputName(name)}Filter`);
+      }
     }
   }
 
@@ -306,4 +318,31 @@ export class Subscription extends Construct {
     }
     return { deadLetter, oldestMessageAge, visibleMessages };
   }
+}
+
+/**
+ * The subscription's filter as `outbox audit` evaluates it: event types / prefixes (ordered), or the rule's event
+ * pattern in EventBridge's JSON form. None when the audit could not evaluate it (an SNS filter policy on more than
+ * the type), so the audit counts every event instead of guessing.
+ */
+function auditFilterOf(props: SubscriptionProps): SubscriptionFilter | undefined {
+  if (props.kind === 'ordered') {
+    if (props.filterPolicy && Object.keys(props.filterPolicy).length > 0) return undefined;
+    if (!props.eventTypes && !props.eventTypePrefixes) return undefined;
+    return {
+      kind: 'event-types',
+      types: [...(props.eventTypes ?? [])],
+      prefixes: [...(props.eventTypePrefixes ?? [])],
+    };
+  }
+  const { detailType, ...rest } = props.eventPattern ?? {};
+  const types = props.eventTypes?.length ? [...props.eventTypes] : detailType;
+  return {
+    kind: 'event-pattern',
+    pattern: {
+      ...rest,
+      ...(types ? { 'detail-type': types } : {}),
+      ...(props.sources?.length ? { source: [...props.sources] } : {}),
+    },
+  };
 }

@@ -345,3 +345,28 @@ describe('reserved key space alarm (#11.2)', () => {
     });
   });
 });
+
+describe('outputs for the delivery audit (#15.2)', () => {
+  it('writes the dedup table name and each subscription filter the audit can evaluate', () => {
+    // GIVEN an outbox with an ordered subscription on type prefixes and a rule subscription on types and a source
+    const { stack, outbox } = outboxStack({ eventBus: true });
+    outbox.subscribe('billing', {
+      kind: 'ordered',
+      eventTypePrefixes: ['com.example.orders.'],
+      consumer: { function: inlineFunction(stack, 'Billing') },
+    });
+    outbox.subscribe('notifications', { kind: 'rule', eventTypes: ['a.A'], sources: ['/orders'] });
+    // THEN the stack outputs carry what `outbox audit` needs
+    const outputs = Template.fromStack(stack).toJSON().Outputs as Record<string, { Value: unknown }>;
+    expect(outputs.OutboxDedupTableName?.Value).toEqual({ Ref: logicalId(outbox.dedupTable.table) });
+    expect(JSON.parse(String(outputs.SubBillingFilter?.Value))).toEqual({
+      kind: 'event-types',
+      types: [],
+      prefixes: ['com.example.orders.'],
+    });
+    expect(JSON.parse(String(outputs.SubNotificationsFilter?.Value))).toEqual({
+      kind: 'event-pattern',
+      pattern: { 'detail-type': ['a.A'], source: ['/orders'] },
+    });
+  });
+});
