@@ -50,11 +50,12 @@ const SUBSCRIBERS: SubscriberSpec[] = [
 ];
 
 /**
- * The W3C traceparent the demo's caller sends with a command, the same on every retry of it. The offline Lambda
- * runtime sets no `_X_AMZN_TRACE_ID`, so without it the producer would record no trace context.
+ * The W3C traceparent the demo's caller sends with a command: the same on every retry of it within a run, another
+ * in the next run. The offline Lambda runtime sets no `_X_AMZN_TRACE_ID`, so without it the producer would record
+ * no trace context.
  */
-export function commandTraceparent(commandId: string): string {
-  const hash = createHash('sha256').update(commandId).digest('hex');
+export function commandTraceparent(commandId: string, run = ''): string {
+  const hash = createHash('sha256').update(`${run}/${commandId}`).digest('hex');
   return `00-${hash.slice(0, 32)}-${hash.slice(32, 48)}-01`;
 }
 
@@ -182,7 +183,7 @@ export async function runDemo(options: DemoRunOptions): Promise<number> {
     invoke: async (command: OrderCommand) => {
       const outcome = await runtime.invoke(resources.producer, {
         ...command,
-        traceparent: commandTraceparent(command.commandId),
+        traceparent: commandTraceparent(command.commandId, String(options.processStart)),
       });
       const answer = outcome.result as
         | { ok?: boolean; replayed?: boolean; error?: { name?: string } }

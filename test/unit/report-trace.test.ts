@@ -111,6 +111,7 @@ describe('trace context of the demo', () => {
     expect(tp).toMatch(/^00-[0-9a-f]{32}-[0-9a-f]{16}-01$/);
     expect(commandTraceparent('o00001.place')).toBe(tp);
     expect(commandTraceparent('o00001.pay')).not.toBe(tp);
+    expect(commandTraceparent('o00001.place', 'run-2')).not.toBe(tp);
     expect(traceIdOf(tp)).toBe(tp.slice(3, 35));
     expect(traceIdOf('01-abc')).toBeUndefined();
   });
