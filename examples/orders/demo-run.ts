@@ -2,8 +2,9 @@
  * `npm start`: the whole system on one machine. Synthesizes the stack, starts it offline, drives the real
  * demo producer with a steady workload, watches the subscribers apply the effects and reports the invariants.
  */
+import { createHash } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import * as path from 'node:path';
 import { startOfflineStack } from 'serverless-outbox/local';
 import { NOTIFIED_EVENT_TYPES, ORDER_PAID, ORDER_PLACED, ORDER_SHIPPED } from './contract.ts';
@@ -21,10 +22,13 @@ import {
   buildReport,
   isClean,
   percentile,
+  pickTraceSample,
   type RunReport,
   renderReport,
+  renderTraceLine,
   resultLine,
   type SubscriberSpec,
+  traceWarning,
 } from './report.ts';
 import { DEMO_SYNTH_SCRIPT, type DemoResources, type DemoStack } from './synth.ts';
 import { type OrderCommand, runWorkload } from './workload.ts';
@@ -44,6 +48,16 @@ const SUBSCRIBERS: SubscriberSpec[] = [
   { name: 'billing', types: [ORDER_PLACED, ORDER_PAID, ORDER_SHIPPED], ordered: true },
   { name: 'notifications', types: [...NOTIFIED_EVENT_TYPES], ordered: false },
 ];
+
+/**
+ * The W3C traceparent the demo's caller sends with a command: the same on every retry of it within a run, another
+ * in the next run. The offline Lambda runtime sets no `_X_AMZN_TRACE_ID`, so without it the producer would record
+ * no trace context.
+ */
+export function commandTraceparent(commandId: string, run = ''): string {
+  const hash = createHash('sha256').update(`${run}/${commandId}`).digest('hex');
+  return `00-${hash.slice(0, 32)}-${hash.slice(32, 48)}-01`;
+}
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -167,7 +181,10 @@ export async function runDemo(options: DemoRunOptions): Promise<number> {
     concurrency: options.concurrency,
     ...(faults ? { delaySecondsFor: faults.delaySecondsFor } : {}),
     invoke: async (command: OrderCommand) => {
-      const outcome = await runtime.invoke(resources.producer, command);
+      const outcome = await runtime.invoke(resources.producer, {
+        ...command,
+        traceparent: commandTraceparent(command.commandId, String(options.processStart)),
+      });
       const answer = outcome.result as
         | { ok?: boolean; replayed?: boolean; error?: { name?: string } }
         | undefined;
@@ -267,7 +284,16 @@ export async function runDemo(options: DemoRunOptions): Promise<number> {
   };
   await stack.stop();
   await faults?.stop();
-  log.end();
+  await new Promise<void>((resolve) => log.end(resolve));
+
+  // One event's trace, producer → relay → each consumer, from the outbox table and the functions log.
+  const excludedIds = new Set([...snapshot.quarantinedIds, ...(faults?.excludedEventIds ?? [])]);
+  const logLines = (await readFile(logFile, 'utf8')).split('\n');
+  const trace = pickTraceSample(
+    snapshot.traced.filter((e) => !excludedIds.has(e.id)),
+    SUBSCRIBERS.map((s) => s.name),
+    logLines,
+  );
 
   console.log('');
   console.log(renderReport(report));
@@ -276,8 +302,14 @@ export async function runDemo(options: DemoRunOptions): Promise<number> {
       `first effect applied ${firstAppliedMs ?? '-'} ms after start   peak memory ${(peakMemory / 2 ** 20).toFixed(0)} MiB   ` +
       `commit→published p50 ${details.commitToPublishedMs.p50} ms p99 ${details.commitToPublishedMs.p99} ms`,
   );
+  const warning = trace ? traceWarning(trace) : 'warning: no committed event carries a traceparent';
+  if (trace) console.log(renderTraceLine(trace));
+  if (warning) console.log(warning);
   const reportFile = path.join(options.workDir, 'report.json');
-  await writeFile(reportFile, `${JSON.stringify(details, null, 2)}\n`);
+  await writeFile(
+    reportFile,
+    `${JSON.stringify({ ...details, trace: trace ? { ...trace, line: renderTraceLine(trace) } : null }, null, 2)}\n`,
+  );
   console.log(`report: ${reportFile}`);
   console.log(resultLine(report));
   for (const problem of problems) console.error(`fault run: ${problem}`);

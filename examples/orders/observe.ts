@@ -3,11 +3,12 @@
  * each demo subscriber applied, and what the consumers suppressed.
  */
 import { readFile } from 'node:fs/promises';
+import { gunzipSync } from 'node:zlib';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient, ScanCommand, type ScanCommandOutput } from '@aws-sdk/lib-dynamodb';
 import type { MetricStore } from 'serverless-outbox/local';
 import type { LedgerEntry } from './contract.ts';
-import type { AppliedEffect, CommittedEvent } from './report.ts';
+import type { AppliedEffect, CommittedEvent, TracedEvent } from './report.ts';
 
 export function documentClient(endpoint: string): DynamoDBDocumentClient {
   return DynamoDBDocumentClient.from(
@@ -46,6 +47,25 @@ export interface OutboxSnapshot {
   readonly quarantinedIds: string[];
   /** Commit → marked published, per published event (ms). */
   readonly publishDelaysMs: number[];
+  /** Each event's status and the `traceparent` of its stored envelope. */
+  readonly traced: (TracedEvent & { readonly committedAt: number })[];
+}
+
+/** The `traceparent` of an outbox record's envelope (stored as JSON text, or gzipped when large). */
+export function envelopeTraceparent(item: Record<string, unknown>): string | undefined {
+  try {
+    const json =
+      typeof item.envelope === 'string'
+        ? item.envelope
+        : item.envelopeGzip instanceof Uint8Array
+          ? gunzipSync(item.envelopeGzip).toString('utf8')
+          : undefined;
+    if (json === undefined) return undefined;
+    const traceparent = (JSON.parse(json) as { traceparent?: unknown }).traceparent;
+    return typeof traceparent === 'string' ? traceparent : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 export async function readOutbox(client: DynamoDBDocumentClient, tableName: string): Promise<OutboxSnapshot> {
@@ -54,6 +74,7 @@ export async function readOutbox(client: DynamoDBDocumentClient, tableName: stri
   const byStatus: Record<string, number> = {};
   const quarantinedIds: string[] = [];
   const publishDelaysMs: number[] = [];
+  const traced: OutboxSnapshot['traced'] = [];
   for (const item of items) {
     if (!String(item.sk).startsWith('EVT#')) continue;
     const status = String(item.status);
@@ -67,8 +88,15 @@ export async function readOutbox(client: DynamoDBDocumentClient, tableName: stri
       type: String(item.type),
       committedAt: Number(item.createdAt),
     });
+    const traceparent = envelopeTraceparent(item);
+    traced.push({
+      id: String(item.id),
+      status,
+      committedAt: Number(item.createdAt),
+      ...(traceparent === undefined ? {} : { traceparent }),
+    });
   }
-  return { committed, byStatus, quarantinedIds, publishDelaysMs };
+  return { committed, byStatus, quarantinedIds, publishDelaysMs, traced };
 }
 
 /** A tracked subscriber's acknowledgement of one event (an `ACK#…` item of the outbox table). */

@@ -27,6 +27,11 @@ export type OrderCommand = (
    * retry after a lost response returns the first commit instead of writing the events again.
    */
   readonly commandId?: string;
+  /**
+   * The caller's W3C trace context, recorded in the event's envelope (the writer's `traceparent` input). Without
+   * it the writer derives one from the Lambda's X-Ray header, when the function has tracing on.
+   */
+  readonly traceparent?: string;
 };
 
 export interface OrderCommandResult {
@@ -56,6 +61,7 @@ export async function placeOrder(command: OrderCommand): Promise<OrderCommandRes
   const aggregateKey = `order#${command.orderId}`;
   const now = Date.now();
   const requestId = command.commandId === undefined ? {} : { requestId: command.commandId };
+  const trace = command.traceparent === undefined ? {} : { traceparent: command.traceparent };
   if (command.action === 'place') {
     const result = await writer.transact({
       aggregate: { key: aggregateKey, expectedVersion: 0 },
@@ -86,6 +92,7 @@ export async function placeOrder(command: OrderCommand): Promise<OrderCommandRes
             amountCents: command.amountCents,
             lines: command.lines ?? [],
           },
+          ...trace,
         },
       ],
     });
@@ -125,6 +132,7 @@ export async function placeOrder(command: OrderCommand): Promise<OrderCommandRes
         subject: command.orderId,
         data: { orderId: command.orderId, amountCents: order.Item.amountCents as number },
         ...(command.deliverAt === undefined ? {} : { deliverAt: command.deliverAt }),
+        ...trace,
       },
     ],
   });

@@ -200,3 +200,155 @@ export function renderReport(report: RunReport): string {
   );
   return out.join('\n');
 }
+
+/** What the outbox table holds for the sample event: its envelope's trace context and the record's status. */
+export interface TracedEvent {
+  readonly id: string;
+  /** The envelope's `traceparent`, as the producer committed it (undefined when it has none). */
+  readonly traceparent?: string;
+  /** The outbox record's status (`PUBLISHED` once the relay has published it). */
+  readonly status: string;
+}
+
+export interface TraceHop {
+  /** `producer`, `relay` or a consumer's name. */
+  readonly hop: string;
+  readonly seen: boolean;
+  readonly detail: string;
+}
+
+export interface TraceSummary {
+  readonly eventId: string;
+  /** The W3C trace id (32 hex digits) of the producer's traceparent. */
+  readonly traceId?: string;
+  readonly hops: readonly TraceHop[];
+  /** Consumers without a log line carrying the event's id and trace id. */
+  readonly missing: readonly string[];
+}
+
+/** The trace id (32 hex) of a version-00 W3C traceparent; undefined for anything else. */
+export function traceIdOf(traceparent: string | undefined): string | undefined {
+  return /^00-([0-9a-f]{32})-[0-9a-f]{16}-[0-9a-f]{2}$/.exec(traceparent ?? '')?.[1];
+}
+
+/**
+ * The JSON object of a functions-log line (`<ISO time> [<function name>] {…}`), with the function name; undefined
+ * when the line carries no JSON object.
+ */
+export function parseFunctionLogLine(
+  line: string,
+): { readonly functionName?: string; readonly entry: Record<string, unknown> } | undefined {
+  const start = line.indexOf('{');
+  if (start < 0) return undefined;
+  try {
+    const entry: unknown = JSON.parse(line.slice(start));
+    if (typeof entry !== 'object' || entry === null || Array.isArray(entry)) return undefined;
+    const functionName = /\[([^\]]+)\]/.exec(line.slice(0, start))?.[1];
+    return {
+      ...(functionName === undefined ? {} : { functionName }),
+      entry: entry as Record<string, unknown>,
+    };
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * The log lines a consumer wrote for `eventId` with the producer's `traceId`: its Powertools `service` is the
+ * consumer's name (or, failing that, its function name contains it).
+ */
+export function consumerTraceLines(
+  lines: readonly string[],
+  consumer: string,
+  eventId: string,
+  traceId: string,
+): Record<string, unknown>[] {
+  const found: Record<string, unknown>[] = [];
+  for (const line of lines) {
+    if (!line.includes(eventId)) continue;
+    const parsed = parseFunctionLogLine(line);
+    if (!parsed || parsed.entry.eventId !== eventId || parsed.entry.traceId !== traceId) continue;
+    const service = parsed.entry.service;
+    const mine =
+      typeof service === 'string'
+        ? service === consumer
+        : (parsed.functionName ?? '').toLowerCase().includes(consumer.toLowerCase());
+    if (mine) found.push(parsed.entry);
+  }
+  return found;
+}
+
+/**
+ * The trace of one event through the outbox, from what happened: the producer committed an envelope with a
+ * traceparent; the relay published the record (status PUBLISHED: the relay sends the envelope's traceparent with
+ * every message, see docs/tracing.md); each consumer wrote a log line with the event's id and the trace id.
+ */
+export function buildTraceSummary(input: {
+  readonly event: TracedEvent;
+  readonly consumers: readonly string[];
+  readonly logLines: readonly string[];
+}): TraceSummary {
+  const { event } = input;
+  const traceId = traceIdOf(event.traceparent);
+  const hops: TraceHop[] = [
+    traceId
+      ? { hop: 'producer', seen: true, detail: 'committed' }
+      : { hop: 'producer', seen: false, detail: 'no traceparent in the envelope' },
+    event.status === 'PUBLISHED'
+      ? traceId
+        ? { hop: 'relay', seen: true, detail: 'published with traceparent' }
+        : { hop: 'relay', seen: false, detail: 'published without traceparent' }
+      : { hop: 'relay', seen: false, detail: `not published (status ${event.status})` },
+  ];
+  const missing: string[] = [];
+  for (const consumer of input.consumers) {
+    const lines = traceId ? consumerTraceLines(input.logLines, consumer, event.id, traceId) : [];
+    if (lines.length > 0) {
+      hops.push({
+        hop: consumer,
+        seen: true,
+        detail: lines.length === 1 ? 'log line' : `${lines.length} log lines`,
+      });
+    } else {
+      missing.push(consumer);
+      hops.push({ hop: consumer, seen: false, detail: 'no log line with this event id and trace id' });
+    }
+  }
+  return { eventId: event.id, ...(traceId ? { traceId } : {}), hops, missing };
+}
+
+/** `trace <id> of event <id>: producer ✓ (committed), relay ✓ (…), billing ✓ (log line), …` */
+export function renderTraceLine(summary: TraceSummary): string {
+  const hops = summary.hops.map((h) => `${h.hop} ${h.seen ? '✓' : '✗'} (${h.detail})`).join(', ');
+  return `trace ${summary.traceId ?? '(none)'} of event ${summary.eventId}: ${hops}`;
+}
+
+/** The warning printed under the trace line when a consumer's log line is missing (not a RESULT failure). */
+export function traceWarning(summary: TraceSummary): string | undefined {
+  if (summary.missing.length === 0) return undefined;
+  return (
+    `warning: no log line of ${summary.missing.join(', ')} carries event ${summary.eventId} with trace ` +
+    `${summary.traceId ?? '(none)'} in the functions log (the consumer library logs an event only when it ` +
+    'warns or fails; a cleanly applied event writes no line)'
+  );
+}
+
+/**
+ * The sample event for the trace line: among events with a traceparent, the one whose trace the most consumers
+ * logged, then a published one, then the earliest committed.
+ */
+export function pickTraceSample(
+  candidates: readonly (TracedEvent & { readonly committedAt: number })[],
+  consumers: readonly string[],
+  logLines: readonly string[],
+): TraceSummary | undefined {
+  let best: { summary: TraceSummary; score: number; committedAt: number } | undefined;
+  for (const event of candidates) {
+    if (!traceIdOf(event.traceparent)) continue;
+    const summary = buildTraceSummary({ event, consumers, logLines });
+    const score = summary.hops.filter((h) => h.seen).length;
+    if (!best || score > best.score || (score === best.score && event.committedAt < best.committedAt))
+      best = { summary, score, committedAt: event.committedAt };
+  }
+  return best?.summary;
+}
