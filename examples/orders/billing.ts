@@ -7,7 +7,7 @@ import {
   IdempotentConsumer,
   type OutboxEnvelope,
 } from 'serverless-outbox/consumer';
-import { type LedgerEntry, ORDER_PAID, ORDER_PLACED, ORDER_SHIPPED } from './contract.ts';
+import { type LedgerEntry, logHandling, ORDER_PAID, ORDER_PLACED, ORDER_SHIPPED } from './contract.ts';
 
 /**
  * Demo subscriber `billing` (ordered subscription, ordered mode): records one charge per order.
@@ -99,7 +99,10 @@ export function createBillingConsumer(options: BillingConsumerOptions = {}): Ide
     name: base.name ?? process.env[CONSUMER_NAME_ENV] ?? 'billing',
     mode: 'ordered',
     onGap: 'retry',
-    handle: (event, context) => billingWrites(event, context, chargesTable),
+    handle: (event, context) => {
+      logHandling('billing', event, context);
+      return billingWrites(event, context, chargesTable);
+    },
   });
 }
 

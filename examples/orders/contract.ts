@@ -23,3 +23,24 @@ export interface LedgerEntry {
   /** Epoch ms when the consumer committed the effect. */
   readonly appliedAt: number;
 }
+
+/**
+ * One JSON log line per handled event with the producer's trace id (the consumer library's context gives it): how a
+ * trace is followed from the producer to this consumer (the offline report looks for it). Metadata only, no payload.
+ */
+export function logHandling(
+  consumer: string,
+  event: { readonly id: string; readonly type: string },
+  context: { readonly traceId?: string },
+): void {
+  console.log(
+    JSON.stringify({
+      level: 'INFO',
+      message: 'handling event',
+      service: consumer,
+      eventId: event.id,
+      type: event.type,
+      ...(context.traceId ? { traceId: context.traceId } : {}),
+    }),
+  );
+}

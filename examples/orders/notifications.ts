@@ -14,7 +14,7 @@ import { sharedDocumentClient } from 'serverless-outbox/writer';
  * order through an external service, passing the event id as the idempotency key. Written with the middy
  * middleware to show that style.
  */
-import { NOTIFICATIONS_CONSUMER_NAME } from './contract.ts';
+import { logHandling, NOTIFICATIONS_CONSUMER_NAME } from './contract.ts';
 import { NOTIFICATION_SINK_TABLE_ENV, NotificationSink } from './notification-sink.ts';
 
 export { NOTIFICATIONS_CONSUMER_NAME, NOTIFIED_EVENT_TYPES } from './contract.ts';
@@ -58,7 +58,10 @@ export function createNotificationsConsumer(options: NotificationsConsumerOption
     name: base.name ?? process.env[CONSUMER_NAME_ENV] ?? NOTIFICATIONS_CONSUMER_NAME,
     mode: 'lease',
     ...(leaseMs === undefined ? {} : { leaseMs }),
-    handle: (event, context) => notify(target, event, context),
+    handle: (event, context) => {
+      logHandling(NOTIFICATIONS_CONSUMER_NAME, event, context);
+      return notify(target, event, context);
+    },
   });
 }
 
