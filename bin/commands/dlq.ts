@@ -365,6 +365,19 @@ export function sendBatches(messages: readonly Message[]): Message[][] {
   return batches;
 }
 
+/** What both redrives take: how many messages at most, how fast, and (for tests) the clock. */
+export interface RedriveOptions {
+  max?: number;
+  /** Messages per second. @default DEFAULT_RATE */
+  rate?: number;
+  now?: () => number;
+  sleep?: (ms: number) => Promise<void>;
+}
+
+function pacerOf(options: RedriveOptions): Pacer {
+  return new Pacer(options.rate ?? DEFAULT_RATE, options.now ?? Date.now, options.sleep ?? defaultSleep);
+}
+
 /**
  * Moves DLQ messages back to the subscription queue: receive → send → delete, batch by batch, at most `max`
  * messages and `rate` per second (a receive takes at most one batch, so memory holds one batch).
@@ -376,20 +389,10 @@ export function sendBatches(messages: readonly Message[]): Message[][] {
 export async function redriveDlq(
   clients: OutboxClients,
   subscription: SubscriptionQueues,
-  options: {
-    max?: number;
-    /** Messages per second. @default DEFAULT_RATE */
-    rate?: number;
-    now?: () => number;
-    sleep?: (ms: number) => Promise<void>;
-  } = {},
+  options: RedriveOptions = {},
 ): Promise<RedriveResult> {
   const max = options.max ?? Number.POSITIVE_INFINITY;
-  const pacer = new Pacer(
-    options.rate ?? DEFAULT_RATE,
-    options.now ?? Date.now,
-    options.sleep ?? defaultSleep,
-  );
+  const pacer = pacerOf(options);
   const from = subscription.deadLetterQueueUrl;
   const to = subscription.queueUrl;
   const sentIds = new Set<string>();
@@ -493,20 +496,10 @@ export async function redriveAggregate(
   clients: OutboxClients,
   subscription: SubscriptionQueues,
   aggregate: string,
-  options: {
-    max?: number;
-    /** Messages per second. @default DEFAULT_RATE */
-    rate?: number;
-    now?: () => number;
-    sleep?: (ms: number) => Promise<void>;
-  } = {},
+  options: RedriveOptions = {},
 ): Promise<AggregateRedriveResult> {
   const max = options.max ?? Number.POSITIVE_INFINITY;
-  const pacer = new Pacer(
-    options.rate ?? DEFAULT_RATE,
-    options.now ?? Date.now,
-    options.sleep ?? defaultSleep,
-  );
+  const pacer = pacerOf(options);
   const from = subscription.deadLetterQueueUrl;
   const to = subscription.queueUrl;
   /** Other aggregates' messages, by message id (a re-received one replaces its receipt handle). */
