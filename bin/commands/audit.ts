@@ -12,7 +12,7 @@ import { readFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { CloudFormationClient, DescribeStacksCommand } from '@aws-sdk/client-cloudformation';
 import { GetParametersCommand, SSMClient } from '@aws-sdk/client-ssm';
-import { BatchGetCommand, ScanCommand } from '@aws-sdk/lib-dynamodb';
+import { BatchGetCommand } from '@aws-sdk/lib-dynamodb';
 import {
   cursorKey,
   DEDUP_PARTITION_KEY,
@@ -33,13 +33,7 @@ import {
   outboxParameterPath,
   tableNameFromArn,
 } from '../../functions/contract/parameters.ts';
-import {
-  EVENT_SORT_KEY_PREFIX,
-  OutboxStatus,
-  PARTITION_KEY,
-  RecordAttribute,
-  SORT_KEY,
-} from '../../functions/runtime/record-format.ts';
+import { OutboxStatus, PARTITION_KEY, RecordAttribute } from '../../functions/runtime/record-format.ts';
 import { compilePattern } from '../../local/eventbridge/pattern.ts';
 import {
   type CliIo,
@@ -61,6 +55,7 @@ import type { OutboxClients } from './clients.ts';
 import { type Deployment, findSubscription, LOCAL_DEPLOYMENT_FILE, stackNames } from './deployment.ts';
 import { listDlq } from './dlq.ts';
 import { envelopeJsonOf, parseEnvelope } from './outbox-index.ts';
+import { scanEventWindow } from './window-scan.ts';
 
 /** Statuses of a committed event record: everything but PREPARED/CONFIRMED/CANCELLED. */
 export const COMMITTED_STATUSES = [
@@ -181,48 +176,30 @@ export async function scanCommitted(
   let pages = 0;
   let unreadable = 0;
   let stop = false;
-  const statusNames = COMMITTED_STATUSES.map((_, i) => `:s${i}`);
-  await Promise.all(
-    Array.from({ length: options.segments }, async (_, segment) => {
-      let startKey: Record<string, unknown> | undefined;
-      do {
-        const page = await clients.dynamodb.send(
-          new ScanCommand({
-            TableName: tableName,
-            Segment: segment,
-            TotalSegments: options.segments,
-            FilterExpression: `begins_with(#sk, :evt) AND #status IN (${statusNames.join(', ')}) AND #createdAt >= :from AND #createdAt < :to`,
-            ExpressionAttributeNames: {
-              '#sk': SORT_KEY,
-              '#status': RecordAttribute.status,
-              '#createdAt': RecordAttribute.createdAt,
-            },
-            ExpressionAttributeValues: {
-              ':evt': EVENT_SORT_KEY_PREFIX,
-              ':from': window.from,
-              ':to': window.to,
-              ...Object.fromEntries(COMMITTED_STATUSES.map((s, i) => [`:s${i}`, s])),
-            },
-            ReturnConsumedCapacity: 'TOTAL',
-            ...(options.pageSize === undefined ? {} : { Limit: options.pageSize }),
-            ...(startKey ? { ExclusiveStartKey: startKey } : {}),
-          }),
-        );
-        pages++;
-        scannedCount += page.ScannedCount ?? 0;
-        readUnits += page.ConsumedCapacity?.CapacityUnits ?? 0;
-        startKey = page.LastEvaluatedKey;
-        for (const item of page.Items ?? []) {
-          if (events.length >= options.max) {
-            stop = true;
-            break;
-          }
-          const event = eventOf(item);
-          if (event) events.push(event);
-          else unreadable++;
+  await scanEventWindow(
+    clients,
+    tableName,
+    window,
+    {
+      segments: options.segments,
+      statuses: COMMITTED_STATUSES,
+      ...(options.pageSize === undefined ? {} : { pageSize: options.pageSize }),
+    },
+    (page) => {
+      pages = page.page;
+      scannedCount += page.scannedCount;
+      readUnits += page.readUnits;
+      for (const item of page.items) {
+        if (events.length >= options.max) {
+          stop = true;
+          break;
         }
-      } while (startKey && !stop);
-    }),
+        const event = eventOf(item);
+        if (event) events.push(event);
+        else unreadable++;
+      }
+      return !stop;
+    },
   );
   return { events, scannedCount, readUnits, pages, unreadable, stoppedAtMax: stop };
 }

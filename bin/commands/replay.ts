@@ -12,10 +12,8 @@
  * `--max` events are sent at `--rate` per second, and the Scan is streamed: each page's events are sent before
  * the segment reads its next page, so memory holds one page per segment plus the batch in flight.
  */
-import { ScanCommand } from '@aws-sdk/lib-dynamodb';
 import type { Publisher } from '../../functions/relay/publishers.ts';
 import {
-  EVENT_SORT_KEY_PREFIX,
   OutboxStatus,
   PARTITION_KEY,
   RecordAttribute,
@@ -53,6 +51,7 @@ import {
   type ReplayTarget,
   type StoredEvent,
 } from './publish.ts';
+import { scanEventWindow } from './window-scan.ts';
 
 export interface ReplayWindow {
   /** Epoch ms, inclusive. */
@@ -194,56 +193,33 @@ export async function scanReplayable(
   options: ScanOptions,
   onPage: (page: ReplayPage) => Promise<boolean>,
 ): Promise<void> {
-  let pages = 0;
-  let stop = false;
-  await Promise.all(
-    Array.from({ length: options.segments }, async (_, segment) => {
-      let startKey: Record<string, unknown> | undefined;
-      do {
-        const page = await clients.dynamodb.send(
-          new ScanCommand({
-            TableName: tableName,
-            Segment: segment,
-            TotalSegments: options.segments,
-            FilterExpression:
-              'begins_with(#sk, :evt) AND #status = :published AND #createdAt >= :from AND #createdAt < :to',
-            ProjectionExpression:
-              '#pk, #sk, #id, #type, #source, #sequence, #envelope, #envelopeGzip, #createdAt',
-            ExpressionAttributeNames: {
-              '#pk': PARTITION_KEY,
-              '#sk': SORT_KEY,
-              '#id': RecordAttribute.id,
-              '#type': RecordAttribute.type,
-              '#source': RecordAttribute.source,
-              '#sequence': RecordAttribute.sequence,
-              '#status': RecordAttribute.status,
-              '#envelope': RecordAttribute.envelope,
-              '#envelopeGzip': RecordAttribute.envelopeGzip,
-              '#createdAt': RecordAttribute.createdAt,
-            },
-            ExpressionAttributeValues: {
-              ':evt': EVENT_SORT_KEY_PREFIX,
-              ':published': OutboxStatus.Published,
-              ':from': window.from,
-              ':to': window.to,
-            },
-            ReturnConsumedCapacity: 'TOTAL',
-            ...(options.pageSize === undefined ? {} : { Limit: options.pageSize }),
-            ...(startKey ? { ExclusiveStartKey: startKey } : {}),
-          }),
-        );
-        if (stop) return;
-        startKey = page.LastEvaluatedKey;
-        const more = await onPage({
-          segment,
-          page: ++pages,
-          scannedCount: page.ScannedCount ?? 0,
-          readUnits: page.ConsumedCapacity?.CapacityUnits ?? 0,
-          ...eventsOf(page.Items ?? []),
-        });
-        if (!more) stop = true;
-      } while (startKey && !stop);
-    }),
+  await scanEventWindow(
+    clients,
+    tableName,
+    window,
+    {
+      ...options,
+      statuses: [OutboxStatus.Published],
+      projection: [
+        PARTITION_KEY,
+        SORT_KEY,
+        RecordAttribute.id,
+        RecordAttribute.type,
+        RecordAttribute.source,
+        RecordAttribute.sequence,
+        RecordAttribute.envelope,
+        RecordAttribute.envelopeGzip,
+        RecordAttribute.createdAt,
+      ],
+    },
+    (page) =>
+      onPage({
+        segment: page.segment,
+        page: page.page,
+        scannedCount: page.scannedCount,
+        readUnits: page.readUnits,
+        ...eventsOf([...page.items]),
+      }),
   );
 }
 
