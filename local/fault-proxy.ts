@@ -1,9 +1,16 @@
 /**
  * A small HTTP proxy in front of a local service, for fault injection at the network boundary: a function
- * routed through it talks the real protocol, and the proxy may answer an AWS error instead of forwarding,
- * or act after a response (e.g. crash the caller right after a call succeeded).
+ * routed through it talks the real protocol, and the proxy may answer an AWS error instead of forwarding, act after
+ * a response (e.g. crash the caller right after a call succeeded), hold a call, or replace an answer after the
+ * upstream applied the call (a response lost after commit).
  */
-import { createServer, type IncomingMessage, request, type Server } from 'node:http';
+import {
+  createServer,
+  type IncomingHttpHeaders,
+  type IncomingMessage,
+  request,
+  type Server,
+} from 'node:http';
 
 export interface ProxiedCall {
   /** `X-Amz-Target` (JSON protocols) or the query `Action` (SNS/SQS query protocol). */
@@ -13,14 +20,20 @@ export interface ProxiedCall {
 
 export interface ProxyReply {
   readonly status: number;
-  readonly headers: Readonly<Record<string, string>>;
-  readonly body: string;
+  readonly headers: IncomingHttpHeaders | Readonly<Record<string, string>>;
+  readonly body: Buffer | string;
 }
 
 export interface FaultProxyHooks {
   /** Return a reply to answer it without forwarding. */
   before?(call: ProxiedCall): ProxyReply | undefined;
-  /** Called after the upstream answered and the answer went back to the caller. */
+  /**
+   * Decides the answer when `before` gave none: `forward()` sends the call upstream (at most once) and returns its
+   * answer, so a fault can hold the call first or replace the answer after the upstream applied it.
+   * @default forward the call and return the upstream's answer
+   */
+  around?(call: ProxiedCall, forward: () => Promise<ProxyReply>): Promise<ProxyReply>;
+  /** Called after the answer went back to the caller. */
   after?(call: ProxiedCall, status: number, responseBody: string): void;
 }
 
@@ -44,6 +57,37 @@ export function queryProtocolError(code: string, message: string, status = 400):
   };
 }
 
+/** Sends the call to the upstream once; a connection failure is a 502 answer. */
+function forwardOnce(upstream: () => string, req: IncomingMessage, raw: Buffer): Promise<ProxyReply> {
+  return new Promise<ProxyReply>((resolve) => {
+    const target = new URL(upstream());
+    const forward = request(
+      {
+        host: target.hostname,
+        port: target.port,
+        method: req.method,
+        path: req.url,
+        headers: { ...req.headers, host: `${target.hostname}:${target.port}` },
+      },
+      (upstreamRes) => {
+        const body: Buffer[] = [];
+        upstreamRes.on('data', (chunk: Buffer) => body.push(chunk));
+        upstreamRes.on('end', () =>
+          resolve({
+            status: upstreamRes.statusCode ?? 502,
+            headers: upstreamRes.headers,
+            body: Buffer.concat(body),
+          }),
+        );
+      },
+    );
+    forward.on('error', (error) =>
+      resolve({ status: 502, headers: { 'content-type': 'text/plain' }, body: String(error) }),
+    );
+    forward.end(raw);
+  });
+}
+
 /** `upstream` is read per request, so the proxy can start before the service it fronts. */
 export async function startFaultProxy(upstream: () => string, hooks: FaultProxyHooks): Promise<FaultProxy> {
   const server: Server = createServer((req, res) => {
@@ -55,38 +99,21 @@ export async function startFaultProxy(upstream: () => string, hooks: FaultProxyH
         operation: operationOf(req, raw.toString('utf8')),
         body: raw.toString('utf8'),
       };
-      const reply = hooks.before?.(call);
-      if (reply) {
+      const answer = (reply: ProxyReply, afterwards?: () => void) => {
         res.writeHead(reply.status, reply.headers);
-        res.end(reply.body);
+        res.end(reply.body, afterwards);
+      };
+      const early = hooks.before?.(call);
+      if (early) {
+        answer(early);
         return;
       }
-      const target = new URL(upstream());
-      const forward = request(
-        {
-          host: target.hostname,
-          port: target.port,
-          method: req.method,
-          path: req.url,
-          headers: { ...req.headers, host: `${target.hostname}:${target.port}` },
-        },
-        (upstreamRes) => {
-          const body: Buffer[] = [];
-          upstreamRes.on('data', (chunk: Buffer) => body.push(chunk));
-          upstreamRes.on('end', () => {
-            const responseBody = Buffer.concat(body);
-            res.writeHead(upstreamRes.statusCode ?? 502, upstreamRes.headers);
-            res.end(responseBody, () =>
-              hooks.after?.(call, upstreamRes.statusCode ?? 502, responseBody.toString('utf8')),
-            );
-          });
-        },
+      const forward = () => forwardOnce(upstream, req, raw);
+      (hooks.around ? hooks.around(call, forward) : forward()).then(
+        (reply) => answer(reply, () => hooks.after?.(call, reply.status, reply.body.toString())),
+        (error: unknown) =>
+          answer({ status: 502, headers: { 'content-type': 'text/plain' }, body: String(error) }),
       );
-      forward.on('error', (error) => {
-        res.writeHead(502, { 'content-type': 'text/plain' });
-        res.end(String(error));
-      });
-      forward.end(raw);
     });
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));

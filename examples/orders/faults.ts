@@ -24,12 +24,12 @@
  *    at its DynamoDB proxy until billing has acknowledged the event, so each ack lands before the relay's
  *    bookkeeping; afterwards every OrderPlaced ack must be DONE and no acks alarm may fire.
  */
-import { createServer, type IncomingHttpHeaders, request, type Server } from 'node:http';
 import { SendMessageCommand } from '@aws-sdk/client-sqs';
 import { type DynamoDBDocumentClient, GetCommand, PutCommand } from '@aws-sdk/lib-dynamodb';
 import {
   type FaultProxy,
   type LocalEndpoints,
+  type ProxyReply,
   queryProtocolError,
   startFaultProxy,
 } from 'serverless-outbox/local';
@@ -116,86 +116,8 @@ const FIRST_EVENT_SK = 'EVT#000000000001';
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
-/** An HTTP answer of a proxied AWS JSON-protocol call. */
-interface Reply {
-  readonly status: number;
-  readonly headers: IncomingHttpHeaders | Readonly<Record<string, string>>;
-  readonly body: Buffer | string;
-}
-
-/** Decides what the caller gets: `forward()` sends the call upstream (at most once) and returns its answer. */
-type Around = (call: { operation: string; body: string }, forward: () => Promise<Reply>) => Promise<Reply>;
-
-/**
- * A proxy that can act on an answer (replace it after the upstream applied the call) or hold a call, which the
- * package's fault proxy (answer instead, or act after the answer went back) does not do.
- */
-async function startInterceptingProxy(
-  upstream: () => string,
-  around: Around,
-): Promise<{ url: string; stop(): Promise<void> }> {
-  const server: Server = createServer((req, res) => {
-    const chunks: Buffer[] = [];
-    req.on('data', (chunk: Buffer) => chunks.push(chunk));
-    req.on('end', () => {
-      const raw = Buffer.concat(chunks);
-      const target = req.headers['x-amz-target'];
-      const call = { operation: typeof target === 'string' ? target : '', body: raw.toString('utf8') };
-      const forward = () =>
-        new Promise<Reply>((resolve) => {
-          const to = new URL(upstream());
-          const out = request(
-            {
-              host: to.hostname,
-              port: to.port,
-              method: req.method,
-              path: req.url,
-              headers: { ...req.headers, host: `${to.hostname}:${to.port}` },
-            },
-            (upstreamRes) => {
-              const body: Buffer[] = [];
-              upstreamRes.on('data', (chunk: Buffer) => body.push(chunk));
-              upstreamRes.on('end', () =>
-                resolve({
-                  status: upstreamRes.statusCode ?? 502,
-                  headers: upstreamRes.headers,
-                  body: Buffer.concat(body),
-                }),
-              );
-            },
-          );
-          out.on('error', (error) =>
-            resolve({ status: 502, headers: { 'content-type': 'text/plain' }, body: String(error) }),
-          );
-          out.end(raw);
-        });
-      around(call, forward).then(
-        (reply) => {
-          res.writeHead(reply.status, reply.headers);
-          res.end(reply.body);
-        },
-        (error: unknown) => {
-          res.writeHead(502, { 'content-type': 'text/plain' });
-          res.end(String(error));
-        },
-      );
-    });
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const address = server.address();
-  const port = typeof address === 'object' && address ? address.port : 0;
-  return {
-    url: `http://127.0.0.1:${port}`,
-    stop: () =>
-      new Promise<void>((resolve) => {
-        server.closeAllConnections();
-        server.close(() => resolve());
-      }),
-  };
-}
-
 /** What DynamoDB answers when it failed internally: the SDK retries it, the writer counts it as ambiguous. */
-function dynamoInternalError(): Reply {
+function dynamoInternalError(): ProxyReply {
   return {
     status: 500,
     headers: { 'content-type': 'application/x-amz-json-1.0' },
@@ -312,8 +234,8 @@ export function createFaultPlan(options: FaultPlanOptions): FaultPlan {
   let recoveredReported = false;
   let poisonRecordKey: { pk: string; sk: string } | undefined;
   let lastSweep = 0;
-  let producerProxy: { url: string; stop(): Promise<void> } | undefined;
-  let relayDynamoProxy: { url: string; stop(): Promise<void> } | undefined;
+  let producerProxy: FaultProxy | undefined;
+  let relayDynamoProxy: FaultProxy | undefined;
   let producerName = '';
   let docRef: DynamoDBDocumentClient | undefined;
   let outboxTable = '';
@@ -398,9 +320,8 @@ export function createFaultPlan(options: FaultPlanOptions): FaultPlan {
           ? 'tracked subscription with a source filter: ACCEPTED at synth (it must be refused)'
           : `tracked subscription with a source filter: refused at synth: ${synthRefusal}`,
       );
-      producerProxy = await startInterceptingProxy(
-        () => upstream().dynamodb,
-        async (call, forward) => {
+      producerProxy = await startFaultProxy(() => upstream().dynamodb, {
+        async around(call, forward) {
           if (call.operation.endsWith('.TransactWriteItems')) {
             const requestId = /"requestId":\{"S":"([^"]+)"\}/.exec(call.body)?.[1];
             if (requestId === unknownCommand && unknown === 'losing') {
@@ -433,10 +354,9 @@ export function createFaultPlan(options: FaultPlanOptions): FaultPlan {
           }
           return forward();
         },
-      );
-      relayDynamoProxy = await startInterceptingProxy(
-        () => upstream().dynamodb,
-        async (call, forward) => {
+      });
+      relayDynamoProxy = await startFaultProxy(() => upstream().dynamodb, {
+        async around(call, forward) {
           const mark = call.operation.endsWith('.UpdateItem') ? publishedMarkKey(call.body) : undefined;
           const key = mark ? `${mark.pk} ${mark.sk}` : '';
           if (
@@ -453,7 +373,7 @@ export function createFaultPlan(options: FaultPlanOptions): FaultPlan {
           heldMarks.push({ ...mark, ...held, releasedAt: Date.now() });
           return reply;
         },
-      );
+      });
       dynamoProxy = await startFaultProxy(() => upstream().dynamodb, {
         after(call, status) {
           if (consumerCrashed || status !== 200 || !call.operation.endsWith('.TransactWriteItems')) return;
