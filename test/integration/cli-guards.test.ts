@@ -27,6 +27,7 @@ import { runReplayCommand } from '../../bin/commands/replay.ts';
 import type { OutboxEnvelope } from '../../functions/runtime/envelope.ts';
 import { OutboxStatus, quarantineShardOf } from '../../functions/runtime/record-format.ts';
 import { OutboxWriter } from '../../functions/runtime/writer.ts';
+import { type CapturedIo, captureIo } from '../support/cli-io.ts';
 import { createLocalOutboxTable, type LocalOutbox } from '../support/outbox-table.ts';
 import { localAwsConfig, useDynamoDbLocal, useFauxqsService } from '../support/services.ts';
 
@@ -41,52 +42,11 @@ let counter = 0;
 
 type Runner = (argv: readonly string[], io: CliIo) => Promise<number>;
 
-interface Session {
-  io: CliIo;
-  out: () => string;
-  err: () => string;
-  questions: string[];
-  sleeps: number[];
-}
+type Session = CapturedIo;
 
-/**
- * Output capture, a fake clock that moves only when the command sleeps (`onSleep` runs inside each sleep), and a
- * terminal that answers `answer` (absent: no terminal).
- */
+/** Captured output, the fake clock at NOW (`onSleep` runs inside each sleep), and `answer` at the terminal. */
 function session(options: { answer?: boolean; onSleep?: (ms: number) => Promise<void> } = {}): Session {
-  let out = '';
-  let err = '';
-  let t = NOW;
-  const questions: string[] = [];
-  const sleeps: number[] = [];
-  return {
-    io: {
-      stdout: (s) => {
-        out += s;
-      },
-      stderr: (s) => {
-        err += s;
-      },
-      now: () => t,
-      sleep: async (ms) => {
-        sleeps.push(ms);
-        await options.onSleep?.(ms);
-        t += ms;
-      },
-      ...(options.answer === undefined
-        ? {}
-        : {
-            confirm: async (question: string) => {
-              questions.push(question);
-              return options.answer as boolean;
-            },
-          }),
-    },
-    out: () => out,
-    err: () => err,
-    questions,
-    sleeps,
-  };
+  return captureIo({ now: NOW, ...options });
 }
 
 interface Fixture {

@@ -8,7 +8,6 @@ import { GetParametersCommand, SSMClient } from '@aws-sdk/client-ssm';
 import { mockClient } from 'aws-sdk-client-mock';
 import { beforeEach, describe, expect, it } from 'vitest';
 import {
-  type CliIo,
   CliUsageError,
   DEPLOYMENT_OPTIONS,
   DeploymentNotFoundError,
@@ -18,6 +17,7 @@ import {
 import { resolveDeployment } from '../../bin/commands/deployment.ts';
 import { runDlqCommand } from '../../bin/commands/dlq.ts';
 import { runStatusCommand } from '../../bin/commands/status.ts';
+import { captureIo as capture } from '../support/cli-io.ts';
 
 const cfn = mockClient(CloudFormationClient);
 const ssm = mockClient(SSMClient);
@@ -47,23 +47,6 @@ function stack(name: string, outputs: Output[]): void {
   cfn.on(DescribeStacksCommand, { StackName: name }).resolves({
     Stacks: [{ StackName: name, StackStatus: 'UPDATE_COMPLETE', CreationTime: new Date(), Outputs: outputs }],
   });
-}
-
-function capture(): { io: CliIo; out: () => string; err: () => string } {
-  let out = '';
-  let err = '';
-  return {
-    io: {
-      stdout: (s) => {
-        out += s;
-      },
-      stderr: (s) => {
-        err += s;
-      },
-    },
-    out: () => out,
-    err: () => err,
-  };
 }
 
 const failure = (promise: Promise<unknown>) => promise.then(() => undefined).catch((e: unknown) => e);

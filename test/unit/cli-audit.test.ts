@@ -23,7 +23,7 @@ import {
   runAuditCommand,
   selector,
 } from '../../bin/commands/audit.ts';
-import type { CliIo } from '../../bin/commands/cli-support.ts';
+import { captureIo as capture } from '../support/cli-io.ts';
 
 process.env.AWS_REGION ??= 'us-east-1';
 const ddb = mockClient(DynamoDBDocumentClient);
@@ -36,23 +36,6 @@ beforeEach(() => {
   sqs.reset();
   cfn.reset();
 });
-
-function capture(): { io: CliIo; out: () => string; err: () => string } {
-  let out = '';
-  let err = '';
-  return {
-    io: {
-      stdout: (s) => {
-        out += s;
-      },
-      stderr: (s) => {
-        err += s;
-      },
-    },
-    out: () => out,
-    err: () => err,
-  };
-}
 
 const FROM = '2026-11-22T16:00:00Z';
 const TO = '2026-11-22T17:00:00Z';

@@ -21,6 +21,7 @@ import type { CliIo } from '../../bin/commands/cli-support.ts';
 import { runDlqCommand } from '../../bin/commands/dlq.ts';
 import { runQuarantineCommand } from '../../bin/commands/quarantine.ts';
 import { runReplayCommand } from '../../bin/commands/replay.ts';
+import { type CapturedIo, captureIo } from '../support/cli-io.ts';
 
 const sqs = mockClient(SQSClient);
 const ddb = mockClient(DynamoDBDocumentClient);
@@ -37,51 +38,9 @@ const EVENT_ID = '01937f0e-8a4c-7b1e-9a33-5f1c2d3e4f50';
 
 type Runner = (argv: readonly string[], io: CliIo) => Promise<number>;
 
-interface Captured {
-  io: CliIo;
-  out: () => string;
-  err: () => string;
-  questions: string[];
-  sleeps: number[];
-}
-
-/**
- * Captured output, a fake clock that only moves when the command sleeps, and (with `answer`) a terminal that
- * answers the confirmation; without `answer` there is no terminal (CliIo.confirm absent), as with a pipe.
- */
-function capture(answer?: boolean): Captured {
-  let out = '';
-  let err = '';
-  let t = NOW;
-  const questions: string[] = [];
-  const sleeps: number[] = [];
-  return {
-    io: {
-      stdout: (s) => {
-        out += s;
-      },
-      stderr: (s) => {
-        err += s;
-      },
-      now: () => t,
-      sleep: async (ms) => {
-        sleeps.push(ms);
-        t += ms;
-      },
-      ...(answer === undefined
-        ? {}
-        : {
-            confirm: async (question: string) => {
-              questions.push(question);
-              return answer;
-            },
-          }),
-    },
-    out: () => out,
-    err: () => err,
-    questions,
-    sleeps,
-  };
+/** Captured output, the fake clock at NOW, and (with `answer`) a terminal that answers the confirmation. */
+function capture(answer?: boolean): CapturedIo {
+  return captureIo({ now: NOW, ...(answer === undefined ? {} : { answer }) });
 }
 
 function deploymentFile(): string {

@@ -51,6 +51,7 @@ import {
 import { runQuarantineCommand } from '../../bin/commands/quarantine.ts';
 import { runReplayCommand } from '../../bin/commands/replay.ts';
 import { oldestMessageAges, runStatusCommand, summarizeUnpublished } from '../../bin/commands/status.ts';
+import { captureIo as capture } from '../support/cli-io.ts';
 
 const SECRET = 'do-not-print-me';
 
@@ -63,23 +64,6 @@ beforeEach(() => {
   cfn.reset();
   cw.reset();
 });
-
-function capture(): { io: CliIo; out: () => string; err: () => string } {
-  let out = '';
-  let err = '';
-  return {
-    io: {
-      stdout: (s) => {
-        out += s;
-      },
-      stderr: (s) => {
-        err += s;
-      },
-    },
-    out: () => out,
-    err: () => err,
-  };
-}
 
 const envelope = {
   specversion: '1.0',
