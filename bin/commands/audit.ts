@@ -34,7 +34,7 @@ import {
   tableNameFromArn,
 } from '../../functions/contract/parameters.ts';
 import { OutboxStatus, PARTITION_KEY, RecordAttribute } from '../../functions/runtime/record-format.ts';
-import { compilePattern } from '../../local/eventbridge/pattern.ts';
+import { compilePattern, eventBridgeEventOf } from '../../local/eventbridge/pattern.ts';
 import {
   type CliIo,
   CliUsageError,
@@ -49,7 +49,7 @@ import {
   type ParsedArgs,
   runCommand,
   stringOption,
-  timeOption,
+  windowOption,
 } from './cli-support.ts';
 import type { OutboxClients } from './clients.ts';
 import { type Deployment, findSubscription, LOCAL_DEPLOYMENT_FILE, stackNames } from './deployment.ts';
@@ -91,23 +91,18 @@ export function selector(filter: SubscriptionFilter | undefined): (event: AuditE
   const compiled = compilePattern(filter.pattern);
   // What EventBridge matches an outbox event as (the relay puts the envelope in `detail`).
   return (event) =>
-    compiled.matches({
-      version: '0',
-      id: event.id,
-      'detail-type': event.type,
-      source: event.source,
-      account: '000000000000',
-      time: new Date(event.createdAt).toISOString(),
-      region: 'us-east-1',
-      resources: [],
-      detail: event.envelope ?? {
-        id: event.id,
-        type: event.type,
-        source: event.source,
-        partitionkey: event.aggregateKey,
-        sequence: event.sequence,
-      },
-    });
+    compiled.matches(
+      eventBridgeEventOf({
+        ...event,
+        detail: event.envelope ?? {
+          id: event.id,
+          type: event.type,
+          source: event.source,
+          partitionkey: event.aggregateKey,
+          sequence: event.sequence,
+        },
+      }),
+    );
 }
 
 /** What the dedup table and the DLQ say about one subscription's events. */
@@ -538,14 +533,7 @@ export const auditCommand: CommandDefinition = {
   },
   prepare: (args) => {
     expectPositionals(args, 0);
-    const from = timeOption(args.values, 'from');
-    const to = timeOption(args.values, 'to');
-    if (from === undefined || to === undefined) throw new CliUsageError('--from and --to are required');
-    if (from >= to) {
-      throw new CliUsageError(
-        `--from (${new Date(from).toISOString()}) must be earlier than --to (${new Date(to).toISOString()}): the window is [from, to)`,
-      );
-    }
+    const { from, to } = windowOption(args.values);
     const subscription = stringOption(args.values, 'subscription');
     const dedupOption = stringOption(args.values, 'dedup-table');
     const types = listOption(args.values, 'types');

@@ -334,6 +334,19 @@ export function timeOption(values: ParsedArgs['values'], name: string): number |
   return ms;
 }
 
+/** `--from` and `--to`, both required, as the half-open window [from, to) in epoch ms. */
+export function windowOption(values: ParsedArgs['values']): { from: number; to: number } {
+  const from = timeOption(values, 'from');
+  const to = timeOption(values, 'to');
+  if (from === undefined || to === undefined) throw new CliUsageError('--from and --to are required');
+  if (from >= to) {
+    throw new CliUsageError(
+      `--from (${new Date(from).toISOString()}) must be earlier than --to (${new Date(to).toISOString()}): the window is [from, to)`,
+    );
+  }
+  return { from, to };
+}
+
 /** What a command body gets: the resolved deployment, clients for it, the output sinks and the clock. */
 export interface CommandContext {
   readonly deployment: Deployment;

@@ -38,8 +38,8 @@ import {
   Pacer,
   runCommand,
   stringOption,
-  timeOption,
   truncate,
+  windowOption,
 } from './cli-support.ts';
 import type { OutboxClients } from './clients.ts';
 import { type Deployment, findSubscription, queueNameOf } from './deployment.ts';
@@ -488,14 +488,7 @@ ${GUARD_OPTIONS_USAGE}
   },
   prepare: (args, setup) => {
     expectPositionals(args, 0);
-    const from = timeOption(args.values, 'from');
-    const to = timeOption(args.values, 'to');
-    if (from === undefined || to === undefined) throw new CliUsageError('--from and --to are required');
-    if (from >= to) {
-      throw new CliUsageError(
-        `--from (${new Date(from).toISOString()}) must be earlier than --to (${new Date(to).toISOString()}): the window is [from, to)`,
-      );
-    }
+    const { from, to } = windowOption(args.values);
     const subscription = stringOption(args.values, 'subscription');
     const allSubscribers = args.values['all-subscribers'] === true;
     const target = stringOption(args.values, 'target');

@@ -6,7 +6,7 @@
  */
 import { DynamoDBClient, paginateScan } from '@aws-sdk/client-dynamodb';
 import { unmarshall } from '@aws-sdk/util-dynamodb';
-import { compilePattern } from '../eventbridge/pattern.ts';
+import { compilePattern, eventBridgeEventOf } from '../eventbridge/pattern.ts';
 import type { OfflineRuntime } from '../offline.ts';
 import { functionNameOf } from '../runtime/event-source.ts';
 import type { LocalRuntime, LocalStackRuntime } from '../runtime/runtime.ts';
@@ -181,19 +181,7 @@ function filterOf(
         if (!targets.some((t) => isRecord(t) && t.Arn === queueArn)) continue;
         filter = 'event-pattern';
         const compiled = compilePattern(props.EventPattern);
-        matchers.push((event) =>
-          compiled.matches({
-            version: '0',
-            id: event.id,
-            'detail-type': event.type,
-            source: event.source,
-            account: '000000000000',
-            time: new Date(event.createdAt).toISOString(),
-            region: 'us-east-1',
-            resources: [],
-            detail: event.envelope,
-          }),
-        );
+        matchers.push((event) => compiled.matches(eventBridgeEventOf({ ...event, detail: event.envelope })));
       }
     }
   }

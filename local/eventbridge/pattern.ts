@@ -550,3 +550,31 @@ function isLeaf(value: unknown): value is Leaf {
 function isPlainObject(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
+
+/** What the relay's PutEvents entry of an outbox event looks like to a rule's pattern. */
+export interface OutboxEventForPattern {
+  readonly id: string;
+  readonly type: string;
+  readonly source: string;
+  readonly createdAt: number;
+  /** The envelope: the event's `detail`. */
+  readonly detail: unknown;
+}
+
+/**
+ * The EventBridge event a rule matches for an outbox event (Source = source, DetailType = type, Detail = the
+ * envelope), so offline checks evaluate patterns against what the relay really puts on the bus.
+ */
+export function eventBridgeEventOf(event: OutboxEventForPattern): Record<string, unknown> {
+  return {
+    version: '0',
+    id: event.id,
+    'detail-type': event.type,
+    source: event.source,
+    account: '000000000000',
+    time: new Date(event.createdAt).toISOString(),
+    region: 'us-east-1',
+    resources: [],
+    detail: event.detail,
+  };
+}
