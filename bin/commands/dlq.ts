@@ -425,44 +425,23 @@ export async function redriveDlq(
         continue;
       }
       await pacer.take(batch.length);
-      let response: SendMessageBatchCommandOutput;
-      try {
-        response = await clients.sqs.send(
-          new SendMessageBatchCommand({
-            QueueUrl: to,
-            Entries: batch.map((m, i) => redriveEntry(m, i, subscription.fifo)),
-          }),
-        );
-      } catch (error) {
-        errors.push(`send to ${queueNameOf(to)} failed: ${describeError(error)}`);
-        failed += batch.length;
-        unsent.push(...batch);
-        stop = true;
-        continue;
-      }
-      const failedIds = new Set((response.Failed ?? []).map((f) => f.Id));
-      for (const f of response.Failed ?? [])
-        errors.push(`message ${batch[Number(f.Id)]?.MessageId}: ${f.Code} ${f.Message ?? ''}`.trim());
-      const sent = batch.filter((_, i) => !failedIds.has(String(i)));
-      for (const s of response.Successful ?? []) if (s.MessageId) sentIds.add(s.MessageId);
-      if (failedIds.size > 0) {
-        failed += failedIds.size;
-        unsent.push(...batch.filter((_, i) => failedIds.has(String(i))));
-        stop = true;
-      }
-      const deleted = await deleteMessages(clients, from, sent, errors);
-      moved += deleted;
-      sentNotDeleted += sent.length - deleted;
+      const outcome = await moveBatch(
+        clients,
+        { from, to },
+        batch,
+        (m, i) => redriveEntry(m, i, subscription.fifo),
+        sentIds,
+        errors,
+      );
+      failed += outcome.failed;
+      unsent.push(...outcome.unsent);
+      if (outcome.unsent.length > 0) stop = true;
+      moved += outcome.deleted;
+      sentNotDeleted += outcome.sent.length - outcome.deleted;
     }
     if (unsent.length > 0) await resetVisibility(clients, from, unsent);
   }
-  let remaining: number | undefined;
-  try {
-    const depth = await queueDepth(clients, from);
-    remaining = depth.visible + depth.inFlight + depth.delayed;
-  } catch (error) {
-    errors.push(`cannot read the DLQ depth: ${describeError(error)}`);
-  }
+  const remaining = await remainingDepth(clients, from, errors);
   return {
     subscription: subscription.name,
     from,
@@ -478,6 +457,52 @@ export async function redriveDlq(
 
 function sequenceOf(message: Message): number {
   return describeBody(message.Body).sequence ?? Number.POSITIVE_INFINITY;
+}
+
+/**
+ * Sends one batch back to the subscription queue and deletes from the DLQ only what was sent. A failed call or
+ * entry is counted and returned unsent (the caller stops there, so a FIFO group never overtakes it).
+ */
+async function moveBatch(
+  clients: OutboxClients,
+  queues: { readonly from: string; readonly to: string },
+  batch: readonly Message[],
+  entry: (message: Message, index: number) => SendMessageBatchRequestEntry,
+  sentIds: Set<string>,
+  errors: string[],
+): Promise<{ sent: Message[]; unsent: Message[]; deleted: number; failed: number }> {
+  let response: SendMessageBatchCommandOutput;
+  try {
+    response = await clients.sqs.send(
+      new SendMessageBatchCommand({ QueueUrl: queues.to, Entries: batch.map((m, i) => entry(m, i)) }),
+    );
+  } catch (error) {
+    errors.push(`send to ${queueNameOf(queues.to)} failed: ${describeError(error)}`);
+    return { sent: [], unsent: [...batch], deleted: 0, failed: batch.length };
+  }
+  const failedIds = new Set((response.Failed ?? []).map((f) => f.Id));
+  for (const f of response.Failed ?? [])
+    errors.push(`message ${batch[Number(f.Id)]?.MessageId}: ${f.Code} ${f.Message ?? ''}`.trim());
+  for (const s of response.Successful ?? []) if (s.MessageId) sentIds.add(s.MessageId);
+  const sent = batch.filter((_, i) => !failedIds.has(String(i)));
+  const unsent = batch.filter((_, i) => failedIds.has(String(i)));
+  const deleted = await deleteMessages(clients, queues.from, sent, errors);
+  return { sent, unsent, deleted, failed: failedIds.size };
+}
+
+/** Messages left in the DLQ (visible, in flight, delayed), or undefined (with an error) when unreadable. */
+async function remainingDepth(
+  clients: OutboxClients,
+  queueUrl: string,
+  errors: string[],
+): Promise<number | undefined> {
+  try {
+    const depth = await queueDepth(clients, queueUrl);
+    return depth.visible + depth.inFlight + depth.delayed;
+  } catch (error) {
+    errors.push(`cannot read the DLQ depth: ${describeError(error)}`);
+    return undefined;
+  }
 }
 
 /**
@@ -552,52 +577,30 @@ export async function redriveAggregate(
             continue;
           }
           await pacer.take(batch.length);
-          let response: SendMessageBatchCommandOutput;
-          try {
-            response = await clients.sqs.send(
-              new SendMessageBatchCommand({
-                QueueUrl: to,
-                Entries: batch.map((m, j) => ({
-                  ...redriveEntry(m, j, subscription.fifo),
-                  ...(subscription.fifo ? { MessageGroupId: aggregate } : {}),
-                })),
-              }),
-            );
-          } catch (error) {
-            errors.push(`send to ${queueNameOf(to)} failed: ${describeError(error)}`);
-            failed += batch.length;
-            for (const m of batch) putBack.set(m.MessageId ?? '', m);
-            stop = true;
-            continue;
-          }
-          const failedIds = new Set((response.Failed ?? []).map((f) => f.Id));
-          for (const f of response.Failed ?? [])
-            errors.push(`message ${batch[Number(f.Id)]?.MessageId}: ${f.Code} ${f.Message ?? ''}`.trim());
-          for (const s of response.Successful ?? []) if (s.MessageId) sentIds.add(s.MessageId);
-          const sent = batch.filter((_, j) => !failedIds.has(String(j)));
-          if (failedIds.size > 0) {
-            failed += failedIds.size;
-            for (const m of batch.filter((_, j) => failedIds.has(String(j))))
-              putBack.set(m.MessageId ?? '', m);
-            stop = true;
-          }
-          for (const m of sent) sequences.push(sequenceOf(m));
-          const deleted = await deleteMessages(clients, from, sent, errors);
-          moved += deleted;
-          sentNotDeleted += sent.length - deleted;
+          const outcome = await moveBatch(
+            clients,
+            { from, to },
+            batch,
+            (m, j) => ({
+              ...redriveEntry(m, j, subscription.fifo),
+              ...(subscription.fifo ? { MessageGroupId: aggregate } : {}),
+            }),
+            sentIds,
+            errors,
+          );
+          failed += outcome.failed;
+          for (const m of outcome.unsent) putBack.set(m.MessageId ?? '', m);
+          if (outcome.unsent.length > 0) stop = true;
+          for (const m of outcome.sent) sequences.push(sequenceOf(m));
+          moved += outcome.deleted;
+          sentNotDeleted += outcome.sent.length - outcome.deleted;
         }
       }
     }
   } finally {
     notReset = await resetVisibility(clients, from, [...held.values(), ...putBack.values()]);
   }
-  let remaining: number | undefined;
-  try {
-    const depth = await queueDepth(clients, from);
-    remaining = depth.visible + depth.inFlight + depth.delayed;
-  } catch (error) {
-    errors.push(`cannot read the DLQ depth: ${describeError(error)}`);
-  }
+  const remaining = await remainingDepth(clients, from, errors);
   if (notReset > 0)
     errors.push(
       `${notReset} message(s) could not be made visible again; they reappear within ${AGGREGATE_SCAN_VISIBILITY_SECONDS}s.`,
