@@ -10,6 +10,12 @@ export {
   type SubscriptionQueues,
 } from '../functions/contract/deployment.ts';
 export {
+  type CompiledPattern,
+  compilePattern,
+  InvalidEventPatternError,
+  matchesPattern,
+} from '../functions/patterns/event-pattern.ts';
+export {
   type DeliveryCheck,
   type DeliveryCheckOptions,
   formatDeliveryCheck,
@@ -34,12 +40,6 @@ export {
   synthesizeApp,
 } from './app/synthesize-app.ts';
 export { createLocalEventBridge, type LocalEventBridge } from './eventbridge/bus.ts';
-export {
-  type CompiledPattern,
-  compilePattern,
-  InvalidEventPatternError,
-  matchesPattern,
-} from './eventbridge/pattern.ts';
 export {
   type FaultProxy,
   type FaultProxyHooks,

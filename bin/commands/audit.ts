@@ -33,8 +33,8 @@ import {
   outboxParameterPath,
   tableNameFromArn,
 } from '../../functions/contract/parameters.ts';
+import { compilePattern, eventBridgeEventOf } from '../../functions/patterns/event-pattern.ts';
 import { OutboxStatus, PARTITION_KEY, RecordAttribute } from '../../functions/runtime/record-format.ts';
-import { compilePattern, eventBridgeEventOf } from '../../local/eventbridge/pattern.ts';
 import {
   type CliIo,
   CliUsageError,

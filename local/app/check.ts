@@ -6,7 +6,7 @@
  */
 import { DynamoDBClient, paginateScan } from '@aws-sdk/client-dynamodb';
 import { unmarshall } from '@aws-sdk/util-dynamodb';
-import { compilePattern, eventBridgeEventOf } from '../eventbridge/pattern.ts';
+import { compilePattern, eventBridgeEventOf } from '../../functions/patterns/event-pattern.ts';
 import type { OfflineRuntime } from '../offline.ts';
 import { functionNameOf } from '../runtime/event-source.ts';
 import type { LocalRuntime, LocalStackRuntime } from '../runtime/runtime.ts';

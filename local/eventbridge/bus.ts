@@ -7,7 +7,7 @@
 import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { type CompiledPattern, compilePattern } from './pattern.ts';
+import { type CompiledPattern, compilePattern } from '../../functions/patterns/event-pattern.ts';
 
 /** The event as EventBridge hands it to rules and targets. */
 export interface EventBridgeEvent {

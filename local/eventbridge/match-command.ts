@@ -3,7 +3,7 @@
  * event offline, like `aws events test-event-pattern`. Exit code 0 = match, 1 = no match,
  * 2 = invalid pattern, bad usage, or a file that cannot be read or parsed.
  */
-import { compilePattern, InvalidEventPatternError } from './pattern.ts';
+import { compilePattern, InvalidEventPatternError } from '../../functions/patterns/event-pattern.ts';
 
 export interface MatchCommandIo {
   stdout: (s: string) => void;

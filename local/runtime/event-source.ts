@@ -1,5 +1,5 @@
 // Pieces shared by the stream and SQS pollers.
-import { compilePattern } from '../eventbridge/pattern.ts';
+import { compilePattern } from '../../functions/patterns/event-pattern.ts';
 import type { InvokeOptions, InvokeResult } from './lambda.ts';
 
 /** What pollers need from the Lambda runtime (LambdaRuntime implements it). */

@@ -3,10 +3,10 @@ import { Annotations, Match, Template } from 'aws-cdk-lib/assertions';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { OrdersStack } from '../../examples/orders/stack.ts';
+import { compilePattern } from '../../functions/patterns/event-pattern.ts';
 import { AlarmTopic } from '../../lib/alarm-topic.ts';
 import { OutboxRelay, type OutboxRelayProps } from '../../lib/outbox-relay.ts';
 import { OutboxTable } from '../../lib/outbox-table.ts';
-import { compilePattern } from '../../local/eventbridge/pattern.ts';
 import { logicalId, nagErrors, roleStatements, synthOrdersStack } from './stack-fixture.ts';
 
 type Resources = Record<string, { Type: string; Properties: Record<string, unknown> }>;

@@ -6,6 +6,7 @@ import {
   type PutEventsRequestEntry,
 } from '@aws-sdk/client-eventbridge';
 import { afterEach, describe, expect, it } from 'vitest';
+import { InvalidEventPatternError } from '../../functions/patterns/event-pattern.ts';
 import {
   createLocalEventBridge,
   type DeliveryContext,
@@ -17,7 +18,6 @@ import {
   PutEventsValidationError,
   parseJsonPath,
 } from '../../local/eventbridge/bus.ts';
-import { InvalidEventPatternError } from '../../local/eventbridge/pattern.ts';
 
 interface Delivery {
   target: LocalTarget;

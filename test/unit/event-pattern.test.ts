@@ -1,5 +1,9 @@
 import { describe, expect, it } from 'vitest';
-import { compilePattern, InvalidEventPatternError, matchesPattern } from '../../local/eventbridge/pattern.ts';
+import {
+  compilePattern,
+  InvalidEventPatternError,
+  matchesPattern,
+} from '../../functions/patterns/event-pattern.ts';
 
 // Sources of the cases below (cited per table):
 // [ops]     https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-create-pattern-operators.html
