@@ -11,6 +11,7 @@ import type { OfflineRuntime } from '../offline.ts';
 import { functionNameOf } from '../runtime/event-source.ts';
 import type { LocalRuntime, LocalStackRuntime } from '../runtime/runtime.ts';
 import { isRecord, type ResolveContext, resolveIntrinsics } from '../runtime/template.ts';
+import { snsSubscriptionFilter } from './sns-subscription-filter.ts';
 
 export interface DeliveryCheckOptions {
   /** How many missing event ids to list per subscription. @default 20 */
@@ -151,29 +152,7 @@ function filterOf(
         const props = tryResolve(resource.Properties ?? {}, scoped);
         if (!isRecord(props) || props.Endpoint !== queueArn) continue;
         filter = 'sns-filter-policy';
-        const policy =
-          typeof props.FilterPolicy === 'string' ? JSON.parse(props.FilterPolicy) : props.FilterPolicy;
-        if (policy === undefined) {
-          matchers.push(() => true);
-          continue;
-        }
-        // SNS filter policies use the operators of EventBridge patterns (exact, prefix, anything-but, numeric,
-        // exists) on the message attributes the relay sets, or on the body with FilterPolicyScope MessageBody.
-        const compiled = compilePattern(policy);
-        const onBody = props.FilterPolicyScope === 'MessageBody';
-        matchers.push((event) =>
-          compiled.matches(
-            onBody
-              ? event.envelope
-              : {
-                  type: event.type,
-                  source: event.source,
-                  partitionkey: event.partitionKey,
-                  sequence: event.sequence,
-                  ...(event.subject === undefined ? {} : { subject: event.subject }),
-                },
-          ),
-        );
+        matchers.push(snsSubscriptionFilter(props.FilterPolicy, props.FilterPolicyScope));
       } else if (resource.Type === 'AWS::Events::Rule') {
         const props = tryResolve(resource.Properties ?? {}, scoped);
         if (!isRecord(props) || props.EventPattern === undefined || props.State === 'DISABLED') continue;
