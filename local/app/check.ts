@@ -11,7 +11,7 @@ import type { OfflineRuntime } from '../offline.ts';
 import { functionNameOf } from '../runtime/event-source.ts';
 import type { LocalRuntime, LocalStackRuntime } from '../runtime/runtime.ts';
 import { isRecord, type ResolveContext, resolveIntrinsics } from '../runtime/template.ts';
-import { snsSubscriptionFilter } from './sns-subscription-filter.ts';
+import { snsSubscriptionFilter } from '../../functions/contract/sns-subscription-filter.ts';
 
 export interface DeliveryCheckOptions {
   /** How many missing event ids to list per subscription. @default 20 */

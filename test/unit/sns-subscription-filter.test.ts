@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { InvalidFilterPolicyError } from '../../functions/patterns/sns-filter-policy.ts';
-import { snsSubscriptionFilter } from '../../local/app/sns-subscription-filter.ts';
+import { snsSubscriptionFilter } from '../../functions/contract/sns-subscription-filter.ts';
 
 // `outbox local --check` judged SNS subscriptions with the EventBridge engine before; these cases differ.
 const event = {

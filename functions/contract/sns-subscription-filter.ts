@@ -3,7 +3,7 @@
  * the relay publishes: the envelope as the body, and the attributes of functions/relay/publishers.ts
  * (`type`, `source`, `partitionkey` as String, `sequence` as Number, `subject` when set).
  */
-import { compileFilterPolicy, type SnsMessageAttribute } from '../../functions/patterns/sns-filter-policy.ts';
+import { compileFilterPolicy, type SnsMessageAttribute } from '../patterns/sns-filter-policy.ts';
 
 export interface PublishedOutboxEvent {
   readonly type: string;
