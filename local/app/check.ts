@@ -6,12 +6,12 @@
  */
 import { DynamoDBClient, paginateScan } from '@aws-sdk/client-dynamodb';
 import { unmarshall } from '@aws-sdk/util-dynamodb';
+import { snsSubscriptionFilter } from '../../functions/contract/sns-subscription-filter.ts';
 import { compilePattern, eventBridgeEventOf } from '../../functions/patterns/event-pattern.ts';
 import type { OfflineRuntime } from '../offline.ts';
 import { functionNameOf } from '../runtime/event-source.ts';
 import type { LocalRuntime, LocalStackRuntime } from '../runtime/runtime.ts';
 import { isRecord, type ResolveContext, resolveIntrinsics } from '../runtime/template.ts';
-import { snsSubscriptionFilter } from '../../functions/contract/sns-subscription-filter.ts';
 
 export interface DeliveryCheckOptions {
   /** How many missing event ids to list per subscription. @default 20 */

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { InvalidFilterPolicyError } from '../../functions/patterns/sns-filter-policy.ts';
 import { snsSubscriptionFilter } from '../../functions/contract/sns-subscription-filter.ts';
+import { InvalidFilterPolicyError } from '../../functions/patterns/sns-filter-policy.ts';
 
 // `outbox local --check` judged SNS subscriptions with the EventBridge engine before; these cases differ.
 const event = {
