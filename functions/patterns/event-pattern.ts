@@ -11,7 +11,7 @@
  * - An event's leaves are its strings, numbers, booleans and nulls; an array matches if any element matches.
  *   A missing field, an empty array and an object (not a leaf) are absent: only `{"exists": false}` matches them.
  */
-import { type Alternative, flattenEvent, matchesAnyAlternative } from './flat-match.ts';
+import { type Alternative, flattenEvent, matchesAnyAlternative, pathsToWalk } from './flat-match.ts';
 import { compileMatchValues, isPlainObject, type MatchDialect, type ValueMatcher } from './match-values.ts';
 import { InvalidEventPatternError, PatternSyntaxError } from './pattern-error.ts';
 
@@ -25,8 +25,8 @@ export interface CompiledPattern {
 }
 
 /**
- * EventBridge's operators. `exactly` is event-ruler's explicit exact match; the user guide does not list it,
- * but EventBridge's matcher accepts it.
+ * EventBridge's operators. `exactly` is event-ruler's explicit exact match: the user guide does not list it;
+ * it is accepted here as EventBridge's matcher accepts it (not verified against AWS).
  */
 export const EVENTBRIDGE_DIALECT: MatchDialect = {
   // User guide, numeric matching: values between -5.0e9 and +5.0e9 inclusive, six decimal places.
@@ -98,9 +98,10 @@ export function compilePattern(pattern: unknown): CompiledPattern {
     { prefix: '', display: '', insideOr: false },
     [new Map()],
   ).map(toAlternative);
+  const paths = pathsToWalk(alternatives);
   return {
     pattern: parsed,
-    matches: (event: unknown) => matchesAnyAlternative(alternatives, flattenEvent(event)),
+    matches: (event: unknown) => matchesAnyAlternative(alternatives, flattenEvent(event, paths)),
   };
 }
 

@@ -24,14 +24,25 @@ interface FlatLeaf {
 
 export type FlatEvent = ReadonlyMap<string, readonly FlatLeaf[]>;
 
-const flattened = new WeakMap<object, FlatEvent>();
+/**
+ * The dot-joined paths worth walking into for these alternatives: every field path and each of its prefixes
+ * that ends at a dot. An event path outside this set can never lead to a field of the pattern.
+ */
+export function pathsToWalk(alternatives: readonly Alternative[]): ReadonlySet<string> {
+  const paths = new Set<string>();
+  for (const fields of alternatives) {
+    for (const { path } of fields) {
+      paths.add(path);
+      for (let i = path.indexOf('.'); i >= 0; i = path.indexOf('.', i + 1)) paths.add(path.slice(0, i));
+    }
+  }
+  return paths;
+}
 
-/** The event's leaves by path (cached per event object). A non-object event has none. */
-export function flattenEvent(event: unknown): FlatEvent {
-  if (!isPlainObject(event)) return new Map();
-  const cached = flattened.get(event);
-  if (cached) return cached;
+/** The event's leaves by path, walking only `paths` (all of it without). A non-object event has none. */
+export function flattenEvent(event: unknown, paths?: ReadonlySet<string>): FlatEvent {
   const leaves = new Map<string, FlatLeaf[]>();
+  if (!isPlainObject(event)) return leaves;
   let arrays = 0;
   const walk = (value: unknown, path: string, trail: FlatLeaf['trail']): void => {
     if (Array.isArray(value)) {
@@ -40,15 +51,17 @@ export function flattenEvent(event: unknown): FlatEvent {
         walk(item, path, [...trail, [id, index]]);
       });
     } else if (isPlainObject(value)) {
-      for (const [key, child] of Object.entries(value)) walk(child, path ? `${path}.${key}` : key, trail);
+      for (const [key, child] of Object.entries(value)) {
+        const childPath = path ? `${path}.${key}` : key;
+        if (!paths || paths.has(childPath)) walk(child, childPath, trail);
+      }
     } else if (isLeaf(value)) {
-      const list = leaves.get(path) ?? [];
-      list.push({ value, trail });
-      leaves.set(path, list);
+      const list = leaves.get(path);
+      if (list) list.push({ value, trail });
+      else leaves.set(path, [{ value, trail }]);
     }
   };
   walk(event, '', []);
-  flattened.set(event, leaves);
   return leaves;
 }
 

@@ -8,7 +8,7 @@
  * filtering runs the same language); only the dialect below differs.
  */
 import { compileRules, type RuleSet, toAlternative } from './event-pattern.ts';
-import { flatLeaves, flattenEvent, matchesAnyAlternative } from './flat-match.ts';
+import { flatLeaves, flattenEvent, matchesAnyAlternative, pathsToWalk } from './flat-match.ts';
 import { isPlainObject, type Leaf, type MatchDialect } from './match-values.ts';
 
 export type FilterPolicyScope = 'MessageAttributes' | 'MessageBody';
@@ -99,6 +99,7 @@ export function compileFilterPolicy(
     (reason, path) => new InvalidFilterPolicyError(reason, path),
   );
   const alternatives = rules.map(toAlternative);
+  const paths = pathsToWalk(alternatives);
   return {
     policy: parsed,
     scope,
@@ -106,7 +107,7 @@ export function compileFilterPolicy(
       if (scope === 'MessageAttributes')
         return matchesAnyAlternative(alternatives, attributeLeaves(message.attributes));
       const body = parseBody(message.message);
-      return isPlainObject(body) && matchesAnyAlternative(alternatives, flattenEvent(body));
+      return isPlainObject(body) && matchesAnyAlternative(alternatives, flattenEvent(body, paths));
     },
   };
 }
