@@ -39,6 +39,28 @@ describe('arrays of objects (array consistency)', () => {
   ]);
 });
 
+describe('exists:false inside arrays (event-ruler ACMachineTest, "exists:false on leaf node of interfaceName")', () => {
+  const rule = {
+    ctx: {
+      tasks: {
+        state: ['ACTIVE'],
+        provider: { id: ['X'] },
+        resources: { extra: { interfaces: { name: [{ exists: false }] } } },
+      },
+    },
+  };
+  const task = (state: string, id: string, name?: string) => ({
+    state,
+    provider: { id },
+    resources: [{ kind: 'k', ...(name ? { extra: { interfaces: [{ name }] } } : {}) }],
+  });
+  // biome-ignore format: one case per line reads as a table
+  runCases([
+    ['[ruler] matches: the ACTIVE task has no interface name (another task has one)', rule, { ctx: { tasks: [task('ACTIVE', 'X'), task('INACTIVE', 'Y', 'n')] } }, true],
+    ['[ruler] no match: the ACTIVE task has an interface name', rule, { ctx: { tasks: [task('ACTIVE', 'X', 'n'), task('INACTIVE', 'Y', 'n')] } }, false],
+  ]);
+});
+
 describe('exists on nulls, objects and arrays', () => {
   // biome-ignore format: one case per line reads as a table
   runCases([
