@@ -13,7 +13,8 @@ const commands: Record<string, Command> = {
     run: async (argv) => (await import('../local/cli.ts')).runLocalAppCommand(argv),
   },
   match: {
-    summary: 'test an EventBridge event pattern: outbox match --pattern <file> --event <file>',
+    summary:
+      'test an EventBridge event pattern: outbox match --pattern <file> --event <file>; an SNS filter policy: outbox match --sns --policy <file> --message <file> [--scope MessageBody]',
     run: async (argv) =>
       (await import('../local/eventbridge/match-command.ts')).runMatchCommand(argv, {
         stdout: (s) => process.stdout.write(s.endsWith('\n') ? s : `${s}\n`),

@@ -152,13 +152,7 @@ export class Subscription extends Construct {
 
     if (props.kind === 'ordered') {
       const topic = outbox.topic as sns.ITopic;
-      const filterPolicy: Record<string, sns.SubscriptionFilter> = { ...props.filterPolicy };
-      if (props.eventTypes || props.eventTypePrefixes) {
-        filterPolicy.type = sns.SubscriptionFilter.stringFilter({
-          ...(props.eventTypes ? { allowlist: [...props.eventTypes] } : {}),
-          ...(props.eventTypePrefixes ? { matchPrefixes: [...props.eventTypePrefixes] } : {}),
-        });
-      }
+      const filterPolicy = orderedFilterPolicy(props);
       this.topicSubscription = topic.addSubscription(
         new snsSubscriptions.SqsSubscription(this.queue, {
           rawMessageDelivery: true,
@@ -320,14 +314,31 @@ export class Subscription extends Construct {
   }
 }
 
+/** The SNS filter policy of an ordered subscription: `filterPolicy` plus `type` from its event types/prefixes. */
+function orderedFilterPolicy(props: SubscriptionProps): Record<string, sns.SubscriptionFilter> {
+  if (props.kind !== 'ordered') return {};
+  const filterPolicy: Record<string, sns.SubscriptionFilter> = { ...props.filterPolicy };
+  if (props.eventTypes || props.eventTypePrefixes) {
+    filterPolicy.type = sns.SubscriptionFilter.stringFilter({
+      ...(props.eventTypes ? { allowlist: [...props.eventTypes] } : {}),
+      ...(props.eventTypePrefixes ? { matchPrefixes: [...props.eventTypePrefixes] } : {}),
+    });
+  }
+  return filterPolicy;
+}
+
 /**
- * The subscription's filter as `outbox audit` evaluates it: event types / prefixes (ordered), or the rule's event
- * pattern in EventBridge's JSON form. None when the audit could not evaluate it (an SNS filter policy on more than
- * the type), so the audit counts every event instead of guessing.
+ * The subscription's filter as `outbox audit` evaluates it: event types / prefixes (ordered), the SNS filter
+ * policy when it names more than the type, or the rule's event pattern in EventBridge's JSON form.
  */
 function auditFilterOf(props: SubscriptionProps): SubscriptionFilter | undefined {
   if (props.kind === 'ordered') {
-    if (props.filterPolicy && Object.keys(props.filterPolicy).length > 0) return undefined;
+    if (props.filterPolicy && Object.keys(props.filterPolicy).length > 0) {
+      const policy = Object.fromEntries(
+        Object.entries(orderedFilterPolicy(props)).map(([key, filter]) => [key, filter.conditions]),
+      );
+      return { kind: 'sns-filter-policy', policy, scope: 'MessageAttributes' };
+    }
     if (!props.eventTypes && !props.eventTypePrefixes) return undefined;
     return {
       kind: 'event-types',

@@ -16,6 +16,14 @@ export {
   matchesPattern,
 } from '../functions/patterns/event-pattern.ts';
 export {
+  type CompiledFilterPolicy,
+  compileFilterPolicy,
+  type FilterPolicyScope,
+  InvalidFilterPolicyError,
+  matchesFilterPolicy,
+  type SnsMessageForFilter,
+} from '../functions/patterns/sns-filter-policy.ts';
+export {
   type DeliveryCheck,
   type DeliveryCheckOptions,
   formatDeliveryCheck,

@@ -33,6 +33,7 @@ import {
   outboxParameterPath,
   tableNameFromArn,
 } from '../../functions/contract/parameters.ts';
+import { snsSubscriptionFilter } from '../../functions/contract/sns-subscription-filter.ts';
 import { compilePattern, eventBridgeEventOf } from '../../functions/patterns/event-pattern.ts';
 import { OutboxStatus, PARTITION_KEY, RecordAttribute } from '../../functions/runtime/record-format.ts';
 import {
@@ -88,6 +89,10 @@ export type Outcome = 'applied' | 'dead-lettered' | 'quarantined' | 'missing';
 export function selector(filter: SubscriptionFilter | undefined): (event: AuditEvent) => boolean {
   if (!filter) return () => true;
   if (filter.kind === 'event-types') return (event) => typeSelected(filter, event.type);
+  if (filter.kind === 'sns-filter-policy') {
+    const matches = snsSubscriptionFilter(filter.policy, filter.scope);
+    return (event) => matches({ ...event, partitionKey: event.aggregateKey, envelope: event.envelope ?? {} });
+  }
   const compiled = compilePattern(filter.pattern);
   // What EventBridge matches an outbox event as (the relay puts the envelope in `detail`).
   return (event) =>

@@ -5,8 +5,9 @@
  *
  * Deployment file (`.local-runs/deployment.json` / `--deployment`), all optional:
  * - `dedupTableName`: the consumers' dedup table;
- * - `subscriptions[].filter`: `{ "kind": "event-types", "types": [...], "prefixes": [...] }` or
- *   `{ "kind": "event-pattern", "pattern": {...} }`.
+ * - `subscriptions[].filter`: `{ "kind": "event-types", "types": [...], "prefixes": [...] }`,
+ *   `{ "kind": "event-pattern", "pattern": {...} }` or
+ *   `{ "kind": "sns-filter-policy", "policy": {...}, "scope": "MessageAttributes" | "MessageBody" }`.
  *
  * Stack outputs (optional, read when present):
  * - `OutboxDedupTableName`: the dedup table name;
@@ -15,7 +16,12 @@
 
 export type SubscriptionFilter =
   | { readonly kind: 'event-types'; readonly types: readonly string[]; readonly prefixes: readonly string[] }
-  | { readonly kind: 'event-pattern'; readonly pattern: Readonly<Record<string, unknown>> };
+  | { readonly kind: 'event-pattern'; readonly pattern: Readonly<Record<string, unknown>> }
+  | {
+      readonly kind: 'sns-filter-policy';
+      readonly policy: Readonly<Record<string, unknown>>;
+      readonly scope: 'MessageAttributes' | 'MessageBody';
+    };
 
 /** Stack output with the dedup table name. */
 export const DEDUP_TABLE_OUTPUT_KEY = 'OutboxDedupTableName';
@@ -42,7 +48,15 @@ export function parseSubscriptionFilter(value: unknown): SubscriptionFilter | st
     if (!isRecord(value.pattern)) return 'pattern must be an EventBridge event pattern (a JSON object)';
     return { kind: 'event-pattern', pattern: value.pattern };
   }
-  return 'kind must be "event-types" or "event-pattern"';
+  if (value.kind === 'sns-filter-policy') {
+    if (!isRecord(value.policy)) return 'policy must be an SNS filter policy (a JSON object)';
+    const scope = value.scope ?? 'MessageAttributes';
+    if (scope !== 'MessageAttributes' && scope !== 'MessageBody') {
+      return 'scope must be "MessageAttributes" or "MessageBody"';
+    }
+    return { kind: 'sns-filter-policy', policy: value.policy, scope };
+  }
+  return 'kind must be "event-types", "event-pattern" or "sns-filter-policy"';
 }
 
 /** Whether an event type is selected by an `event-types` filter. */
@@ -62,6 +76,9 @@ export function describeFilter(filter: SubscriptionFilter | undefined): string {
       ...(filter.prefixes.length > 0 ? [`prefixes ${filter.prefixes.join(', ')}`] : []),
     ];
     return parts.join('; ');
+  }
+  if (filter.kind === 'sns-filter-policy') {
+    return `SNS filter policy ${JSON.stringify(filter.policy)}${filter.scope === 'MessageBody' ? ' on the body' : ''}`;
   }
   return `event pattern ${JSON.stringify(filter.pattern)}`;
 }

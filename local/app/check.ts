@@ -6,6 +6,7 @@
  */
 import { DynamoDBClient, paginateScan } from '@aws-sdk/client-dynamodb';
 import { unmarshall } from '@aws-sdk/util-dynamodb';
+import { snsSubscriptionFilter } from '../../functions/contract/sns-subscription-filter.ts';
 import { compilePattern, eventBridgeEventOf } from '../../functions/patterns/event-pattern.ts';
 import type { OfflineRuntime } from '../offline.ts';
 import { functionNameOf } from '../runtime/event-source.ts';
@@ -151,29 +152,7 @@ function filterOf(
         const props = tryResolve(resource.Properties ?? {}, scoped);
         if (!isRecord(props) || props.Endpoint !== queueArn) continue;
         filter = 'sns-filter-policy';
-        const policy =
-          typeof props.FilterPolicy === 'string' ? JSON.parse(props.FilterPolicy) : props.FilterPolicy;
-        if (policy === undefined) {
-          matchers.push(() => true);
-          continue;
-        }
-        // SNS filter policies use the operators of EventBridge patterns (exact, prefix, anything-but, numeric,
-        // exists) on the message attributes the relay sets, or on the body with FilterPolicyScope MessageBody.
-        const compiled = compilePattern(policy);
-        const onBody = props.FilterPolicyScope === 'MessageBody';
-        matchers.push((event) =>
-          compiled.matches(
-            onBody
-              ? event.envelope
-              : {
-                  type: event.type,
-                  source: event.source,
-                  partitionkey: event.partitionKey,
-                  sequence: event.sequence,
-                  ...(event.subject === undefined ? {} : { subject: event.subject }),
-                },
-          ),
-        );
+        matchers.push(snsSubscriptionFilter(props.FilterPolicy, props.FilterPolicyScope));
       } else if (resource.Type === 'AWS::Events::Rule') {
         const props = tryResolve(resource.Properties ?? {}, scoped);
         if (!isRecord(props) || props.EventPattern === undefined || props.State === 'DISABLED') continue;

@@ -1,21 +1,20 @@
 /**
  * `outbox match --pattern <file> --event <file>`: tests an EventBridge event pattern against an
- * event offline, like `aws events test-event-pattern`. Exit code 0 = match, 1 = no match,
- * 2 = invalid pattern, bad usage, or a file that cannot be read or parsed.
+ * event offline, like `aws events test-event-pattern`. `outbox match --sns ...` tests an SNS filter
+ * policy instead (match-sns.ts). Exit code 0 = match, 1 = no match, 2 = invalid pattern, bad usage,
+ * or a file that cannot be read or parsed.
  */
 import { compilePattern, InvalidEventPatternError } from '../../functions/patterns/event-pattern.ts';
+import { fail, MATCH_EXIT, type MatchCommandIo, readJsonFile } from './match-io.ts';
+import { runSnsMatch, SNS_USAGE } from './match-sns.ts';
 
-export interface MatchCommandIo {
-  stdout: (s: string) => void;
-  stderr: (s: string) => void;
-  readFile: (p: string) => Promise<string>;
-}
-
-export const MATCH_EXIT = { match: 0, noMatch: 1, error: 2 } as const;
+export { MATCH_EXIT, type MatchCommandIo } from './match-io.ts';
 
 const USAGE = `Usage: outbox match --pattern <file> --event <file>
+       ${SNS_USAGE.split('\n')[0]?.replace('Usage: ', '')}
 
-Tests an EventBridge event pattern (JSON) against an event (JSON), offline.
+Tests an EventBridge event pattern (JSON) against an event (JSON), offline; with --sns, an SNS
+subscription filter policy against a message (see outbox match --sns --help).
 Exit code: 0 = the event matches, 1 = it does not, 2 = invalid pattern, bad usage or unreadable file.
 `;
 
@@ -25,6 +24,11 @@ Exit code: 0 = the event matches, 1 = it does not, 2 = invalid pattern, bad usag
  */
 export async function runMatchCommand(argv: string[], io: MatchCommandIo): Promise<number> {
   const args = argv[0] === 'match' ? argv.slice(1) : argv;
+  if (args.includes('--sns'))
+    return runSnsMatch(
+      args.filter((a) => a !== '--sns'),
+      io,
+    );
   const parsed = parseArgs(args);
   if (parsed.kind === 'help') {
     io.stdout(USAGE);
@@ -35,9 +39,9 @@ export async function runMatchCommand(argv: string[], io: MatchCommandIo): Promi
     return MATCH_EXIT.error;
   }
 
-  const patternText = await readInput(io, parsed.pattern, 'pattern');
+  const patternText = await readJsonFile(io, parsed.pattern, 'pattern');
   if (patternText.kind === 'error') return fail(io, patternText.message);
-  const eventText = await readInput(io, parsed.event, 'event');
+  const eventText = await readJsonFile(io, parsed.event, 'event');
   if (eventText.kind === 'error') return fail(io, eventText.message);
 
   let pattern: ReturnType<typeof compilePattern>;
@@ -86,31 +90,4 @@ function parseArgs(args: string[]): ParsedArgs {
   if (values.pattern === undefined) return { kind: 'error', message: 'missing --pattern <file>' };
   if (values.event === undefined) return { kind: 'error', message: 'missing --event <file>' };
   return { kind: 'run', pattern: values.pattern, event: values.event };
-}
-
-async function readInput(
-  io: MatchCommandIo,
-  path: string,
-  what: 'pattern' | 'event',
-): Promise<{ kind: 'ok'; text: string; value: unknown } | { kind: 'error'; message: string }> {
-  let text: string;
-  try {
-    text = await io.readFile(path);
-  } catch (error) {
-    return { kind: 'error', message: `cannot read ${what} file ${path}: ${describe(error)}` };
-  }
-  try {
-    return { kind: 'ok', text, value: JSON.parse(text) };
-  } catch (error) {
-    return { kind: 'error', message: `${what} file ${path} is not valid JSON: ${describe(error)}` };
-  }
-}
-
-function fail(io: MatchCommandIo, message: string): number {
-  io.stderr(`outbox match: ${message}\n`);
-  return MATCH_EXIT.error;
-}
-
-function describe(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
 }

@@ -1,9 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import {
-  compilePattern,
-  InvalidEventPatternError,
-  matchesPattern,
-} from '../../functions/patterns/event-pattern.ts';
+import { compilePattern, matchesPattern } from '../../functions/patterns/event-pattern.ts';
 
 // Sources of the cases below (cited per table):
 // [ops]     https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-create-pattern-operators.html
@@ -285,13 +281,13 @@ describe('cidr', () => {
     ['10.0.0.0/24 contains 10.0.0.255', d({ sourceIPAddress: [{ cidr: '10.0.0.0/24' }] }), d({ sourceIPAddress: '10.0.0.255' }), true],
     ['10.0.0.0/24 excludes 10.0.1.0', d({ sourceIPAddress: [{ cidr: '10.0.0.0/24' }] }), d({ sourceIPAddress: '10.0.1.0' }), false],
     ['10.0.0.0/8 contains 10.200.3.4', d({ ip: [{ cidr: '10.0.0.0/8' }] }), d({ ip: '10.200.3.4' }), true],
-    ['/32 matches exactly one address', d({ ip: [{ cidr: '192.168.1.1/32' }] }), d({ ip: '192.168.1.1' }), true],
+    ['/31 matches two addresses', d({ ip: [{ cidr: '192.168.1.0/31' }] }), d({ ip: '192.168.1.1' }), true],
+    ['/31 excludes the next one', d({ ip: [{ cidr: '192.168.1.0/31' }] }), d({ ip: '192.168.1.2' }), false],
     ['/0 matches any IPv4', d({ ip: [{ cidr: '0.0.0.0/0' }] }), d({ ip: '8.8.8.8' }), true],
     ['not an IP address', d({ ip: [{ cidr: '10.0.0.0/8' }] }), d({ ip: 'localhost' }), false],
     ['IPv6 2001:db8::/32 contains 2001:db8:1::1', d({ ip: [{ cidr: '2001:db8::/32' }] }), d({ ip: '2001:db8:1::1' }), true],
     ['IPv6 2001:db8::/32 excludes 2001:db9::1', d({ ip: [{ cidr: '2001:db8::/32' }] }), d({ ip: '2001:db9::1' }), false],
     ['IPv6 full form', d({ ip: [{ cidr: '2001:db8::/64' }] }), d({ ip: '2001:0db8:0000:0000:abcd:0000:0000:0001' }), true],
-    ['IPv6 with embedded IPv4', d({ ip: [{ cidr: '::ffff:10.0.0.0/120' }] }), d({ ip: '::ffff:10.0.0.7' }), true],
     ['IPv4 CIDR does not match IPv6', d({ ip: [{ cidr: '10.0.0.0/8' }] }), d({ ip: '::1' }), false],
   ]);
 });
@@ -375,99 +371,5 @@ describe('complex pattern', () => {
     expect(compiled.matches(event)).toBe(true);
     expect(compiled.matches({ ...event, time: '2018-01-01T00:00:00Z' })).toBe(false);
     expect(compiled.matches('not an object')).toBe(false);
-  });
-});
-
-describe('invalid patterns', () => {
-  type BadCase = [name: string, pattern: unknown, message: string];
-  // biome-ignore format: one case per line reads as a table
-  const cases: BadCase[] = [
-    ['not an object', ['aws.ec2'], 'Filter is not an object'],
-    ['null pattern', null, 'Filter is not an object'],
-    ['invalid JSON text', '{"source": [', 'Pattern is not valid JSON'],
-    ['empty pattern', {}, 'Empty objects are not allowed'],
-    ['empty nested object', { detail: {} }, 'Empty objects are not allowed (at pattern path "detail")'],
-    ['leaf value not in an array', { source: 'aws.ec2' }, '"source" must be an object or an array'],
-    ['number leaf not in an array', { detail: { n: 5 } }, '(at pattern path "detail.n")'],
-    ['empty array', { source: [] }, 'Empty arrays are not allowed'],
-    ['nested array value', { source: [['a']] }, 'Match value must be String, number, true, false, or null'],
-    ['unknown operator', { source: [{ contains: 'ec2' }] }, 'Unrecognized match type contains'],
-    ['two operators in one object', { source: [{ prefix: 'a', suffix: 'b' }] }, 'Only one key allowed in match expression'],
-    ['empty operator object', { source: [{}] }, 'Match expression name not found'],
-    ['prefix not a string', { source: [{ prefix: 5 }] }, 'prefix match pattern must be a string'],
-    ['prefix with unknown modifier', { source: [{ prefix: { foo: 'a' } }] }, 'prefix match pattern must be a string or'],
-    ['suffix not a string', { source: [{ suffix: ['a'] }] }, 'suffix match pattern must be a string'],
-    ['equals-ignore-case not a string', { source: [{ 'equals-ignore-case': 1 }] }, 'equals-ignore-case match pattern must be a string'],
-    ['wildcard not a string', { source: [{ wildcard: null }] }, 'wildcard match pattern must be a string'],
-    ['consecutive wildcards', { source: [{ wildcard: 'a**b' }] }, 'Consecutive wildcard characters at pos 2'],
-    ['bad wildcard escape', { source: [{ wildcard: 'a\\b' }] }, 'Invalid escape character at pos 2'],
-    ['trailing backslash in wildcard', { source: [{ wildcard: 'a\\' }] }, 'Invalid escape character'],
-    ['anything-but mixed list', { s: [{ 'anything-but': ['a', 1] }] }, 'either all values are number or string'],
-    ['anything-but empty list', { s: [{ 'anything-but': [] }] }, 'either all values are number or string'],
-    ['anything-but null', { s: [{ 'anything-but': null }] }, 'Value of anything-but must be an array or single string/number'],
-    ['anything-but boolean', { s: [{ 'anything-but': true }] }, 'Value of anything-but must be an array'],
-    ['anything-but unknown nested op', { s: [{ 'anything-but': { numeric: ['>', 1] } }] }, 'Unsupported anything-but pattern: numeric'],
-    ['anything-but prefix list', { s: [{ 'anything-but': { prefix: ['a', 'b'] } }] }, 'prefix match pattern must be a string'],
-    ['anything-but empty prefix', { s: [{ 'anything-but': { prefix: '' } }] }, 'Null prefix/suffix not allowed'],
-    ['anything-but number out of range', { s: [{ 'anything-but': 6e9 }] }, 'Value must be between -5.0E9 and 5.0E9'],
-    ['anything-but wildcard bad', { s: [{ 'anything-but': { wildcard: ['a**'] } }] }, 'Consecutive wildcard characters'],
-    ['anything-but ignore case number', { s: [{ 'anything-but': { 'equals-ignore-case': 5 } }] }, 'anything-but/equals-ignore-case'],
-    ['numeric not an array', { n: [{ numeric: 5 }] }, 'Value of numeric must be an array'],
-    ['numeric empty', { n: [{ numeric: [] }] }, 'Value of numeric must be an array'],
-    ['numeric unknown operator', { n: [{ numeric: ['!=', 5] }] }, 'Unrecognized numeric range operator: !='],
-    ['numeric operator not a string', { n: [{ numeric: [5, '>'] }] }, 'Invalid member in numeric match: 5'],
-    ['numeric value not a number', { n: [{ numeric: ['>', '5'] }] }, 'Value of > must be numeric'],
-    ['numeric value above 5e9', { n: [{ numeric: ['<', 5.000001e9] }] }, 'Value must be between -5.0E9 and 5.0E9, inclusive'],
-    ['numeric value below -5e9', { n: [{ numeric: ['>', -6e9] }] }, 'Value must be between -5.0E9 and 5.0E9'],
-    ['numeric = with extra terms', { n: [{ numeric: ['=', 5, '<', 6] }] }, 'Too many elements in numeric expression'],
-    ['numeric upper bound first', { n: [{ numeric: ['<', 5, '>', 1] }] }, 'Too many elements in numeric expression'],
-    ['numeric range with two lower bounds', { n: [{ numeric: ['>', 1, '>', 5] }] }, 'Bad numeric range operator: >'],
-    ['numeric range bottom above top', { n: [{ numeric: ['>', 10, '<', 5] }] }, 'Bottom must be less than top'],
-    ['numeric range bottom equals top', { n: [{ numeric: ['>=', 5, '<=', 5] }] }, 'Bottom must be less than top'],
-    ['numeric range missing top', { n: [{ numeric: ['>', 1, '<'] }] }, 'Value of < must be numeric'],
-    ['numeric range too long', { n: [{ numeric: ['>', 1, '<', 5, 6] }] }, 'Too many terms in numeric range expression'],
-    ['exists not boolean', { n: [{ exists: 'true' }] }, 'exists match pattern must be either true or false'],
-    ['cidr not a string', { ip: [{ cidr: 10 }] }, 'cidr match pattern must be a string'],
-    ['cidr without prefix length', { ip: [{ cidr: '10.0.0.0' }] }, "Malformed CIDR, one '/' required"],
-    ['cidr bad address', { ip: [{ cidr: '10.0.0.256/8' }] }, 'Invalid CIDR, bad IP address'],
-    ['cidr IPv4 prefix too long', { ip: [{ cidr: '10.0.0.0/33' }] }, 'prefix length must be 0-32 for IPv4'],
-    ['cidr IPv6 prefix too long', { ip: [{ cidr: '::/129' }] }, 'prefix length must be 0-128 for IPv6'],
-    ['cidr prefix not a number', { ip: [{ cidr: '10.0.0.0/x' }] }, 'prefix length must be 0-32'],
-    ['$or not an array', { $or: { a: ['1'] } }, '$or must be followed by an array of at least 2 objects'],
-    ['$or with one object', { $or: [{ a: ['1'] }] }, 'There must be at least 2 objects in the array of $or'],
-    ['$or with a non-object', { $or: [{ a: ['1'] }, 'b'] }, 'Only JSON objects are allowed in the array of $or'],
-    ['$or with an empty object', { $or: [{ a: ['1'] }, {}] }, 'Empty objects are not allowed'],
-    ['operator keyword as a field inside $or', { $or: [{ numeric: [1] }, { prefix: ['a'] }] }, '"numeric" is a reserved keyword'],
-    ['error deep in $or names its path', { detail: { $or: [{ a: ['1'] }, { b: 'x' }] } }, '(at pattern path "detail.$or[1].b")'],
-  ];
-  it.each(cases)('%s', (_name, pattern, message) => {
-    let caught: unknown;
-    try {
-      compilePattern(pattern);
-    } catch (error) {
-      caught = error;
-    }
-    expect(caught).toBeInstanceOf(InvalidEventPatternError);
-    const error = caught as InvalidEventPatternError;
-    expect(error.name).toBe('InvalidEventPatternError');
-    expect(error.message).toMatch(/^Event pattern is not valid\. Reason: /);
-    expect(error.message).toContain(message);
-  });
-
-  it('carries the reason and path separately', () => {
-    const error = (() => {
-      try {
-        compilePattern({ detail: { n: [{ numeric: ['>', 'x'] }] } });
-      } catch (e) {
-        return e as InvalidEventPatternError;
-      }
-      return undefined;
-    })();
-    expect(error?.reason).toBe('Value of > must be numeric');
-    expect(error?.path).toBe('detail.n');
-  });
-
-  it('matchesPattern throws on an invalid pattern instead of returning false', () => {
-    expect(() => matchesPattern({ source: 'aws.ec2' }, ec2Event)).toThrow(InvalidEventPatternError);
   });
 });
