@@ -1,0 +1,139 @@
+/**
+ * The scheduled delivery audit: every few minutes (an EventBridge rule, lib/outbox-audit.ts) it audits a recent
+ * closed window with the shared audit core and publishes, per subscription, `MissingEffects` and `AuditedEvents`
+ * (EMF, dimensions `service` + `subscription`); an alarm per subscription fires on MissingEffects > 0.
+ *
+ * Read-only: one DescribeTable (the item count that sizes the rotating sample), one Scan bounded by
+ * maxItemsPerRun items, consistent BatchGetItem reads of the dedup table. It does not peek the DLQs (a peek is a
+ * ReceiveMessage: it hides the messages from a redrive in progress and counts a receive), so a dead-lettered
+ * event counts as missing here, and the subscription's DLQ alarm fires too; `outbox audit` tells them apart.
+ */
+
+import { Logger } from '@aws-lambda-powertools/logger';
+import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
+import { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
+import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
+import { DescribeTableCommand, DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import middy from '@middy/core';
+import { type AuditResult, auditWindow } from './audit-core.ts';
+import { auditConfigFromEnv, type ScheduledAuditConfig } from './config.ts';
+import { AUDIT_SUBSCRIPTION_DIMENSION, AuditMetric } from './contract.ts';
+import { planRun, type RunPlan } from './run-plan.ts';
+
+export interface ScheduledAuditSummary {
+  readonly plan: RunPlan;
+  readonly result?: AuditResult;
+  /** Missing effects per subscription. */
+  readonly missing: Readonly<Record<string, number>>;
+}
+
+export interface AuditHandlerOptions {
+  readonly dynamodb?: DynamoDBClient;
+  readonly config?: ScheduledAuditConfig;
+  readonly metrics?: Metrics;
+  readonly logger?: Logger;
+  readonly now?: () => number;
+}
+
+/** Missing ids logged per subscription (the CLI lists them all). */
+const LOGGED_MISSING = 20;
+
+/** Publishes one run's figures: per subscription with its own dimension, per run under `service` only. */
+export function recordAuditMetrics(result: AuditResult, metrics: Metrics): void {
+  for (const sub of result.subscriptions) {
+    const single = metrics.singleMetric();
+    single.addDimension(AUDIT_SUBSCRIPTION_DIMENSION, sub.subscription);
+    // Dead-lettered events are not looked for here (see the header): they are missing effects too.
+    single.addMetric(AuditMetric.missingEffects, MetricUnit.Count, sub.missing + sub.deadLettered);
+    single.addMetric(AuditMetric.auditedEvents, MetricUnit.Count, sub.expected);
+    single.addMetric(AuditMetric.pendingEvents, MetricUnit.Count, sub.pending ?? 0);
+  }
+  metrics.addMetric(AuditMetric.itemsRead, MetricUnit.Count, result.scannedCount);
+  metrics.addMetric(AuditMetric.readUnits, MetricUnit.Count, result.readUnits.scan + result.readUnits.dedup);
+  metrics.addMetric(
+    AuditMetric.truncated,
+    MetricUnit.Count,
+    result.stoppedAtItemBudget === undefined ? 0 : 1,
+  );
+}
+
+export function createAuditHandler(options: AuditHandlerOptions = {}) {
+  const logger = options.logger ?? new Logger();
+  const metrics = options.metrics ?? new Metrics();
+  const now = options.now ?? Date.now;
+  let resources:
+    | { config: ScheduledAuditConfig; client: DynamoDBClient; doc: DynamoDBDocumentClient }
+    | undefined;
+
+  const runOnce = async (): Promise<ScheduledAuditSummary> => {
+    if (!resources) {
+      const client = options.dynamodb ?? new DynamoDBClient({});
+      resources = {
+        config: options.config ?? auditConfigFromEnv(),
+        client,
+        doc: DynamoDBDocumentClient.from(client),
+      };
+    }
+    const { config, client, doc } = resources;
+    const description = await client.send(new DescribeTableCommand({ TableName: config.outboxTableName }));
+    const plan = planRun({
+      now: now(),
+      lagMs: config.lagMs,
+      windowMs: config.windowMs,
+      itemCount: description.Table?.ItemCount ?? 0,
+      maxItemsPerRun: config.maxItemsPerRun,
+    });
+    if (config.subscriptions.length === 0) {
+      logger.info('No subscription with a consumer and a known filter: nothing to audit', { plan });
+      return { plan, missing: {} };
+    }
+    const result = await auditWindow(
+      { dynamodb: doc },
+      {
+        outboxTableName: config.outboxTableName,
+        dedupTableName: config.dedupTableName,
+        window: plan.window,
+        subscriptions: config.subscriptions,
+        settledBefore: plan.settledBefore,
+        scan: {
+          segments: plan.totalSegments,
+          onlySegments: [plan.segment],
+          maxItemsRead: config.maxItemsPerRun,
+        },
+      },
+    );
+    recordAuditMetrics(result, metrics);
+    const missing = Object.fromEntries(
+      result.subscriptions.map((s) => [s.subscription, s.missing + s.deadLettered]),
+    );
+    const anyMissing = Object.values(missing).some((n) => n > 0);
+    const log = anyMissing || result.stoppedAtItemBudget !== undefined ? logger.warn : logger.info;
+    log.call(logger, anyMissing ? 'Audit run found missing effects' : 'Audit run finished', {
+      window: result.window,
+      segment: `${plan.segment + 1}/${plan.totalSegments}`,
+      itemsRead: result.scannedCount,
+      readUnits: result.readUnits,
+      requests: result.requests,
+      ...(result.stoppedAtItemBudget === undefined
+        ? {}
+        : { truncatedAtItems: result.stoppedAtItemBudget, hint: 'raise maxItemsPerRun' }),
+      subscriptions: result.subscriptions.map((s) => ({
+        subscription: s.subscription,
+        audited: s.expected,
+        applied: s.applied,
+        quarantined: s.quarantined,
+        pending: s.pending,
+        missing: s.missing,
+        missingEvents: s.missingEvents.slice(0, LOGGED_MISSING),
+      })),
+    });
+    return { plan, result, missing };
+  };
+
+  return middy<unknown, ScheduledAuditSummary>(runOnce)
+    .use(injectLambdaContext(logger))
+    .use(logMetrics(metrics, { captureColdStartMetric: true }));
+}
+
+export const handler = createAuditHandler();
