@@ -42,12 +42,16 @@ const LOGGED_MISSING = 20;
 /** Publishes one run's figures: per subscription with its own dimension, per run under `service` only. */
 export function recordAuditMetrics(result: AuditResult, metrics: Metrics): void {
   for (const sub of result.subscriptions) {
-    const single = metrics.singleMetric();
-    single.addDimension(AUDIT_SUBSCRIPTION_DIMENSION, sub.subscription);
+    // A single metric is flushed (and its dimensions cleared) by its one addMetric: one per figure.
+    const emit = (name: string, value: number) => {
+      const single = metrics.singleMetric();
+      single.addDimension(AUDIT_SUBSCRIPTION_DIMENSION, sub.subscription);
+      single.addMetric(name, MetricUnit.Count, value);
+    };
     // Dead-lettered events are not looked for here (see the header): they are missing effects too.
-    single.addMetric(AuditMetric.missingEffects, MetricUnit.Count, sub.missing + sub.deadLettered);
-    single.addMetric(AuditMetric.auditedEvents, MetricUnit.Count, sub.expected);
-    single.addMetric(AuditMetric.pendingEvents, MetricUnit.Count, sub.pending ?? 0);
+    emit(AuditMetric.missingEffects, sub.missing + sub.deadLettered);
+    emit(AuditMetric.auditedEvents, sub.expected);
+    emit(AuditMetric.pendingEvents, sub.pending ?? 0);
   }
   metrics.addMetric(AuditMetric.itemsRead, MetricUnit.Count, result.scannedCount);
   metrics.addMetric(AuditMetric.readUnits, MetricUnit.Count, result.readUnits.scan + result.readUnits.dedup);
