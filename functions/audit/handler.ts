@@ -7,6 +7,10 @@
  * maxItemsPerRun items, consistent BatchGetItem reads of the dedup table. It does not peek the DLQs (a peek is a
  * ReceiveMessage: it hides the messages from a redrive in progress and counts a receive), so a dead-lettered
  * event counts as missing here, and the subscription's DLQ alarm fires too; `outbox audit` tells them apart.
+ *
+ * Invoked with `{ "auditWindow": { "from": <ISO time or epoch ms>, "to": ... } }` (the offline demo does, an
+ * operator may) it audits that window instead, counting every event published before the run (READY and
+ * SCHEDULED ones are pending).
  */
 
 import { Logger } from '@aws-lambda-powertools/logger';
@@ -16,6 +20,7 @@ import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
 import { DescribeTableCommand, DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import middy from '@middy/core';
+import { OutboxConfigurationError } from '../runtime/errors.ts';
 import { type AuditResult, auditWindow } from './audit-core.ts';
 import { auditConfigFromEnv, type ScheduledAuditConfig } from './config.ts';
 import { AUDIT_SUBSCRIPTION_DIMENSION, AuditMetric } from './contract.ts';
@@ -34,6 +39,26 @@ export interface AuditHandlerOptions {
   readonly metrics?: Metrics;
   readonly logger?: Logger;
   readonly now?: () => number;
+}
+
+/** The event of an on-demand run: audit this window rather than the scheduled one. */
+export interface AuditWindowRequest {
+  readonly auditWindow: { readonly from: string | number; readonly to: string | number };
+}
+
+function requestedWindow(event: unknown): { from: number; to: number } | undefined {
+  const requested = (event as Partial<AuditWindowRequest> | null)?.auditWindow;
+  if (requested === undefined) return undefined;
+  const time = (v: unknown) =>
+    typeof v === 'number' ? v : typeof v === 'string' ? Date.parse(v) : Number.NaN;
+  const from = time(requested.from);
+  const to = time(requested.to);
+  if (!Number.isFinite(from) || !Number.isFinite(to) || from >= to) {
+    throw new OutboxConfigurationError(
+      `auditWindow must be { from, to } with ISO times or epoch milliseconds, from before to; got ${JSON.stringify(requested)}`,
+    );
+  }
+  return { from, to };
 }
 
 /** Missing ids logged per subscription (the CLI lists them all). */
@@ -70,7 +95,8 @@ export function createAuditHandler(options: AuditHandlerOptions = {}) {
     | { config: ScheduledAuditConfig; client: DynamoDBClient; doc: DynamoDBDocumentClient }
     | undefined;
 
-  const runOnce = async (): Promise<ScheduledAuditSummary> => {
+  const runOnce = async (event: unknown): Promise<ScheduledAuditSummary> => {
+    const requested = requestedWindow(event);
     if (!resources) {
       const client = options.dynamodb ?? new DynamoDBClient({});
       resources = {
@@ -81,13 +107,15 @@ export function createAuditHandler(options: AuditHandlerOptions = {}) {
     }
     const { config, client, doc } = resources;
     const description = await client.send(new DescribeTableCommand({ TableName: config.outboxTableName }));
-    const plan = planRun({
-      now: now(),
+    const startedAt = now();
+    const scheduled = planRun({
+      now: startedAt,
       lagMs: config.lagMs,
       windowMs: config.windowMs,
       itemCount: description.Table?.ItemCount ?? 0,
       maxItemsPerRun: config.maxItemsPerRun,
     });
+    const plan = requested ? { ...scheduled, window: requested, settledBefore: startedAt } : scheduled;
     if (config.subscriptions.length === 0) {
       logger.info('No subscription with a consumer and a known filter: nothing to audit', { plan });
       return { plan, missing: {} };
