@@ -302,7 +302,12 @@ export class Outbox extends Construct implements IOutbox {
     this.#subscriptions.set(subscription.subscriptionName, subscription);
     // Only a consumer of this library leaves dedup records to check, and only a known filter says what it gets.
     if (this.audit && subscription.consumer && subscription.auditFilter) {
-      this.audit.addSubscription(subscription.subscriptionName, subscription.auditFilter, this.dedupTable);
+      const alarm = this.audit.addSubscription(
+        subscription.subscriptionName,
+        subscription.auditFilter,
+        this.dedupTable,
+      );
+      this.dashboard?.addAlarm(alarm);
     }
     // A dashboard widget on a queue of another stack would make this stack depend on it (a cycle).
     if (this.dashboard && Stack.of(subscription) === Stack.of(this))
