@@ -65,7 +65,7 @@ export async function runClosingAudit(
         (d) =>
           d.metricName === 'MissingEffects' &&
           d.dimensions.subscription === subscription &&
-          d.timestamp >= startedAt - 1000,
+          d.timestamp >= startedAt,
       )
       .at(-1)?.value;
   return {
