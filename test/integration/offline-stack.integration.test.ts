@@ -100,7 +100,7 @@ describe('offline stack: producer → relay → subscriptions, and the operator 
     expect(outbox.byStatus.PUBLISHED).toBeGreaterThanOrEqual(3);
   });
 
-  it('runs the scheduled audit offline: MissingEffects per subscription in the metric store, 3 once billing's cursor is gone', async () => {
+  it('runs the scheduled audit offline: MissingEffects per subscription in the metric store, 3 once the billing cursor is gone', async () => {
     expect(stack.runtime.report.functions.map((f) => f.logicalId)).toContain(stack.resources.audit);
     const doc = documentClient(stack.dynamodb.endpoint);
     const dedupTable = stack.outputs().find((o) => o.OutputKey === 'OutboxDedupTableName')?.OutputValue;
