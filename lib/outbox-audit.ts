@@ -85,6 +85,11 @@ export class OutboxAudit extends Construct {
     const errors = [
       ...(this.#period.toSeconds() < 60 ? ['schedule must be at least 1 minute'] : []),
       ...(window.toSeconds() < 60 ? ['window must be at least 1 minute'] : []),
+      ...(window.toSeconds() < this.#period.toSeconds()
+        ? [
+            "window must be at least the schedule's period, or the events between two windows are never audited",
+          ]
+        : []),
       ...(lag.toSeconds() < 60 ? ['lag must be at least 1 minute (events need time to be delivered)'] : []),
       ...(!Number.isInteger(maxItems) || maxItems < 100 ? ['maxItemsPerRun must be an integer >= 100'] : []),
     ];

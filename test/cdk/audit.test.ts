@@ -130,7 +130,10 @@ describe('the audit prop', () => {
     template.hasResourceProperties('AWS::CloudWatch::Alarm', { MetricName: 'MissingEffects', Period: 900 });
   });
 
-  it('refuses a lag under a minute, saying why', () => {
+  it('refuses a lag under a minute and a window shorter than the schedule, saying why', () => {
     expect(() => auditStack({ lag: Duration.seconds(10) })).toThrow(/lag must be at least 1 minute/);
+    expect(() => auditStack({ schedule: Duration.minutes(10), window: Duration.minutes(5) })).toThrow(
+      /window must be at least the schedule's period/,
+    );
   });
 });
