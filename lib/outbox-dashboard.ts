@@ -220,6 +220,11 @@ export class OutboxDashboard extends Construct {
     for (const subscription of props.subscriptions ?? []) this.addSubscription(subscription);
   }
 
+  /** Shows one more alarm in the alarm status widget (the delivery audit's, per subscription). */
+  addAlarm(alarm: cloudwatch.IAlarm): void {
+    this.#alarms.push(alarm);
+  }
+
   /** Adds a subscription's queue backlog and age, DLQ depth, consumer errors and alarms. */
   addSubscription(subscription: Subscription): void {
     const name = subscription.subscriptionName;

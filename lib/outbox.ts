@@ -18,6 +18,7 @@ import {
   type OutboxParameter,
   SubscriptionRegistry,
 } from './imported-outbox.ts';
+import { OutboxAudit, type OutboxAuditOptions } from './outbox-audit.ts';
 import { OutboxDashboard, type OutboxDashboardProps } from './outbox-dashboard.ts';
 import { OutboxRecovery, type OutboxRecoveryProps } from './outbox-recovery.ts';
 import {
@@ -85,6 +86,12 @@ export interface OutboxProps {
   readonly relay?: OutboxRelayTuning;
   /** @default - the recovery defaults (see OutboxRecoveryProps) */
   readonly recovery?: OutboxRecoveryTuning;
+  /**
+   * The scheduled delivery audit (every 5 minutes, `MissingEffects` per subscription with an alarm); `false`
+   * turns it off.
+   * @default - on, with OutboxAuditOptions' defaults
+   */
+  readonly audit?: boolean | OutboxAuditOptions;
   /**
    * How long finished records stay before TTL deletes them, whole days. Shortcut for `relay.retention`.
    * @default Duration.days(7)
@@ -156,6 +163,8 @@ export class Outbox extends Construct implements IOutbox {
   readonly table: OutboxTable;
   readonly relay: OutboxRelay;
   readonly recovery: OutboxRecovery;
+  /** The scheduled delivery audit (absent with `audit: false`). */
+  readonly audit?: OutboxAudit;
   readonly alarms: AlarmTopic;
   readonly dashboard?: OutboxDashboard;
   readonly topic?: sns.ITopic;
@@ -192,6 +201,13 @@ export class Outbox extends Construct implements IOutbox {
       relay: this.relay,
       alarms: this.alarms,
     });
+    if (props.audit !== false) {
+      this.audit = new OutboxAudit(this, 'Audit', {
+        ...(typeof props.audit === 'object' ? props.audit : {}),
+        outbox: this.table,
+        alarms: this.alarms,
+      });
+    }
     if (props.dashboard !== false) {
       this.dashboard = new OutboxDashboard(this, 'Dashboard', {
         ...(typeof props.dashboard === 'object' ? props.dashboard : {}),
@@ -284,6 +300,15 @@ export class Outbox extends Construct implements IOutbox {
   registerSubscription(subscription: Subscription): void {
     this.#subscriptionNames.add(subscription);
     this.#subscriptions.set(subscription.subscriptionName, subscription);
+    // Only a consumer of this library leaves dedup records to check, and only a known filter says what it gets.
+    if (this.audit && subscription.consumer && subscription.auditFilter) {
+      const alarm = this.audit.addSubscription(
+        subscription.subscriptionName,
+        subscription.auditFilter,
+        this.dedupTable,
+      );
+      this.dashboard?.addAlarm(alarm);
+    }
     // A dashboard widget on a queue of another stack would make this stack depend on it (a cycle).
     if (this.dashboard && Stack.of(subscription) === Stack.of(this))
       this.dashboard.addSubscription(subscription);

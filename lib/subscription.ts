@@ -102,6 +102,8 @@ export class Subscription extends Construct {
   readonly topicSubscription?: sns.Subscription;
   /** Tracked mode: the event types this subscription acknowledges (empty when not tracked). */
   readonly trackedEventTypes: readonly string[];
+  /** What the delivery audit counts as selected; undefined when it cannot evaluate the filter. */
+  readonly auditFilter?: SubscriptionFilter;
 
   constructor(scope: Construct, id: string, props: SubscriptionConstructProps) {
     const name = props.name ?? id;
@@ -189,6 +191,8 @@ export class Subscription extends Construct {
       new cloudwatchActions.SnsAction(outbox.alarmTopic),
     );
     this.trackedEventTypes = props.tracked ? [...new Set(props.tracked.eventTypes)] : [];
+    const auditFilter = auditFilterOf(props);
+    if (auditFilter) this.auditFilter = auditFilter;
     const relay = props.tracked ? outbox.relay : undefined;
     relay?.trackDelivery({ name, queue: this.queue, eventTypes: this.trackedEventTypes });
 
@@ -246,10 +250,9 @@ export class Subscription extends Construct {
         value: this.deadLetterQueue.queueUrl,
         description: `DLQ of subscription ${name}`,
       }).overrideLogicalId(subscriptionDlqOutputKey(name));
-      const filter = auditFilterOf(props);
-      if (filter) {
+      if (this.auditFilter) {
         new CfnOutput(this, 'FilterOutput', {
-          value: Stack.of(this).toJsonString(filter),
+          value: Stack.of(this).toJsonString(this.auditFilter),
           description: `Filter of subscription ${name}, for outbox audit`,
         }).overrideLogicalId(`Sub${outputName(name)}Filter`);
       }

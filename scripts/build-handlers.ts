@@ -8,7 +8,11 @@ import * as path from 'node:path';
 import { build } from 'esbuild';
 
 const root = path.join(import.meta.dirname, '..');
-const handlers = { relay: 'functions/relay/handler.ts', recovery: 'functions/recovery/handler.ts' } as const;
+const handlers = {
+  relay: 'functions/relay/handler.ts',
+  recovery: 'functions/recovery/handler.ts',
+  audit: 'functions/audit/handler.ts',
+} as const;
 
 async function sameContent(a: string, b: string): Promise<boolean> {
   const [left, right] = await Promise.all([readdir(a).catch(() => null), readdir(b).catch(() => null)]);

@@ -3,7 +3,7 @@
  * [from, to) that its filter selects, and what became of each: applied (the consumer's dedup record is
  * COMPLETED, or its ordered cursor is at or past the event's sequence), dead-lettered (in the subscription's
  * DLQ, peeked without consuming), quarantined (the outbox record is QUARANTINED, never published) or missing.
- * Exit 1 when any event is missing.
+ * Exit 1 when any event is missing. The counting is functions/audit/audit-core.ts, shared with the scheduled audit.
  *
  * Cost: one streamed parallel Scan of the whole outbox table (like `replay`), bounded by `--max` events, then
  * consistent BatchGetItem reads of the dedup table; the read units are printed.
@@ -12,20 +12,12 @@ import { readFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { CloudFormationClient, DescribeStacksCommand } from '@aws-sdk/client-cloudformation';
 import { GetParametersCommand, SSMClient } from '@aws-sdk/client-ssm';
-import { BatchGetCommand } from '@aws-sdk/lib-dynamodb';
-import {
-  cursorKey,
-  DEDUP_PARTITION_KEY,
-  DedupStatus,
-  eventDedupKey,
-} from '../../functions/consumer/dedup-format.ts';
+import { AuditFilterError, type AuditResult, auditWindow } from '../../functions/audit/audit-core.ts';
 import {
   DEDUP_TABLE_OUTPUT_KEY,
-  describeFilter,
   parseSubscriptionFilter,
   SUBSCRIPTION_FILTER_OUTPUT_PATTERN,
   type SubscriptionFilter,
-  typeSelected,
 } from '../../functions/contract/audit-filter.ts';
 import { outputName } from '../../functions/contract/outputs.ts';
 import {
@@ -33,9 +25,6 @@ import {
   outboxParameterPath,
   tableNameFromArn,
 } from '../../functions/contract/parameters.ts';
-import { snsSubscriptionFilter } from '../../functions/contract/sns-subscription-filter.ts';
-import { compilePattern, eventBridgeEventOf } from '../../functions/patterns/event-pattern.ts';
-import { OutboxStatus, PARTITION_KEY, RecordAttribute } from '../../functions/runtime/record-format.ts';
 import {
   type CliIo,
   CliUsageError,
@@ -55,220 +44,24 @@ import {
 import type { OutboxClients } from './clients.ts';
 import { type Deployment, findSubscription, LOCAL_DEPLOYMENT_FILE, stackNames } from './deployment.ts';
 import { listDlq } from './dlq.ts';
-import { envelopeJsonOf, parseEnvelope } from './outbox-index.ts';
-import { scanEventWindow } from './window-scan.ts';
 
-/** Statuses of a committed event record: everything but PREPARED/CONFIRMED/CANCELLED. */
-export const COMMITTED_STATUSES = [
-  OutboxStatus.Published,
-  OutboxStatus.Ready,
-  OutboxStatus.Scheduled,
-  OutboxStatus.Quarantined,
-] as const;
+export {
+  type AuditEvent,
+  type AuditResult,
+  type AuditScan,
+  COMMITTED_STATUSES,
+  classify,
+  type Evidence,
+  MAX_LISTED_MISSING,
+  type Outcome,
+  readDedup,
+  type SubscriptionAudit,
+  scanCommitted,
+  selector,
+} from '../../functions/audit/audit-core.ts';
 
 export const DEFAULT_AUDIT_MAX = 10_000;
 export const DEFAULT_DLQ_PEEK = 1000;
-/** Missing event ids kept per subscription in a result. */
-export const MAX_LISTED_MISSING = 1000;
-
-export interface AuditEvent {
-  readonly id: string;
-  readonly type: string;
-  readonly source: string;
-  readonly aggregateKey: string;
-  readonly sequence: number;
-  readonly status: string;
-  readonly createdAt: number;
-  /** The parsed envelope, when readable (pattern filters match on it). */
-  readonly envelope?: Readonly<Record<string, unknown>>;
-}
-
-export type Outcome = 'applied' | 'dead-lettered' | 'quarantined' | 'missing';
-
-/** A filter as a predicate; no filter selects everything. */
-export function selector(filter: SubscriptionFilter | undefined): (event: AuditEvent) => boolean {
-  if (!filter) return () => true;
-  if (filter.kind === 'event-types') return (event) => typeSelected(filter, event.type);
-  if (filter.kind === 'sns-filter-policy') {
-    const matches = snsSubscriptionFilter(filter.policy, filter.scope);
-    return (event) => matches({ ...event, partitionKey: event.aggregateKey, envelope: event.envelope ?? {} });
-  }
-  const compiled = compilePattern(filter.pattern);
-  // What EventBridge matches an outbox event as (the relay puts the envelope in `detail`).
-  return (event) =>
-    compiled.matches(
-      eventBridgeEventOf({
-        ...event,
-        detail: event.envelope ?? {
-          id: event.id,
-          type: event.type,
-          source: event.source,
-          partitionkey: event.aggregateKey,
-          sequence: event.sequence,
-        },
-      }),
-    );
-}
-
-/** What the dedup table and the DLQ say about one subscription's events. */
-export interface Evidence {
-  /** Dedup items by key (`E#…` and `S#…`). */
-  readonly dedup: ReadonlyMap<string, Readonly<Record<string, unknown>>>;
-  /** Event ids peeked in the subscription's DLQ. */
-  readonly deadLettered: ReadonlySet<string>;
-}
-
-export function classify(consumer: string, event: AuditEvent, evidence: Evidence): Outcome {
-  const record = evidence.dedup.get(eventDedupKey(consumer, event.id));
-  if (record && record[RecordAttribute.status] === DedupStatus.Completed) return 'applied';
-  const cursor = evidence.dedup.get(cursorKey(consumer, event.aggregateKey));
-  const last = Number(cursor?.[RecordAttribute.lastSequence]);
-  if (cursor && Number.isFinite(last) && last >= event.sequence) return 'applied';
-  if (event.status === OutboxStatus.Quarantined) return 'quarantined';
-  if (evidence.deadLettered.has(event.id)) return 'dead-lettered';
-  return 'missing';
-}
-
-export interface AuditScan {
-  readonly events: AuditEvent[];
-  readonly scannedCount: number;
-  readonly readUnits: number;
-  readonly pages: number;
-  readonly unreadable: number;
-  readonly stoppedAtMax: boolean;
-}
-
-function eventOf(item: Record<string, unknown>): AuditEvent | undefined {
-  let envelope: Record<string, unknown> | undefined;
-  try {
-    const json = envelopeJsonOf(item);
-    envelope = json === undefined ? undefined : (parseEnvelope(json) as unknown as Record<string, unknown>);
-  } catch {
-    envelope = undefined;
-  }
-  const id = envelope?.id ?? item[RecordAttribute.id];
-  const type = envelope?.type ?? item[RecordAttribute.type];
-  const sequence = Number(envelope?.sequence ?? item[RecordAttribute.sequence]);
-  if (typeof id !== 'string' || typeof type !== 'string' || !Number.isFinite(sequence)) return undefined;
-  const source = envelope?.source ?? item[RecordAttribute.source];
-  return {
-    id,
-    type,
-    source: typeof source === 'string' ? source : '',
-    aggregateKey: String(envelope?.partitionkey ?? item[PARTITION_KEY]),
-    sequence,
-    status: String(item[RecordAttribute.status]),
-    createdAt: Number(item[RecordAttribute.createdAt]),
-    ...(envelope ? { envelope } : {}),
-  };
-}
-
-/** Parallel Scan for committed `EVT#` records with from <= createdAt < to; stops after `max` events. */
-export async function scanCommitted(
-  clients: OutboxClients,
-  tableName: string,
-  window: { from: number; to: number },
-  options: { segments: number; max: number; pageSize?: number },
-): Promise<AuditScan> {
-  const events: AuditEvent[] = [];
-  let scannedCount = 0;
-  let readUnits = 0;
-  let pages = 0;
-  let unreadable = 0;
-  let stop = false;
-  await scanEventWindow(
-    clients,
-    tableName,
-    window,
-    {
-      segments: options.segments,
-      statuses: COMMITTED_STATUSES,
-      ...(options.pageSize === undefined ? {} : { pageSize: options.pageSize }),
-    },
-    (page) => {
-      pages = page.page;
-      scannedCount += page.scannedCount;
-      readUnits += page.readUnits;
-      for (const item of page.items) {
-        if (events.length >= options.max) {
-          stop = true;
-          break;
-        }
-        const event = eventOf(item);
-        if (event) events.push(event);
-        else unreadable++;
-      }
-      return !stop;
-    },
-  );
-  return { events, scannedCount, readUnits, pages, unreadable, stoppedAtMax: stop };
-}
-
-/** Consistent BatchGetItem of the given keys (100 per call), retrying unprocessed keys. */
-export async function readDedup(
-  clients: OutboxClients,
-  tableName: string,
-  keys: readonly string[],
-  sleep: (ms: number) => Promise<void> = (ms) => new Promise((r) => setTimeout(r, ms)),
-): Promise<{ items: Map<string, Record<string, unknown>>; readUnits: number }> {
-  const items = new Map<string, Record<string, unknown>>();
-  let readUnits = 0;
-  const unique = [...new Set(keys)];
-  for (let i = 0; i < unique.length; i += 100) {
-    let pending: Record<string, unknown>[] = unique
-      .slice(i, i + 100)
-      .map((k) => ({ [DEDUP_PARTITION_KEY]: k }));
-    for (let attempt = 0; pending.length > 0; attempt++) {
-      if (attempt > 0) await sleep(Math.min(2000, 50 * 2 ** attempt));
-      if (attempt > 8) throw new Error(`the dedup table ${tableName} kept throttling BatchGetItem`);
-      const response = await clients.dynamodb.send(
-        new BatchGetCommand({
-          RequestItems: { [tableName]: { Keys: pending, ConsistentRead: true } },
-          ReturnConsumedCapacity: 'TOTAL',
-        }),
-      );
-      for (const c of response.ConsumedCapacity ?? []) readUnits += c.CapacityUnits ?? 0;
-      for (const item of response.Responses?.[tableName] ?? []) {
-        items.set(String(item[DEDUP_PARTITION_KEY]), item);
-      }
-      pending = (response.UnprocessedKeys?.[tableName]?.Keys ?? []) as Record<string, unknown>[];
-    }
-  }
-  return { items, readUnits };
-}
-
-export interface SubscriptionAudit {
-  readonly subscription: string;
-  readonly filter: string;
-  readonly filterKnown: boolean;
-  readonly expected: number;
-  readonly applied: number;
-  readonly deadLettered: number;
-  readonly quarantined: number;
-  readonly missing: number;
-  /** Missing events (at most MAX_LISTED_MISSING). */
-  readonly missingEvents: readonly {
-    id: string;
-    type: string;
-    aggregateKey: string;
-    sequence: number;
-    status: string;
-  }[];
-  /** DLQ messages peeked (at most the DLQ peek limit). */
-  readonly dlqPeeked: number;
-}
-
-export interface AuditResult {
-  readonly window: { readonly from: string; readonly to: string };
-  readonly dedupTableName: string;
-  readonly scannedCount: number;
-  readonly pages: number;
-  readonly events: number;
-  readonly unreadable: number;
-  readonly stoppedAtMax?: number;
-  readonly readUnits: { readonly scan: number; readonly dedup: number };
-  readonly subscriptions: readonly SubscriptionAudit[];
-}
 
 /** Audit extras the Deployment type does not carry: the dedup table and per-subscription filters. */
 export interface AuditExtras {
@@ -392,80 +185,35 @@ export async function audit(
     options.subscription === undefined
       ? deployment.subscriptions
       : [findSubscription(deployment, options.subscription)];
-  // Compile every filter first: an invalid pattern must fail before the Scan is paid for.
-  const audited = subscriptions.map((sub) => {
-    const filter = options.override ?? options.filters.get(normalize(sub.name));
-    let selects: (event: AuditEvent) => boolean;
-    try {
-      selects = selector(filter);
-    } catch (error) {
-      throw new DeploymentNotFoundError(
-        `the filter of subscription ${sub.name} is not a valid EventBridge pattern: ${(error as Error).message}`,
-        { cause: error },
-      );
-    }
-    return { sub, filter, selects };
-  });
-  const max = options.max ?? DEFAULT_AUDIT_MAX;
-  const scan = await scanCommitted(clients, deployment.outboxTableName, options.window, {
-    segments: options.segments ?? 4,
-    max,
-    ...(options.pageSize === undefined ? {} : { pageSize: options.pageSize }),
-  });
-  let dedupUnits = 0;
-  const results: SubscriptionAudit[] = [];
-  for (const { sub, filter, selects } of audited) {
-    const expected = scan.events.filter(selects);
-    const keys = expected.flatMap((e) => [
-      eventDedupKey(sub.name, e.id),
-      cursorKey(sub.name, e.aggregateKey),
-    ]);
-    const dedup = await readDedup(clients, options.dedupTableName, keys);
-    dedupUnits += dedup.readUnits;
-    const peek = await listDlq(clients, sub, options.dlqPeek ?? DEFAULT_DLQ_PEEK);
-    const deadLettered = new Set(peek.messages.flatMap((m) => (m.eventId ? [m.eventId] : [])));
-    const counts = { applied: 0, 'dead-lettered': 0, quarantined: 0, missing: 0 };
-    const missingEvents: SubscriptionAudit['missingEvents'][number][] = [];
-    for (const event of expected) {
-      const outcome = classify(sub.name, event, { dedup: dedup.items, deadLettered });
-      counts[outcome]++;
-      if (outcome === 'missing' && missingEvents.length < MAX_LISTED_MISSING) {
-        missingEvents.push({
-          id: event.id,
-          type: event.type,
-          aggregateKey: event.aggregateKey,
-          sequence: event.sequence,
-          status: event.status,
-        });
-      }
-    }
-    results.push({
-      subscription: sub.name,
-      filter: describeFilter(filter),
-      filterKnown: filter !== undefined,
-      expected: expected.length,
-      applied: counts.applied,
-      deadLettered: counts['dead-lettered'],
-      quarantined: counts.quarantined,
-      missing: counts.missing,
-      missingEvents,
-      dlqPeeked: peek.messages.length,
+  const byName = new Map(subscriptions.map((sub) => [sub.name, sub]));
+  try {
+    return await auditWindow(clients, {
+      outboxTableName: deployment.outboxTableName,
+      dedupTableName: options.dedupTableName,
+      window: options.window,
+      subscriptions: subscriptions.map((sub) => {
+        const filter = options.override ?? options.filters.get(normalize(sub.name));
+        return { name: sub.name, ...(filter === undefined ? {} : { filter }) };
+      }),
+      scan: {
+        segments: options.segments ?? 4,
+        maxEvents: options.max ?? DEFAULT_AUDIT_MAX,
+        ...(options.pageSize === undefined ? {} : { pageSize: options.pageSize }),
+      },
+      deadLetters: async (name) => {
+        const sub = byName.get(name);
+        if (!sub) return { eventIds: new Set(), peeked: 0 };
+        const peek = await listDlq(clients, sub, options.dlqPeek ?? DEFAULT_DLQ_PEEK);
+        return {
+          eventIds: new Set(peek.messages.flatMap((m) => (m.eventId ? [m.eventId] : []))),
+          peeked: peek.messages.length,
+        };
+      },
     });
+  } catch (error) {
+    if (error instanceof AuditFilterError) throw new DeploymentNotFoundError(error.message, { cause: error });
+    throw error;
   }
-  return {
-    window: {
-      from: new Date(options.window.from).toISOString(),
-      to: new Date(options.window.to).toISOString(),
-    },
-    dedupTableName: options.dedupTableName,
-    scannedCount: scan.scannedCount,
-    pages: scan.pages,
-    events: scan.events.length,
-    unreadable: scan.unreadable,
-    ...(scan.stoppedAtMax ? { stoppedAtMax: max } : {}),
-    readUnits: { scan: scan.readUnits, dedup: dedupUnits },
-    subscriptions: results,
-  };
 }
 
 const SHOWN_MISSING = 20;

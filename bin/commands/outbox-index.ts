@@ -3,7 +3,6 @@
  * work (READY, PREPARED, SCHEDULED), `Q#<digit>` shards hold QUARANTINED records. Every read here is a Query
  * on those 16 shards, never a Scan, so its cost follows the backlog, not the number of published records.
  */
-import { gunzipSync } from 'node:zlib';
 import {
   BatchGetCommand,
   type BatchGetCommandOutput,
@@ -262,16 +261,7 @@ export function itemKey(pk: string, sk: string): string {
   return `${pk}\u0000${sk}`;
 }
 
-/** The stored envelope JSON of an outbox item (`envelope`, or gunzipped `envelopeGzip`); undefined if absent. */
-export function envelopeJsonOf(item: Record<string, unknown>): string | undefined {
-  const text = item[RecordAttribute.envelope];
-  if (typeof text === 'string') return text;
-  const zipped = item[RecordAttribute.envelopeGzip];
-  if (zipped instanceof Uint8Array) {
-    return gunzipSync(zipped, { maxOutputLength: 1_048_576 }).toString('utf8');
-  }
-  return undefined;
-}
+export { envelopeJsonOf } from '../../functions/audit/record-envelope.ts';
 
 /** Parses an envelope JSON; undefined when it is not a valid outbox envelope. */
 export function parseEnvelope(json: string): OutboxEnvelope | undefined {

@@ -12,6 +12,8 @@
  * `--max` events are sent at `--rate` per second, and the Scan is streamed: each page's events are sent before
  * the segment reads its next page, so memory holds one page per segment plus the batch in flight.
  */
+
+import { scanEventWindow } from '../../functions/audit/window-scan.ts';
 import type { Publisher } from '../../functions/relay/publishers.ts';
 import {
   OutboxStatus,
@@ -51,7 +53,6 @@ import {
   type ReplayTarget,
   type StoredEvent,
 } from './publish.ts';
-import { scanEventWindow } from './window-scan.ts';
 
 export interface ReplayWindow {
   /** Epoch ms, inclusive. */

@@ -7,6 +7,7 @@ import { createWriteStream } from 'node:fs';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import * as path from 'node:path';
 import { startOfflineStack } from 'serverless-outbox/local';
+import { closingAuditProblems, renderClosingAudit, runClosingAudit } from './closing-audit.ts';
 import { NOTIFIED_EVENT_TYPES, ORDER_PAID, ORDER_PLACED, ORDER_SHIPPED } from './contract.ts';
 import { createFaultPlan, type FaultPlan } from './faults.ts';
 import {
@@ -235,6 +236,9 @@ export async function runDemo(options: DemoRunOptions): Promise<number> {
   // Let the alarm evaluator see the final queue and metric state.
   await runtime.alarms.evaluate();
   const problems = (await faults?.verdict(stack, doc)) ?? [];
+  // The delivery audit over the run's window, by the stack's own audit function: missing=0 per subscription.
+  const audit = await runClosingAudit(stack, { from: workloadStart - 1000, to: Date.now() });
+  const auditProblems = closingAuditProblems(audit);
 
   const committedById = new Map(snapshot.committed.map((e) => [e.id, e]));
   const billingEffects = await readBillingEffects(doc, chargesTable);
@@ -281,6 +285,7 @@ export async function runDemo(options: DemoRunOptions): Promise<number> {
     timings: { ...stack.timings, firstEventAppliedMs: firstAppliedMs ?? null },
     peakMemoryBytes: peakMemory,
     faultRunProblems: problems,
+    audit,
   };
   await stack.stop();
   await faults?.stop();
@@ -297,6 +302,7 @@ export async function runDemo(options: DemoRunOptions): Promise<number> {
 
   console.log('');
   console.log(renderReport(report));
+  console.log(renderClosingAudit(audit));
   console.log(
     `side-effect calls absorbed by the idempotency key: ${notified.repeatedCalls}   ` +
       `first effect applied ${firstAppliedMs ?? '-'} ms after start   peak memory ${(peakMemory / 2 ** 20).toFixed(0)} MiB   ` +
@@ -313,7 +319,8 @@ export async function runDemo(options: DemoRunOptions): Promise<number> {
   console.log(`report: ${reportFile}`);
   console.log(resultLine(report));
   for (const problem of problems) console.error(`fault run: ${problem}`);
-  if (problems.length > 0) return 1;
+  for (const problem of auditProblems) console.error(problem);
+  if (problems.length > 0 || auditProblems.length > 0) return 1;
   if (result.commandsFailed > 0 || report.committed === 0) {
     console.error(
       `the workload did not complete: ${result.commandsFailed} producer commands failed (see ${logFile})`,

@@ -15,6 +15,8 @@ export interface DemoResources extends Record<string, string> {
   readonly producer: string;
   readonly relay: string;
   readonly recovery: string;
+  /** The scheduled delivery audit function (the demo invokes it once at the end on the run's window). */
+  readonly audit: string;
   readonly outboxTable: string;
   readonly chargesTable: string;
   readonly sinkTable: string;
@@ -41,6 +43,7 @@ function demoResources(stack: OrdersStack): DemoResources {
     producer: logicalIdOf(stack, stack.orderProducer, 'order producer'),
     relay: logicalIdOf(stack, outbox.relay.fn, 'relay function'),
     recovery: logicalIdOf(stack, outbox.recovery.fn, 'recovery function'),
+    audit: logicalIdOf(stack, outbox.audit?.fn, 'audit function'),
     outboxTable: logicalIdOf(stack, outbox.table.table, 'outbox table'),
     chargesTable: logicalIdOf(stack, stack.chargesTable, 'charges table'),
     sinkTable: logicalIdOf(stack, stack.notificationSinkTable, 'notification sink table'),

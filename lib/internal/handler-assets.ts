@@ -2,7 +2,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import * as path from 'node:path';
 
 /** The library's own Lambda handlers, bundled at build time (`npm run build`) into `dist/handlers/<name>/`. */
-export type LibraryHandler = 'relay' | 'recovery';
+export type LibraryHandler = 'relay' | 'recovery' | 'audit';
 
 const PACKAGE_NAME = 'serverless-outbox';
 

@@ -1,7 +1,7 @@
 import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
-import { PutCommand } from '@aws-sdk/lib-dynamodb';
+import { DeleteCommand, GetCommand, PutCommand } from '@aws-sdk/lib-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { deploymentFromOutputs } from '../../bin/commands/deployment.ts';
 import { runQuarantineCommand } from '../../bin/commands/quarantine.ts';
@@ -98,6 +98,49 @@ describe('offline stack: producer → relay → subscriptions, and the operator 
     expect(applied).toEqual([1, 2, 3]);
     const outbox = await readOutbox(doc, stack.ref(stack.resources.outboxTable));
     expect(outbox.byStatus.PUBLISHED).toBeGreaterThanOrEqual(3);
+  });
+
+  it('runs the scheduled audit offline: MissingEffects per subscription in the metric store, 3 once the billing cursor is gone', async () => {
+    expect(stack.runtime.report.functions.map((f) => f.logicalId)).toContain(stack.resources.audit);
+    const doc = documentClient(stack.dynamodb.endpoint);
+    const dedupTable = stack.outputs().find((o) => o.OutputKey === 'OutboxDedupTableName')?.OutputValue;
+    expect(dedupTable).toBeDefined();
+    const auditWindow = { from: Date.now() - 10 * 60_000, to: Date.now() };
+    const run = async () => {
+      const startedAt = Date.now();
+      const outcome = await stack.runtime.invoke(stack.resources.audit, { auditWindow });
+      expect(outcome.error).toBeUndefined();
+      const result = (
+        outcome.result as {
+          result: { subscriptions: { subscription: string; applied: number; missing: number }[] };
+        }
+      ).result;
+      const metric = (subscription: string) =>
+        stack.runtime.metrics
+          .all()
+          .filter((d) => d.metricName === 'MissingEffects' && d.dimensions.subscription === subscription)
+          .filter((d) => d.timestamp >= startedAt)
+          .map((d) => d.value);
+      return { billing: result.subscriptions.find((s) => s.subscription === 'billing'), metric };
+    };
+    const clean = await run();
+    expect(clean.billing).toMatchObject({ missing: 0 });
+    expect(clean.billing?.applied).toBeGreaterThanOrEqual(3);
+    expect(clean.metric('billing')).toEqual([0]);
+    expect(clean.metric('notifications')).toEqual([0]);
+
+    // billing is ordered: its cursor of the aggregate says what it applied. Without it, those events are missing.
+    const key = { pk: 'S#billing#order#it-1' };
+    const cursor = await doc.send(new GetCommand({ TableName: dedupTable, Key: key, ConsistentRead: true }));
+    expect(cursor.Item).toBeDefined();
+    await doc.send(new DeleteCommand({ TableName: dedupTable, Key: key }));
+    try {
+      const broken = await run();
+      expect(broken.billing?.missing).toBe(3);
+      expect(broken.metric('billing')).toEqual([3]);
+    } finally {
+      await doc.send(new PutCommand({ TableName: dedupTable, Item: cursor.Item }));
+    }
   });
 
   it('outbox status and quarantine list/retry work against the offline stack', async () => {

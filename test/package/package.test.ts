@@ -68,6 +68,7 @@ describe('the packed package in a fresh CDK project', () => {
     expect(files).toContain('package/dist/bin/outbox.js');
     expect(files).toContain('package/dist/handlers/relay/index.mjs');
     expect(files).toContain('package/dist/handlers/recovery/index.mjs');
+    expect(files).toContain('package/dist/handlers/audit/index.mjs');
     expect(files.filter((f) => /^package\/(test|bench|examples|docs|scripts)\//.test(f))).toEqual([]);
     expect(files.filter((f) => f.endsWith('.ts') && !f.endsWith('.d.ts'))).toEqual([]);
     expect(files).not.toContain('package/package-lock.json');
