@@ -2,6 +2,7 @@ import { type MessageAttributeValue, SendMessageCommand, SQSClient } from '@aws-
 import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
 import { acknowledge } from '../runtime/acks.ts';
+import { sharedS3Client } from '../runtime/claim-check.ts';
 import { envelopeProblems, type OutboxEnvelope } from '../runtime/envelope.ts';
 import { sharedDocumentClient } from '../runtime/writer.ts';
 import {
@@ -16,6 +17,7 @@ import {
 } from './dedup-format.ts';
 import { DedupStore, type Lease, validateWrites } from './dedup-store.ts';
 import { ConsumerConfigurationError, ConsumerError, LeaseLostError, SequenceGapError } from './errors.ts';
+import { withLargeEventData } from './large-event-payload.ts';
 import {
   eventLogKeys,
   eventScopedLogger,
@@ -392,7 +394,7 @@ export class IdempotentConsumer<TData = unknown> {
       const keeper = keepLease(this.store, this.name, eventId, claim.lease, leaseMs, this.#now);
       let failure: { error: unknown } | undefined;
       try {
-        await options.handle(envelope, {
+        await options.handle(await this.#withData(envelope), {
           ...context,
           leaseOwner: claim.lease.owner,
           get leaseExpiresAt() {
@@ -423,7 +425,8 @@ export class IdempotentConsumer<TData = unknown> {
       await this.store.complete(this.name, eventId, keeper.lease);
       return { status: 'applied', eventId };
     }
-    const writes = validateWrites(this.name, eventId, await options.handle(envelope, context));
+    const event = await this.#withData(envelope);
+    const writes = validateWrites(this.name, eventId, await options.handle(event, context));
     if (options.mode === 'transactional') {
       const result = await this.store.commitEvent(this.name, envelope, writes);
       return result.status === 'applied' ? { status: 'applied', eventId } : { status: 'duplicate', eventId };
@@ -626,6 +629,11 @@ export class IdempotentConsumer<TData = unknown> {
       );
       return false;
     }
+  }
+
+  /** The envelope with its large-event payload fetched and verified (claim-check); others unchanged. */
+  #withData(envelope: OutboxEnvelope<TData>): Promise<OutboxEnvelope<TData>> {
+    return withLargeEventData(envelope, this.name, () => this.#options.s3Client ?? sharedS3Client());
   }
 
   #sqs(): SQSClient {
