@@ -12,6 +12,7 @@ import {
   LARGE_EVENTS_MAX_BYTES_ENV,
   LARGE_EVENTS_PREFIX_ENV,
 } from '../functions/contract/large-events.ts';
+import { acknowledge, ControlTowerException } from './internal/compliance.ts';
 
 /** `Outbox`'s `largeEvents` options (claim-check for events too large for a publish target). */
 export interface LargeEventsProps {
@@ -155,11 +156,18 @@ export class LargeEventStore extends Construct implements ILargeEventStore {
       ],
       removalPolicy: props.removalPolicy ?? RemovalPolicy.RETAIN,
     });
+    acknowledge(
+      bucket,
+      ...(props.encryptionKey ? [] : [ControlTowerException.payloadBucketKms]),
+      ControlTowerException.payloadBucketVersioning,
+      ControlTowerException.payloadBucketLogging,
+      ControlTowerException.payloadBucketNotifications,
+      ControlTowerException.payloadBucketObjectLock,
+    );
     NagSuppressions.addResourceSuppressions(bucket, [
       {
         id: 'AwsSolutions-S1',
-        reason:
-          'Short-lived claim-check payloads written only by the outbox producers and read only by its consumers (IAM grants on the prefix); access logs would need a second bucket per outbox. Use CloudTrail S3 data events to audit access.',
+        reason: ControlTowerException.payloadBucketLogging.reason,
       },
     ]);
     return bucket;
