@@ -9,6 +9,7 @@ import * as path from 'node:path';
 import { startOfflineStack } from 'serverless-outbox/local';
 import { NOTIFIED_EVENT_TYPES, ORDER_PAID, ORDER_PLACED, ORDER_SHIPPED } from './contract.ts';
 import { createFaultPlan, type FaultPlan } from './faults.ts';
+import { largeAttachmentBytesFor, verifyLargeOrders } from './large-orders.ts';
 import {
   documentClient,
   metricSum,
@@ -174,12 +175,19 @@ export async function runDemo(options: DemoRunOptions): Promise<number> {
     }
   })();
 
+  // Large events (claim-check): the `--faults` run gives every 10th order an attachment over SNS's limit.
+  const largeOrderBytes = new Map<string, number>();
+  const trackLargeOrder = (orderId: string) => {
+    const bytes = largeAttachmentBytesFor(orderId);
+    if (bytes !== undefined) largeOrderBytes.set(orderId, bytes);
+    return bytes;
+  };
   const workloadStart = Date.now();
   const result = await runWorkload({
     orders: options.orders,
     ratePerSecond: options.ratePerSecond,
     concurrency: options.concurrency,
-    ...(faults ? { delaySecondsFor: faults.delaySecondsFor } : {}),
+    ...(faults ? { delaySecondsFor: faults.delaySecondsFor, attachmentBytesFor: trackLargeOrder } : {}),
     invoke: async (command: OrderCommand) => {
       const outcome = await runtime.invoke(resources.producer, {
         ...command,
@@ -235,6 +243,8 @@ export async function runDemo(options: DemoRunOptions): Promise<number> {
   // Let the alarm evaluator see the final queue and metric state.
   await runtime.alarms.evaluate();
   const problems = (await faults?.verdict(stack, doc)) ?? [];
+  const largeOrders = await verifyLargeOrders(doc, chargesTable, largeOrderBytes);
+  if (largeOrderBytes.size > 0) problems.push(...largeOrders.problems);
 
   const committedById = new Map(snapshot.committed.map((e) => [e.id, e]));
   const billingEffects = await readBillingEffects(doc, chargesTable);
@@ -259,7 +269,7 @@ export async function runDemo(options: DemoRunOptions): Promise<number> {
       billing: await queueDepth(stack, resources.billingDlq),
       notifications: await queueDepth(stack, resources.notificationsDlq),
     },
-    faults: faults?.describe() ?? [],
+    faults: [...(faults?.describe() ?? []), ...(largeOrderBytes.size > 0 ? [largeOrders.line] : [])],
     durationMs: Date.now() - workloadStart,
   });
   const peakMemory = (await peakRss(process.pid)) + (await peakRss(stack.dynamodb.pid));
