@@ -111,7 +111,8 @@ export interface OutboxProps {
   readonly dashboard?: boolean | Pick<OutboxDashboardProps, 'dashboardName' | 'defaultRange' | 'extraAlarms'>;
   /**
    * Publish the outbox's coordinates as SSM parameters under this prefix (`<prefix>/table-arn`, `/topic-arn`,
-   * `/bus-arn`, `/dedup-table-arn`, `/alarm-topic-arn`), so another app subscribes with
+   * `/bus-arn`, `/dedup-table-arn`, `/alarm-topic-arn`, and with large events `/large-events-bucket-arn`,
+   * `/large-events-prefix`), so another app subscribes with
    * `Outbox.fromParameters(scope, id, prefix)`. Must start with `/`.
    * @default - no parameters
    */
