@@ -2,7 +2,7 @@ import { type MessageAttributeValue, SendMessageCommand, SQSClient } from '@aws-
 import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
 import { acknowledge } from '../runtime/acks.ts';
-import { sharedS3Client } from '../runtime/claim-check.ts';
+import { sharedS3Client } from '../runtime/claim-check-store.ts';
 import { envelopeProblems, type OutboxEnvelope } from '../runtime/envelope.ts';
 import { sharedDocumentClient } from '../runtime/writer.ts';
 import {

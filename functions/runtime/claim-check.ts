@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import type { S3Client } from '@aws-sdk/client-s3';
 import {
   DATAREF,
   type DataReference,
@@ -13,7 +13,7 @@ import {
   largeEventKey,
 } from '../contract/large-events.ts';
 import type { BuiltEnvelope, OutboxEnvelope } from './envelope.ts';
-import { OutboxConfigurationError, OutboxError, OutboxRetryableError } from './errors.ts';
+import { OutboxConfigurationError } from './errors.ts';
 
 /**
  * Claim-check: the writer stores the `data` of an event too large for a publish target as an S3 object, before
@@ -36,7 +36,8 @@ export interface LargeEventSettings {
   readonly bucket: string;
   readonly prefix: string;
   readonly maxEventBytes: number;
-  readonly client: () => S3Client;
+  /** undefined: the container's shared client (claim-check-store.ts). */
+  readonly client: S3Client | undefined;
 }
 
 /** An S3 object the writer must put before committing the envelope that references it. */
@@ -45,18 +46,6 @@ export interface LargeEventPayload {
   readonly key: string;
   readonly body: string;
   readonly eventId: string;
-}
-
-let sharedS3: S3Client | undefined;
-
-/**
- * One S3 client per Lambda container. With a custom endpoint (the offline runtime sets AWS_ENDPOINT_URL_S3) it
- * uses path-style URLs, which emulators on `localhost` answer without wildcard DNS.
- */
-export function sharedS3Client(): S3Client {
-  const endpoint = process.env.AWS_ENDPOINT_URL_S3 ?? process.env.AWS_ENDPOINT_URL;
-  sharedS3 ??= new S3Client(endpoint ? { forcePathStyle: true } : {});
-  return sharedS3;
 }
 
 /** The writer's large-event settings: from the option, else from the environment (unset bucket: off). */
@@ -87,7 +76,7 @@ export function largeEventSettings(
     );
   }
   const client = option?.client;
-  return { bucket, prefix, maxEventBytes, client: () => client ?? sharedS3Client() };
+  return { bucket, prefix, maxEventBytes, client };
 }
 
 export function sha256Hex(text: string): string {
@@ -122,34 +111,4 @@ export function claimCheck<TData>(
     built: referenceEnvelope(built.envelope, reference),
     payload: { bucket: settings.bucket, key, body, eventId: built.envelope.id },
   };
-}
-
-/** Puts the payloads (before the transaction that references them). */
-export async function putPayloads(
-  settings: LargeEventSettings,
-  payloads: readonly LargeEventPayload[],
-): Promise<void> {
-  for (const payload of payloads) {
-    try {
-      await settings.client().send(
-        new PutObjectCommand({
-          Bucket: payload.bucket,
-          Key: payload.key,
-          Body: payload.body,
-          ContentType: 'application/json',
-        }),
-      );
-    } catch (error) {
-      const e = error as { name?: string; $retryable?: unknown; $metadata?: { httpStatusCode?: number } };
-      const status = e?.$metadata?.httpStatusCode ?? 0;
-      const message = `Storing the data of large event ${payload.eventId} as s3://${payload.bucket}/${payload.key} failed (${e?.name ?? 'Error'}); nothing was committed`;
-      if (e?.$retryable || status >= 500 || status === 0 || e?.name === 'SlowDown') {
-        throw new OutboxRetryableError(message, error);
-      }
-      throw new OutboxError(
-        `${message}. Check the producer's grant (outbox.grantWrite) allows s3:PutObject on the bucket's prefix.`,
-        { cause: error },
-      );
-    }
-  }
 }

@@ -16,7 +16,6 @@ import {
   type LargeEventSettings,
   type LargeEventsOptions,
   largeEventSettings,
-  putPayloads,
   referenceEnvelope,
 } from './claim-check.ts';
 import {
@@ -308,6 +307,15 @@ function isAmbiguousSdkError(error: unknown): boolean {
   return NETWORK_ERROR_CODES.has(e?.code ?? '') || NETWORK_ERROR_CODES.has(name);
 }
 
+/** Puts large-event payloads; the S3 client module loads on the first large event only. */
+async function storePayloads(
+  settings: LargeEventSettings,
+  payloads: readonly LargeEventPayload[],
+): Promise<void> {
+  const { putPayloads } = await import('./claim-check-store.ts');
+  await putPayloads(settings, payloads);
+}
+
 /** What a target sees of a built envelope (message-limits.ts sizes it). */
 function publishedMessage({ envelope, bytes }: BuiltEnvelope) {
   return {
@@ -556,7 +564,7 @@ export class OutboxWriter {
     const offloaded = this.#claimCheckIfLarge(built, 'event');
     if (offloaded) built = offloaded.built;
     this.#assertDeliverable(built, 'event');
-    if (offloaded && this.largeEvents) await putPayloads(this.largeEvents, [offloaded.payload]);
+    if (offloaded && this.largeEvents) await storePayloads(this.largeEvents, [offloaded.payload]);
     const { sequence: _assignedAtConfirm, ...stored } = JSON.parse(built.json) as OutboxEnvelope;
     const storedJson = JSON.stringify(stored);
     const put = new PutCommand({
@@ -758,7 +766,7 @@ export class OutboxWriter {
   ): Promise<TransactResult> {
     const { command, events, payloads } = this.#build(input, expectedVersion, origin);
     // Large event payloads go first: an envelope is never committed before the object it references.
-    if (payloads.length > 0 && this.largeEvents) await putPayloads(this.largeEvents, payloads);
+    if (payloads.length > 0 && this.largeEvents) await storePayloads(this.largeEvents, payloads);
     const committed: TransactResult = { events, version: expectedVersion + events.length };
     // One token for every send of this transaction: if an earlier send committed and only its response was lost,
     // DynamoDB answers a re-send with success (within 10 minutes) instead of applying it again.

@@ -43,7 +43,7 @@ function largeEvent(sequence = 1) {
     bucket: 'payloads',
     prefix: 'outbox/',
     maxEventBytes: 10 * 1024 * 1024,
-    client: () => s3Client,
+    client: s3Client,
   });
   const parsed = parseEnvelope(reference.json);
   if (!parsed.ok) throw new Error(parsed.reason);

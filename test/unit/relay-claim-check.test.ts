@@ -53,7 +53,7 @@ function largeRecord(pk: string, sequence: number) {
     bucket: 'payloads',
     prefix: 'outbox/',
     maxEventBytes: 10 * 1024 * 1024,
-    client: () => new S3Client({}),
+    client: new S3Client({}),
   });
   return {
     pk,
