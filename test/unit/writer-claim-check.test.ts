@@ -169,6 +169,21 @@ describe('OutboxWriter claim-check (large events)', () => {
     expect(keys).toEqual([`outbox/orders/${ID}.json`, `outbox/orders/${ID}.json`]);
   });
 
+  it('a refused S3 put (access denied) is not retryable and names the grant to check', async () => {
+    s3.on(PutObjectCommand).rejects(
+      Object.assign(new Error('denied'), { name: 'AccessDenied', $metadata: { httpStatusCode: 403 } }),
+    );
+    const error = await writerWith({ largeEvents: LARGE })
+      .transact({
+        aggregate: { key: 'order#1', expectedVersion: 0 },
+        events: [{ id: ID, type: 'T', data: bigData(300 * 1024) }],
+      })
+      .catch((e: unknown) => e);
+    expect(error).toMatchObject({ name: 'OutboxError', retryable: false });
+    expect((error as Error).message).toMatch(/AccessDenied.*nothing was committed.*s3:PutObject/);
+    expect(ddb.commandCalls(TransactWriteCommand)).toHaveLength(0);
+  });
+
   it('prepare() stores the data in S3 and confirm() commits the same reference without touching S3', async () => {
     s3.on(PutObjectCommand).resolves({});
     ddb.on(PutCommand).resolves({});
