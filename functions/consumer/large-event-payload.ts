@@ -15,7 +15,8 @@ export async function withLargeEventData<TData>(
   s3: () => S3Client,
 ): Promise<OutboxEnvelope<TData>> {
   const dataref = envelope[DATAREF];
-  if (dataref === undefined) return envelope;
+  // Inline data wins: only an envelope without `data` is claim-checked (see hasDataReference).
+  if (dataref === undefined || Object.hasOwn(envelope, 'data')) return envelope;
   const fail = (
     problem: LargeEventPayloadError['problem'],
     detail: string,

@@ -47,14 +47,17 @@ export function parseDataRef(dataref: string): { bucket: string; key: string } |
   return match ? { bucket: match[1] as string, key: match[2] as string } : undefined;
 }
 
-/** Whether an envelope-like value carries a claim-check reference (its `data` is in S3). */
+/**
+ * Whether an envelope-like value is claim-checked: a `dataref` and no `data` (its data is in S3). An envelope with
+ * `data` inline is inline, whatever else it carries (CloudEvents allows a `dataref` next to `data`).
+ */
 export function hasDataReference(value: Record<string, unknown>): boolean {
-  return typeof value[DATAREF] === 'string';
+  return DATAREF in value && !('data' in value);
 }
 
-/** Problems of an envelope's claim-check attributes (empty when it has none, or valid ones). */
+/** Problems of a claim-checked envelope's reference attributes (empty when it is not one, or they are valid). */
 export function dataReferenceProblems(value: Record<string, unknown>): { field: string; reason: string }[] {
-  if (!(DATAREF in value)) return [];
+  if (!hasDataReference(value)) return [];
   const problems: { field: string; reason: string }[] = [];
   if (typeof value[DATAREF] !== 'string' || !parseDataRef(value[DATAREF] as string)) {
     problems.push({ field: DATAREF, reason: 'must be an s3://<bucket>/<key> URI' });
@@ -66,6 +69,5 @@ export function dataReferenceProblems(value: Record<string, unknown>): { field: 
   if (typeof value[DATASHA256] !== 'string' || !/^[0-9a-f]{64}$/.test(value[DATASHA256] as string)) {
     problems.push({ field: DATASHA256, reason: 'must be 64 lower-case hex digits' });
   }
-  if ('data' in value) problems.push({ field: 'data', reason: `must be absent when ${DATAREF} is set` });
   return problems;
 }

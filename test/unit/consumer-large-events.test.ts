@@ -202,3 +202,21 @@ describe('consumer claim-check: a missing or corrupt payload fails the record wi
     expect(parsed.ok).toBe(false);
   });
 });
+
+describe('consumer claim-check: an envelope with inline data is inline', () => {
+  it('ignores a dataref next to data (CloudEvents allows both): no S3 call, the handler gets the inline data', async () => {
+    ddb.on(TransactWriteCommand).resolves({});
+    const inline = buildEnvelope(
+      { type: 'T', source: '/o', data: { a: 1 } },
+      { partitionKey: 'k', sequence: 1 },
+    );
+    const parsed = parseEnvelope(
+      JSON.stringify({ ...inline.envelope, dataref: 'https://example.com/elsewhere' }),
+    );
+    if (!parsed.ok) throw new Error(parsed.reason);
+    const seen: unknown[] = [];
+    await consumerOf('transactional', seen).consumer.process(parsed.envelope);
+    expect(seen).toEqual([{ a: 1 }]);
+    expect(s3.commandCalls(GetObjectCommand)).toHaveLength(0);
+  });
+});
