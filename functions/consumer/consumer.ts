@@ -2,7 +2,6 @@ import { type MessageAttributeValue, SendMessageCommand, SQSClient } from '@aws-
 import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
 import { acknowledge } from '../runtime/acks.ts';
-import { sharedS3Client } from '../runtime/claim-check-store.ts';
 import { envelopeProblems, type OutboxEnvelope } from '../runtime/envelope.ts';
 import { sharedDocumentClient } from '../runtime/writer.ts';
 import {
@@ -633,7 +632,13 @@ export class IdempotentConsumer<TData = unknown> {
 
   /** The envelope with its large-event payload fetched and verified (claim-check); others unchanged. */
   #withData(envelope: OutboxEnvelope<TData>): Promise<OutboxEnvelope<TData>> {
-    return withLargeEventData(envelope, this.name, () => this.#options.s3Client ?? sharedS3Client());
+    // The S3 client module loads with the first large event: consumers that never see one do not pay for it.
+    return withLargeEventData(
+      envelope,
+      this.name,
+      async () =>
+        this.#options.s3Client ?? (await import('../runtime/claim-check-store.ts')).sharedS3Client(),
+    );
   }
 
   #sqs(): SQSClient {

@@ -12,7 +12,7 @@ import { LargeEventPayloadError } from './errors.ts';
 export async function withLargeEventData<TData>(
   envelope: OutboxEnvelope<TData>,
   consumer: string,
-  s3: () => S3Client,
+  s3: () => Promise<S3Client>,
 ): Promise<OutboxEnvelope<TData>> {
   const dataref = envelope[DATAREF];
   // Inline data wins: only an envelope without `data` is claim-checked (see hasDataReference).
@@ -27,7 +27,8 @@ export async function withLargeEventData<TData>(
   if (!location) throw fail('unreadable', 'is not an s3://<bucket>/<key> URI');
   let body: string;
   try {
-    const object = await s3().send(new GetObjectCommand({ Bucket: location.bucket, Key: location.key }));
+    const client = await s3();
+    const object = await client.send(new GetObjectCommand({ Bucket: location.bucket, Key: location.key }));
     body = (await object.Body?.transformToString('utf-8')) ?? '';
   } catch (error) {
     const e = error as { name?: string; $metadata?: { httpStatusCode?: number } };
