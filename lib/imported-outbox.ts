@@ -1,11 +1,14 @@
 import { Fn } from 'aws-cdk-lib';
 import * as events from 'aws-cdk-lib/aws-events';
 import type * as iam from 'aws-cdk-lib/aws-iam';
+import * as s3 from 'aws-cdk-lib/aws-s3';
 import * as sns from 'aws-cdk-lib/aws-sns';
 import * as ssm from 'aws-cdk-lib/aws-ssm';
 import { Construct } from 'constructs';
+import { DEFAULT_LARGE_EVENTS_PREFIX } from '../functions/contract/large-events.ts';
 import { type OutboxParameterName, outboxParameterPath } from '../functions/contract/parameters.ts';
 import { DedupTable, type IDedupTable } from './dedup-table.ts';
+import { type ILargeEventStore, LargeEventGrants } from './large-event-store.ts';
 import type { IOutbox } from './outbox.ts';
 import { grantWriterActions } from './outbox-table.ts';
 import { Subscription, type SubscriptionProps } from './subscription.ts';
@@ -25,6 +28,24 @@ export interface OutboxAttributes {
   readonly dedupTableArn: string;
   /** ARN of the topic alarms notify. */
   readonly alarmTopicArn: string;
+  /**
+   * Bucket of the outbox's large event payloads (claim-check): consumers get `s3:GetObject` and producers
+   * `s3:PutObject` below `largeEventsPrefix`.
+   * @default - none: large events are off for this outbox (a consumer cannot read claim-checked events)
+   */
+  readonly largeEventsBucketArn?: string;
+  /** @default 'outbox-large-events/' */
+  readonly largeEventsPrefix?: string;
+}
+
+/** Options of `Outbox.fromParameters`. */
+export interface ImportedOutboxOptions {
+  /**
+   * Whether the outbox has large events on, so its `large-events-*` parameters exist and grants cover them. Set
+   * `false` for an outbox created with `largeEvents: false` (its parameters do not exist).
+   * @default true
+   */
+  readonly largeEvents?: boolean;
 }
 
 /** Subscription names are consumer names in dedup keys: one per outbox. */
@@ -57,15 +78,24 @@ type AttributeSource = { readonly [K in keyof OutboxAttributes]-?: () => string 
  * reads only the parameters its subscriptions need.
  */
 export class ImportedOutbox extends Construct implements IOutbox {
-  static fromParameters(scope: Construct, id: string, parameterPrefix: string): ImportedOutbox {
+  static fromParameters(
+    scope: Construct,
+    id: string,
+    parameterPrefix: string,
+    options: ImportedOutboxOptions = {},
+  ): ImportedOutbox {
     const read = (name: OutboxParameter) => () =>
       ssm.StringParameter.valueForStringParameter(scope, outboxParameterPath(parameterPrefix, name));
+    const none = () => undefined;
+    const largeEvents = options.largeEvents ?? true;
     return new ImportedOutbox(scope, id, {
       tableArn: read('table-arn'),
       topicArn: read('topic-arn'),
       eventBusArn: read('bus-arn'),
       dedupTableArn: read('dedup-table-arn'),
       alarmTopicArn: read('alarm-topic-arn'),
+      largeEventsBucketArn: largeEvents ? read('large-events-bucket-arn') : none,
+      largeEventsPrefix: largeEvents ? read('large-events-prefix') : none,
     });
   }
 
@@ -84,6 +114,8 @@ export class ImportedOutbox extends Construct implements IOutbox {
             eventBusArn: () => (attributes as OutboxAttributes).eventBusArn,
             dedupTableArn: () => (attributes as OutboxAttributes).dedupTableArn,
             alarmTopicArn: () => (attributes as OutboxAttributes).alarmTopicArn,
+            largeEventsBucketArn: () => (attributes as OutboxAttributes).largeEventsBucketArn,
+            largeEventsPrefix: () => (attributes as OutboxAttributes).largeEventsPrefix,
           };
   }
 
@@ -132,7 +164,18 @@ export class ImportedOutbox extends Construct implements IOutbox {
     );
   }
 
+  /** The claim-check payloads' bucket and prefix, when the outbox has large events on. */
+  get largeEvents(): ILargeEventStore | undefined {
+    return this.#once('largeEvents', () => {
+      const arn = this.#source.largeEventsBucketArn();
+      if (arn === undefined) return undefined;
+      const bucket = s3.Bucket.fromBucketArn(this, 'LargeEventsBucket', arn);
+      return new LargeEventGrants(bucket, this.#source.largeEventsPrefix() ?? DEFAULT_LARGE_EVENTS_PREFIX);
+    });
+  }
+
   grantWrite(grantee: iam.IGrantable): iam.Grant {
+    this.largeEvents?.grantPut(grantee);
     return grantWriterActions(grantee, this.outboxTableArn);
   }
 

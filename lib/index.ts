@@ -5,7 +5,14 @@
 export { AlarmTopic, type AlarmTopicProps } from './alarm-topic.ts';
 export { DedupTable, type DedupTableProps, type IDedupTable } from './dedup-table.ts';
 export type { DurableTableProps } from './durable-table.ts';
-export type { OutboxAttributes, OutboxParameter } from './imported-outbox.ts';
+export type { ImportedOutboxOptions, OutboxAttributes, OutboxParameter } from './imported-outbox.ts';
+export {
+  type ILargeEventStore,
+  LargeEventGrants,
+  LargeEventStore,
+  type LargeEventStoreProps,
+  type LargeEventsProps,
+} from './large-event-store.ts';
 export {
   type IOutbox,
   Outbox,

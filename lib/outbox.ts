@@ -14,10 +14,12 @@ import { AlarmTopic, type AlarmTopicProps } from './alarm-topic.ts';
 import { DedupTable, type DedupTableProps, type IDedupTable } from './dedup-table.ts';
 import {
   ImportedOutbox,
+  type ImportedOutboxOptions,
   type OutboxAttributes,
   type OutboxParameter,
   SubscriptionRegistry,
 } from './imported-outbox.ts';
+import { type ILargeEventStore, LargeEventStore, type LargeEventsProps } from './large-event-store.ts';
 import { OutboxAudit, type OutboxAuditOptions } from './outbox-audit.ts';
 import { OutboxDashboard, type OutboxDashboardProps } from './outbox-dashboard.ts';
 import { OutboxRecovery, type OutboxRecoveryProps } from './outbox-recovery.ts';
@@ -50,7 +52,12 @@ export interface IOutbox extends IConstruct {
    * app; an imported outbox has none, so its subscriptions cannot be tracked.
    */
   readonly relay?: OutboxRelay;
-  /** Grants what `OutboxWriter` needs on the outbox table, nothing more. */
+  /**
+   * Claim-check store of large event payloads: producers put below its prefix, consumers get. Absent when large
+   * events are off (or an imported outbox was given no bucket).
+   */
+  readonly largeEvents?: ILargeEventStore;
+  /** Grants what `OutboxWriter` needs on the outbox table (and the large-event prefix), nothing more. */
   grantWrite(grantee: iam.IGrantable): iam.Grant;
   /** Subscribes a queue (and optionally a consumer) in this outbox's scope. */
   subscribe(name: string, props: SubscriptionProps): Subscription;
@@ -111,7 +118,8 @@ export interface OutboxProps {
   readonly dashboard?: boolean | Pick<OutboxDashboardProps, 'dashboardName' | 'defaultRange' | 'extraAlarms'>;
   /**
    * Publish the outbox's coordinates as SSM parameters under this prefix (`<prefix>/table-arn`, `/topic-arn`,
-   * `/bus-arn`, `/dedup-table-arn`, `/alarm-topic-arn`), so another app subscribes with
+   * `/bus-arn`, `/dedup-table-arn`, `/alarm-topic-arn`, and with large events `/large-events-bucket-arn`,
+   * `/large-events-prefix`), so another app subscribes with
    * `Outbox.fromParameters(scope, id, prefix)`. Must start with `/`.
    * @default - no parameters
    */
@@ -128,6 +136,13 @@ export interface OutboxProps {
    * @default true
    */
   readonly reliabilityRules?: boolean;
+  /**
+   * Claim-check for large events: the writer stores the `data` of an event too large for a publish target (SNS
+   * 256 KB with attributes) in S3 and the envelope carries a `dataref`; consumers fetch and verify it before the
+   * handler runs. `false`: such events are refused at write time (OutboxLimitError).
+   * @default true (a bucket the outbox creates; events up to 10 MiB)
+   */
+  readonly largeEvents?: boolean | LargeEventsProps;
 }
 
 function isTopic(value: OutboxProps['alarmTopic']): value is sns.ITopic {
@@ -151,8 +166,13 @@ export class Outbox extends Construct implements IOutbox {
    * Parameters are read at deploy time, and only those a subscription uses (`topic-arn` for ordered, `bus-arn` for
    * rule subscriptions). Its subscriptions cannot be tracked.
    */
-  static fromParameters(scope: Construct, id: string, parameterPrefix: string): IOutbox {
-    return ImportedOutbox.fromParameters(scope, id, parameterPrefix);
+  static fromParameters(
+    scope: Construct,
+    id: string,
+    parameterPrefix: string,
+    options: ImportedOutboxOptions = {},
+  ): IOutbox {
+    return ImportedOutbox.fromParameters(scope, id, parameterPrefix, options);
   }
 
   /** An outbox of another app from its ARNs. Its subscriptions cannot be tracked. */
@@ -169,6 +189,7 @@ export class Outbox extends Construct implements IOutbox {
   readonly dashboard?: OutboxDashboard;
   readonly topic?: sns.ITopic;
   readonly bus?: events.IEventBus;
+  readonly largeEvents?: LargeEventStore;
   readonly #dedupTableProps: DedupTableProps;
   readonly #subscriptions = new Map<string, Subscription>();
   #dedupTable: DedupTable | undefined;
@@ -194,6 +215,14 @@ export class Outbox extends Construct implements IOutbox {
       ...(props.queues ? { queues: props.queues } : {}),
     });
     if (this.relay.topic) this.topic = this.relay.topic;
+    if (props.largeEvents !== false) {
+      this.largeEvents = new LargeEventStore(this, 'LargeEvents', {
+        ...(typeof props.largeEvents === 'object' ? props.largeEvents : {}),
+        retention: this.relay.retention,
+        ...(props.table?.removalPolicy ? { removalPolicy: props.table.removalPolicy } : {}),
+        ...(this.table.encryptionKey ? { encryptionKey: this.table.encryptionKey } : {}),
+      });
+    }
     if (this.relay.bus) this.bus = this.relay.bus;
     this.recovery = new OutboxRecovery(this, 'Recovery', {
       ...props.recovery,
@@ -239,6 +268,7 @@ export class Outbox extends Construct implements IOutbox {
     return {
       [OUTBOX_TABLE_ENV]: this.table.tableName,
       [PUBLISH_TARGETS_ENV]: targets.join(','),
+      ...this.largeEvents?.producerEnvironment,
       // Resolved at synth, so subscriptions tracked after this call are included (getStatus reads it).
       [TRACKED_SUBSCRIBER_NAMES_ENV]: Lazy.string({
         produce: () => this.relay.trackedDeliveries.map((t) => t.name).join(','),
@@ -276,9 +306,10 @@ export class Outbox extends Construct implements IOutbox {
 
   /**
    * Grants what `OutboxWriter` needs: Put/Update/ConditionCheck/GetItem on the outbox table (no index, no
-   * delete), and use of its key when it has a customer-managed one.
+   * delete), use of its key when it has a customer-managed one, and `s3:PutObject` below the large-event prefix.
    */
   grantWrite(grantee: iam.IGrantable): iam.Grant {
+    this.largeEvents?.grantPut(grantee);
     return this.table.grantWrite(grantee);
   }
 
@@ -332,6 +363,10 @@ export class Outbox extends Construct implements IOutbox {
     parameter('alarm-topic-arn', this.alarmTopic.topicArn);
     if (this.topic) parameter('topic-arn', this.topic.topicArn);
     if (this.bus) parameter('bus-arn', this.bus.eventBusArn);
+    if (this.largeEvents) {
+      parameter('large-events-bucket-arn', this.largeEvents.bucket.bucketArn);
+      parameter('large-events-prefix', this.largeEvents.prefix);
+    }
   }
 
   /** The operator CLI finds the deployment by these output keys (logical ids fixed with overrideLogicalId). */

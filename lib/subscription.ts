@@ -228,6 +228,8 @@ export class Subscription extends Construct {
       relay?.grantAcknowledge(fn, name);
       // Poison messages go straight to the DLQ instead of burning every retry.
       this.deadLetterQueue.grantSendMessages(fn);
+      // Claim-check: read (only) the payloads of large events.
+      outbox.largeEvents?.grantRead(fn);
       const source = new eventSources.SqsEventSource(this.queue, {
         batchSize: consumer.batchSize ?? DEFAULT_BATCH_SIZE,
         reportBatchItemFailures: true,

@@ -138,7 +138,7 @@ export interface OfflineRuntime {
   readonly timings: Readonly<Record<string, number>>;
   /** The endpoints every client (and every function) uses. */
   readonly endpoints: Required<
-    Pick<LocalEndpoints, 'dynamodb' | 'dynamodbStreams' | 'sqs' | 'sns' | 'eventbridge' | 'lambda'>
+    Pick<LocalEndpoints, 'dynamodb' | 'dynamodbStreams' | 'sqs' | 'sns' | 's3' | 'eventbridge' | 'lambda'>
   >;
   stop(): Promise<void>;
 }
@@ -218,6 +218,8 @@ export async function startOfflineRuntime(options: OfflineRuntimeOptions): Promi
       dynamodbStreams: dynamodb.endpoint,
       sqs: fauxqs.endpoint,
       sns: fauxqs.endpoint,
+      // fauxqs serves S3 on the same endpoint (path-style): the claim-check bucket of large events.
+      s3: fauxqs.endpoint,
       eventbridge: bus.url,
       lambda: lambdaEndpoint.url,
     };

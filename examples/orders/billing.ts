@@ -7,6 +7,7 @@ import {
   IdempotentConsumer,
   type OutboxEnvelope,
 } from 'serverless-outbox/consumer';
+import { sha256Hex } from './attachment.ts';
 import { type LedgerEntry, logHandling, ORDER_PAID, ORDER_PLACED, ORDER_SHIPPED } from './contract.ts';
 
 /**
@@ -27,6 +28,8 @@ export interface OrderPlacedData {
   readonly orderId: string;
   readonly customerId: string;
   readonly amountCents: number;
+  /** Large orders only: what the writer stored in S3 and the consumer library fetched back. */
+  readonly attachment?: string;
 }
 
 const STATE_BY_TYPE: Readonly<Record<string, string>> = {
@@ -56,6 +59,11 @@ export function billingWrites(
     appliedAt: now,
   };
   const placed = event.type === ORDER_PLACED;
+  // What billing received of a large order's attachment, so the demo report can check it arrived intact.
+  const attachment =
+    placed && typeof data.attachment === 'string'
+      ? { bytes: Buffer.byteLength(data.attachment, 'utf8'), sha256: sha256Hex(data.attachment) }
+      : undefined;
   return [
     {
       Update: {
@@ -63,7 +71,7 @@ export function billingWrites(
         Key: { orderId: data.orderId ?? event.subject ?? event.partitionkey },
         UpdateExpression: `SET #status = :state, #ledger = list_append(if_not_exists(#ledger, :empty), :entry)${
           placed ? ', customerId = :customer, amountCents = :amount, chargedAt = :time' : ''
-        }`,
+        }${attachment ? ', attachmentBytes = :attachmentBytes, attachmentSha256 = :attachmentSha256' : ''}`,
         ExpressionAttributeNames: { '#status': 'status', '#ledger': 'ledger' },
         ExpressionAttributeValues: {
           ':state': state,
@@ -75,6 +83,9 @@ export function billingWrites(
                 ':amount': data.amountCents ?? 0,
                 ':time': event.time,
               }
+            : {}),
+          ...(attachment
+            ? { ':attachmentBytes': attachment.bytes, ':attachmentSha256': attachment.sha256 }
             : {}),
         },
       },

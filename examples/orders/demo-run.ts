@@ -10,6 +10,7 @@ import { startOfflineStack } from 'serverless-outbox/local';
 import { closingAuditProblems, renderClosingAudit, runClosingAudit } from './closing-audit.ts';
 import { NOTIFIED_EVENT_TYPES, ORDER_PAID, ORDER_PLACED, ORDER_SHIPPED } from './contract.ts';
 import { createFaultPlan, type FaultPlan } from './faults.ts';
+import { largeAttachmentBytesFor, verifyLargeOrders } from './large-orders.ts';
 import {
   documentClient,
   metricSum,
@@ -175,12 +176,19 @@ export async function runDemo(options: DemoRunOptions): Promise<number> {
     }
   })();
 
+  // Large events (claim-check): the `--faults` run gives every 10th order an attachment over SNS's limit.
+  const largeOrderBytes = new Map<string, number>();
+  const trackLargeOrder = (orderId: string) => {
+    const bytes = largeAttachmentBytesFor(orderId);
+    if (bytes !== undefined) largeOrderBytes.set(orderId, bytes);
+    return bytes;
+  };
   const workloadStart = Date.now();
   const result = await runWorkload({
     orders: options.orders,
     ratePerSecond: options.ratePerSecond,
     concurrency: options.concurrency,
-    ...(faults ? { delaySecondsFor: faults.delaySecondsFor } : {}),
+    ...(faults ? { delaySecondsFor: faults.delaySecondsFor, attachmentBytesFor: trackLargeOrder } : {}),
     invoke: async (command: OrderCommand) => {
       const outcome = await runtime.invoke(resources.producer, {
         ...command,
@@ -239,6 +247,8 @@ export async function runDemo(options: DemoRunOptions): Promise<number> {
   // The delivery audit over the run's window, by the stack's own audit function: missing=0 per subscription.
   const audit = await runClosingAudit(stack, { from: workloadStart - 1000, to: Date.now() });
   const auditProblems = closingAuditProblems(audit);
+  const largeOrders = await verifyLargeOrders(doc, chargesTable, largeOrderBytes);
+  if (largeOrderBytes.size > 0) problems.push(...largeOrders.problems);
 
   const committedById = new Map(snapshot.committed.map((e) => [e.id, e]));
   const billingEffects = await readBillingEffects(doc, chargesTable);
@@ -263,7 +273,7 @@ export async function runDemo(options: DemoRunOptions): Promise<number> {
       billing: await queueDepth(stack, resources.billingDlq),
       notifications: await queueDepth(stack, resources.notificationsDlq),
     },
-    faults: faults?.describe() ?? [],
+    faults: [...(faults?.describe() ?? []), ...(largeOrderBytes.size > 0 ? [largeOrders.line] : [])],
     durationMs: Date.now() - workloadStart,
   });
   const peakMemory = (await peakRss(process.pid)) + (await peakRss(stack.dynamodb.pid));

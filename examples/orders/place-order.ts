@@ -5,6 +5,7 @@ import {
   OutboxWriter,
   sharedDocumentClient,
 } from 'serverless-outbox/writer';
+import { attachmentFor } from './attachment.ts';
 
 /** Demo producer: places, pays and ships orders, each change committed with its event in one transaction. */
 export type OrderCommand = (
@@ -14,6 +15,8 @@ export type OrderCommand = (
       readonly customerId: string;
       readonly amountCents: number;
       readonly lines?: readonly { sku: string; quantity: number }[];
+      /** Size of an attachment-like field in the event (over 256 KB: a large event, its data goes to S3). */
+      readonly attachmentBytes?: number;
     }
   | {
       readonly action: 'pay' | 'ship';
@@ -91,6 +94,9 @@ export async function placeOrder(command: OrderCommand): Promise<OrderCommandRes
             customerId: command.customerId,
             amountCents: command.amountCents,
             lines: command.lines ?? [],
+            ...(command.attachmentBytes === undefined
+              ? {}
+              : { attachment: attachmentFor(command.orderId, command.attachmentBytes) }),
           },
           ...trace,
         },

@@ -13,6 +13,8 @@ export interface OrderCommand {
   readonly commandId: string;
   readonly customerId?: string;
   readonly amountCents?: number;
+  /** `place`: size of an attachment-like field in the event's data (a large event when over 256 KB). */
+  readonly attachmentBytes?: number;
   /** Delayed delivery of the command's event (epoch ms). */
   readonly deliverAt?: number;
 }
@@ -34,6 +36,8 @@ export interface WorkloadOptions {
    * committed right after it, while the delayed event is still held.
    */
   readonly delaySecondsFor?: (orderId: string, step: OrderStep) => number | undefined;
+  /** Bytes of the attachment an order's `place` carries (none when undefined). */
+  readonly attachmentBytesFor?: (orderId: string) => number | undefined;
 }
 
 export interface WorkloadResult {
@@ -79,6 +83,7 @@ export async function runWorkload(options: WorkloadOptions): Promise<WorkloadRes
         const n = Number.parseInt(next.orderId.slice(prefix.length), 10);
         const commandId = `${next.orderId}.${step}`;
         const delaySeconds = options.delaySecondsFor?.(next.orderId, step);
+        const attachmentBytes = step === 'place' ? options.attachmentBytesFor?.(next.orderId) : undefined;
         const command: OrderCommand =
           step === 'place'
             ? {
@@ -87,6 +92,7 @@ export async function runWorkload(options: WorkloadOptions): Promise<WorkloadRes
                 commandId,
                 customerId: `c-${n % 50}`,
                 amountCents: 1000 + (n % 9000),
+                ...(attachmentBytes === undefined ? {} : { attachmentBytes }),
               }
             : {
                 action: step,

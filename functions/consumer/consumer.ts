@@ -16,6 +16,7 @@ import {
 } from './dedup-format.ts';
 import { DedupStore, type Lease, validateWrites } from './dedup-store.ts';
 import { ConsumerConfigurationError, ConsumerError, LeaseLostError, SequenceGapError } from './errors.ts';
+import { withLargeEventData } from './large-event-payload.ts';
 import {
   eventLogKeys,
   eventScopedLogger,
@@ -392,7 +393,7 @@ export class IdempotentConsumer<TData = unknown> {
       const keeper = keepLease(this.store, this.name, eventId, claim.lease, leaseMs, this.#now);
       let failure: { error: unknown } | undefined;
       try {
-        await options.handle(envelope, {
+        await options.handle(await this.#withData(envelope), {
           ...context,
           leaseOwner: claim.lease.owner,
           get leaseExpiresAt() {
@@ -423,7 +424,8 @@ export class IdempotentConsumer<TData = unknown> {
       await this.store.complete(this.name, eventId, keeper.lease);
       return { status: 'applied', eventId };
     }
-    const writes = validateWrites(this.name, eventId, await options.handle(envelope, context));
+    const event = await this.#withData(envelope);
+    const writes = validateWrites(this.name, eventId, await options.handle(event, context));
     if (options.mode === 'transactional') {
       const result = await this.store.commitEvent(this.name, envelope, writes);
       return result.status === 'applied' ? { status: 'applied', eventId } : { status: 'duplicate', eventId };
@@ -626,6 +628,17 @@ export class IdempotentConsumer<TData = unknown> {
       );
       return false;
     }
+  }
+
+  /** The envelope with its large-event payload fetched and verified (claim-check); others unchanged. */
+  #withData(envelope: OutboxEnvelope<TData>): Promise<OutboxEnvelope<TData>> {
+    // The S3 client module loads with the first large event: consumers that never see one do not pay for it.
+    return withLargeEventData(
+      envelope,
+      this.name,
+      async () =>
+        this.#options.s3Client ?? (await import('../runtime/claim-check-store.ts')).sharedS3Client(),
+    );
   }
 
   #sqs(): SQSClient {

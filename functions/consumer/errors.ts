@@ -150,3 +150,41 @@ export class ConsumerRetryableError extends ConsumerError {
     });
   }
 }
+
+/** Why a large event's payload could not be used: `missing` object, `size` or `sha256` mismatch, `unreadable`. */
+export type LargeEventPayloadProblem = 'missing' | 'size' | 'sha256' | 'not-json' | 'unreadable';
+
+/**
+ * The envelope references its data in S3 (claim-check) and that payload is missing, differs from what the
+ * producer stored (size or SHA-256), or cannot be read. The handler was not called and nothing was written; the
+ * message fails and, unless the problem was a transient read error, reaches the queue's DLQ after its retries.
+ */
+export class LargeEventPayloadError extends ConsumerError {
+  override name = 'LargeEventPayloadError';
+  readonly dataref: string;
+  readonly problem: LargeEventPayloadProblem;
+  constructor(
+    consumer: string,
+    eventId: string,
+    dataref: string,
+    problem: LargeEventPayloadProblem,
+    detail: string,
+    options: { cause?: unknown; retryable?: boolean } = {},
+  ) {
+    const advice =
+      problem === 'unreadable'
+        ? "the message will be retried; if it repeats, check the consumer's role may s3:GetObject under the outbox's prefix (a Subscription grants it to its consumer)"
+        : 'the message will be retried and then dead-lettered; the object may have expired (bucket lifecycle = outbox retention) or been changed: restore it or drop the message from the DLQ';
+    super(
+      consumer,
+      eventId,
+      `Large event ${eventId}: its payload ${dataref} ${detail}. The handler was not called; ${advice}.`,
+      {
+        ...options,
+        retryable: options.retryable ?? false,
+      },
+    );
+    this.dataref = dataref;
+    this.problem = problem;
+  }
+}

@@ -1,3 +1,4 @@
+import type { S3Client } from '@aws-sdk/client-s3';
 import type { SQSClient } from '@aws-sdk/client-sqs';
 import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import type { Context, SQSRecord } from 'aws-lambda';
@@ -134,6 +135,11 @@ export interface ConsumerBaseOptions {
   readonly deadLetterQueueUrl?: string;
   /** @default a client shared by the Lambda container */
   readonly sqsClient?: SQSClient;
+  /**
+   * Reads the payload of large events (envelopes with a `dataref`) before the handler runs.
+   * @default a client shared by the Lambda container (path-style when an endpoint is configured)
+   */
+  readonly s3Client?: S3Client;
   /** @default CloudWatch EMF via Powertools Metrics (namespace from POWERTOOLS_METRICS_NAMESPACE, else `ServerlessOutbox`) */
   readonly metrics?: ConsumerMetrics;
   /** @default Powertools Logger */

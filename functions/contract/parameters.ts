@@ -8,6 +8,9 @@ export const OutboxParameterName = {
   busArn: 'bus-arn',
   dedupTableArn: 'dedup-table-arn',
   alarmTopicArn: 'alarm-topic-arn',
+  /** Only when large events are on. */
+  largeEventsBucketArn: 'large-events-bucket-arn',
+  largeEventsPrefix: 'large-events-prefix',
 } as const;
 export type OutboxParameterName = (typeof OutboxParameterName)[keyof typeof OutboxParameterName];
 

@@ -1,3 +1,4 @@
+import { dataReferenceProblems, hasDataReference } from '../contract/large-events.ts';
 import { OutboxValidationError } from './errors.ts';
 import { isUuidV7, uuidv7 } from './ids.ts';
 import { attributeTextProblem } from './message-limits.ts';
@@ -25,6 +26,15 @@ export interface OutboxEnvelope<TData = unknown> {
   readonly sequence: number;
   /** W3C trace context of the producing request. */
   readonly traceparent?: string;
+  /**
+   * Claim-check (large events): `s3://<bucket>/<key>` of the payload. The published envelope then has no `data`;
+   * the consumer library fetches, verifies and puts it back before calling the handler.
+   */
+  readonly dataref?: string;
+  /** Claim-check: UTF-8 bytes of the payload object. */
+  readonly datasize?: number;
+  /** Claim-check: hex SHA-256 of the payload object. */
+  readonly datasha256?: string;
   readonly data: TData;
 }
 
@@ -283,7 +293,8 @@ export function envelopeProblems(value: unknown): EnvelopeProblem[] {
   if (typeof v.sequence !== 'number' || !Number.isSafeInteger(v.sequence) || v.sequence < 1) {
     problems.push({ field: 'sequence', reason: 'must be a positive integer' });
   }
-  if (!('data' in v)) problems.push({ field: 'data', reason: 'missing' });
+  if (hasDataReference(v)) problems.push(...dataReferenceProblems(v));
+  else if (!('data' in v)) problems.push({ field: 'data', reason: 'missing' });
   return problems;
 }
 

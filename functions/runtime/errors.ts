@@ -34,10 +34,11 @@ export class OutboxLimitError extends OutboxValidationError {
   readonly target: string;
   /** The limit, e.g. `SNS message incl. attributes (262144 bytes)`. */
   readonly limit: string;
-  constructor(field: string, target: string, limit: string, reason: string) {
+  /** `advice` replaces the default "what to do" (which names the targets option). */
+  constructor(field: string, target: string, limit: string, reason: string, advice?: string) {
     super(
       field,
-      `${reason} (${limit}); the relay could never deliver it to ${target}. If ${target} is not one of your targets, set the writer's \`targets\` option or OUTBOX_PUBLISH_TARGETS.`,
+      `${reason} (${limit}); ${advice ?? `the relay could never deliver it to ${target}. If ${target} is not one of your targets, set the writer's \`targets\` option or OUTBOX_PUBLISH_TARGETS.`}`,
     );
     this.target = target;
     this.limit = limit;

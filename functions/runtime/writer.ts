@@ -9,6 +9,15 @@ import {
   type TransactWriteCommandInput,
   UpdateCommand,
 } from '@aws-sdk/lib-dynamodb';
+import { DATAREF, type DataReference } from '../contract/large-events.ts';
+import {
+  claimCheck,
+  type LargeEventPayload,
+  type LargeEventSettings,
+  type LargeEventsOptions,
+  largeEventSettings,
+  referenceEnvelope,
+} from './claim-check.ts';
 import {
   type BuiltEnvelope,
   buildEnvelope,
@@ -82,6 +91,13 @@ export interface OutboxWriterOptions {
    * @default process.env.OUTBOX_PUBLISH_TARGETS (comma-separated), else all of `sns`, `sqs`, `eventbridge`
    */
   readonly targets?: readonly PublishTarget[];
+  /**
+   * Claim-check: the `data` of an event whose message would exceed `maxEventBytes` or a target's limit is stored
+   * in this S3 bucket before the transaction, and the envelope carries a `dataref` instead. `false`: such events
+   * are refused (OutboxLimitError).
+   * @default from OUTBOX_LARGE_EVENTS_BUCKET / _PREFIX / _MAX_BYTES (outbox.producerEnvironment); off when unset
+   */
+  readonly largeEvents?: LargeEventsOptions | false;
   /** @default one DocumentClient shared by the Lambda container */
   readonly client?: DynamoDBDocumentClient;
   /** Clock for tests. @default Date.now */
@@ -243,18 +259,30 @@ interface EventOrigin {
   readonly deriveTraceparent: boolean;
 }
 const NEW_EVENTS: EventOrigin = { checkLimits: true, deriveTraceparent: true };
+/** A prepared event whose data prepare() already stored in S3: confirm commits its reference as it is. */
+const STORED_REFERENCE = Symbol('storedReference');
+type StoredEventInput = OutboxEventInput & { readonly [STORED_REFERENCE]?: DataReference };
 const FROM_PREPARED: EventOrigin = { checkLimits: false, deriveTraceparent: false };
 
 /** The event a PRE# item holds, as prepare() stored it (plain or gzipped JSON). */
-function preparedEventOf(item: Record<string, unknown>, id: string): OutboxEventInput {
+function preparedEventOf(item: Record<string, unknown>, id: string): StoredEventInput {
   const zipped = item.preparedEventGzip as Uint8Array | undefined;
   const json = zipped === undefined ? (item.preparedEvent as string) : gunzipSync(zipped).toString('utf8');
   const stored = JSON.parse(json) as Partial<OutboxEnvelope>;
+  const reference =
+    typeof stored.dataref === 'string'
+      ? {
+          dataref: stored.dataref,
+          datasize: stored.datasize as number,
+          datasha256: stored.datasha256 as string,
+        }
+      : undefined;
   return {
+    ...(reference ? { [STORED_REFERENCE]: reference } : {}),
     id,
     type: stored.type as string,
     source: stored.source as string,
-    data: stored.data,
+    data: reference ? null : stored.data,
     time: stored.time as string,
     ...(stored.subject === undefined ? {} : { subject: stored.subject }),
     ...(stored.dataschema === undefined ? {} : { dataschema: stored.dataschema }),
@@ -279,11 +307,41 @@ function isAmbiguousSdkError(error: unknown): boolean {
   return NETWORK_ERROR_CODES.has(e?.code ?? '') || NETWORK_ERROR_CODES.has(name);
 }
 
+/** Puts large-event payloads; the S3 client module loads on the first large event only. */
+async function storePayloads(
+  settings: LargeEventSettings,
+  payloads: readonly LargeEventPayload[],
+): Promise<void> {
+  const { putPayloads } = await import('./claim-check-store.ts');
+  await putPayloads(settings, payloads);
+}
+
+/** What a target sees of a built envelope (message-limits.ts sizes it). */
+function publishedMessage({ envelope, bytes }: BuiltEnvelope) {
+  return {
+    envelopeBytes: bytes,
+    type: envelope.type,
+    source: envelope.source,
+    partitionKey: envelope.partitionkey,
+    sequence: envelope.sequence,
+    ...(envelope.subject === undefined ? {} : { subject: envelope.subject }),
+    // The relay sends a valid traceparent as a message attribute too (message-limits.ts).
+    ...(isTraceparent(envelope.traceparent) ? { traceparent: envelope.traceparent } : {}),
+  };
+}
+
 const pause = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
 interface PreparedEvent {
   readonly built: BuiltEnvelope;
   readonly deliverAt?: number;
+}
+
+/** A transaction as #build makes it: the command, the events, and the large-event payloads to put first. */
+interface BuiltTransaction {
+  readonly command: TransactWriteCommandInput;
+  readonly events: OutboxEnvelope[];
+  readonly payloads: readonly LargeEventPayload[];
 }
 
 /**
@@ -295,6 +353,8 @@ export class OutboxWriter {
   readonly maxEventBytes: number;
   /** The targets every event is checked against. */
   readonly targets: readonly PublishTarget[];
+  /** Claim-check settings; undefined when large events are off. */
+  readonly largeEvents: LargeEventSettings | undefined;
   readonly #source: string | undefined;
   readonly #client: DynamoDBDocumentClient;
   readonly #now: () => number;
@@ -315,6 +375,7 @@ export class OutboxWriter {
     this.tableName = tableName;
     this.maxEventBytes = maxEventBytes;
     this.targets = publishTargets(options.targets);
+    this.largeEvents = largeEventSettings(options.largeEvents);
     this.#source = options.source ?? process.env.OUTBOX_EVENT_SOURCE;
     this.#client = options.client ?? sharedDocumentClient();
     this.#now = options.now ?? Date.now;
@@ -371,16 +432,16 @@ export class OutboxWriter {
   buildTransaction(
     input: TransactInput,
     expectedVersion: number,
-  ): { command: TransactWriteCommandInput; events: OutboxEnvelope[] } {
+  ): {
+    command: TransactWriteCommandInput;
+    events: OutboxEnvelope[];
+    payloads: readonly LargeEventPayload[];
+  } {
     return this.#build(this.#validateShape(input), expectedVersion);
   }
 
   /** Builds the transaction of an input already checked by #validateShape. */
-  #build(
-    input: TransactInput,
-    expectedVersion: number,
-    origin: EventOrigin = NEW_EVENTS,
-  ): { command: TransactWriteCommandInput; events: OutboxEnvelope[] } {
+  #build(input: TransactInput, expectedVersion: number, origin: EventOrigin = NEW_EVENTS): BuiltTransaction {
     const { aggregate, writes = [] } = input;
     if (!Number.isSafeInteger(expectedVersion) || expectedVersion < 0) {
       throw new OutboxValidationError(
@@ -389,17 +450,28 @@ export class OutboxWriter {
       );
     }
     const now = this.#now();
-    const prepared: PreparedEvent[] = input.events.map((event, i) => {
-      const built = buildEnvelope(event, {
+    const payloads: LargeEventPayload[] = [];
+    const prepared: PreparedEvent[] = input.events.map((event: StoredEventInput, i) => {
+      const field = `events[${i}]`;
+      let built = buildEnvelope(event, {
         partitionKey: aggregate.key,
         sequence: expectedVersion + i + 1,
-        maxEventBytes: origin.checkLimits ? this.maxEventBytes : MAX_EVENT_BYTES_LIMIT,
-        field: `events[${i}]`,
+        maxEventBytes: origin.checkLimits ? this.#envelopeLimit : MAX_EVENT_BYTES_LIMIT,
+        field,
         now,
         deriveTraceparent: origin.deriveTraceparent,
         ...(this.#source === undefined ? {} : { defaultSource: this.#source }),
       });
-      if (origin.checkLimits) this.#assertDeliverable(built, `events[${i}]`);
+      const stored = event[STORED_REFERENCE];
+      if (stored) built = referenceEnvelope(built.envelope, stored);
+      if (origin.checkLimits) {
+        const offloaded = this.#claimCheckIfLarge(built, field);
+        if (offloaded) {
+          built = offloaded.built;
+          payloads.push(offloaded.payload);
+        }
+        this.#assertDeliverable(built, field);
+      }
       const deliverAt = event.deliverAt === undefined ? undefined : +event.deliverAt;
       if (deliverAt !== undefined && !Number.isFinite(deliverAt)) {
         throw new OutboxValidationError(`events[${i}].deliverAt`, 'must be a Date or epoch milliseconds');
@@ -431,7 +503,40 @@ export class OutboxWriter {
     return {
       command: { TransactItems: [...writes, head, ...request, ...records] },
       events: prepared.map((p) => p.built.envelope),
+      payloads,
     };
+  }
+
+  /** Largest envelope (data inline) #build accepts: the large-event maximum when claim-check is on. */
+  get #envelopeLimit(): number {
+    // With claim-check on, #claimCheckIfLarge gives the typed error for an event over the large-event maximum.
+    return this.largeEvents ? Number.MAX_SAFE_INTEGER : this.maxEventBytes;
+  }
+
+  /**
+   * Claim-check: when large events are on and the envelope is over maxEventBytes or a target's message size, the
+   * payload to put in S3 and the small envelope that references it; undefined when it goes inline.
+   */
+  #claimCheckIfLarge(
+    built: BuiltEnvelope,
+    field: string,
+  ): { built: BuiltEnvelope; payload: LargeEventPayload } | undefined {
+    const settings = this.largeEvents;
+    if (!settings) return undefined;
+    const tooLarge =
+      built.bytes > this.maxEventBytes ||
+      deliveryProblems(publishedMessage(built), this.targets).some((p) => p.part === 'message');
+    if (!tooLarge) return undefined;
+    if (built.bytes > settings.maxEventBytes) {
+      throw new OutboxLimitError(
+        field,
+        's3',
+        `large event maximum (${settings.maxEventBytes} bytes)`,
+        `the envelope is ${built.bytes} bytes, over the largest event the outbox accepts`,
+        `store the payload yourself (e.g. in S3) and send a reference, or raise largeEvents.maxEventBytes (${DATAREF} payloads are read whole into the consumer's memory).`,
+      );
+    }
+    return claimCheck(built, settings);
   }
 
   /**
@@ -445,18 +550,22 @@ export class OutboxWriter {
     const now = this.#now();
     // Validate and size it as it will be published: confirm assigns the sequence later, so take the longest one
     // the record format allows, and keep the producer's traceparent (or its absence) for confirm to reuse.
-    const built = buildEnvelope(
+    let built = buildEnvelope(
       { ...event, id },
       {
         partitionKey: aggregateKey,
         sequence: MAX_SEQUENCE,
-        maxEventBytes: this.maxEventBytes,
+        maxEventBytes: this.#envelopeLimit,
         now,
         ...(this.#source === undefined ? {} : { defaultSource: this.#source }),
       },
     );
+    // A large event's data goes to S3 now, before the PRE# item that references it; confirm reuses the reference.
+    const offloaded = this.#claimCheckIfLarge(built, 'event');
+    if (offloaded) built = offloaded.built;
     this.#assertDeliverable(built, 'event');
-    const { sequence: _assignedAtConfirm, ...stored } = built.envelope;
+    if (offloaded && this.largeEvents) await storePayloads(this.largeEvents, [offloaded.payload]);
+    const { sequence: _assignedAtConfirm, ...stored } = JSON.parse(built.json) as OutboxEnvelope;
     const storedJson = JSON.stringify(stored);
     const put = new PutCommand({
       TableName: this.tableName,
@@ -620,20 +729,8 @@ export class OutboxWriter {
   }
 
   /** Throws OutboxLimitError when a configured target would refuse the event as built. */
-  #assertDeliverable({ envelope, bytes }: BuiltEnvelope, field: string): void {
-    const [problem] = deliveryProblems(
-      {
-        envelopeBytes: bytes,
-        type: envelope.type,
-        source: envelope.source,
-        partitionKey: envelope.partitionkey,
-        sequence: envelope.sequence,
-        ...(envelope.subject === undefined ? {} : { subject: envelope.subject }),
-        // The relay sends a valid traceparent as a message attribute too (message-limits.ts).
-        ...(isTraceparent(envelope.traceparent) ? { traceparent: envelope.traceparent } : {}),
-      },
-      this.targets,
-    );
+  #assertDeliverable(built: BuiltEnvelope, field: string): void {
+    const [problem] = deliveryProblems(publishedMessage(built), this.targets);
     if (problem) {
       const at = problem.part === 'message' ? field : `${field}.${problem.part}`;
       throw new OutboxLimitError(at, problem.target, problem.limit, problem.reason);
@@ -667,7 +764,9 @@ export class OutboxWriter {
     expectedVersion: number,
     origin: EventOrigin = NEW_EVENTS,
   ): Promise<TransactResult> {
-    const { command, events } = this.#build(input, expectedVersion, origin);
+    const { command, events, payloads } = this.#build(input, expectedVersion, origin);
+    // Large event payloads go first: an envelope is never committed before the object it references.
+    if (payloads.length > 0 && this.largeEvents) await storePayloads(this.largeEvents, payloads);
     const committed: TransactResult = { events, version: expectedVersion + events.length };
     // One token for every send of this transaction: if an earlier send committed and only its response was lost,
     // DynamoDB answers a re-send with success (within 10 minutes) instead of applying it again.

@@ -44,6 +44,31 @@ export const ControlTowerException = {
     reason:
       'This queue is itself the end of a redrive path (a dead-letter queue, or the relay on-failure destination that holds batch positions only); an alarm pages on its first message, and its retention is the maximum 14 days.',
   },
+  payloadBucketKms: {
+    id: 'cdk-validator-cfnguard::s3_bucket_default_encryption_kms_check',
+    reason:
+      'The claim-check bucket uses S3-managed encryption unless the outbox table has a customer-managed key (then that key): the payloads get the same protection as the events in the table.',
+  },
+  payloadBucketVersioning: {
+    id: 'cdk-validator-cfnguard::s3_bucket_versioning_enabled_check',
+    reason:
+      'Claim-check payloads are written once per event id and must be gone after the outbox retention; versions would keep expired payloads (and their data) beyond it.',
+  },
+  payloadBucketLogging: {
+    id: 'cdk-validator-cfnguard::s3_bucket_logging_enabled_check',
+    reason:
+      'Short-lived claim-check payloads written only by the outbox producers and read only by its consumers (IAM grants on the prefix); access logs would need a second bucket per outbox. Use CloudTrail S3 data events to audit access.',
+  },
+  payloadBucketNotifications: {
+    id: 'cdk-validator-cfnguard::s3_event_notifications_enabled_check',
+    reason:
+      'Nothing reacts to a payload write: the event that references it is delivered through the outbox, after its transaction commits.',
+  },
+  payloadBucketObjectLock: {
+    id: 'cdk-validator-cfnguard::s3_bucket_object_lock_enabled_check',
+    reason:
+      'Claim-check payloads must expire with the outbox retention (lifecycle rule); Object Lock would keep them, and the outbox table (PITR) is the record of what happened.',
+  },
 } as const;
 
 export function acknowledge(

@@ -205,6 +205,7 @@ export async function startLocal(opts: StartLocalOptions = {}): Promise<LocalApp
     AWS_ENDPOINT_URL_DYNAMODB_STREAMS: endpoints.dynamodbStreams,
     AWS_ENDPOINT_URL_SQS: endpoints.sqs,
     AWS_ENDPOINT_URL_SNS: endpoints.sns,
+    AWS_ENDPOINT_URL_S3: endpoints.s3,
     AWS_ENDPOINT_URL_EVENTBRIDGE: endpoints.eventbridge,
     AWS_ENDPOINT_URL_LAMBDA: endpoints.lambda,
   };

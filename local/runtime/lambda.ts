@@ -54,6 +54,8 @@ export interface LocalEndpoints {
   readonly lambda?: string;
   readonly scheduler?: string;
   readonly sts?: string;
+  /** fauxqs serves S3 too; functions' S3 clients use path-style when an endpoint is set (claim-check.ts). */
+  readonly s3?: string;
 }
 
 const ENDPOINT_ENV: Readonly<Record<keyof LocalEndpoints, string>> = {
@@ -66,6 +68,7 @@ const ENDPOINT_ENV: Readonly<Record<keyof LocalEndpoints, string>> = {
   lambda: 'AWS_ENDPOINT_URL_LAMBDA',
   scheduler: 'AWS_ENDPOINT_URL_SCHEDULER',
   sts: 'AWS_ENDPOINT_URL_STS',
+  s3: 'AWS_ENDPOINT_URL_S3',
 };
 
 export interface FunctionLogEntry {

@@ -9,8 +9,10 @@ import {
   ResourceInUseException,
   type TableDescription,
 } from '@aws-sdk/client-dynamodb';
+import type { S3Client } from '@aws-sdk/client-s3';
 import { CreateTopicCommand, type SNSClient, SubscribeCommand } from '@aws-sdk/client-sns';
 import { CreateQueueCommand, GetQueueAttributesCommand, type SQSClient } from '@aws-sdk/client-sqs';
+import { createBucket } from './s3-buckets.ts';
 import {
   type CfnTemplate,
   dependencyOrder,
@@ -28,6 +30,8 @@ export interface ProvisionClients {
   readonly dynamodb: DynamoDBClient;
   readonly sqs: SQSClient;
   readonly sns: SNSClient;
+  /** fauxqs' S3 (path-style). Without it, buckets are reported as unsupported. */
+  readonly s3?: S3Client;
 }
 
 export interface ProvisionOptions {
@@ -98,6 +102,7 @@ const IGNORED_PREFIXES = [
 const IGNORED = new Set([
   'AWS::SQS::QueuePolicy',
   'AWS::SNS::TopicPolicy',
+  'AWS::S3::BucketPolicy',
   'AWS::Lambda::Permission',
   'AWS::Lambda::EventInvokeConfig',
   'AWS::Events::EventBusPolicy',
@@ -171,6 +176,19 @@ export async function provision(opts: ProvisionOptions): Promise<ProvisionResult
           } else {
             unsupported.push({ logicalId, type, notes });
           }
+          continue;
+        }
+        case 'AWS::S3::Bucket': {
+          if (!opts.clients.s3) break;
+          const bucket = await createBucket(
+            logicalId,
+            resolve(props) as Record<string, unknown>,
+            pseudo,
+            opts.clients.s3,
+            notes,
+          );
+          registry.register(bucket);
+          provisioned.push({ logicalId, type, notes });
           continue;
         }
         case 'AWS::SSM::Parameter': {

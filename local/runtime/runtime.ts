@@ -1,5 +1,6 @@
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBStreamsClient } from '@aws-sdk/client-dynamodb-streams';
+import { S3Client } from '@aws-sdk/client-s3';
 import { SNSClient } from '@aws-sdk/client-sns';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import type { FauxqsQueueInspection } from '../services/fauxqs.ts';
@@ -159,9 +160,10 @@ export async function startLocalRuntime(opts: LocalRuntimeOptions): Promise<Loca
   const streams = new DynamoDBStreamsClient({ endpoint: opts.dynamodbEndpoint, region, credentials });
   const sqs = new SQSClient({ endpoint: opts.fauxqsEndpoint, region, credentials });
   const sns = new SNSClient({ endpoint: opts.fauxqsEndpoint, region, credentials });
+  const s3 = new S3Client({ endpoint: opts.fauxqsEndpoint, region, credentials, forcePathStyle: true });
   const notes: { logicalId: string; note: string }[] = [];
 
-  const clients = [dynamodb, streams, sqs, sns];
+  const clients = [dynamodb, streams, sqs, sns, s3];
   const started: { stop(): Promise<void> }[] = [];
   try {
     return await assemble();
@@ -189,6 +191,7 @@ export async function startLocalRuntime(opts: LocalRuntimeOptions): Promise<Loca
         sqs: opts.fauxqsEndpoint,
         sns: opts.fauxqsEndpoint,
         sts: opts.fauxqsEndpoint,
+        s3: opts.fauxqsEndpoint,
         ...opts.endpoints,
       },
       metrics,
@@ -211,7 +214,7 @@ export async function startLocalRuntime(opts: LocalRuntimeOptions): Promise<Loca
       const provisioned = await provision({
         template: input.template,
         pseudo,
-        clients: { dynamodb, sqs, sns },
+        clients: { dynamodb, sqs, sns, s3 },
         importValue,
         ssmParameters,
         ...(input.parameters ? { parameters: input.parameters } : {}),

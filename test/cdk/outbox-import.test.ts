@@ -47,7 +47,14 @@ describe('Outbox parameters and imports (another app subscribes)', () => {
       .map((p) => String((p as { Default?: string }).Default))
       .filter((name) => name.startsWith('/shop/'));
     expect(parameterDefaults.sort()).toEqual(
-      ['/shop/outbox/alarm-topic-arn', '/shop/outbox/bus-arn', '/shop/outbox/dedup-table-arn'].sort(),
+      [
+        '/shop/outbox/alarm-topic-arn',
+        '/shop/outbox/bus-arn',
+        '/shop/outbox/dedup-table-arn',
+        // The consumer reads claim-checked payloads (large events, on by default).
+        '/shop/outbox/large-events-bucket-arn',
+        '/shop/outbox/large-events-prefix',
+      ].sort(),
     );
     template.hasResourceProperties('AWS::IAM::Policy', {
       PolicyDocument: {

@@ -60,8 +60,19 @@ describe('Outbox.grantWrite', () => {
     // WHEN the outbox grants it write access
     outbox.grantWrite(producer);
     // THEN the role may do exactly the writer's four actions, on the table itself (no index, no delete, no scan),
-    // and never on an acknowledgement or other reserved partition key (#11.9)
+    // and never on an acknowledgement or other reserved partition key (#11.9); plus s3:PutObject below the
+    // large-event prefix (claim-check, on by default)
     expect(roleStatements(Template.fromStack(stack), producer)).toEqual([
+      {
+        Effect: 'Allow',
+        Action: 's3:PutObject',
+        Resource: {
+          'Fn::Join': [
+            '',
+            [{ 'Fn::GetAtt': [logicalId(outbox.largeEvents?.bucket), 'Arn'] }, '/outbox-large-events/*'],
+          ],
+        },
+      },
       {
         Effect: 'Allow',
         Action: [

@@ -284,7 +284,11 @@ describe('startLocalRuntime', () => {
 
   it('reports what it ignores and what it does not emulate', () => {
     const { provision, notes, functions, eventSourceMappings } = runtime.report;
-    expect(provision.unsupported.map((r) => r.logicalId).sort()).toEqual(['Archive', 'EmailSubscription']);
+    expect(provision.unsupported.map((r) => r.logicalId).sort()).toEqual(['EmailSubscription']);
+    // fauxqs emulates S3: the bucket is created there (claim-check payloads of large events).
+    expect(provision.provisioned).toContainEqual(
+      expect.objectContaining({ logicalId: 'Archive', type: 'AWS::S3::Bucket' }),
+    );
     expect(provision.ignored.map((r) => r.logicalId).sort()).toEqual([
       'ConsumerQueuePolicy',
       'ConsumerRole',
@@ -298,7 +302,7 @@ describe('startLocalRuntime', () => {
     });
     const text = formatStartupReport(runtime.report);
     expect(text).toContain('UNSUPPORTED (not emulated):');
-    expect(text).toContain('  Archive (AWS::S3::Bucket): not emulated by the local runtime');
+    expect(text).toContain('  EmailSubscription (AWS::SNS::Subscription)');
   });
 
   it('carries an outbox event from the table stream through SNS FIFO and SQS FIFO to the consumer', async () => {
