@@ -9,6 +9,7 @@ import * as path from 'node:path';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import { createLocalEventBridge, type LocalEventBridge } from './eventbridge/bus.ts';
 import { createSqsDelivery, type WiredRules, wireEventRules } from './eventbridge-wiring.ts';
+import { type IamReport, type OfflineIam, startOfflineIam } from './iam/offline-iam.ts';
 import type { LocalEndpoints } from './runtime/lambda.ts';
 import { type LambdaEndpoint, startLambdaEndpoint } from './runtime/lambda-endpoint.ts';
 import {
@@ -47,6 +48,12 @@ export interface OfflineStackOptions {
   readonly alarmEvaluationIntervalMs?: number;
   /** Failed SQS messages come back after this long (AWS: the queue's visibility timeout). @default 5 */
   readonly failedVisibilitySeconds?: number;
+  /**
+   * Enforce IAM offline: every AWS call a function makes is checked against its execution role and the resource's
+   * policy, deliveries between services against the target's policies (README: "Offline IAM enforcement").
+   * @default true
+   */
+  readonly iam?: boolean;
 }
 
 export interface OfflineStack<Resources extends Record<string, string> = Record<string, string>> {
@@ -68,6 +75,8 @@ export interface OfflineStack<Resources extends Record<string, string> = Record<
   attribute(logicalId: string, name: string): string;
   /** The template's Outputs, resolved to the local names, ARNs and URLs. */
   outputs(): { OutputKey: string; OutputValue: string }[];
+  /** Offline IAM: whether it is enforced, denied calls and dropped deliveries so far. */
+  iamReport(): IamReport;
   stop(): Promise<void>;
 }
 
@@ -136,7 +145,9 @@ export interface OfflineRuntime {
   readonly sqs: SQSClient;
   /** synthMs, servicesMs, readyMs (from the call). */
   readonly timings: Readonly<Record<string, number>>;
-  /** The endpoints every client (and every function) uses. */
+  /** Denied calls and dropped deliveries so far (`enforced: false` with `iam: false`). */
+  iamReport(): IamReport;
+  /** The endpoints every client uses (functions reach them through the IAM gateway when IAM is enforced). */
   readonly endpoints: Required<
     Pick<LocalEndpoints, 'dynamodb' | 'dynamodbStreams' | 'sqs' | 'sns' | 'eventbridge' | 'lambda'>
   >;
@@ -198,12 +209,14 @@ export async function startOfflineRuntime(options: OfflineRuntimeOptions): Promi
   const bus = createLocalEventBridge({
     region: REGION,
     accountId: pseudo.accountId,
-    deliver: async (target, input) => {
+    deliver: async (target, input, context) => {
       if (!deliver) throw new Error('the local runtime is not ready');
+      iam?.checkRuleDelivery(context.ruleArn, context.ruleName, target.arn);
       await deliver(target.arn, input);
     },
-    deliverToDeadLetter: async (deadLetterArn, event) => {
+    deliverToDeadLetter: async (deadLetterArn, event, _error, context) => {
       if (!deliver) throw new Error('the local runtime is not ready');
+      iam?.checkRuleDelivery(context.ruleArn, context.ruleName, deadLetterArn);
       await deliver(deadLetterArn, event);
     },
     onDeliveryError: (error, context) =>
@@ -211,8 +224,27 @@ export async function startOfflineRuntime(options: OfflineRuntimeOptions): Promi
         `[eventbridge] delivery to ${context.targetId} of rule ${context.ruleName} failed: ${String(error)}`,
       ),
   });
+  let iam: OfflineIam | undefined;
   try {
     await bus.start();
+    if (options.iam !== false) {
+      iam = await startOfflineIam({
+        services: {
+          dynamodb: dynamodb.endpoint,
+          fauxqs: fauxqs.endpoint,
+          eventbridge: () => bus.url,
+          lambda: () => lambdaEndpoint.url,
+        },
+        region: REGION,
+        accountId: pseudo.accountId,
+        log: options.log,
+      });
+    }
+    const gateway = iam?.gateway.urls;
+    // What functions (and the fault proxies in front of them) call: the IAM gateway, or the services themselves.
+    const functionServices = gateway
+      ? { dynamodb: gateway.dynamodb, fauxqs: gateway.fauxqs }
+      : { dynamodb: dynamodb.endpoint, fauxqs: fauxqs.endpoint };
     const endpoints = {
       dynamodb: dynamodb.endpoint,
       dynamodbStreams: dynamodb.endpoint,
@@ -227,7 +259,24 @@ export async function startOfflineRuntime(options: OfflineRuntimeOptions): Promi
       dynamodbEndpoint: dynamodb.endpoint,
       fauxqsEndpoint: fauxqs.endpoint,
       inspectQueue: (name) => fauxqs.inspectQueue(name),
-      endpoints: { eventbridge: bus.url, lambda: lambdaEndpoint.url },
+      endpoints: gateway
+        ? {
+            dynamodb: gateway.dynamodb,
+            dynamodbStreams: gateway.dynamodb,
+            sqs: gateway.fauxqs,
+            sns: gateway.fauxqs,
+            eventbridge: gateway.eventbridge,
+            lambda: gateway.lambda,
+          }
+        : { eventbridge: bus.url, lambda: lambdaEndpoint.url },
+      ...(iam
+        ? {
+            accessKeyIdFor: iam.accessKeyIdFor,
+            clientsFor: iam.clientsFor,
+            beforeStart: iam.beforeStart,
+            authorizeAlarmAction: iam.authorizeAlarmAction,
+          }
+        : {}),
       functionLog: (entry) => options.log(`[${entry.functionName}] ${entry.message}`),
       log: (level, message) => options.log(`[runtime ${level}] ${message}`),
       alarmEvaluationIntervalMs: options.alarmEvaluationIntervalMs ?? 2000,
@@ -235,14 +284,14 @@ export async function startOfflineRuntime(options: OfflineRuntimeOptions): Promi
       ...(options.ssmParameters ? { ssmParameters: options.ssmParameters } : {}),
       ...(options.endpointsFor
         ? {
-            endpointsFor: (name: string) =>
-              options.endpointsFor?.(name, { dynamodb: dynamodb.endpoint, fauxqs: fauxqs.endpoint }),
+            endpointsFor: (name: string) => options.endpointsFor?.(name, functionServices),
           }
         : {}),
       ...(options.dropStreamRecord ? { dropStreamRecord: options.dropStreamRecord } : {}),
     });
     const started = runtime;
     lambdaEndpoint.attach(started.lambda);
+    iam?.attachMetrics(started.metrics);
     deliver = createSqsDelivery(started.allResources, sqs);
     const wired = started.stacks.map((stack) => wireEventRules(stack.ctx, stack.registry, bus));
     const rules: WiredRules = {
@@ -261,10 +310,20 @@ export async function startOfflineRuntime(options: OfflineRuntimeOptions): Promi
       sqs,
       timings,
       endpoints,
+      iamReport: () =>
+        iam?.report() ?? {
+          enforced: false,
+          deniedCalls: [],
+          droppedDeliveries: [],
+          deniedCount: 0,
+          droppedCount: 0,
+          notChecked: [],
+        },
       stop() {
         stopped ??= (async () => {
           await lambdaEndpoint.stop();
           await started.stop();
+          await iam?.stop();
           await bus.stop();
           sqs.destroy();
           await Promise.allSettled([fauxqs.stop(), dynamodb.stop()]);
@@ -275,6 +334,7 @@ export async function startOfflineRuntime(options: OfflineRuntimeOptions): Promi
   } catch (error) {
     await lambdaEndpoint.stop().catch(() => undefined);
     await runtime?.stop().catch(() => undefined);
+    await iam?.stop().catch(() => undefined);
     await bus.stop().catch(() => undefined);
     sqs.destroy();
     await Promise.allSettled([fauxqs.stop(), dynamodb.stop()]);
@@ -322,6 +382,7 @@ export async function startOfflineStack<Resources extends Record<string, string>
         OutputKey: key,
         OutputValue: String(resolveIntrinsics((output as { Value: unknown }).Value, stack.ctx)),
       })),
+    iamReport: () => offline.iamReport(),
     stop: () => offline.stop(),
   };
 }

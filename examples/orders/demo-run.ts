@@ -30,6 +30,7 @@ import {
   type SubscriberSpec,
   traceWarning,
 } from './report.ts';
+import { iamClean, renderIamReport } from './iam-report.ts';
 import { DEMO_SYNTH_SCRIPT, type DemoResources, type DemoStack } from './synth.ts';
 import { type OrderCommand, runWorkload } from './workload.ts';
 
@@ -39,6 +40,8 @@ export interface DemoRunOptions {
   readonly ratePerSecond: number;
   readonly concurrency: number;
   readonly faults: boolean;
+  /** Enforce IAM offline (`--no-iam` turns it off). @default true */
+  readonly iam?: boolean;
   /** Most time to wait for the last effects after the workload, in ms. */
   readonly settleTimeoutMs: number;
   readonly processStart: number;
@@ -117,6 +120,7 @@ export async function runDemo(options: DemoRunOptions): Promise<number> {
     workDir: options.workDir,
     synthScript: DEMO_SYNTH_SCRIPT,
     log: (line) => log.write(`${new Date().toISOString()} ${line}\n`),
+    iam: options.iam !== false,
     ...(faults
       ? {
           context: faults.context,
@@ -129,6 +133,8 @@ export async function runDemo(options: DemoRunOptions): Promise<number> {
   console.log(
     `started in ${stack.timings.readyMs} ms (synth ${stack.timings.synthMs} ms, DynamoDB Local + fauxqs ${stack.timings.servicesMs} ms)`,
   );
+  console.log(options.iam === false ? 'IAM: not enforced (--no-iam)' : 'IAM: enforced');
+  for (const line of stack.iamReport().notChecked) log.write(`iam not checked: ${line}\n`);
   const startup = runtime.report;
   console.log(
     `running: ${startup.functions.length} functions, ${startup.eventSourceMappings.length} event source mappings, ` +
@@ -262,6 +268,8 @@ export async function runDemo(options: DemoRunOptions): Promise<number> {
     faults: faults?.describe() ?? [],
     durationMs: Date.now() - workloadStart,
   });
+  const iam = stack.iamReport();
+  const alarmNotifications = runtime.alarms.notifications;
   const peakMemory = (await peakRss(process.pid)) + (await peakRss(stack.dynamodb.pid));
   const details = {
     ...report,
@@ -281,6 +289,7 @@ export async function runDemo(options: DemoRunOptions): Promise<number> {
     timings: { ...stack.timings, firstEventAppliedMs: firstAppliedMs ?? null },
     peakMemoryBytes: peakMemory,
     faultRunProblems: problems,
+    iam: { ...iam, alarmNotifications },
   };
   await stack.stop();
   await faults?.stop();
@@ -297,6 +306,7 @@ export async function runDemo(options: DemoRunOptions): Promise<number> {
 
   console.log('');
   console.log(renderReport(report));
+  for (const line of renderIamReport(iam, alarmNotifications)) console.log(line);
   console.log(
     `side-effect calls absorbed by the idempotency key: ${notified.repeatedCalls}   ` +
       `first effect applied ${firstAppliedMs ?? '-'} ms after start   peak memory ${(peakMemory / 2 ** 20).toFixed(0)} MiB   ` +
@@ -318,6 +328,10 @@ export async function runDemo(options: DemoRunOptions): Promise<number> {
     console.error(
       `the workload did not complete: ${result.commandsFailed} producer commands failed (see ${logFile})`,
     );
+    return 1;
+  }
+  if (!iamClean(iam)) {
+    console.error('IAM denied calls or dropped deliveries offline: AWS would refuse them too (see report.json "iam")');
     return 1;
   }
   return isClean(report) ? 0 : 1;
