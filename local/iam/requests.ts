@@ -18,6 +18,8 @@ export interface MappingFacts {
   readonly accountId: string;
   /** Table name → partition key attribute of the table and of each index. */
   readonly partitionKeys: ReadonlyMap<string, { readonly table: string; readonly indexes: Readonly<Record<string, string>> }>;
+  /** Table name → table ARN as the stacks' policies resolve it (DynamoDB Local's ARNs name region `ddblocal`). */
+  readonly tableArns: ReadonlyMap<string, string>;
   /** Queue URL → queue ARN (when known; else derived from the URL's last segment). */
   queueArn(url: string): string | undefined;
   /** Stream ARN a shard iterator reads (remembered from GetShardIterator / GetRecords answers). */
@@ -79,7 +81,9 @@ export function mapCall(call: WireCall, facts: MappingFacts): MappedRequest[] {
 // ---- DynamoDB --------------------------------------------------------------------------------------------------
 
 const tableArn = (facts: MappingFacts, table: string) =>
-  table.startsWith('arn:') ? table : `arn:aws:dynamodb:${facts.region}:${facts.accountId}:table/${table}`;
+  table.startsWith('arn:')
+    ? table
+    : (facts.tableArns.get(table) ?? `arn:aws:dynamodb:${facts.region}:${facts.accountId}:table/${table}`);
 
 /** The scalar of an AttributeValue as IAM sees it in `dynamodb:LeadingKeys`. */
 function scalar(value: unknown): string | undefined {
