@@ -145,6 +145,8 @@ export interface OfflineRuntime {
   readonly sqs: SQSClient;
   /** synthMs, servicesMs, readyMs (from the call). */
   readonly timings: Readonly<Record<string, number>>;
+  /** Where functions reach DynamoDB and fauxqs: the IAM gateway when IAM is enforced. */
+  readonly functionEndpoints: { readonly dynamodb: string; readonly fauxqs: string };
   /** Denied calls and dropped deliveries so far (`enforced: false` with `iam: false`). */
   iamReport(): IamReport;
   /** The endpoints every client uses (functions reach them through the IAM gateway when IAM is enforced). */
@@ -310,6 +312,7 @@ export async function startOfflineRuntime(options: OfflineRuntimeOptions): Promi
       sqs,
       timings,
       endpoints,
+      functionEndpoints: functionServices,
       iamReport: () =>
         iam?.report() ?? {
           enforced: false,
