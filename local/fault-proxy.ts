@@ -122,8 +122,7 @@ export async function startFaultProxy(upstream: () => string, hooks: FaultProxyH
         answer(early);
         return;
       }
-      const forward = () =>
-        forwardOnce(upstream, req, raw, hooks.upstreamHeaders?.(call) ?? req.headers);
+      const forward = () => forwardOnce(upstream, req, raw, hooks.upstreamHeaders?.(call) ?? req.headers);
       (hooks.around ? hooks.around(call, forward) : forward()).then(
         (reply) => answer(reply, () => hooks.after?.(call, reply.status, reply.body.toString())),
         (error: unknown) =>

@@ -7,6 +7,12 @@ import { spawn } from 'node:child_process';
 import { mkdir, readFile } from 'node:fs/promises';
 import * as path from 'node:path';
 import { SQSClient } from '@aws-sdk/client-sqs';
+import {
+  type AlarmCapture,
+  alarmTopicArns,
+  type CapturedAlarmNotification,
+  startAlarmCapture,
+} from './alarm-capture.ts';
 import { createLocalEventBridge, type LocalEventBridge } from './eventbridge/bus.ts';
 import { createSqsDelivery, type WiredRules, wireEventRules } from './eventbridge-wiring.ts';
 import { type IamReport, type OfflineIam, startOfflineIam } from './iam/offline-iam.ts';
@@ -75,6 +81,8 @@ export interface OfflineStack<Resources extends Record<string, string> = Record<
   attribute(logicalId: string, name: string): string;
   /** The template's Outputs, resolved to the local names, ARNs and URLs. */
   outputs(): { OutputKey: string; OutputValue: string }[];
+  /** Alarm notifications the local subscriber of the alarm topics received. */
+  alarmNotificationsReceived(): Promise<readonly CapturedAlarmNotification[]>;
   /** Offline IAM: whether it is enforced, denied calls and dropped deliveries so far. */
   iamReport(): IamReport;
   stop(): Promise<void>;
@@ -145,6 +153,8 @@ export interface OfflineRuntime {
   readonly sqs: SQSClient;
   /** synthMs, servicesMs, readyMs (from the call). */
   readonly timings: Readonly<Record<string, number>>;
+  /** Alarm notifications the local subscriber of the alarm topics received. */
+  alarmNotificationsReceived(): Promise<readonly CapturedAlarmNotification[]>;
   /** Where functions reach DynamoDB and fauxqs: the IAM gateway when IAM is enforced. */
   readonly functionEndpoints: { readonly dynamodb: string; readonly fauxqs: string };
   /** Denied calls and dropped deliveries so far (`enforced: false` with `iam: false`). */
@@ -294,6 +304,11 @@ export async function startOfflineRuntime(options: OfflineRuntimeOptions): Promi
     const started = runtime;
     lambdaEndpoint.attach(started.lambda);
     iam?.attachMetrics(started.metrics);
+    const alarmCapture: AlarmCapture = await startAlarmCapture({
+      endpoint: fauxqs.endpoint,
+      region: REGION,
+      topicArns: alarmTopicArns(started.stacks),
+    });
     deliver = createSqsDelivery(started.allResources, sqs);
     const wired = started.stacks.map((stack) => wireEventRules(stack.ctx, stack.registry, bus));
     const rules: WiredRules = {
@@ -313,6 +328,7 @@ export async function startOfflineRuntime(options: OfflineRuntimeOptions): Promi
       timings,
       endpoints,
       functionEndpoints: functionServices,
+      alarmNotificationsReceived: () => alarmCapture.received(),
       iamReport: () =>
         iam?.report() ?? {
           enforced: false,
@@ -327,6 +343,7 @@ export async function startOfflineRuntime(options: OfflineRuntimeOptions): Promi
           await lambdaEndpoint.stop();
           await started.stop();
           await iam?.stop();
+          alarmCapture.stop();
           await bus.stop();
           sqs.destroy();
           await Promise.allSettled([fauxqs.stop(), dynamodb.stop()]);
@@ -386,6 +403,7 @@ export async function startOfflineStack<Resources extends Record<string, string>
         OutputValue: String(resolveIntrinsics((output as { Value: unknown }).Value, stack.ctx)),
       })),
     iamReport: () => offline.iamReport(),
+    alarmNotificationsReceived: () => offline.alarmNotificationsReceived(),
     stop: () => offline.stop(),
   };
 }

@@ -9,6 +9,7 @@ import * as path from 'node:path';
 import { startOfflineStack } from 'serverless-outbox/local';
 import { NOTIFIED_EVENT_TYPES, ORDER_PAID, ORDER_PLACED, ORDER_SHIPPED } from './contract.ts';
 import { createFaultPlan, type FaultPlan } from './faults.ts';
+import { iamClean, renderIamReport } from './iam-report.ts';
 import {
   documentClient,
   metricSum,
@@ -30,7 +31,6 @@ import {
   type SubscriberSpec,
   traceWarning,
 } from './report.ts';
-import { iamClean, renderIamReport } from './iam-report.ts';
 import { DEMO_SYNTH_SCRIPT, type DemoResources, type DemoStack } from './synth.ts';
 import { type OrderCommand, runWorkload } from './workload.ts';
 
@@ -148,7 +148,7 @@ export async function runDemo(options: DemoRunOptions): Promise<number> {
   console.log('time compression: a failed SQS message returns after 5 s (AWS: after the visibility timeout)');
   for (const note of startup.notes) log.write(`note ${note.logicalId}: ${note.note}\n`);
   console.log(
-    `ignored (no local effect): ${startup.provision.ignored.length} resources (IAM, KMS, logs...; see the log)`,
+    `ignored (no local effect): ${startup.provision.ignored.length} resources (KMS, logs...; IAM and resource policies are enforced unless --no-iam; see the log)`,
   );
   for (const r of startup.provision.ignored) log.write(`ignored ${r.logicalId} (${r.type})\n`);
 
@@ -270,6 +270,7 @@ export async function runDemo(options: DemoRunOptions): Promise<number> {
   });
   const iam = stack.iamReport();
   const alarmNotifications = runtime.alarms.notifications;
+  const alarmPages = await stack.alarmNotificationsReceived();
   const peakMemory = (await peakRss(process.pid)) + (await peakRss(stack.dynamodb.pid));
   const details = {
     ...report,
@@ -289,7 +290,7 @@ export async function runDemo(options: DemoRunOptions): Promise<number> {
     timings: { ...stack.timings, firstEventAppliedMs: firstAppliedMs ?? null },
     peakMemoryBytes: peakMemory,
     faultRunProblems: problems,
-    iam: { ...iam, alarmNotifications },
+    iam: { ...iam, alarmNotifications, alarmNotificationsReceived: alarmPages },
   };
   await stack.stop();
   await faults?.stop();
@@ -306,7 +307,7 @@ export async function runDemo(options: DemoRunOptions): Promise<number> {
 
   console.log('');
   console.log(renderReport(report));
-  for (const line of renderIamReport(iam, alarmNotifications)) console.log(line);
+  for (const line of renderIamReport(iam, alarmNotifications, alarmPages)) console.log(line);
   console.log(
     `side-effect calls absorbed by the idempotency key: ${notified.repeatedCalls}   ` +
       `first effect applied ${firstAppliedMs ?? '-'} ms after start   peak memory ${(peakMemory / 2 ** 20).toFixed(0)} MiB   ` +
@@ -331,7 +332,9 @@ export async function runDemo(options: DemoRunOptions): Promise<number> {
     return 1;
   }
   if (!iamClean(iam)) {
-    console.error('IAM denied calls or dropped deliveries offline: AWS would refuse them too (see report.json "iam")');
+    console.error(
+      'IAM denied calls or dropped deliveries offline: AWS would refuse them too (see report.json "iam")',
+    );
     return 1;
   }
   return isClean(report) ? 0 : 1;

@@ -38,7 +38,16 @@ function grouped(entries: readonly IamEntry[]): { entry: IamEntry; count: number
   return [...groups.values()];
 }
 
-export function renderIamReport(iam: IamRunReport, notifications: readonly AlarmNotificationEntry[]): string[] {
+export interface ReceivedAlarmNotification {
+  readonly alarmName: string;
+  readonly state: string;
+}
+
+export function renderIamReport(
+  iam: IamRunReport,
+  notifications: readonly AlarmNotificationEntry[],
+  received: readonly ReceivedAlarmNotification[],
+): string[] {
   const out: string[] = [];
   if (!iam.enforced) out.push('IAM: not enforced (--no-iam): denials are not detected offline');
   else out.push(`IAM: enforced   denied calls: ${iam.deniedCount}   dropped deliveries: ${iam.droppedCount}`);
@@ -46,13 +55,15 @@ export function renderIamReport(iam: IamRunReport, notifications: readonly Alarm
     out.push(`  denied ${count}x: ${entry.principal} ${entry.action} on ${entry.resource}`);
   for (const { entry, count } of grouped(iam.droppedDeliveries))
     out.push(`  dropped ${count}x: ${entry.principal} ${entry.action} on ${entry.resource}`);
-  const delivered = notifications.filter((n) => n.delivered);
+  const published = notifications.filter((n) => n.delivered).length;
   const dropped = notifications.filter((n) => !n.delivered);
+  const paged = [...new Set(received.filter((n) => n.state === 'ALARM').map((n) => n.alarmName))];
   out.push(
-    `alarm notifications: ${delivered.length} delivered${dropped.length ? `, ${dropped.length} dropped` : ''}` +
-      (delivered.length ? ` (${[...new Set(delivered.map((n) => `${n.alarmName} ${n.state}`))].slice(0, 5).join(', ')})` : ''),
+    `alarm notifications: ${published} published, ${received.length} received by the local subscriber` +
+      `${dropped.length ? `, ${dropped.length} dropped` : ''}; ALARM pages: ${paged.length ? paged.join(', ') : 'none'}`,
   );
-  for (const n of dropped) out.push(`  dropped: ${n.alarmName} ${n.state} -> ${n.topicArn}: ${n.reason ?? ''}`);
+  for (const n of dropped)
+    out.push(`  dropped: ${n.alarmName} ${n.state} -> ${n.topicArn}: ${n.reason ?? ''}`);
   return out;
 }
 

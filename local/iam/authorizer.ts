@@ -79,7 +79,13 @@ export class IamAuthorizer {
           this.#callerContext(roleArn),
         );
         if (decision !== 'Allow') {
-          this.#recordCall({ at: new Date().toISOString(), principal: this.sessionArn(functionName), action: checked.action, resource: checked.resource, message: message ?? '' });
+          this.#recordCall({
+            at: new Date().toISOString(),
+            principal: this.sessionArn(functionName),
+            action: checked.action,
+            resource: checked.resource,
+            message: message ?? '',
+          });
           return { allowed: false, message: message ?? '', denied: checked };
         }
       }
@@ -91,16 +97,42 @@ export class IamAuthorizer {
    * Whether `service` (e.g. `sns.amazonaws.com`) may perform `action` on `resource` for `sourceArn`: the resource
    * policy (and the key policy of an encrypted target) must allow it. A denied delivery is recorded as dropped.
    */
-  authorizeDelivery(opts: { service: string; action: string; resource: string; sourceArn: string; path: string; record?: boolean }): CallDecision {
+  authorizeDelivery(opts: {
+    service: string;
+    action: string;
+    resource: string;
+    sourceArn: string;
+    path: string;
+    record?: boolean;
+  }): CallDecision {
     const request: MappedRequest = { action: opts.action, resource: opts.resource, context: {} };
-    const context = { 'aws:SourceArn': opts.sourceArn, 'aws:SourceAccount': this.#accountId, 'aws:SecureTransport': 'true', 'aws:PrincipalIsAWSService': 'true', 'aws:RequestedRegion': this.#region };
+    const context = {
+      'aws:SourceArn': opts.sourceArn,
+      'aws:SourceAccount': this.#accountId,
+      'aws:SecureTransport': 'true',
+      'aws:PrincipalIsAWSService': 'true',
+      'aws:RequestedRegion': this.#region,
+    };
     for (const checked of this.#withEncryptionKey(request)) {
-      const { decision, message } = this.#decide({ kind: 'Service', id: opts.service }, opts.service, checked, context);
+      const { decision, message } = this.#decide(
+        { kind: 'Service', id: opts.service },
+        opts.service,
+        checked,
+        context,
+      );
       if (decision !== 'Allow') {
         if (opts.record !== false) {
           this.droppedCount += 1;
           if (this.droppedDeliveries.length < MAX_RECORDS)
-            this.droppedDeliveries.push({ at: new Date().toISOString(), principal: opts.service, action: checked.action, resource: checked.resource, message: message ?? '', path: opts.path, source: opts.sourceArn });
+            this.droppedDeliveries.push({
+              at: new Date().toISOString(),
+              principal: opts.service,
+              action: checked.action,
+              resource: checked.resource,
+              message: message ?? '',
+              path: opts.path,
+              source: opts.sourceArn,
+            });
         }
         return { allowed: false, message: message ?? '', denied: checked };
       }
@@ -111,7 +143,8 @@ export class IamAuthorizer {
   /** Records a delivery dropped by a decision taken earlier (e.g. a subscription refused at start-up). */
   recordDropped(entry: Omit<DroppedDelivery, 'at'>): void {
     this.droppedCount += 1;
-    if (this.droppedDeliveries.length < MAX_RECORDS) this.droppedDeliveries.push({ at: new Date().toISOString(), ...entry });
+    if (this.droppedDeliveries.length < MAX_RECORDS)
+      this.droppedDeliveries.push({ at: new Date().toISOString(), ...entry });
   }
 
   #recordCall(entry: DeniedCall): void {
@@ -133,17 +166,38 @@ export class IamAuthorizer {
 
   /** Writing to a KMS-encrypted topic or queue also needs kms:GenerateDataKey and kms:Decrypt on its key. */
   #withEncryptionKey(request: MappedRequest): MappedRequest[] {
-    const writes = request.action.toLowerCase() === 'sns:publish' || request.action.toLowerCase() === 'sqs:sendmessage';
+    const writes =
+      request.action.toLowerCase() === 'sns:publish' || request.action.toLowerCase() === 'sqs:sendmessage';
     const key = writes ? this.#model.encryptionKeys.get(request.resource) : undefined;
     if (!key) return [request];
-    return [request, { action: 'kms:GenerateDataKey', resource: key, context: {} }, { action: 'kms:Decrypt', resource: key, context: {} }];
+    return [
+      request,
+      { action: 'kms:GenerateDataKey', resource: key, context: {} },
+      { action: 'kms:Decrypt', resource: key, context: {} },
+    ];
   }
 
-  #decide(principal: RequestPrincipal, principalName: string, request: MappedRequest, base: ContextValues): { decision: Decision; message?: string } {
-    const cacheKey = JSON.stringify([principal.id, request.action, request.resource, request.context, base['aws:SourceArn'] ?? '']);
+  #decide(
+    principal: RequestPrincipal,
+    principalName: string,
+    request: MappedRequest,
+    base: ContextValues,
+  ): { decision: Decision; message?: string } {
+    const cacheKey = JSON.stringify([
+      principal.id,
+      request.action,
+      request.resource,
+      request.context,
+      base['aws:SourceArn'] ?? '',
+    ]);
     const cached = this.#cache.get(cacheKey);
     if (cached) return cached;
-    const full: AuthorizationRequest = { principal, action: request.action, resource: request.resource, context: { ...base, ...request.context } };
+    const full: AuthorizationRequest = {
+      principal,
+      action: request.action,
+      resource: request.resource,
+      context: { ...base, ...request.context },
+    };
     const resourcePolicy = this.#resourcePolicyOf(request.resource);
     const evaluation = evaluate(
       {

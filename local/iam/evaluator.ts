@@ -27,7 +27,11 @@ export interface PolicySet {
 export interface Evaluation {
   readonly decision: Decision;
   /** What AWS's error message says about the denial. */
-  readonly reason?: 'explicit deny in an identity-based policy' | 'explicit deny in a resource-based policy' | 'no identity-based policy allows' | 'no resource-based policy allows';
+  readonly reason?:
+    | 'explicit deny in an identity-based policy'
+    | 'explicit deny in a resource-based policy'
+    | 'no identity-based policy allows'
+    | 'no resource-based policy allows';
 }
 
 const withoutAccount = (p: RequestPrincipal): RequestPrincipal => ({ kind: p.kind, id: p.id });
@@ -41,13 +45,30 @@ export function evaluate(policies: PolicySet, request: AuthorizationRequest): Ev
     return { decision: 'ExplicitDeny', reason: 'explicit deny in a resource-based policy' };
   if (policies.keyPolicy) {
     // The key policy must allow: by naming the principal, or by naming the account (then IAM policies decide).
-    if (resource && anyStatementApplies([resource], 'Allow', { ...request, principal: withoutAccount(request.principal) }, true))
+    if (
+      resource &&
+      anyStatementApplies(
+        [resource],
+        'Allow',
+        { ...request, principal: withoutAccount(request.principal) },
+        true,
+      )
+    )
       return { decision: 'Allow' };
     const delegates = resource !== undefined && anyStatementApplies([resource], 'Allow', request, true);
-    if (delegates && !isService && anyStatementApplies(identity, 'Allow', request, false)) return { decision: 'Allow' };
+    if (delegates && !isService && anyStatementApplies(identity, 'Allow', request, false))
+      return { decision: 'Allow' };
     return { decision: 'ImplicitDeny', reason: 'no resource-based policy allows' };
   }
-  if (resource && anyStatementApplies([resource], 'Allow', { ...request, principal: withoutAccount(request.principal) }, true))
+  if (
+    resource &&
+    anyStatementApplies(
+      [resource],
+      'Allow',
+      { ...request, principal: withoutAccount(request.principal) },
+      true,
+    )
+  )
     return { decision: 'Allow' };
   if (!isService && anyStatementApplies(identity, 'Allow', request, false)) return { decision: 'Allow' };
   return {
@@ -57,9 +78,14 @@ export function evaluate(policies: PolicySet, request: AuthorizationRequest): Ev
 }
 
 /** AWS's access-denied message, e.g. "User: arn:... is not authorized to perform: sqs:SendMessage on resource: arn:... because no identity-based policy allows the sqs:SendMessage action". */
-export function deniedMessage(request: AuthorizationRequest, evaluation: Evaluation, principalArn: string): string {
+export function deniedMessage(
+  request: AuthorizationRequest,
+  evaluation: Evaluation,
+  principalArn: string,
+): string {
   const because =
-    evaluation.reason === 'no identity-based policy allows' || evaluation.reason === 'no resource-based policy allows'
+    evaluation.reason === 'no identity-based policy allows' ||
+    evaluation.reason === 'no resource-based policy allows'
       ? `because ${evaluation.reason} the ${request.action} action`
       : `with an ${evaluation.reason}`;
   return `User: ${principalArn} is not authorized to perform: ${request.action} on resource: ${request.resource} ${because}`;

@@ -7,7 +7,13 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import { type FaultProxy, type ProxiedCall, type ProxyReply, startFaultProxy } from '../fault-proxy.ts';
 import type { IamAuthorizer } from './authorizer.ts';
-import { credentialOf, type MappedRequest, type MappingFacts, mapCall, UnmappedCallError } from './requests.ts';
+import {
+  credentialOf,
+  type MappedRequest,
+  type MappingFacts,
+  mapCall,
+  UnmappedCallError,
+} from './requests.ts';
 
 export interface IamGatewayUpstreams {
   readonly dynamodb: () => string;
@@ -18,7 +24,12 @@ export interface IamGatewayUpstreams {
 
 export interface IamGateway {
   /** Gateway URL per upstream: hand these to functions (and fault proxies) instead of the services' own. */
-  readonly urls: { readonly dynamodb: string; readonly fauxqs: string; readonly eventbridge: string; readonly lambda: string };
+  readonly urls: {
+    readonly dynamodb: string;
+    readonly fauxqs: string;
+    readonly eventbridge: string;
+    readonly lambda: string;
+  };
   /** Calls the gateway could not map to IAM (passed through unchecked), by `service operation`. */
   readonly unmapped: ReadonlySet<string>;
   stop(): Promise<void>;
@@ -59,7 +70,11 @@ export function accessDeniedReply(service: string, operation: string, message: s
   return {
     status: 400,
     headers: { 'content-type': json },
-    body: JSON.stringify({ __type: 'com.amazon.coral.service#AccessDeniedException', Message: message, message }),
+    body: JSON.stringify({
+      __type: 'com.amazon.coral.service#AccessDeniedException',
+      Message: message,
+      message,
+    }),
   };
 }
 
@@ -71,7 +86,10 @@ const SERVICE_KEY = 'local';
 function asService(headers: IncomingHttpHeaders): IncomingHttpHeaders {
   const authorization = headers.authorization;
   if (typeof authorization !== 'string') return headers;
-  return { ...headers, authorization: authorization.replace(/Credential=[^/]+\//, `Credential=${SERVICE_KEY}/`) };
+  return {
+    ...headers,
+    authorization: authorization.replace(/Credential=[^/]+\//, `Credential=${SERVICE_KEY}/`),
+  };
 }
 
 export async function startIamGateway(opts: {
@@ -95,7 +113,16 @@ export async function startIamGateway(opts: {
     if (!credential || !authorizer.roleOf(credential.accessKeyId)) return undefined;
     let requests: ReturnType<typeof mapCall>;
     try {
-      requests = mapCall({ service: credential.service, operation: call.operation, body: call.body, ...(call.method ? { method: call.method } : {}), ...(call.path ? { path: call.path } : {}) }, facts);
+      requests = mapCall(
+        {
+          service: credential.service,
+          operation: call.operation,
+          body: call.body,
+          ...(call.method ? { method: call.method } : {}),
+          ...(call.path ? { path: call.path } : {}),
+        },
+        facts,
+      );
     } catch (error) {
       if (!(error instanceof UnmappedCallError)) throw error;
       const key = `${credential.service} ${call.operation || call.path}`;
@@ -118,7 +145,8 @@ export async function startIamGateway(opts: {
     if (status !== 200 || !call.operation.startsWith('DynamoDBStreams_')) return;
     try {
       const request = JSON.parse(call.body) as { StreamArn?: string; ShardIterator?: string };
-      const stream = request.StreamArn ?? (request.ShardIterator ? iterators.get(request.ShardIterator) : undefined);
+      const stream =
+        request.StreamArn ?? (request.ShardIterator ? iterators.get(request.ShardIterator) : undefined);
       if (!stream) return;
       if (request.ShardIterator) iterators.delete(request.ShardIterator);
       const response = JSON.parse(responseBody) as { ShardIterator?: string; NextShardIterator?: string };
@@ -132,7 +160,12 @@ export async function startIamGateway(opts: {
   const hooks = { before, after, upstreamHeaders: (call: ProxiedCall) => asService(call.headers ?? {}) };
   const proxies: FaultProxy[] = [];
   try {
-    for (const upstream of [opts.upstreams.dynamodb, opts.upstreams.fauxqs, opts.upstreams.eventbridge, opts.upstreams.lambda])
+    for (const upstream of [
+      opts.upstreams.dynamodb,
+      opts.upstreams.fauxqs,
+      opts.upstreams.eventbridge,
+      opts.upstreams.lambda,
+    ])
       proxies.push(await startFaultProxy(upstream, hooks));
   } catch (error) {
     await Promise.allSettled(proxies.map((p) => p.stop()));

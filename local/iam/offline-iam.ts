@@ -51,7 +51,12 @@ export interface OfflineIam {
 }
 
 export async function startOfflineIam(opts: {
-  readonly services: { readonly dynamodb: string; readonly fauxqs: string; readonly eventbridge: () => string; readonly lambda: () => string };
+  readonly services: {
+    readonly dynamodb: string;
+    readonly fauxqs: string;
+    readonly eventbridge: () => string;
+    readonly lambda: () => string;
+  };
   readonly region: string;
   readonly accountId: string;
   readonly log: (line: string) => void;
@@ -74,8 +79,22 @@ export async function startOfflineIam(opts: {
   };
   const countRefusedFanOut = (topicArn: string) => {
     for (const refused of refusedSubscriptions.get(topicArn) ?? []) {
-      authorizer?.recordDropped({ principal: 'sns.amazonaws.com', action: 'sqs:SendMessage', resource: refused.queueArn, message: refused.message, path: 'sns -> sqs', source: topicArn });
-      metrics?.put({ namespace: 'AWS/SNS', metricName: 'NumberOfNotificationsFailed', dimensions: { TopicName: topicArn.split(':').pop() ?? topicArn }, value: 1, unit: 'Count', timestamp: Date.now() });
+      authorizer?.recordDropped({
+        principal: 'sns.amazonaws.com',
+        action: 'sqs:SendMessage',
+        resource: refused.queueArn,
+        message: refused.message,
+        path: 'sns -> sqs',
+        source: topicArn,
+      });
+      metrics?.put({
+        namespace: 'AWS/SNS',
+        metricName: 'NumberOfNotificationsFailed',
+        dimensions: { TopicName: topicArn.split(':').pop() ?? topicArn },
+        value: 1,
+        unit: 'Count',
+        timestamp: Date.now(),
+      });
     }
   };
   const gateway = await startIamGateway({
@@ -127,32 +146,55 @@ export async function startOfflineIam(opts: {
           const arn = stack.registry.getAtt(logicalId, 'Arn');
           if (typeof arn === 'string') tableArns.set(name, arn);
           const hashOf = (schema: unknown) =>
-            String((Array.isArray(schema) ? schema : []).find((k: unknown) => isRecord(k) && k.KeyType === 'HASH')?.AttributeName ?? '');
+            String(
+              (Array.isArray(schema) ? schema : []).find((k: unknown) => isRecord(k) && k.KeyType === 'HASH')
+                ?.AttributeName ?? '',
+            );
           const props = resource.Properties ?? {};
           const indexes: Record<string, string> = {};
-          for (const index of [...((props.GlobalSecondaryIndexes as unknown[]) ?? []), ...((props.LocalSecondaryIndexes as unknown[]) ?? [])])
-            if (isRecord(index)) indexes[String(resolveIntrinsics(index.IndexName, stack.ctx))] = hashOf(index.KeySchema);
+          for (const index of [
+            ...((props.GlobalSecondaryIndexes as unknown[]) ?? []),
+            ...((props.LocalSecondaryIndexes as unknown[]) ?? []),
+          ])
+            if (isRecord(index))
+              indexes[String(resolveIntrinsics(index.IndexName, stack.ctx))] = hashOf(index.KeySchema);
           partitionKeys.set(name, { table: hashOf(props.KeySchema), indexes });
         }
       }
       authorizer = new IamAuthorizer(model, { region, accountId });
-      const sns = new SNSClient({ endpoint: opts.services.fauxqs, region, credentials: { accessKeyId: 'local', secretAccessKey: 'local' } });
+      const sns = new SNSClient({
+        endpoint: opts.services.fauxqs,
+        region,
+        credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
+      });
       try {
         for (const stack of stacks) {
           for (const [logicalId, resource] of Object.entries(stack.template.Resources)) {
             if (resource.Type !== 'AWS::SNS::Subscription') continue;
-            const props = resolveIntrinsics(resource.Properties ?? {}, { ...stack.ctx, resourceId: logicalId }) as Record<string, unknown>;
+            const props = resolveIntrinsics(resource.Properties ?? {}, {
+              ...stack.ctx,
+              resourceId: logicalId,
+            }) as Record<string, unknown>;
             if (props.Protocol !== 'sqs') continue;
             const topicArn = String(props.TopicArn);
             const queueArn = String(props.Endpoint);
-            const decision = authorizer.authorizeDelivery({ service: 'sns.amazonaws.com', action: 'sqs:SendMessage', resource: queueArn, sourceArn: topicArn, path: 'sns -> sqs', record: false });
+            const decision = authorizer.authorizeDelivery({
+              service: 'sns.amazonaws.com',
+              action: 'sqs:SendMessage',
+              resource: queueArn,
+              sourceArn: topicArn,
+              path: 'sns -> sqs',
+              record: false,
+            });
             if (decision.allowed) continue;
             const subscriptionArn = stack.registry.ref(logicalId);
             if (subscriptionArn) await sns.send(new UnsubscribeCommand({ SubscriptionArn: subscriptionArn }));
             const list = refusedSubscriptions.get(topicArn) ?? [];
             list.push({ queueArn, message: decision.message ?? '' });
             refusedSubscriptions.set(topicArn, list);
-            opts.log(`[iam] ${logicalId}: ${topicArn} may not deliver to ${queueArn} (queue policy): its messages are dropped, as on AWS`);
+            opts.log(
+              `[iam] ${logicalId}: ${topicArn} may not deliver to ${queueArn} (queue policy): its messages are dropped, as on AWS`,
+            );
           }
         }
       } finally {
@@ -161,15 +203,34 @@ export async function startOfflineIam(opts: {
     },
     authorizeAlarmAction(alarmArn, topicArn) {
       if (!authorizer) return true;
-      const decision = authorizer.authorizeDelivery({ service: 'cloudwatch.amazonaws.com', action: 'sns:Publish', resource: topicArn, sourceArn: alarmArn, path: 'cloudwatch -> sns' });
+      const decision = authorizer.authorizeDelivery({
+        service: 'cloudwatch.amazonaws.com',
+        action: 'sns:Publish',
+        resource: topicArn,
+        sourceArn: alarmArn,
+        path: 'cloudwatch -> sns',
+      });
       if (decision.allowed) countRefusedFanOut(topicArn);
       return decision.allowed;
     },
     checkRuleDelivery(ruleArn, ruleName, queueArn) {
       if (!authorizer) return;
-      const decision = authorizer.authorizeDelivery({ service: 'events.amazonaws.com', action: 'sqs:SendMessage', resource: queueArn, sourceArn: ruleArn, path: 'events -> sqs' });
+      const decision = authorizer.authorizeDelivery({
+        service: 'events.amazonaws.com',
+        action: 'sqs:SendMessage',
+        resource: queueArn,
+        sourceArn: ruleArn,
+        path: 'events -> sqs',
+      });
       if (decision.allowed) return;
-      metrics?.put({ namespace: 'AWS/Events', metricName: 'FailedInvocations', dimensions: { RuleName: ruleName }, value: 1, unit: 'Count', timestamp: Date.now() });
+      metrics?.put({
+        namespace: 'AWS/Events',
+        metricName: 'FailedInvocations',
+        dimensions: { RuleName: ruleName },
+        value: 1,
+        unit: 'Count',
+        timestamp: Date.now(),
+      });
       throw new DeliveryDeniedError(decision.message ?? `events.amazonaws.com may not send to ${queueArn}`);
     },
     attachMetrics(store) {
@@ -182,7 +243,10 @@ export async function startOfflineIam(opts: {
         droppedDeliveries: authorizer?.droppedDeliveries ?? [],
         deniedCount: authorizer?.deniedCount ?? 0,
         droppedCount: authorizer?.droppedCount ?? 0,
-        notChecked: [...notChecked, ...[...gateway.unmapped].map((u) => `${u}: not mapped to IAM, passed unchecked`)],
+        notChecked: [
+          ...notChecked,
+          ...[...gateway.unmapped].map((u) => `${u}: not mapped to IAM, passed unchecked`),
+        ],
       };
     },
     async stop() {

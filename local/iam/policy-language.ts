@@ -198,7 +198,9 @@ export interface CompiledStatement {
   matchesConditions(context: ContextValues): boolean;
 }
 
-function compilePrincipal(element: PolicyPrincipal | undefined): ((p: RequestPrincipal) => boolean) | undefined {
+function compilePrincipal(
+  element: PolicyPrincipal | undefined,
+): ((p: RequestPrincipal) => boolean) | undefined {
   if (element === undefined) return undefined;
   if (element === '*') return () => true;
   const byKind: Record<string, string[]> = {};
@@ -218,7 +220,8 @@ export function compileStatement(statement: PolicyStatement): CompiledStatement 
   if (statement.Effect !== 'Allow' && statement.Effect !== 'Deny')
     throw new PolicyLanguageError(`statement ${statement.Sid ?? ''} has Effect ${String(statement.Effect)}`);
   const action = statement.Action !== undefined ? anyGlob(asList(statement.Action), true) : undefined;
-  const notAction = statement.NotAction !== undefined ? anyGlob(asList(statement.NotAction), true) : undefined;
+  const notAction =
+    statement.NotAction !== undefined ? anyGlob(asList(statement.NotAction), true) : undefined;
   const resource = statement.Resource !== undefined ? anyGlob(asList(statement.Resource), false) : undefined;
   const notResource =
     statement.NotResource !== undefined ? anyGlob(asList(statement.NotResource), false) : undefined;
@@ -226,7 +229,8 @@ export function compileStatement(statement: PolicyStatement): CompiledStatement 
   const notPrincipal = compilePrincipal(statement.NotPrincipal);
   const conditions: ConditionTest[] = [];
   for (const [operator, keys] of Object.entries(statement.Condition ?? {}))
-    for (const [key, values] of Object.entries(keys)) conditions.push(compileCondition(operator, key, values));
+    for (const [key, values] of Object.entries(keys))
+      conditions.push(compileCondition(operator, key, values));
   return {
     effect: statement.Effect,
     ...(statement.Sid ? { sid: statement.Sid } : {}),

@@ -17,7 +17,10 @@ export interface MappingFacts {
   readonly region: string;
   readonly accountId: string;
   /** Table name → partition key attribute of the table and of each index. */
-  readonly partitionKeys: ReadonlyMap<string, { readonly table: string; readonly indexes: Readonly<Record<string, string>> }>;
+  readonly partitionKeys: ReadonlyMap<
+    string,
+    { readonly table: string; readonly indexes: Readonly<Record<string, string>> }
+  >;
   /** Table name → table ARN as the stacks' policies resolve it (DynamoDB Local's ARNs name region `ddblocal`). */
   readonly tableArns: ReadonlyMap<string, string>;
   /** Queue URL → queue ARN (when known; else derived from the URL's last segment). */
@@ -54,14 +57,19 @@ const parseJson = (body: string): Json => {
 };
 
 /** The service of a SigV4 `Authorization` header's credential scope, and its access key id. */
-export function credentialOf(authorization: string | undefined): { accessKeyId: string; service: string } | undefined {
+export function credentialOf(
+  authorization: string | undefined,
+): { accessKeyId: string; service: string } | undefined {
   const match = /Credential=([^/,\s]+)\/[^/]+\/[^/]+\/([^/]+)\/aws4_request/.exec(authorization ?? '');
   return match ? { accessKeyId: match[1] as string, service: match[2] as string } : undefined;
 }
 
 export function mapCall(call: WireCall, facts: MappingFacts): MappedRequest[] {
-  const operation = call.operation.includes('.') ? (call.operation.split('.').pop() as string) : call.operation;
-  if (call.operation.startsWith('DynamoDBStreams_')) return mapStreams(operation, parseJson(call.body), facts);
+  const operation = call.operation.includes('.')
+    ? (call.operation.split('.').pop() as string)
+    : call.operation;
+  if (call.operation.startsWith('DynamoDBStreams_'))
+    return mapStreams(operation, parseJson(call.body), facts);
   switch (call.service) {
     case 'dynamodb':
       return mapDynamoDb(operation, parseJson(call.body), facts);
@@ -148,17 +156,35 @@ const ITEM_ACTIONS = new Set(['GetItem', 'PutItem', 'UpdateItem', 'DeleteItem'])
 function mapDynamoDb(operation: string, body: Json, facts: MappingFacts): MappedRequest[] {
   if (ITEM_ACTIONS.has(operation)) {
     const req = body as ItemRequest;
-    return [{ action: `dynamodb:${operation}`, resource: tableArn(facts, String(req.TableName)), context: itemContext(req, facts) }];
+    return [
+      {
+        action: `dynamodb:${operation}`,
+        resource: tableArn(facts, String(req.TableName)),
+        context: itemContext(req, facts),
+      },
+    ];
   }
   if (operation === 'TransactWriteItems' || operation === 'TransactGetItems') {
     // No IAM action of its own: each item is authorized as its own PutItem / UpdateItem / DeleteItem / ConditionCheckItem / GetItem.
-    const actionOf: Record<string, string> = { Put: 'PutItem', Update: 'UpdateItem', Delete: 'DeleteItem', ConditionCheck: 'ConditionCheckItem', Get: 'GetItem' };
+    const actionOf: Record<string, string> = {
+      Put: 'PutItem',
+      Update: 'UpdateItem',
+      Delete: 'DeleteItem',
+      ConditionCheck: 'ConditionCheckItem',
+      Get: 'GetItem',
+    };
     return ((body.TransactItems as Json[] | undefined) ?? []).flatMap((item) =>
       Object.entries(item).flatMap(([kind, req]) => {
         const action = actionOf[kind];
         if (!action) return [];
         const r = req as ItemRequest;
-        return [{ action: `dynamodb:${action}`, resource: tableArn(facts, String(r.TableName)), context: itemContext(r, facts) }];
+        return [
+          {
+            action: `dynamodb:${action}`,
+            resource: tableArn(facts, String(r.TableName)),
+            context: itemContext(r, facts),
+          },
+        ];
       }),
     );
   }
@@ -168,8 +194,15 @@ function mapDynamoDb(operation: string, body: Json, facts: MappingFacts): Mapped
       const records: Json[] =
         operation === 'BatchGetItem'
           ? (((value as Json).Keys as Json[] | undefined) ?? [])
-          : ((value as Json[]) ?? []).map((w) => ((w.PutRequest as Json | undefined)?.Item ?? (w.DeleteRequest as Json | undefined)?.Key ?? {}) as Json);
-      const leading = keyName ? records.map((r) => scalar(r[keyName])).filter((v): v is string => v !== undefined) : [];
+          : ((value as Json[]) ?? []).map(
+              (w) =>
+                ((w.PutRequest as Json | undefined)?.Item ??
+                  (w.DeleteRequest as Json | undefined)?.Key ??
+                  {}) as Json,
+            );
+      const leading = keyName
+        ? records.map((r) => scalar(r[keyName])).filter((v): v is string => v !== undefined)
+        : [];
       const context: Record<string, string[]> = {};
       if (leading.length > 0) context['dynamodb:LeadingKeys'] = [...new Set(leading)];
       return { action: `dynamodb:${operation}`, resource: tableArn(facts, table), context };
@@ -188,10 +221,21 @@ function mapDynamoDb(operation: string, body: Json, facts: MappingFacts): Mapped
     if (typeof body.Select === 'string') context['dynamodb:Select'] = body.Select;
     const attributes = expressionAttributes(body.ProjectionExpression, body.ExpressionAttributeNames);
     if (attributes.length > 0) context['dynamodb:Attributes'] = attributes;
-    return [{ action: `dynamodb:${operation}`, resource: index ? `${tableArn(facts, table)}/index/${index}` : tableArn(facts, table), context }];
+    return [
+      {
+        action: `dynamodb:${operation}`,
+        resource: index ? `${tableArn(facts, table)}/index/${index}` : tableArn(facts, table),
+        context,
+      },
+    ];
   }
   if (operation === 'ListTables') return [{ action: 'dynamodb:ListTables', resource: '*', context: {} }];
-  const table = typeof body.TableName === 'string' ? body.TableName : typeof body.ResourceArn === 'string' ? body.ResourceArn : undefined;
+  const table =
+    typeof body.TableName === 'string'
+      ? body.TableName
+      : typeof body.ResourceArn === 'string'
+        ? body.ResourceArn
+        : undefined;
   return [{ action: `dynamodb:${operation}`, resource: table ? tableArn(facts, table) : '*', context: {} }];
 }
 
@@ -204,7 +248,9 @@ function queryPartitionValue(body: Json, keyName: string): string | undefined {
     const name = (m[1] as string).startsWith('#') ? names[m[1] as string] : m[1];
     if (name === keyName) return scalar(values[m[2] as string]);
   }
-  const legacy = (body.KeyConditions as Json | undefined)?.[keyName] as { AttributeValueList?: unknown[] } | undefined;
+  const legacy = (body.KeyConditions as Json | undefined)?.[keyName] as
+    | { AttributeValueList?: unknown[] }
+    | undefined;
   return scalar(legacy?.AttributeValueList?.[0]);
 }
 
@@ -235,7 +281,8 @@ function mapSqs(operation: string, call: WireCall, facts: MappingFacts): MappedR
   if (operation === 'ListQueues') return [{ action, resource: '*', context: {} }];
   const url = typeof params.QueueUrl === 'string' ? params.QueueUrl : undefined;
   const name = typeof params.QueueName === 'string' ? params.QueueName : url?.split('/').pop();
-  const arn = (url && facts.queueArn(url)) ?? (name ? `arn:aws:sqs:${facts.region}:${facts.accountId}:${name}` : '*');
+  const arn =
+    (url && facts.queueArn(url)) ?? (name ? `arn:aws:sqs:${facts.region}:${facts.accountId}:${name}` : '*');
   return [{ action, resource: arn, context: {} }];
 }
 
@@ -247,7 +294,13 @@ function mapSns(operation: string, params: URLSearchParams, facts: MappingFacts)
     return [{ action, resource: subscription.split(':').slice(0, 6).join(':') || '*', context: {} }];
   }
   if (!topic && operation === 'CreateTopic')
-    return [{ action, resource: `arn:aws:sns:${facts.region}:${facts.accountId}:${params.get('Name') ?? ''}`, context: {} }];
+    return [
+      {
+        action,
+        resource: `arn:aws:sns:${facts.region}:${facts.accountId}:${params.get('Name') ?? ''}`,
+        context: {},
+      },
+    ];
   return [{ action, resource: topic ?? '*', context: {} }];
 }
 
@@ -256,7 +309,9 @@ function mapSns(operation: string, params: URLSearchParams, facts: MappingFacts)
 function mapEvents(operation: string, body: Json, facts: MappingFacts): MappedRequest[] {
   const busArn = (bus: unknown) => {
     const name = typeof bus === 'string' && bus !== '' ? bus : 'default';
-    return name.startsWith('arn:') ? name : `arn:aws:events:${facts.region}:${facts.accountId}:event-bus/${name}`;
+    return name.startsWith('arn:')
+      ? name
+      : `arn:aws:events:${facts.region}:${facts.accountId}:event-bus/${name}`;
   };
   if (operation !== 'PutEvents') {
     return [{ action: `events:${operation}`, resource: busArn(body.EventBusName), context: {} }];
@@ -281,6 +336,14 @@ function mapLambda(call: WireCall, facts: MappingFacts): MappedRequest[] {
   if (!match) throw new UnmappedCallError('lambda', `${call.method ?? ''} ${call.path ?? ''}`);
   const id = decodeURIComponent(match[1] as string);
   // A name, a partial ARN (`123:function:name`) or an ARN, possibly with a qualifier.
-  const name = id.includes(':function:') ? (id.split(':function:')[1]?.split(':')[0] ?? id) : id.split(':')[0] ?? id;
-  return [{ action: 'lambda:InvokeFunction', resource: `arn:aws:lambda:${facts.region}:${facts.accountId}:function:${name}`, context: {} }];
+  const name = id.includes(':function:')
+    ? (id.split(':function:')[1]?.split(':')[0] ?? id)
+    : (id.split(':')[0] ?? id);
+  return [
+    {
+      action: 'lambda:InvokeFunction',
+      resource: `arn:aws:lambda:${facts.region}:${facts.accountId}:function:${name}`,
+      context: {},
+    },
+  ];
 }

@@ -5,7 +5,12 @@
  */
 import type { LocalResourceRegistry, ResolveContext } from '../runtime/template.ts';
 import { isRecord, resolveIntrinsics } from '../runtime/template.ts';
-import { type CompiledPolicy, compilePolicy, type PolicyDocument, type PolicyStatement } from './policy-language.ts';
+import {
+  type CompiledPolicy,
+  compilePolicy,
+  type PolicyDocument,
+  type PolicyStatement,
+} from './policy-language.ts';
 
 /**
  * The AWS-managed policies offline runs model (the ones Lambda execution roles use); any other AWS-managed policy
@@ -13,24 +18,53 @@ import { type CompiledPolicy, compilePolicy, type PolicyDocument, type PolicySta
  */
 const MANAGED_POLICIES: Readonly<Record<string, readonly PolicyStatement[]>> = {
   'service-role/AWSLambdaBasicExecutionRole': [
-    { Effect: 'Allow', Action: ['logs:CreateLogGroup', 'logs:CreateLogStream', 'logs:PutLogEvents'], Resource: '*' },
+    {
+      Effect: 'Allow',
+      Action: ['logs:CreateLogGroup', 'logs:CreateLogStream', 'logs:PutLogEvents'],
+      Resource: '*',
+    },
   ],
   'service-role/AWSLambdaSQSQueueExecutionRole': [
     {
       Effect: 'Allow',
-      Action: ['sqs:ReceiveMessage', 'sqs:DeleteMessage', 'sqs:GetQueueAttributes', 'logs:CreateLogGroup', 'logs:CreateLogStream', 'logs:PutLogEvents'],
+      Action: [
+        'sqs:ReceiveMessage',
+        'sqs:DeleteMessage',
+        'sqs:GetQueueAttributes',
+        'logs:CreateLogGroup',
+        'logs:CreateLogStream',
+        'logs:PutLogEvents',
+      ],
       Resource: '*',
     },
   ],
   'service-role/AWSLambdaDynamoDBExecutionRole': [
     {
       Effect: 'Allow',
-      Action: ['dynamodb:DescribeStream', 'dynamodb:GetRecords', 'dynamodb:GetShardIterator', 'dynamodb:ListStreams', 'logs:CreateLogGroup', 'logs:CreateLogStream', 'logs:PutLogEvents'],
+      Action: [
+        'dynamodb:DescribeStream',
+        'dynamodb:GetRecords',
+        'dynamodb:GetShardIterator',
+        'dynamodb:ListStreams',
+        'logs:CreateLogGroup',
+        'logs:CreateLogStream',
+        'logs:PutLogEvents',
+      ],
       Resource: '*',
     },
   ],
-  'AWSXRayDaemonWriteAccess': [
-    { Effect: 'Allow', Action: ['xray:PutTraceSegments', 'xray:PutTelemetryRecords', 'xray:GetSamplingRules', 'xray:GetSamplingTargets', 'xray:GetSamplingStatisticSummaries'], Resource: '*' },
+  AWSXRayDaemonWriteAccess: [
+    {
+      Effect: 'Allow',
+      Action: [
+        'xray:PutTraceSegments',
+        'xray:PutTelemetryRecords',
+        'xray:GetSamplingRules',
+        'xray:GetSamplingTargets',
+        'xray:GetSamplingStatisticSummaries',
+      ],
+      Resource: '*',
+    },
   ],
 };
 
@@ -74,7 +108,10 @@ function referencedId(value: unknown): string | undefined {
 export function iamModelFromStacks(stacks: readonly StackPolicies[]): IamModel {
   const functionRoles = new Map<string, string>();
   const rolePolicies = new Map<string, CompiledPolicy[]>();
-  const resourceStatements = new Map<string, { statements: PolicyStatement[]; keyPolicy: boolean; name: string }>();
+  const resourceStatements = new Map<
+    string,
+    { statements: PolicyStatement[]; keyPolicy: boolean; name: string }
+  >();
   const encryptionKeys = new Map<string, string>();
   const notes: { logicalId: string; note: string }[] = [];
 
@@ -100,7 +137,10 @@ export function iamModelFromStacks(stacks: readonly StackPolicies[]): IamModel {
       try {
         work();
       } catch (error) {
-        notes.push({ logicalId, note: `policy not checked offline: ${error instanceof Error ? error.message : String(error)}` });
+        notes.push({
+          logicalId,
+          note: `policy not checked offline: ${error instanceof Error ? error.message : String(error)}`,
+        });
       }
     };
     const managedPolicyIds = new Map<string, { document: unknown; logicalId: string }>();
@@ -117,26 +157,44 @@ export function iamModelFromStacks(stacks: readonly StackPolicies[]): IamModel {
             if (!roleArn) return;
             if (!rolePolicies.has(roleArn)) rolePolicies.set(roleArn, []);
             for (const inline of asArray(props.Policies) as Record<string, unknown>[])
-              addIdentity(roleArn, compilePolicy(`${logicalId}/${String(inline.PolicyName)}`, resolve(inline.PolicyDocument, logicalId) as PolicyDocument));
+              addIdentity(
+                roleArn,
+                compilePolicy(
+                  `${logicalId}/${String(inline.PolicyName)}`,
+                  resolve(inline.PolicyDocument, logicalId) as PolicyDocument,
+                ),
+              );
             for (const managed of asArray(props.ManagedPolicyArns)) {
               const id = referencedId(managed);
               const inTemplate = id ? managedPolicyIds.get(id) : undefined;
               if (inTemplate) {
-                addIdentity(roleArn, compilePolicy(id as string, resolve(inTemplate.document, id as string) as PolicyDocument));
+                addIdentity(
+                  roleArn,
+                  compilePolicy(id as string, resolve(inTemplate.document, id as string) as PolicyDocument),
+                );
                 continue;
               }
               const arn = String(resolve(managed, logicalId));
               const known = MANAGED_POLICIES[arn.replace(/^arn:[^:]+:iam::aws:policy\//, '')];
               if (known) addIdentity(roleArn, compilePolicy(arn, { Statement: known }));
-              else notes.push({ logicalId, note: `managed policy ${arn} is not modelled offline: it grants nothing here` });
+              else
+                notes.push({
+                  logicalId,
+                  note: `managed policy ${arn} is not modelled offline: it grants nothing here`,
+                });
             }
             return;
           }
           case 'AWS::IAM::Policy':
           case 'AWS::IAM::ManagedPolicy': {
-            const roles = asArray(props.Roles).map(referencedId).filter((id): id is string => id !== undefined);
+            const roles = asArray(props.Roles)
+              .map(referencedId)
+              .filter((id): id is string => id !== undefined);
             if (roles.length === 0) return;
-            const policy = compilePolicy(logicalId, resolve(props.PolicyDocument, logicalId) as PolicyDocument);
+            const policy = compilePolicy(
+              logicalId,
+              resolve(props.PolicyDocument, logicalId) as PolicyDocument,
+            );
             for (const role of roles) {
               const roleArn = roleArnOf(role);
               if (roleArn) addIdentity(roleArn, policy);
@@ -160,7 +218,8 @@ export function iamModelFromStacks(stacks: readonly StackPolicies[]): IamModel {
           }
           case 'AWS::SNS::TopicPolicy': {
             const document = resolve(props.PolicyDocument, logicalId) as PolicyDocument;
-            for (const arn of asArray(resolve(props.Topics, logicalId))) addResource(String(arn), logicalId, document.Statement);
+            for (const arn of asArray(resolve(props.Topics, logicalId)))
+              addResource(String(arn), logicalId, document.Statement);
             return;
           }
           case 'AWS::KMS::Key': {
@@ -178,12 +237,17 @@ export function iamModelFromStacks(stacks: readonly StackPolicies[]): IamModel {
             const sourceAccount = resolve(props.SourceAccount, logicalId);
             const condition: Record<string, Record<string, string>> = {};
             if (typeof sourceArn === 'string') condition.ArnLike = { 'aws:SourceArn': sourceArn };
-            if (typeof sourceAccount === 'string') condition.StringEquals = { 'aws:SourceAccount': sourceAccount };
+            if (typeof sourceAccount === 'string')
+              condition.StringEquals = { 'aws:SourceAccount': sourceAccount };
             addResource(functionArn, logicalId, {
               Effect: 'Allow',
               Action: String(resolve(props.Action, logicalId)),
               Resource: functionArn,
-              Principal: principal.endsWith('.amazonaws.com') ? { Service: principal } : principal === '*' ? '*' : { AWS: principal },
+              Principal: principal.endsWith('.amazonaws.com')
+                ? { Service: principal }
+                : principal === '*'
+                  ? '*'
+                  : { AWS: principal },
               ...(Object.keys(condition).length > 0 ? { Condition: condition } : {}),
             });
             return;
@@ -192,10 +256,14 @@ export function iamModelFromStacks(stacks: readonly StackPolicies[]): IamModel {
           case 'AWS::SQS::Queue': {
             const key = props.KmsMasterKeyId;
             if (key === undefined) return;
-            const resourceArn = registry.getAtt(logicalId, resource.Type === 'AWS::SNS::Topic' ? 'TopicArn' : 'Arn');
+            const resourceArn = registry.getAtt(
+              logicalId,
+              resource.Type === 'AWS::SNS::Topic' ? 'TopicArn' : 'Arn',
+            );
             const keyId = referencedId(key);
             const keyArn = keyId ? registry.getAtt(keyId, 'Arn') : resolve(key, logicalId);
-            if (typeof resourceArn === 'string' && typeof keyArn === 'string') encryptionKeys.set(resourceArn, keyArn);
+            if (typeof resourceArn === 'string' && typeof keyArn === 'string')
+              encryptionKeys.set(resourceArn, keyArn);
             return;
           }
           default:

@@ -365,7 +365,10 @@ export class AlarmEvaluator {
           ...extra,
         });
       if (this.#opts.authorizeAction && !this.#opts.authorizeAction(alarm.alarmArn, action)) {
-        log('warn', `${alarm.logicalId}: CloudWatch may not publish to ${action} (topic or key policy): notification dropped`);
+        log(
+          'warn',
+          `${alarm.logicalId}: CloudWatch may not publish to ${action} (topic or key policy): notification dropped`,
+        );
         note(false, { reason: 'denied by the topic or key policy' });
         continue;
       }

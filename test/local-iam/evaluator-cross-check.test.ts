@@ -18,7 +18,15 @@ const TOPIC = `arn:aws:sns:us-east-1:${ACCOUNT}:alarms`;
 
 const actionPattern = fc.oneof(
   fc.constantFrom(...ACTIONS),
-  fc.constantFrom('sqs:*', '*', 'sqs:Send*', 'SQS:sendmessage', 'sqs:?eceiveMessage', 'sqs:*Message', 'sns:Publish'),
+  fc.constantFrom(
+    'sqs:*',
+    '*',
+    'sqs:Send*',
+    'SQS:sendmessage',
+    'sqs:?eceiveMessage',
+    'sqs:*Message',
+    'sns:Publish',
+  ),
 );
 const resourcePattern = fc.oneof(
   fc.constantFrom(...RESOURCES),
@@ -38,7 +46,14 @@ const oneOrMany = <T>(arb: fc.Arbitrary<T>) => fc.oneof(arb, list(arb));
 const suffix = fc.constantFrom('', 'IfExists');
 const stringCondition = fc.record({
   op: fc.tuple(
-    fc.constantFrom('StringEquals', 'StringNotEquals', 'StringEqualsIgnoreCase', 'StringNotEqualsIgnoreCase', 'StringLike', 'StringNotLike'),
+    fc.constantFrom(
+      'StringEquals',
+      'StringNotEquals',
+      'StringEqualsIgnoreCase',
+      'StringNotEqualsIgnoreCase',
+      'StringLike',
+      'StringNotLike',
+    ),
     suffix,
   ),
   key: fc.constant('aws:PrincipalTag/team'),
@@ -47,11 +62,25 @@ const stringCondition = fc.record({
 const arnCondition = fc.record({
   op: fc.tuple(fc.constantFrom('ArnEquals', 'ArnLike', 'ArnNotEquals', 'ArnNotLike'), suffix),
   key: fc.constant('aws:SourceArn'),
-  values: oneOrMany(fc.constantFrom(TOPIC, 'arn:aws:sns:*:*:alarms', 'arn:aws:sns:us-east-1:*:*', 'arn:aws:sns:us-east-1:000000000000:other')),
+  values: oneOrMany(
+    fc.constantFrom(
+      TOPIC,
+      'arn:aws:sns:*:*:alarms',
+      'arn:aws:sns:us-east-1:*:*',
+      'arn:aws:sns:us-east-1:000000000000:other',
+    ),
+  ),
 });
 const numericCondition = fc.record({
   op: fc.tuple(
-    fc.constantFrom('NumericEquals', 'NumericNotEquals', 'NumericLessThan', 'NumericLessThanEquals', 'NumericGreaterThan', 'NumericGreaterThanEquals'),
+    fc.constantFrom(
+      'NumericEquals',
+      'NumericNotEquals',
+      'NumericLessThan',
+      'NumericLessThanEquals',
+      'NumericGreaterThan',
+      'NumericGreaterThanEquals',
+    ),
     suffix,
   ),
   key: fc.constant('aws:MultiFactorAuthAge'),
@@ -69,13 +98,27 @@ const nullCondition = fc.record({
 });
 const setCondition = fc.record({
   op: fc.tuple(
-    fc.constantFrom('ForAllValues:StringEquals', 'ForAnyValue:StringEquals', 'ForAllValues:StringLike', 'ForAnyValue:StringLike', 'ForAnyValue:StringNotEquals', 'ForAllValues:StringNotLike'),
+    fc.constantFrom(
+      'ForAllValues:StringEquals',
+      'ForAnyValue:StringEquals',
+      'ForAllValues:StringLike',
+      'ForAnyValue:StringLike',
+      'ForAnyValue:StringNotEquals',
+      'ForAllValues:StringNotLike',
+    ),
     fc.constant(''),
   ),
   key: fc.constant('aws:TagKeys'),
   values: oneOrMany(fc.constantFrom('team', 'env', 'cost-*')),
 });
-const condition = fc.oneof(stringCondition, arnCondition, numericCondition, boolCondition, nullCondition, setCondition);
+const condition = fc.oneof(
+  stringCondition,
+  arnCondition,
+  numericCondition,
+  boolCondition,
+  nullCondition,
+  setCondition,
+);
 
 function toConditionBlock(conditions: { op: [string, string]; key: string; values: string | string[] }[]) {
   const block: Record<string, Record<string, string | string[]>> = {};
@@ -123,9 +166,16 @@ const context = fc.record(
   { requiredKeys: [] },
 );
 
-const doc = (statements: PolicyStatement[]): PolicyDocument => ({ Version: '2012-10-17', Statement: statements });
+const doc = (statements: PolicyStatement[]): PolicyDocument => ({
+  Version: '2012-10-17',
+  Statement: statements,
+});
 
-const EXPECTED = { Allow: 'Allowed', ExplicitDeny: 'ExplicitlyDenied', ImplicitDeny: 'ImplicitlyDenied' } as const;
+const EXPECTED = {
+  Allow: 'Allowed',
+  ExplicitDeny: 'ExplicitlyDenied',
+  ImplicitDeny: 'ImplicitlyDenied',
+} as const;
 
 describe('offline IAM evaluator agrees with iam-simulate', () => {
   it('on 600 generated identity/resource policy and request pairs', async () => {
@@ -162,7 +212,12 @@ describe('offline IAM evaluator agrees with iam-simulate', () => {
               identity: identityPolicies.map((p, i) => compilePolicy(`p${i}`, p)),
               resource: resourcePolicy ? compilePolicy('resource', resourcePolicy) : undefined,
             },
-            { principal: { kind: 'AWS', id: ROLE, accountId: ACCOUNT }, action, resource, context: contextValues },
+            {
+              principal: { kind: 'AWS', id: ROLE, accountId: ACCOUNT },
+              action,
+              resource,
+              context: contextValues,
+            },
           );
           compared += 1;
           outcomes.add(ours.decision);

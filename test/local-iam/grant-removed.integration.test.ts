@@ -12,16 +12,24 @@ import { type OfflineRuntime, startOfflineRuntime, synthesize } from '../../loca
 import type { CfnTemplate } from '../../local/runtime/template.ts';
 
 type Statement = { Action?: unknown; Principal?: unknown; Resource?: unknown; Sid?: string };
-type Mutable = { Resources: Record<string, { Type: string; Properties?: Record<string, any> }> };
+type Mutable = { Resources: Record<string, { Type: string; Properties?: Record<string, unknown> }> };
 
 function statementsOf(template: Mutable, type: string, where: (logicalId: string) => boolean) {
   return Object.entries(template.Resources)
     .filter(([id, r]) => r.Type === type && where(id))
-    .map(([id, r]) => ({ id, document: (r.Properties?.PolicyDocument ?? r.Properties?.KeyPolicy) as { Statement: Statement[] } }));
+    .map(([id, r]) => ({
+      id,
+      document: (r.Properties?.PolicyDocument ?? r.Properties?.KeyPolicy) as { Statement: Statement[] },
+    }));
 }
 
 /** Removes statements matching `drop` from the policies of `type` whose logical id matches `where`; returns how many. */
-function removeStatements(template: Mutable, type: string, where: (logicalId: string) => boolean, drop: (s: Statement) => boolean): number {
+function removeStatements(
+  template: Mutable,
+  type: string,
+  where: (logicalId: string) => boolean,
+  drop: (s: Statement) => boolean,
+): number {
   let removed = 0;
   for (const { document } of statementsOf(template, type, where)) {
     const before = document.Statement.length;
@@ -44,15 +52,42 @@ describe('offline IAM on the demo stack with grants removed', () => {
     resources = synth.resources;
     const template = structuredClone(synth.template) as unknown as Mutable;
     // 1. The producer's grant on the Orders table (outbox.grantWrite stays: only the app's own table goes).
-    expect(removeStatements(template, 'AWS::IAM::Policy', (id) => id.startsWith('OrderProducerRole'), (s) => mentions(s.Resource, 'Orders'))).toBe(1);
+    expect(
+      removeStatements(
+        template,
+        'AWS::IAM::Policy',
+        (id) => id.startsWith('OrderProducerRole'),
+        (s) => mentions(s.Resource, 'Orders'),
+      ),
+    ).toBe(1);
     // 2. The billing queue's permission for the relay topic.
-    expect(removeStatements(template, 'AWS::SQS::QueuePolicy', (id) => id.startsWith('OutboxSubscriptionsbillingQueuePolicy'), (s) => mentions(s.Principal, 'sns.amazonaws.com'))).toBe(1);
+    expect(
+      removeStatements(
+        template,
+        'AWS::SQS::QueuePolicy',
+        (id) => id.startsWith('OutboxSubscriptionsbillingQueuePolicy'),
+        (s) => mentions(s.Principal, 'sns.amazonaws.com'),
+      ),
+    ).toBe(1);
     // 3. CloudWatch's permission on the alarm topic.
-    expect(removeStatements(template, 'AWS::SNS::TopicPolicy', (id) => id.startsWith('OutboxAlarmsTopicPolicy'), (s) => mentions(s.Principal, 'cloudwatch.amazonaws.com'))).toBe(1);
+    expect(
+      removeStatements(
+        template,
+        'AWS::SNS::TopicPolicy',
+        (id) => id.startsWith('OutboxAlarmsTopicPolicy'),
+        (s) => mentions(s.Principal, 'cloudwatch.amazonaws.com'),
+      ),
+    ).toBe(1);
     offline = await startOfflineRuntime({
       log: (line) => lines.push(line),
       synth: async () => ({
-        stacks: [{ template: template as unknown as CfnTemplate, assetRoot: synth.assetRoot, stackName: synth.stackName }],
+        stacks: [
+          {
+            template: template as unknown as CfnTemplate,
+            assetRoot: synth.assetRoot,
+            stackName: synth.stackName,
+          },
+        ],
       }),
     });
   }, 180_000);
@@ -62,7 +97,13 @@ describe('offline IAM on the demo stack with grants removed', () => {
   });
 
   it('denies the producer its write with AWS AccessDeniedException and message, per item of the transaction', async () => {
-    const outcome = await offline.runtime.invoke(resources.producer, { action: 'place', orderId: 'o-iam-1', commandId: 'c-iam-1', customerId: 'c1', amountCents: 100 });
+    const outcome = await offline.runtime.invoke(resources.producer, {
+      action: 'place',
+      orderId: 'o-iam-1',
+      commandId: 'c-iam-1',
+      customerId: 'c1',
+      amountCents: 100,
+    });
     const text = JSON.stringify(outcome.error ?? outcome.result);
     expect(text).toContain('AccessDeniedException');
     expect(text).toMatch(
@@ -78,7 +119,9 @@ describe('offline IAM on the demo stack with grants removed', () => {
     expect(lines.some((l) => /may not deliver to .*billing/i.test(l))).toBe(true);
     const snsDrops = () => offline.iamReport().droppedDeliveries.filter((d) => d.path === 'sns -> sqs');
     expect(snsDrops()).toEqual([]);
-    const topicArn = String(runtime.registry.ofType('AWS::SNS::Topic').find((t) => t.logicalId.startsWith('OutboxRelayTopic'))?.ref);
+    const topicArn = String(
+      runtime.registry.ofType('AWS::SNS::Topic').find((t) => t.logicalId.startsWith('OutboxRelayTopic'))?.ref,
+    );
     // Published as the relay's role, through the gateway (what the relay does for each committed event).
     const relay = new SNSClient({
       endpoint: offline.functionEndpoints.fauxqs,
@@ -86,7 +129,14 @@ describe('offline IAM on the demo stack with grants removed', () => {
       credentials: { accessKeyId: String(runtime.registry.ref(resources.relay)), secretAccessKey: 'local' },
     });
     try {
-      await relay.send(new PublishCommand({ TopicArn: topicArn, Message: '{}', MessageGroupId: 'o-iam-2', MessageDeduplicationId: 'd-iam-2' }));
+      await relay.send(
+        new PublishCommand({
+          TopicArn: topicArn,
+          Message: '{}',
+          MessageGroupId: 'o-iam-2',
+          MessageDeduplicationId: 'd-iam-2',
+        }),
+      );
     } finally {
       relay.destroy();
     }
@@ -97,7 +147,9 @@ describe('offline IAM on the demo stack with grants removed', () => {
     const failed = runtime.metrics.all().filter((m) => m.metricName === 'NumberOfNotificationsFailed');
     expect(failed.reduce((n, m) => n + m.value, 0)).toBe(1);
     // The refused subscription was removed at start-up: the billing queue receives nothing.
-    const billingUrl = runtime.registry.ofType('AWS::SQS::Queue').find((q) => q.logicalId.startsWith('OutboxSubscriptionsbillingQueue'))?.ref as string;
+    const billingUrl = runtime.registry
+      .ofType('AWS::SQS::Queue')
+      .find((q) => q.logicalId.startsWith('OutboxSubscriptionsbillingQueue'))?.ref as string;
     const queue = await offline.fauxqs.inspectQueue(billingUrl.split('/').pop() as string);
     expect((queue?.messages.ready.length ?? 0) + (queue?.messages.inflight.length ?? 0)).toBe(0);
   });
@@ -109,6 +161,8 @@ describe('offline IAM on the demo stack with grants removed', () => {
     expect(notifications.every((n) => !n.delivered)).toBe(true);
     const dropped = offline.iamReport().droppedDeliveries.filter((d) => d.path === 'cloudwatch -> sns');
     expect(dropped.length).toBe(notifications.length);
-    expect(dropped[0]?.message).toMatch(/^User: cloudwatch\.amazonaws\.com is not authorized to perform: sns:Publish on resource: arn:aws:sns:.*because no resource-based policy allows the sns:Publish action$/);
+    expect(dropped[0]?.message).toMatch(
+      /^User: cloudwatch\.amazonaws\.com is not authorized to perform: sns:Publish on resource: arn:aws:sns:.*because no resource-based policy allows the sns:Publish action$/,
+    );
   });
 });

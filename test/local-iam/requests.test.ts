@@ -11,12 +11,17 @@ const facts: MappingFacts = {
   streamOfIterator: (iterator) => (iterator === 'it-1' ? `${TABLE_ARN}/stream/2026` : undefined),
 };
 const dynamo = (operation: string, body: unknown) =>
-  mapCall({ service: 'dynamodb', operation: `DynamoDB_20120810.${operation}`, body: JSON.stringify(body) }, facts);
+  mapCall(
+    { service: 'dynamodb', operation: `DynamoDB_20120810.${operation}`, body: JSON.stringify(body) },
+    facts,
+  );
 
 describe('IAM request mapping', () => {
   it('reads the caller and the service from the SigV4 credential scope', () => {
     expect(
-      credentialOf('AWS4-HMAC-SHA256 Credential=Stack-Fn-1/20261130/us-east-1/sqs/aws4_request, SignedHeaders=host, Signature=x'),
+      credentialOf(
+        'AWS4-HMAC-SHA256 Credential=Stack-Fn-1/20261130/us-east-1/sqs/aws4_request, SignedHeaders=host, Signature=x',
+      ),
     ).toEqual({ accessKeyId: 'Stack-Fn-1', service: 'sqs' });
     expect(credentialOf(undefined)).toBeUndefined();
   });
@@ -35,7 +40,13 @@ describe('IAM request mapping', () => {
     expect(request?.action).toBe('dynamodb:UpdateItem');
     expect(request?.resource).toBe(TABLE_ARN);
     expect(request?.context['dynamodb:LeadingKeys']).toEqual(['ACK#e1#billing']);
-    expect([...(request?.context['dynamodb:Attributes'] ?? [])].sort()).toEqual(['ackedAt', 'pendingShard', 'pk', 'sk', 'status']);
+    expect([...(request?.context['dynamodb:Attributes'] ?? [])].sort()).toEqual([
+      'ackedAt',
+      'pendingShard',
+      'pk',
+      'sk',
+      'status',
+    ]);
     expect(request?.context['dynamodb:ReturnValues']).toBe('NONE');
   });
 
@@ -44,13 +55,29 @@ describe('IAM request mapping', () => {
       TransactItems: [
         { Put: { TableName: 'Outbox', Item: { pk: { S: 'EVT#1' }, sk: { S: 'x' } } } },
         { Update: { TableName: 'Orders', Key: { id: { S: 'o1' } }, UpdateExpression: 'SET v = :v' } },
-        { ConditionCheck: { TableName: 'Outbox', Key: { pk: { S: 'HEAD' }, sk: { S: 'x' } }, ConditionExpression: 'attribute_not_exists(pk)' } },
+        {
+          ConditionCheck: {
+            TableName: 'Outbox',
+            Key: { pk: { S: 'HEAD' }, sk: { S: 'x' } },
+            ConditionExpression: 'attribute_not_exists(pk)',
+          },
+        },
         { Delete: { TableName: 'Outbox', Key: { pk: { S: 'P#1' }, sk: { S: 'x' } } } },
       ],
     });
-    expect(requests.map((r) => r.action)).toEqual(['dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:ConditionCheckItem', 'dynamodb:DeleteItem']);
+    expect(requests.map((r) => r.action)).toEqual([
+      'dynamodb:PutItem',
+      'dynamodb:UpdateItem',
+      'dynamodb:ConditionCheckItem',
+      'dynamodb:DeleteItem',
+    ]);
     expect(requests[1]?.resource).toBe('arn:aws:dynamodb:us-east-1:000000000000:table/Orders');
-    expect(requests.map((r) => r.context['dynamodb:LeadingKeys'])).toEqual([['EVT#1'], undefined, ['HEAD'], ['P#1']]);
+    expect(requests.map((r) => r.context['dynamodb:LeadingKeys'])).toEqual([
+      ['EVT#1'],
+      undefined,
+      ['HEAD'],
+      ['P#1'],
+    ]);
   });
 
   it('maps a Query on an index to the index ARN with the index partition key as LeadingKeys', () => {
@@ -71,42 +98,125 @@ describe('IAM request mapping', () => {
 
   it('maps BatchWriteItem per table with every item partition key', () => {
     const requests = dynamo('BatchWriteItem', {
-      RequestItems: { Outbox: [{ PutRequest: { Item: { pk: { S: 'a' } } } }, { DeleteRequest: { Key: { pk: { S: 'b' } } } }] },
+      RequestItems: {
+        Outbox: [
+          { PutRequest: { Item: { pk: { S: 'a' } } } },
+          { DeleteRequest: { Key: { pk: { S: 'b' } } } },
+        ],
+      },
     });
-    expect(requests).toEqual([{ action: 'dynamodb:BatchWriteItem', resource: TABLE_ARN, context: { 'dynamodb:LeadingKeys': ['a', 'b'] } }]);
+    expect(requests).toEqual([
+      {
+        action: 'dynamodb:BatchWriteItem',
+        resource: TABLE_ARN,
+        context: { 'dynamodb:LeadingKeys': ['a', 'b'] },
+      },
+    ]);
   });
 
   it('maps DynamoDB Streams GetRecords to the stream its iterator reads', () => {
-    const [request] = mapCall({ service: 'dynamodb', operation: 'DynamoDBStreams_20120810.GetRecords', body: '{"ShardIterator":"it-1"}' }, facts);
-    expect(request).toEqual({ action: 'dynamodb:GetRecords', resource: `${TABLE_ARN}/stream/2026`, context: {} });
+    const [request] = mapCall(
+      {
+        service: 'dynamodb',
+        operation: 'DynamoDBStreams_20120810.GetRecords',
+        body: '{"ShardIterator":"it-1"}',
+      },
+      facts,
+    );
+    expect(request).toEqual({
+      action: 'dynamodb:GetRecords',
+      resource: `${TABLE_ARN}/stream/2026`,
+      context: {},
+    });
   });
 
   it('maps SQS batches to their single actions, by queue URL, in the JSON and the query protocol', () => {
-    const json = mapCall({ service: 'sqs', operation: 'AmazonSQS.DeleteMessageBatch', body: '{"QueueUrl":"http://h/000000000000/billing","Entries":[]}' }, facts);
-    const query = mapCall({ service: 'sqs', operation: 'SendMessage', body: 'Action=SendMessage&QueueUrl=http%3A%2F%2Fh%2F000000000000%2Fother' }, facts);
-    expect(json).toEqual([{ action: 'sqs:DeleteMessage', resource: 'arn:aws:sqs:us-east-1:000000000000:billing', context: {} }]);
-    expect(query).toEqual([{ action: 'sqs:SendMessage', resource: 'arn:aws:sqs:us-east-1:000000000000:other', context: {} }]);
+    const json = mapCall(
+      {
+        service: 'sqs',
+        operation: 'AmazonSQS.DeleteMessageBatch',
+        body: '{"QueueUrl":"http://h/000000000000/billing","Entries":[]}',
+      },
+      facts,
+    );
+    const query = mapCall(
+      {
+        service: 'sqs',
+        operation: 'SendMessage',
+        body: 'Action=SendMessage&QueueUrl=http%3A%2F%2Fh%2F000000000000%2Fother',
+      },
+      facts,
+    );
+    expect(json).toEqual([
+      { action: 'sqs:DeleteMessage', resource: 'arn:aws:sqs:us-east-1:000000000000:billing', context: {} },
+    ]);
+    expect(query).toEqual([
+      { action: 'sqs:SendMessage', resource: 'arn:aws:sqs:us-east-1:000000000000:other', context: {} },
+    ]);
   });
 
   it('maps SNS Publish, EventBridge PutEvents (per bus, source and detail type) and Lambda Invoke', () => {
-    expect(mapCall({ service: 'sns', operation: 'Publish', body: 'Action=Publish&TopicArn=arn%3Aaws%3Asns%3Aus-east-1%3A000000000000%3At.fifo' }, facts)).toEqual([
+    expect(
+      mapCall(
+        {
+          service: 'sns',
+          operation: 'Publish',
+          body: 'Action=Publish&TopicArn=arn%3Aaws%3Asns%3Aus-east-1%3A000000000000%3At.fifo',
+        },
+        facts,
+      ),
+    ).toEqual([
       { action: 'sns:Publish', resource: 'arn:aws:sns:us-east-1:000000000000:t.fifo', context: {} },
     ]);
     const events = mapCall(
       {
         service: 'events',
         operation: 'AWSEvents.PutEvents',
-        body: JSON.stringify({ Entries: [{ EventBusName: 'orders', Source: 's', DetailType: 'd' }, { EventBusName: 'orders', Source: 's', DetailType: 'd' }, { Source: 's2' }] }),
+        body: JSON.stringify({
+          Entries: [
+            { EventBusName: 'orders', Source: 's', DetailType: 'd' },
+            { EventBusName: 'orders', Source: 's', DetailType: 'd' },
+            { Source: 's2' },
+          ],
+        }),
       },
       facts,
     );
     expect(events).toEqual([
-      { action: 'events:PutEvents', resource: 'arn:aws:events:us-east-1:000000000000:event-bus/orders', context: { 'events:source': 's', 'events:detail-type': 'd' } },
-      { action: 'events:PutEvents', resource: 'arn:aws:events:us-east-1:000000000000:event-bus/default', context: { 'events:source': 's2' } },
+      {
+        action: 'events:PutEvents',
+        resource: 'arn:aws:events:us-east-1:000000000000:event-bus/orders',
+        context: { 'events:source': 's', 'events:detail-type': 'd' },
+      },
+      {
+        action: 'events:PutEvents',
+        resource: 'arn:aws:events:us-east-1:000000000000:event-bus/default',
+        context: { 'events:source': 's2' },
+      },
     ]);
     expect(
-      mapCall({ service: 'lambda', operation: '', body: '', method: 'POST', path: '/2015-03-31/functions/arn%3Aaws%3Alambda%3Aus-east-1%3A000000000000%3Afunction%3Afn%3Alive/invocations' }, facts),
-    ).toEqual([{ action: 'lambda:InvokeFunction', resource: 'arn:aws:lambda:us-east-1:000000000000:function:fn', context: {} }]);
-    expect(() => mapCall({ service: 'lambda', operation: '', body: '', method: 'GET', path: '/2015-03-31/functions/fn' }, facts)).toThrow(UnmappedCallError);
+      mapCall(
+        {
+          service: 'lambda',
+          operation: '',
+          body: '',
+          method: 'POST',
+          path: '/2015-03-31/functions/arn%3Aaws%3Alambda%3Aus-east-1%3A000000000000%3Afunction%3Afn%3Alive/invocations',
+        },
+        facts,
+      ),
+    ).toEqual([
+      {
+        action: 'lambda:InvokeFunction',
+        resource: 'arn:aws:lambda:us-east-1:000000000000:function:fn',
+        context: {},
+      },
+    ]);
+    expect(() =>
+      mapCall(
+        { service: 'lambda', operation: '', body: '', method: 'GET', path: '/2015-03-31/functions/fn' },
+        facts,
+      ),
+    ).toThrow(UnmappedCallError);
   });
 });
