@@ -155,8 +155,13 @@ export interface OfflineRuntime {
   readonly timings: Readonly<Record<string, number>>;
   /** Alarm notifications the local subscriber of the alarm topics received. */
   alarmNotificationsReceived(): Promise<readonly CapturedAlarmNotification[]>;
-  /** Where functions reach DynamoDB and fauxqs: the IAM gateway when IAM is enforced. */
-  readonly functionEndpoints: { readonly dynamodb: string; readonly fauxqs: string };
+  /** Where functions reach the services: the IAM gateway when IAM is enforced. */
+  readonly functionEndpoints: {
+    readonly dynamodb: string;
+    readonly fauxqs: string;
+    readonly eventbridge: string;
+    readonly lambda: string;
+  };
   /** Denied calls and dropped deliveries so far (`enforced: false` with `iam: false`). */
   iamReport(): IamReport;
   /** The endpoints every client uses (functions reach them through the IAM gateway when IAM is enforced). */
@@ -327,7 +332,11 @@ export async function startOfflineRuntime(options: OfflineRuntimeOptions): Promi
       sqs,
       timings,
       endpoints,
-      functionEndpoints: functionServices,
+      functionEndpoints: {
+        ...functionServices,
+        eventbridge: gateway?.eventbridge ?? bus.url,
+        lambda: gateway?.lambda ?? lambdaEndpoint.url,
+      },
       alarmNotificationsReceived: () => alarmCapture.received(),
       iamReport: () =>
         iam?.report() ?? {

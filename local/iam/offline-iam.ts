@@ -66,7 +66,6 @@ export async function startOfflineIam(opts: {
   let metrics: MetricStore | undefined;
   const partitionKeys = new Map<string, { table: string; indexes: Record<string, string> }>();
   const queueArns = new Map<string, string>();
-  const tableArns = new Map<string, string>();
   /** Topic ARN → the SQS subscriptions its topic may not deliver to. */
   const refusedSubscriptions = new Map<string, { queueArn: string; message: string }[]>();
   const notChecked: string[] = [];
@@ -74,7 +73,6 @@ export async function startOfflineIam(opts: {
     region,
     accountId,
     partitionKeys,
-    tableArns,
     queueArn: (url) => queueArns.get(url),
   };
   const countRefusedFanOut = (topicArn: string) => {
@@ -143,8 +141,6 @@ export async function startOfflineIam(opts: {
           if (resource.Type !== 'AWS::DynamoDB::Table') continue;
           const name = stack.registry.ref(logicalId);
           if (!name) continue;
-          const arn = stack.registry.getAtt(logicalId, 'Arn');
-          if (typeof arn === 'string') tableArns.set(name, arn);
           const hashOf = (schema: unknown) =>
             String(
               (Array.isArray(schema) ? schema : []).find((k: unknown) => isRecord(k) && k.KeyType === 'HASH')

@@ -21,8 +21,6 @@ export interface MappingFacts {
     string,
     { readonly table: string; readonly indexes: Readonly<Record<string, string>> }
   >;
-  /** Table name → table ARN as the stacks' policies resolve it (DynamoDB Local's ARNs name region `ddblocal`). */
-  readonly tableArns: ReadonlyMap<string, string>;
   /** Queue URL → queue ARN (when known; else derived from the URL's last segment). */
   queueArn(url: string): string | undefined;
   /** Stream ARN a shard iterator reads (remembered from GetShardIterator / GetRecords answers). */
@@ -88,10 +86,18 @@ export function mapCall(call: WireCall, facts: MappingFacts): MappedRequest[] {
 
 // ---- DynamoDB --------------------------------------------------------------------------------------------------
 
+/**
+ * DynamoDB Local names region `ddblocal` in its ARNs; IAM sees them (and the policies, see template-policies.ts)
+ * with the runtime's region, so a policy that builds a table ARN from `AWS::Region` matches too.
+ */
+export const DYNAMODB_LOCAL_ARN = /^arn:([^:]+):dynamodb:ddblocal:/;
+const normalized = (facts: MappingFacts, arn: string) =>
+  arn.replace(DYNAMODB_LOCAL_ARN, `arn:$1:dynamodb:${facts.region}:`);
+
 const tableArn = (facts: MappingFacts, table: string) =>
   table.startsWith('arn:')
-    ? table
-    : (facts.tableArns.get(table) ?? `arn:aws:dynamodb:${facts.region}:${facts.accountId}:table/${table}`);
+    ? normalized(facts, table)
+    : `arn:aws:dynamodb:${facts.region}:${facts.accountId}:table/${table}`;
 
 /** The scalar of an AttributeValue as IAM sees it in `dynamodb:LeadingKeys`. */
 function scalar(value: unknown): string | undefined {
@@ -263,7 +269,7 @@ function mapStreams(operation: string, body: Json, facts: MappingFacts): MappedR
       : typeof body.ShardIterator === 'string'
         ? facts.streamOfIterator(body.ShardIterator)
         : undefined;
-  return [{ action, resource: stream ?? '*', context: {} }];
+  return [{ action, resource: stream ? normalized(facts, stream) : '*', context: {} }];
 }
 
 // ---- SQS / SNS -------------------------------------------------------------------------------------------------

@@ -5,6 +5,7 @@
  */
 import type { LocalResourceRegistry, ResolveContext } from '../runtime/template.ts';
 import { isRecord, resolveIntrinsics } from '../runtime/template.ts';
+import { DYNAMODB_LOCAL_ARN } from './requests.ts';
 import {
   type CompiledPolicy,
   compilePolicy,
@@ -93,6 +94,15 @@ export interface StackPolicies {
   readonly registry: LocalResourceRegistry;
 }
 
+/** `arn:aws:dynamodb:ddblocal:...` (DynamoDB Local's ARNs) with the runtime's region, as the gateway sees requests. */
+function normalizeDynamoDbLocalArns(value: unknown, region: string): unknown {
+  if (typeof value === 'string') return value.replace(DYNAMODB_LOCAL_ARN, `arn:$1:dynamodb:${region}:`);
+  if (Array.isArray(value)) return value.map((v) => normalizeDynamoDbLocalArns(v, region));
+  if (isRecord(value))
+    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, normalizeDynamoDbLocalArns(v, region)]));
+  return value;
+}
+
 const asArray = (v: unknown): unknown[] => (v === undefined ? [] : Array.isArray(v) ? v : [v]);
 
 /** The logical id a `{Ref: X}` / `{Fn::GetAtt: [X, ...]}` names, before resolution. */
@@ -118,7 +128,7 @@ export function iamModelFromStacks(stacks: readonly StackPolicies[]): IamModel {
   for (const { ctx, registry } of stacks) {
     const resources = Object.entries(ctx.template.Resources);
     const resolve = (value: unknown, logicalId: string): unknown =>
-      resolveIntrinsics(value, { ...ctx, resourceId: logicalId });
+      normalizeDynamoDbLocalArns(resolveIntrinsics(value, { ...ctx, resourceId: logicalId }), ctx.pseudo.region);
     const roleArnOf = (logicalId: string): string | undefined => {
       const arn = registry.getAtt(logicalId, 'Arn');
       return typeof arn === 'string' ? arn : undefined;

@@ -1,14 +1,15 @@
 import { describe, expect, it } from 'vitest';
 import { credentialOf, type MappingFacts, mapCall, UnmappedCallError } from '../../local/iam/requests.ts';
 
-const TABLE_ARN = 'arn:aws:dynamodb:ddblocal:000000000000:table/Outbox';
+const TABLE_ARN = 'arn:aws:dynamodb:us-east-1:000000000000:table/Outbox';
 const facts: MappingFacts = {
   region: 'us-east-1',
   accountId: '000000000000',
   partitionKeys: new Map([['Outbox', { table: 'pk', indexes: { 'pending-by-due-time': 'pendingShard' } }]]),
-  tableArns: new Map([['Outbox', TABLE_ARN]]),
   queueArn: (url) => (url.endsWith('/billing') ? 'arn:aws:sqs:us-east-1:000000000000:billing' : undefined),
-  streamOfIterator: (iterator) => (iterator === 'it-1' ? `${TABLE_ARN}/stream/2026` : undefined),
+  // DynamoDB Local's stream ARNs name region `ddblocal`: IAM sees the runtime's region.
+  streamOfIterator: (iterator) =>
+    iterator === 'it-1' ? 'arn:aws:dynamodb:ddblocal:000000000000:table/Outbox/stream/2026' : undefined,
 };
 const dynamo = (operation: string, body: unknown) =>
   mapCall(
