@@ -138,7 +138,8 @@ export async function startOfflineIam(opts: {
         for (const queue of stack.registry.ofType('AWS::SQS::Queue'))
           if (typeof queue.attributes.Arn === 'string') queueArns.set(queue.ref, queue.attributes.Arn);
         for (const [logicalId, resource] of Object.entries(stack.template.Resources)) {
-          if (resource.Type !== 'AWS::DynamoDB::Table') continue;
+          if (resource.Type !== 'AWS::DynamoDB::Table' && resource.Type !== 'AWS::DynamoDB::GlobalTable')
+            continue;
           const name = stack.registry.ref(logicalId);
           if (!name) continue;
           const hashOf = (schema: unknown) =>

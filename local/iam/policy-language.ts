@@ -149,8 +149,8 @@ function compileCondition(operatorName: string, key: string, rawValues: unknown)
   if (operatorName === 'Null') {
     // Several values OR: "true" holds when the key is absent, "false" when it is present.
     return (context) => {
-      const v = lookup(context);
-      const absent = v === undefined || (Array.isArray(v) && v.length === 0);
+      // A key given with no values is present (as iam-simulate decides; AWS documents no other rule).
+      const absent = lookup(context) === undefined;
       return values.some((x) => (x.toLowerCase() === 'true' ? absent : !absent));
     };
   }

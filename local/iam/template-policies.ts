@@ -5,13 +5,13 @@
  */
 import type { LocalResourceRegistry, ResolveContext } from '../runtime/template.ts';
 import { isRecord, resolveIntrinsics } from '../runtime/template.ts';
-import { DYNAMODB_LOCAL_ARN } from './requests.ts';
 import {
   type CompiledPolicy,
   compilePolicy,
   type PolicyDocument,
   type PolicyStatement,
 } from './policy-language.ts';
+import { DYNAMODB_LOCAL_ARN } from './requests.ts';
 
 /**
  * The AWS-managed policies offline runs model (the ones Lambda execution roles use); any other AWS-managed policy
@@ -99,7 +99,9 @@ function normalizeDynamoDbLocalArns(value: unknown, region: string): unknown {
   if (typeof value === 'string') return value.replace(DYNAMODB_LOCAL_ARN, `arn:$1:dynamodb:${region}:`);
   if (Array.isArray(value)) return value.map((v) => normalizeDynamoDbLocalArns(v, region));
   if (isRecord(value))
-    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, normalizeDynamoDbLocalArns(v, region)]));
+    return Object.fromEntries(
+      Object.entries(value).map(([k, v]) => [k, normalizeDynamoDbLocalArns(v, region)]),
+    );
   return value;
 }
 
@@ -128,7 +130,10 @@ export function iamModelFromStacks(stacks: readonly StackPolicies[]): IamModel {
   for (const { ctx, registry } of stacks) {
     const resources = Object.entries(ctx.template.Resources);
     const resolve = (value: unknown, logicalId: string): unknown =>
-      normalizeDynamoDbLocalArns(resolveIntrinsics(value, { ...ctx, resourceId: logicalId }), ctx.pseudo.region);
+      normalizeDynamoDbLocalArns(
+        resolveIntrinsics(value, { ...ctx, resourceId: logicalId }),
+        ctx.pseudo.region,
+      );
     const roleArnOf = (logicalId: string): string | undefined => {
       const arn = registry.getAtt(logicalId, 'Arn');
       return typeof arn === 'string' ? arn : undefined;

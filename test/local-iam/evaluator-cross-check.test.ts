@@ -178,7 +178,7 @@ const EXPECTED = {
 } as const;
 
 describe('offline IAM evaluator agrees with iam-simulate', () => {
-  it('on 600 generated identity/resource policy and request pairs', async () => {
+  it('on 1500 generated identity/resource policy and request pairs', async () => {
     let compared = 0;
     const outcomes = new Set<string>();
     await fc.assert(
@@ -224,9 +224,9 @@ describe('offline IAM evaluator agrees with iam-simulate', () => {
           expect(EXPECTED[ours.decision]).toBe(simulated.overallResult);
         },
       ),
-      { numRuns: 600, seed: 13 },
+      { numRuns: 1500, seed: 13 },
     );
-    expect(compared).toBeGreaterThanOrEqual(600);
+    expect(compared).toBeGreaterThanOrEqual(1500);
     expect([...outcomes].sort()).toEqual(['Allow', 'ExplicitDeny', 'ImplicitDeny']);
   });
 });
