@@ -157,7 +157,16 @@ export async function startIamGateway(opts: {
     }
   };
 
-  const hooks = { before, after, upstreamHeaders: (call: ProxiedCall) => asService(call.headers ?? {}) };
+  /** A call the gateway fails to check goes through, logged: the gateway must never hang or crash a caller. */
+  const safeBefore = (call: ProxiedCall): ProxyReply | undefined => {
+    try {
+      return before(call);
+    } catch (error) {
+      opts.log?.(`could not check ${call.operation || call.path}: ${error instanceof Error ? error.message : String(error)}`);
+      return undefined;
+    }
+  };
+  const hooks = { before: safeBefore, after, upstreamHeaders: (call: ProxiedCall) => asService(call.headers ?? {}) };
   const proxies: FaultProxy[] = [];
   try {
     for (const upstream of [

@@ -229,4 +229,39 @@ describe('offline IAM evaluator agrees with iam-simulate', () => {
     expect(compared).toBeGreaterThanOrEqual(1500);
     expect([...outcomes].sort()).toEqual(['Allow', 'ExplicitDeny', 'ImplicitDeny']);
   });
+  it('on 400 single-condition policies (each operator decides alone)', async () => {
+    await fc.assert(
+      fc.asyncProperty(condition, fc.constantFrom(...ACTIONS), context, async (c, action, contextValues) => {
+        const policy = doc([
+          { Effect: 'Allow', Action: 'sqs:*', Resource: '*', Condition: toConditionBlock([c as never]) },
+        ]);
+        const simulated = await runSimulation(
+          {
+            request: {
+              principal: ROLE,
+              action,
+              resource: { resource: RESOURCES[0] as string, accountId: ACCOUNT },
+              contextVariables: contextValues as Record<string, string | string[]>,
+            },
+            identityPolicies: [{ name: 'p', policy }],
+            serviceControlPolicies: [],
+            resourceControlPolicies: [],
+          },
+          {},
+        );
+        if (simulated.resultType === 'error') throw new Error(JSON.stringify(simulated.errors));
+        const ours = evaluate(
+          { identity: [compilePolicy('p', policy)] },
+          {
+            principal: { kind: 'AWS', id: ROLE, accountId: ACCOUNT },
+            action,
+            resource: RESOURCES[0] as string,
+            context: contextValues,
+          },
+        );
+        expect(EXPECTED[ours.decision]).toBe(simulated.overallResult);
+      }),
+      { numRuns: 400, seed: 7 },
+    );
+  });
 });
