@@ -162,11 +162,17 @@ export async function startIamGateway(opts: {
     try {
       return before(call);
     } catch (error) {
-      opts.log?.(`could not check ${call.operation || call.path}: ${error instanceof Error ? error.message : String(error)}`);
+      opts.log?.(
+        `could not check ${call.operation || call.path}: ${error instanceof Error ? error.message : String(error)}`,
+      );
       return undefined;
     }
   };
-  const hooks = { before: safeBefore, after, upstreamHeaders: (call: ProxiedCall) => asService(call.headers ?? {}) };
+  const hooks = {
+    before: safeBefore,
+    after,
+    upstreamHeaders: (call: ProxiedCall) => asService(call.headers ?? {}),
+  };
   const proxies: FaultProxy[] = [];
   try {
     for (const upstream of [
