@@ -5,6 +5,7 @@
 import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
+import { EventBridgeClient, PutEventsCommand } from '@aws-sdk/client-eventbridge';
 import { PublishCommand, SNSClient } from '@aws-sdk/client-sns';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DEMO_SYNTH_SCRIPT, type DemoResources } from '../../examples/orders/synth.ts';
@@ -76,6 +77,15 @@ describe('offline IAM on the demo stack with grants removed', () => {
         'AWS::SNS::TopicPolicy',
         (id) => id.startsWith('OutboxAlarmsTopicPolicy'),
         (s) => mentions(s.Principal, 'cloudwatch.amazonaws.com'),
+      ),
+    ).toBe(1);
+    // 4. EventBridge's permission on the notifications queue (its DLQ's stays).
+    expect(
+      removeStatements(
+        template,
+        'AWS::SQS::QueuePolicy',
+        (id) => id.startsWith('OutboxSubscriptionsnotificationsQueuePolicy'),
+        (s) => mentions(s.Principal, 'events.amazonaws.com'),
       ),
     ).toBe(1);
     offline = await startOfflineRuntime({
@@ -164,5 +174,51 @@ describe('offline IAM on the demo stack with grants removed', () => {
     expect(dropped[0]?.message).toMatch(
       /^User: cloudwatch\.amazonaws\.com is not authorized to perform: sns:Publish on resource: arn:aws:sns:.*because no resource-based policy allows the sns:Publish action$/,
     );
+  });
+  it('refuses the rule delivery the notifications queue policy no longer allows: not retried, counted, dead-lettered', async () => {
+    const { runtime } = offline;
+    const bus = String(runtime.registry.ofType('AWS::Events::EventBus')[0]?.ref);
+    const events = new EventBridgeClient({
+      endpoint: offline.endpoints.eventbridge,
+      region: 'us-east-1',
+      credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
+    });
+    try {
+      const put = await events.send(
+        new PutEventsCommand({
+          Entries: [
+            {
+              EventBusName: bus,
+              Source: '/demo/orders',
+              DetailType: 'com.example.orders.OrderPlaced',
+              Detail: '{"id":"e-iam-4"}',
+            },
+          ],
+        }),
+      );
+      expect(put.FailedEntryCount).toBe(0);
+    } finally {
+      events.destroy();
+    }
+    const queueOf = (prefix: string) =>
+      String(runtime.registry.ofType('AWS::SQS::Queue').find((q) => q.logicalId.startsWith(prefix))?.ref)
+        .split('/')
+        .pop() as string;
+    const depth = async (name: string) => {
+      const q = await offline.fauxqs.inspectQueue(name);
+      return (q?.messages.ready.length ?? 0) + (q?.messages.inflight.length ?? 0);
+    };
+    const dlq = queueOf('OutboxSubscriptionsnotificationsDeadLetterQueue');
+    for (let i = 0; i < 50 && (await depth(dlq)) === 0; i++) await new Promise((r) => setTimeout(r, 100));
+    expect(await depth(dlq)).toBe(1);
+    expect(await depth(queueOf('OutboxSubscriptionsnotificationsQueue'))).toBe(0);
+    const dropped = offline.iamReport().droppedDeliveries.filter((d) => d.path === 'events -> sqs');
+    expect(dropped).toHaveLength(1);
+    expect(dropped[0]).toMatchObject({ principal: 'events.amazonaws.com', action: 'sqs:SendMessage' });
+    expect(dropped[0]?.source).toMatch(/:rule\/.+\/.+/);
+    const failed = runtime.metrics
+      .all()
+      .filter((m) => m.namespace === 'AWS/Events' && m.metricName === 'FailedInvocations');
+    expect(failed.reduce((n, m) => n + m.value, 0)).toBe(1);
   });
 });
