@@ -292,6 +292,7 @@ export async function startOfflineRuntime(options: OfflineRuntimeOptions): Promi
             clientsFor: iam.clientsFor,
             beforeStart: iam.beforeStart,
             authorizeAlarmAction: iam.authorizeAlarmAction,
+            authorizeSchedule: iam.authorizeSchedule,
           }
         : {}),
       functionLog: (entry) => options.log(`[${entry.functionName}] ${entry.message}`),

@@ -8,6 +8,7 @@ import { SNSClient, UnsubscribeCommand } from '@aws-sdk/client-sns';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import type { MetricStore } from '../runtime/metrics.ts';
 import type { LocalStackRuntime, PollerClients } from '../runtime/runtime.ts';
+import type { ScheduleDefinition, ScheduleTarget } from '../runtime/schedules.ts';
 import { isRecord, resolveIntrinsics } from '../runtime/template.ts';
 import { type DeniedCall, type DroppedDelivery, IamAuthorizer } from './authorizer.ts';
 import { type IamGateway, startIamGateway } from './gateway.ts';
@@ -43,6 +44,8 @@ export interface OfflineIam {
   /** Builds the policy model and checks the SNS → SQS subscriptions (refused ones are removed, as AWS never delivers them). */
   beforeStart(stacks: readonly LocalStackRuntime[]): Promise<void>;
   authorizeAlarmAction(alarmArn: string, topicArn: string): boolean;
+  /** A rule's schedule → Lambda: the function's resource policy (AWS::Lambda::Permission) must allow the rule. */
+  authorizeSchedule(definition: ScheduleDefinition, target: ScheduleTarget): boolean;
   /** EventBridge → SQS: throws DeliveryDeniedError when the queue policy refuses the rule. */
   checkRuleDelivery(ruleArn: string, ruleName: string, queueArn: string): void;
   attachMetrics(metrics: MetricStore): void;
@@ -208,6 +211,28 @@ export async function startOfflineIam(opts: {
         path: 'cloudwatch -> sns',
       });
       if (decision.allowed) countRefusedFanOut(topicArn);
+      return decision.allowed;
+    },
+    authorizeSchedule(definition, target) {
+      // EventBridge Scheduler invokes with its own execution role: not modelled (README).
+      if (!authorizer || definition.kind !== 'events-rule') return true;
+      const functionArn = `arn:aws:lambda:${region}:${accountId}:function:${target.functionName}`;
+      const decision = authorizer.authorizeDelivery({
+        service: 'events.amazonaws.com',
+        action: 'lambda:InvokeFunction',
+        resource: functionArn,
+        sourceArn: definition.arn,
+        path: 'events -> lambda',
+      });
+      if (!decision.allowed)
+        metrics?.put({
+          namespace: 'AWS/Events',
+          metricName: 'FailedInvocations',
+          dimensions: { RuleName: definition.name },
+          value: 1,
+          unit: 'Count',
+          timestamp: Date.now(),
+        });
       return decision.allowed;
     },
     checkRuleDelivery(ruleArn, ruleName, queueArn) {

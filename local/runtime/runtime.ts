@@ -22,7 +22,12 @@ import {
 } from './lambda.ts';
 import { MetricStore } from './metrics.ts';
 import { type ProvisionResult, provision, type ResourceReport } from './provision.ts';
-import { ScheduleRunner, type SchedulesFromTemplate, schedulesFromTemplate } from './schedules.ts';
+import {
+  ScheduleRunner,
+  type SchedulerOptions,
+  type SchedulesFromTemplate,
+  schedulesFromTemplate,
+} from './schedules.ts';
 import { SqsPoller, sqsMappingFromTemplate } from './sqs-poller.ts';
 import { StreamPoller, streamMappingFromTemplate } from './stream-poller.ts';
 import {
@@ -97,6 +102,8 @@ export interface LocalRuntimeOptions {
   readonly clientsFor?: (functionName: string) => PollerClients | undefined;
   /** Runs once every stack is provisioned and its functions registered, before pollers, schedules and alarms start. */
   readonly beforeStart?: (stacks: readonly LocalStackRuntime[]) => void | Promise<void>;
+  /** Checks a schedule's invocation of its target (offline IAM: the function's resource policy). */
+  readonly authorizeSchedule?: SchedulerOptions['authorize'];
   /** Checks an alarm's notification before it is published (offline IAM: the topic and key policies). */
   readonly authorizeAlarmAction?: AlarmEvaluatorOptions['authorizeAction'];
 }
@@ -385,6 +392,7 @@ export async function startLocalRuntime(opts: LocalRuntimeOptions): Promise<Loca
     const schedules = new ScheduleRunner(scheduleDefs.schedules, {
       invoker: lambda,
       log,
+      ...(opts.authorizeSchedule ? { authorize: opts.authorizeSchedule } : {}),
       ...(opts.clock ? { clock: opts.clock } : {}),
     });
     started.push(schedules);
