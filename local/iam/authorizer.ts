@@ -55,14 +55,18 @@ export class IamAuthorizer {
     return this.#model;
   }
 
-  /** The role a function runs as, or undefined when the function is not in the stacks. */
+  /**
+   * The role a function runs as, or undefined when its calls are not checked: the function is not in the stacks,
+   * or its role is not defined in them (an imported role, whose policies are unknown here).
+   */
   roleOf(functionName: string): string | undefined {
-    return this.#model.functionRoles.get(functionName);
+    const role = this.#model.functionRoles.get(functionName);
+    return role !== undefined && this.#model.rolePolicies.has(role) ? role : undefined;
   }
 
   /** `arn:aws:sts::<account>:assumed-role/<role>/<function>`: who AWS names in a Lambda function's denials. */
   sessionArn(functionName: string): string {
-    const role = this.roleOf(functionName)?.split('/').pop() ?? 'unknown-role';
+    const role = this.#model.functionRoles.get(functionName)?.split('/').pop() ?? 'unknown-role';
     return `arn:aws:sts::${this.#accountId}:assumed-role/${role}/${functionName}`;
   }
 

@@ -162,6 +162,9 @@ export async function startOfflineIam(opts: {
         }
       }
       authorizer = new IamAuthorizer(model, { region, accountId });
+      for (const [fn, role] of model.functionRoles)
+        if (!model.rolePolicies.has(role))
+          notChecked.push(`${fn}: its role ${role} is not defined in the stacks: its calls are not checked`);
       const sns = new SNSClient({
         endpoint: opts.services.fauxqs,
         region,
