@@ -55,7 +55,9 @@ function template(withPermission: boolean): CfnTemplate {
             Statement: [
               {
                 Effect: 'Allow',
-                Principal: { AWS: { 'Fn::Sub': 'arn:${AWS::Partition}:iam::${AWS::AccountId}:root' } },
+                Principal: {
+                  AWS: { 'Fn::Join': ['', ['arn:aws:iam::', { Ref: 'AWS::AccountId' }, ':root']] },
+                },
                 Action: 'kms:*',
                 Resource: '*',
               },
