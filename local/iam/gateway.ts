@@ -59,6 +59,13 @@ export function accessDeniedReply(service: string, operation: string, message: s
       body: JSON.stringify({ __type: 'com.amazon.coral.service#AccessDeniedException', message }),
     };
   }
+  if (service === 's3') {
+    return {
+      status: 403,
+      headers: { 'content-type': 'application/xml' },
+      body: `<?xml version="1.0" encoding="UTF-8"?><Error><Code>AccessDenied</Code><Message>${escapeXml(message)}</Message><RequestId>iam-gateway</RequestId></Error>`,
+    };
+  }
   if (service === 'lambda') {
     return {
       status: 403,

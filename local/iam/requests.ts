@@ -79,6 +79,8 @@ export function mapCall(call: WireCall, facts: MappingFacts): MappedRequest[] {
       return mapEvents(operation, parseJson(call.body), facts);
     case 'lambda':
       return mapLambda(call, facts);
+    case 's3':
+      return mapS3(call);
     default:
       throw new UnmappedCallError(call.service, call.operation);
   }
@@ -352,4 +354,31 @@ function mapLambda(call: WireCall, facts: MappingFacts): MappedRequest[] {
       context: {},
     },
   ];
+}
+
+// ---- S3 (path-style requests: /bucket/key) --------------------------------------------------------------------
+
+function mapS3(call: WireCall): MappedRequest[] {
+  const url = new URL(call.path ?? '/', 'http://local');
+  const [bucket, ...rest] = url.pathname.replace(/^\//, '').split('/');
+  const key = rest.map(decodeURIComponent).join('/');
+  if (!bucket) return [{ action: 's3:ListAllMyBuckets', resource: '*', context: {} }];
+  const method = (call.method ?? 'GET').toUpperCase();
+  if (!key) {
+    if (method === 'GET' && !url.searchParams.has('location'))
+      return [{ action: 's3:ListBucket', resource: `arn:aws:s3:::${bucket}`, context: {} }];
+    throw new UnmappedCallError('s3', `${method} ${url.pathname}${url.search}`);
+  }
+  if (url.searchParams.has('uploadId') || url.searchParams.has('uploads'))
+    return [{ action: 's3:PutObject', resource: `arn:aws:s3:::${bucket}/${key}`, context: {} }];
+  const action =
+    method === 'PUT'
+      ? 's3:PutObject'
+      : method === 'DELETE'
+        ? 's3:DeleteObject'
+        : method === 'GET' || method === 'HEAD'
+          ? 's3:GetObject'
+          : undefined;
+  if (!action) throw new UnmappedCallError('s3', `${method} ${url.pathname}`);
+  return [{ action, resource: `arn:aws:s3:::${bucket}/${key}`, context: {} }];
 }

@@ -220,4 +220,17 @@ describe('IAM request mapping', () => {
       ),
     ).toThrow(UnmappedCallError);
   });
+  it('maps path-style S3 object calls to the object ARN (the bucket ARN for ListBucket)', () => {
+    const s3 = (method: string, path: string) =>
+      mapCall({ service: 's3', operation: '', body: '', method, path }, facts);
+    expect(s3('PUT', '/claims/events/e%201.json')).toEqual([
+      { action: 's3:PutObject', resource: 'arn:aws:s3:::claims/events/e 1.json', context: {} },
+    ]);
+    expect(s3('GET', '/claims/events/e1.json?x-id=GetObject')[0]?.action).toBe('s3:GetObject');
+    expect(s3('HEAD', '/claims/e1')[0]?.action).toBe('s3:GetObject');
+    expect(s3('DELETE', '/claims/e1')[0]?.action).toBe('s3:DeleteObject');
+    expect(s3('GET', '/claims?list-type=2')).toEqual([
+      { action: 's3:ListBucket', resource: 'arn:aws:s3:::claims', context: {} },
+    ]);
+  });
 });
