@@ -19,7 +19,7 @@ export interface LocalCommandDeps {
 }
 
 export const LOCAL_COMMAND_USAGE = `usage: outbox local [--app '<command>'] [--cwd <dir>] [--stacks A,B] [--serve] [--check]
-                    [--settle-seconds N] [--verbose]
+                    [--settle-seconds N] [--no-iam] [--verbose]
 
 Runs your CDK app offline: every stack (or --stacks and what they depend on) in one runtime on DynamoDB Local,
 fauxqs, the local EventBridge bus and the local Lambda endpoint.
@@ -31,6 +31,7 @@ fauxqs, the local EventBridge bus and the local Lambda endpoint.
   --check               print, per subscription, the events expected / applied / missing / dead-lettered
                         (after --settle-seconds; with --serve, when stopped); exit 1 when any is missing
   --settle-seconds N    how long --check waits first (default 10)
+  --no-iam              do not enforce IAM and resource policies offline (enforced by default)
   --verbose             print function output and the app's synth output
 `;
 
@@ -90,10 +91,11 @@ export async function runLocalAppCommand(
       ...(values.app ? { app: values.app } : {}),
       ...(values.cwd ? { cwd: values.cwd } : {}),
       ...(stacks && stacks.length > 0 ? { stacks } : {}),
+      ...(values['no-iam'] ? { iam: false } : {}),
       // --serve handles Ctrl-C itself (stop, then the check); otherwise startLocal() does.
       handleSignals: !serving,
       log: (line) => {
-        if (verbose || /\[runtime (warn|error)\]|\[eventbridge\]|\[lambda endpoint\]/.test(line))
+        if (verbose || /\[runtime (warn|error)\]|\[eventbridge\]|\[lambda endpoint\]|\[iam\]/.test(line))
           io.stderr(line);
       },
     });
@@ -143,6 +145,7 @@ function parse(argv: readonly string[]) {
       check: { type: 'boolean' },
       'settle-seconds': { type: 'string' },
       verbose: { type: 'boolean' },
+      'no-iam': { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
     },
   });

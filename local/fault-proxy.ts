@@ -16,6 +16,10 @@ export interface ProxiedCall {
   /** `X-Amz-Target` (JSON protocols) or the query `Action` (SNS/SQS query protocol). */
   readonly operation: string;
   readonly body: string;
+  readonly method?: string;
+  /** Path and query of the request (REST protocols such as Lambda Invoke). */
+  readonly path?: string;
+  readonly headers?: IncomingHttpHeaders;
 }
 
 export interface ProxyReply {
@@ -33,6 +37,8 @@ export interface FaultProxyHooks {
    * @default forward the call and return the upstream's answer
    */
   around?(call: ProxiedCall, forward: () => Promise<ProxyReply>): Promise<ProxyReply>;
+  /** The headers sent upstream (e.g. an IAM gateway swaps the caller's credentials for the service's). */
+  upstreamHeaders?(call: ProxiedCall): IncomingHttpHeaders;
   /** Called after the answer went back to the caller. */
   after?(call: ProxiedCall, status: number, responseBody: string): void;
 }
@@ -58,7 +64,12 @@ export function queryProtocolError(code: string, message: string, status = 400):
 }
 
 /** Sends the call to the upstream once; a connection failure is a 502 answer. */
-function forwardOnce(upstream: () => string, req: IncomingMessage, raw: Buffer): Promise<ProxyReply> {
+function forwardOnce(
+  upstream: () => string,
+  req: IncomingMessage,
+  raw: Buffer,
+  headers: IncomingHttpHeaders,
+): Promise<ProxyReply> {
   return new Promise<ProxyReply>((resolve) => {
     const target = new URL(upstream());
     const forward = request(
@@ -67,7 +78,7 @@ function forwardOnce(upstream: () => string, req: IncomingMessage, raw: Buffer):
         port: target.port,
         method: req.method,
         path: req.url,
-        headers: { ...req.headers, host: `${target.hostname}:${target.port}` },
+        headers: { ...headers, host: `${target.hostname}:${target.port}` },
       },
       (upstreamRes) => {
         const body: Buffer[] = [];
@@ -98,6 +109,9 @@ export async function startFaultProxy(upstream: () => string, hooks: FaultProxyH
       const call: ProxiedCall = {
         operation: operationOf(req, raw.toString('utf8')),
         body: raw.toString('utf8'),
+        ...(req.method ? { method: req.method } : {}),
+        ...(req.url ? { path: req.url } : {}),
+        headers: req.headers,
       };
       const answer = (reply: ProxyReply, afterwards?: () => void) => {
         res.writeHead(reply.status, reply.headers);
@@ -108,7 +122,7 @@ export async function startFaultProxy(upstream: () => string, hooks: FaultProxyH
         answer(early);
         return;
       }
-      const forward = () => forwardOnce(upstream, req, raw);
+      const forward = () => forwardOnce(upstream, req, raw, hooks.upstreamHeaders?.(call) ?? req.headers);
       (hooks.around ? hooks.around(call, forward) : forward()).then(
         (reply) => answer(reply, () => hooks.after?.(call, reply.status, reply.body.toString())),
         (error: unknown) =>

@@ -7,8 +7,15 @@ import { spawn } from 'node:child_process';
 import { mkdir, readFile } from 'node:fs/promises';
 import * as path from 'node:path';
 import { SQSClient } from '@aws-sdk/client-sqs';
+import {
+  type AlarmCapture,
+  alarmTopicArns,
+  type CapturedAlarmNotification,
+  startAlarmCapture,
+} from './alarm-capture.ts';
 import { createLocalEventBridge, type LocalEventBridge } from './eventbridge/bus.ts';
 import { createSqsDelivery, type WiredRules, wireEventRules } from './eventbridge-wiring.ts';
+import { type IamReport, type OfflineIam, startOfflineIam } from './iam/offline-iam.ts';
 import type { LocalEndpoints } from './runtime/lambda.ts';
 import { type LambdaEndpoint, startLambdaEndpoint } from './runtime/lambda-endpoint.ts';
 import {
@@ -47,6 +54,12 @@ export interface OfflineStackOptions {
   readonly alarmEvaluationIntervalMs?: number;
   /** Failed SQS messages come back after this long (AWS: the queue's visibility timeout). @default 5 */
   readonly failedVisibilitySeconds?: number;
+  /**
+   * Enforce IAM offline: every AWS call a function makes is checked against its execution role and the resource's
+   * policy, deliveries between services against the target's policies (README: "Offline IAM enforcement").
+   * @default true
+   */
+  readonly iam?: boolean;
 }
 
 export interface OfflineStack<Resources extends Record<string, string> = Record<string, string>> {
@@ -68,6 +81,10 @@ export interface OfflineStack<Resources extends Record<string, string> = Record<
   attribute(logicalId: string, name: string): string;
   /** The template's Outputs, resolved to the local names, ARNs and URLs. */
   outputs(): { OutputKey: string; OutputValue: string }[];
+  /** Alarm notifications the local subscriber of the alarm topics received. */
+  alarmNotificationsReceived(): Promise<readonly CapturedAlarmNotification[]>;
+  /** Offline IAM: whether it is enforced, denied calls and dropped deliveries so far. */
+  iamReport(): IamReport;
   stop(): Promise<void>;
 }
 
@@ -136,7 +153,18 @@ export interface OfflineRuntime {
   readonly sqs: SQSClient;
   /** synthMs, servicesMs, readyMs (from the call). */
   readonly timings: Readonly<Record<string, number>>;
-  /** The endpoints every client (and every function) uses. */
+  /** Alarm notifications the local subscriber of the alarm topics received. */
+  alarmNotificationsReceived(): Promise<readonly CapturedAlarmNotification[]>;
+  /** Where functions reach the services: the IAM gateway when IAM is enforced. */
+  readonly functionEndpoints: {
+    readonly dynamodb: string;
+    readonly fauxqs: string;
+    readonly eventbridge: string;
+    readonly lambda: string;
+  };
+  /** Denied calls and dropped deliveries so far (`enforced: false` with `iam: false`). */
+  iamReport(): IamReport;
+  /** The endpoints every client uses (functions reach them through the IAM gateway when IAM is enforced). */
   readonly endpoints: Required<
     Pick<LocalEndpoints, 'dynamodb' | 'dynamodbStreams' | 'sqs' | 'sns' | 's3' | 'eventbridge' | 'lambda'>
   >;
@@ -198,12 +226,14 @@ export async function startOfflineRuntime(options: OfflineRuntimeOptions): Promi
   const bus = createLocalEventBridge({
     region: REGION,
     accountId: pseudo.accountId,
-    deliver: async (target, input) => {
+    deliver: async (target, input, context) => {
       if (!deliver) throw new Error('the local runtime is not ready');
+      iam?.checkRuleDelivery(context.ruleArn, context.ruleName, target.arn);
       await deliver(target.arn, input);
     },
-    deliverToDeadLetter: async (deadLetterArn, event) => {
+    deliverToDeadLetter: async (deadLetterArn, event, _error, context) => {
       if (!deliver) throw new Error('the local runtime is not ready');
+      iam?.checkRuleDelivery(context.ruleArn, context.ruleName, deadLetterArn);
       await deliver(deadLetterArn, event);
     },
     onDeliveryError: (error, context) =>
@@ -211,8 +241,27 @@ export async function startOfflineRuntime(options: OfflineRuntimeOptions): Promi
         `[eventbridge] delivery to ${context.targetId} of rule ${context.ruleName} failed: ${String(error)}`,
       ),
   });
+  let iam: OfflineIam | undefined;
   try {
     await bus.start();
+    if (options.iam !== false) {
+      iam = await startOfflineIam({
+        services: {
+          dynamodb: dynamodb.endpoint,
+          fauxqs: fauxqs.endpoint,
+          eventbridge: () => bus.url,
+          lambda: () => lambdaEndpoint.url,
+        },
+        region: REGION,
+        accountId: pseudo.accountId,
+        log: options.log,
+      });
+    }
+    const gateway = iam?.gateway.urls;
+    // What functions (and the fault proxies in front of them) call: the IAM gateway, or the services themselves.
+    const functionServices = gateway
+      ? { dynamodb: gateway.dynamodb, fauxqs: gateway.fauxqs }
+      : { dynamodb: dynamodb.endpoint, fauxqs: fauxqs.endpoint };
     const endpoints = {
       dynamodb: dynamodb.endpoint,
       dynamodbStreams: dynamodb.endpoint,
@@ -229,7 +278,27 @@ export async function startOfflineRuntime(options: OfflineRuntimeOptions): Promi
       dynamodbEndpoint: dynamodb.endpoint,
       fauxqsEndpoint: fauxqs.endpoint,
       inspectQueue: (name) => fauxqs.inspectQueue(name),
-      endpoints: { eventbridge: bus.url, lambda: lambdaEndpoint.url },
+      endpoints: gateway
+        ? {
+            dynamodb: gateway.dynamodb,
+            dynamodbStreams: gateway.dynamodb,
+            sqs: gateway.fauxqs,
+            sns: gateway.fauxqs,
+            // The claim-check bucket of large events (fauxqs serves S3 path-style on the same port).
+            s3: gateway.fauxqs,
+            eventbridge: gateway.eventbridge,
+            lambda: gateway.lambda,
+          }
+        : { eventbridge: bus.url, lambda: lambdaEndpoint.url },
+      ...(iam
+        ? {
+            accessKeyIdFor: iam.accessKeyIdFor,
+            clientsFor: iam.clientsFor,
+            beforeStart: iam.beforeStart,
+            authorizeAlarmAction: iam.authorizeAlarmAction,
+            authorizeSchedule: iam.authorizeSchedule,
+          }
+        : {}),
       functionLog: (entry) => options.log(`[${entry.functionName}] ${entry.message}`),
       log: (level, message) => options.log(`[runtime ${level}] ${message}`),
       alarmEvaluationIntervalMs: options.alarmEvaluationIntervalMs ?? 2000,
@@ -237,14 +306,19 @@ export async function startOfflineRuntime(options: OfflineRuntimeOptions): Promi
       ...(options.ssmParameters ? { ssmParameters: options.ssmParameters } : {}),
       ...(options.endpointsFor
         ? {
-            endpointsFor: (name: string) =>
-              options.endpointsFor?.(name, { dynamodb: dynamodb.endpoint, fauxqs: fauxqs.endpoint }),
+            endpointsFor: (name: string) => options.endpointsFor?.(name, functionServices),
           }
         : {}),
       ...(options.dropStreamRecord ? { dropStreamRecord: options.dropStreamRecord } : {}),
     });
     const started = runtime;
     lambdaEndpoint.attach(started.lambda);
+    iam?.attachMetrics(started.metrics);
+    const alarmCapture: AlarmCapture = await startAlarmCapture({
+      endpoint: fauxqs.endpoint,
+      region: REGION,
+      topicArns: alarmTopicArns(started.stacks),
+    });
     deliver = createSqsDelivery(started.allResources, sqs);
     const wired = started.stacks.map((stack) => wireEventRules(stack.ctx, stack.registry, bus));
     const rules: WiredRules = {
@@ -263,10 +337,27 @@ export async function startOfflineRuntime(options: OfflineRuntimeOptions): Promi
       sqs,
       timings,
       endpoints,
+      functionEndpoints: {
+        ...functionServices,
+        eventbridge: gateway?.eventbridge ?? bus.url,
+        lambda: gateway?.lambda ?? lambdaEndpoint.url,
+      },
+      alarmNotificationsReceived: () => alarmCapture.received(),
+      iamReport: () =>
+        iam?.report() ?? {
+          enforced: false,
+          deniedCalls: [],
+          droppedDeliveries: [],
+          deniedCount: 0,
+          droppedCount: 0,
+          notChecked: [],
+        },
       stop() {
         stopped ??= (async () => {
           await lambdaEndpoint.stop();
           await started.stop();
+          await iam?.stop();
+          alarmCapture.stop();
           await bus.stop();
           sqs.destroy();
           await Promise.allSettled([fauxqs.stop(), dynamodb.stop()]);
@@ -277,6 +368,7 @@ export async function startOfflineRuntime(options: OfflineRuntimeOptions): Promi
   } catch (error) {
     await lambdaEndpoint.stop().catch(() => undefined);
     await runtime?.stop().catch(() => undefined);
+    await iam?.stop().catch(() => undefined);
     await bus.stop().catch(() => undefined);
     sqs.destroy();
     await Promise.allSettled([fauxqs.stop(), dynamodb.stop()]);
@@ -324,6 +416,8 @@ export async function startOfflineStack<Resources extends Record<string, string>
         OutputKey: key,
         OutputValue: String(resolveIntrinsics((output as { Value: unknown }).Value, stack.ctx)),
       })),
+    iamReport: () => offline.iamReport(),
+    alarmNotificationsReceived: () => offline.alarmNotificationsReceived(),
     stop: () => offline.stop(),
   };
 }

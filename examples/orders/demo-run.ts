@@ -10,6 +10,7 @@ import { startOfflineStack } from 'serverless-outbox/local';
 import { closingAuditProblems, renderClosingAudit, runClosingAudit } from './closing-audit.ts';
 import { NOTIFIED_EVENT_TYPES, ORDER_PAID, ORDER_PLACED, ORDER_SHIPPED } from './contract.ts';
 import { createFaultPlan, type FaultPlan } from './faults.ts';
+import { iamClean, renderIamReport } from './iam-report.ts';
 import { largeAttachmentBytesFor, verifyLargeOrders } from './large-orders.ts';
 import {
   documentClient,
@@ -41,6 +42,8 @@ export interface DemoRunOptions {
   readonly ratePerSecond: number;
   readonly concurrency: number;
   readonly faults: boolean;
+  /** Enforce IAM offline (`--no-iam` turns it off). @default true */
+  readonly iam?: boolean;
   /** Most time to wait for the last effects after the workload, in ms. */
   readonly settleTimeoutMs: number;
   readonly processStart: number;
@@ -119,6 +122,7 @@ export async function runDemo(options: DemoRunOptions): Promise<number> {
     workDir: options.workDir,
     synthScript: DEMO_SYNTH_SCRIPT,
     log: (line) => log.write(`${new Date().toISOString()} ${line}\n`),
+    iam: options.iam !== false,
     ...(faults
       ? {
           context: faults.context,
@@ -131,6 +135,8 @@ export async function runDemo(options: DemoRunOptions): Promise<number> {
   console.log(
     `started in ${stack.timings.readyMs} ms (synth ${stack.timings.synthMs} ms, DynamoDB Local + fauxqs ${stack.timings.servicesMs} ms)`,
   );
+  console.log(options.iam === false ? 'IAM: not enforced (--no-iam)' : 'IAM: enforced');
+  for (const line of stack.iamReport().notChecked) log.write(`iam not checked: ${line}\n`);
   const startup = runtime.report;
   console.log(
     `running: ${startup.functions.length} functions, ${startup.eventSourceMappings.length} event source mappings, ` +
@@ -144,7 +150,7 @@ export async function runDemo(options: DemoRunOptions): Promise<number> {
   console.log('time compression: a failed SQS message returns after 5 s (AWS: after the visibility timeout)');
   for (const note of startup.notes) log.write(`note ${note.logicalId}: ${note.note}\n`);
   console.log(
-    `ignored (no local effect): ${startup.provision.ignored.length} resources (IAM, KMS, logs...; see the log)`,
+    `ignored (no local effect): ${startup.provision.ignored.length} resources (KMS, logs...; IAM and resource policies are enforced unless --no-iam; see the log)`,
   );
   for (const r of startup.provision.ignored) log.write(`ignored ${r.logicalId} (${r.type})\n`);
 
@@ -276,6 +282,9 @@ export async function runDemo(options: DemoRunOptions): Promise<number> {
     faults: [...(faults?.describe() ?? []), ...(largeOrderBytes.size > 0 ? [largeOrders.line] : [])],
     durationMs: Date.now() - workloadStart,
   });
+  const iam = stack.iamReport();
+  const alarmNotifications = runtime.alarms.notifications;
+  const alarmPages = await stack.alarmNotificationsReceived();
   const peakMemory = (await peakRss(process.pid)) + (await peakRss(stack.dynamodb.pid));
   const details = {
     ...report,
@@ -296,6 +305,7 @@ export async function runDemo(options: DemoRunOptions): Promise<number> {
     peakMemoryBytes: peakMemory,
     faultRunProblems: problems,
     audit,
+    iam: { ...iam, alarmNotifications, alarmNotificationsReceived: alarmPages },
   };
   await stack.stop();
   await faults?.stop();
@@ -313,6 +323,7 @@ export async function runDemo(options: DemoRunOptions): Promise<number> {
   console.log('');
   console.log(renderReport(report));
   console.log(renderClosingAudit(audit));
+  for (const line of renderIamReport(iam, alarmNotifications, alarmPages)) console.log(line);
   console.log(
     `side-effect calls absorbed by the idempotency key: ${notified.repeatedCalls}   ` +
       `first effect applied ${firstAppliedMs ?? '-'} ms after start   peak memory ${(peakMemory / 2 ** 20).toFixed(0)} MiB   ` +
@@ -334,6 +345,12 @@ export async function runDemo(options: DemoRunOptions): Promise<number> {
   if (result.commandsFailed > 0 || report.committed === 0) {
     console.error(
       `the workload did not complete: ${result.commandsFailed} producer commands failed (see ${logFile})`,
+    );
+    return 1;
+  }
+  if (!iamClean(iam)) {
+    console.error(
+      'IAM denied calls or dropped deliveries offline: AWS would refuse them too (see report.json "iam")',
     );
     return 1;
   }

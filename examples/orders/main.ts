@@ -14,6 +14,7 @@ const USAGE = `usage: npm start -- [--orders N] [--rate N] [--concurrency N] [--
   --rate N          producer commands per second                          default 20
   --concurrency N   concurrent producers                                  default 4
   --faults          inject failures during the workload (see README)
+  --no-iam          do not enforce IAM and resource policies offline (enforced by default)
   --serve           keep the stack running and print its endpoints (Ctrl-C stops)
   --settle-seconds  most time to wait for the last effects                default 60
 `;
@@ -35,6 +36,7 @@ export async function runLocalCommand(argv: string[]): Promise<number> {
       rate: { type: 'string' },
       concurrency: { type: 'string' },
       faults: { type: 'boolean', default: false },
+      'no-iam': { type: 'boolean', default: false },
       serve: { type: 'boolean', default: false },
       'settle-seconds': { type: 'string' },
       help: { type: 'boolean', short: 'h', default: false },
@@ -56,6 +58,7 @@ export async function runLocalCommand(argv: string[]): Promise<number> {
     ratePerSecond: positiveInt(values.rate, 'rate', 20),
     concurrency: positiveInt(values.concurrency, 'concurrency', 4),
     faults: values.faults === true,
+    iam: values['no-iam'] !== true,
     settleTimeoutMs: positiveInt(values['settle-seconds'], 'settle-seconds', 60) * 1000,
     processStart,
   });

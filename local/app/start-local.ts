@@ -35,6 +35,10 @@ export interface StartLocalOptions {
   readonly failedVisibilitySeconds?: number;
   /** @default 2000 */
   readonly alarmEvaluationIntervalMs?: number;
+  /**
+   * Enforce IAM and resource policies offline (README: "Offline IAM enforcement"). @default true
+   */
+  readonly iam?: boolean;
   /** Abort start-up (everything started so far is stopped). */
   readonly signal?: AbortSignal;
   /**
@@ -78,7 +82,7 @@ export interface LocalApp {
 }
 
 const defaultLog = (line: string): void => {
-  if (/\[runtime (warn|error)\]|\[eventbridge\]|\[lambda endpoint\]|ERROR|Error:/.test(line))
+  if (/\[runtime (warn|error)\]|\[eventbridge\]|\[lambda endpoint\]|\[iam\]|ERROR|Error:/.test(line))
     process.stderr.write(`[outbox local] ${line}\n`);
 };
 
@@ -154,6 +158,7 @@ export async function startLocal(opts: StartLocalOptions = {}): Promise<LocalApp
       log,
       failedVisibilitySeconds: opts.failedVisibilitySeconds ?? 5,
       alarmEvaluationIntervalMs: opts.alarmEvaluationIntervalMs ?? 2000,
+      iam: opts.iam !== false,
       onStarted: (service) => started.push(service),
       ...(opts.ssmParameters ? { ssmParameters: opts.ssmParameters } : {}),
       synth: async () => {
@@ -240,7 +245,11 @@ export async function startLocal(opts: StartLocalOptions = {}): Promise<LocalApp
     stacks: selected,
     workDir,
     timings,
-    startupReport: formatStartupReport(runtime.report),
+    startupReport: [
+      opts.iam === false ? 'IAM: not enforced (--no-iam)' : 'IAM: enforced',
+      ...services.iamReport().notChecked.map((line) => `  IAM not checked: ${line}`),
+      formatStartupReport(runtime.report),
+    ].join('\n'),
     runtime,
     services,
     physicalName,

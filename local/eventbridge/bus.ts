@@ -373,6 +373,8 @@ export function createLocalEventBridge(options: LocalEventBridgeOptions): LocalE
       } catch (error) {
         lastError = error;
         options.onDeliveryError?.(error, context(attempt));
+        // AWS does not retry some failures (a target policy that refuses EventBridge): straight to the DLQ.
+        if ((error as { retryable?: unknown } | null)?.retryable === false) break;
       }
       const delay = Math.min(maxDelayMs, baseDelayMs * 2 ** (attempt - 1));
       const retriesLeft = attempt - 1 < compiled.maxRetries;

@@ -203,6 +203,23 @@ export interface AlarmEvaluatorOptions {
   readonly accountId?: string;
   readonly log?: PollerLog;
   readonly onTransition?: (transition: AlarmTransition) => void;
+  /**
+   * Whether CloudWatch may publish the alarm's notification to `topicArn` (offline IAM: the topic policy and the
+   * key policy of an encrypted topic). A refused notification is dropped, as CloudWatch drops it.
+   * @default every notification is published
+   */
+  readonly authorizeAction?: (alarmArn: string, topicArn: string) => boolean;
+}
+
+/** One alarm notification: published to its topic, or dropped (refused by the topic's policies, or failed). */
+export interface AlarmNotification {
+  readonly alarmName: string;
+  readonly state: AlarmState;
+  readonly topicArn: string;
+  readonly at: string;
+  readonly delivered: boolean;
+  readonly messageId?: string;
+  readonly reason?: string;
 }
 
 /**
@@ -221,6 +238,8 @@ export class AlarmEvaluator {
   readonly transitions: AlarmTransition[] = [];
   /** Transitions into ALARM, oldest first. */
   readonly fired: AlarmTransition[] = [];
+  /** Notifications of the alarm actions, oldest first. */
+  readonly notifications: AlarmNotification[] = [];
 
   constructor(alarms: readonly AlarmDefinition[], opts: AlarmEvaluatorOptions) {
     this.#alarms = alarms;
@@ -336,8 +355,25 @@ export class AlarmEvaluator {
         continue;
       }
       const message = this.#notification(alarm, transition);
+      const note = (delivered: boolean, extra: { messageId?: string; reason?: string }) =>
+        this.notifications.push({
+          alarmName: alarm.alarmName,
+          state: transition.to,
+          topicArn: action,
+          at: new Date(transition.at).toISOString(),
+          delivered,
+          ...extra,
+        });
+      if (this.#opts.authorizeAction && !this.#opts.authorizeAction(alarm.alarmArn, action)) {
+        log(
+          'warn',
+          `${alarm.logicalId}: CloudWatch may not publish to ${action} (topic or key policy): notification dropped`,
+        );
+        note(false, { reason: 'denied by the topic or key policy' });
+        continue;
+      }
       try {
-        await this.#opts.sns.send(
+        const published = await this.#opts.sns.send(
           new PublishCommand({
             TopicArn: action,
             Subject: `${transition.to}: "${alarm.alarmName}" in ${this.#opts.region ?? 'us-east-1'}`.slice(
@@ -347,7 +383,9 @@ export class AlarmEvaluator {
             Message: JSON.stringify(message),
           }),
         );
+        note(true, published.MessageId ? { messageId: published.MessageId } : {});
       } catch (error) {
+        note(false, { reason: String(error) });
         log('error', `${alarm.logicalId}: could not publish to ${action}: ${String(error)}`);
       }
     }

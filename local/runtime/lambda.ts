@@ -105,6 +105,11 @@ export interface LambdaRuntimeOptions {
    * @default - every function uses `endpoints`
    */
   readonly endpointsFor?: (functionName: string) => Partial<LocalEndpoints> | undefined;
+  /**
+   * The access key id a function's SDK signs with (the IAM gateway reads who calls from it).
+   * @default 'local' for every function
+   */
+  readonly accessKeyIdFor?: (functionName: string) => string;
 }
 
 export interface InvokeOptions {
@@ -499,7 +504,7 @@ export class LambdaRuntime {
       // Lambda-reserved variables win over the function's own, as in Lambda.
       AWS_REGION: this.#region,
       AWS_DEFAULT_REGION: this.#region,
-      AWS_ACCESS_KEY_ID: 'local',
+      AWS_ACCESS_KEY_ID: this.#opts.accessKeyIdFor?.(config.functionName) ?? 'local',
       AWS_SECRET_ACCESS_KEY: 'local',
       AWS_SESSION_TOKEN: 'local',
       AWS_LAMBDA_FUNCTION_NAME: config.functionName,

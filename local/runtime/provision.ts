@@ -490,11 +490,14 @@ function delegatedResource(
     }
     case 'AWS::Events::Rule': {
       const name = named('Name', 64);
+      // AWS: a rule on a custom bus is `rule/<bus>/<name>`; on the default bus `rule/<name>`.
+      const bus = named('EventBusName', 256).split('/').pop();
+      const onBus = props.EventBusName === undefined || bus === 'default' ? '' : `${bus}/`;
       return {
         logicalId,
         type,
         ref: name,
-        attributes: { Arn: `${prefix}:events:${pseudo.region}:${pseudo.accountId}:rule/${name}` },
+        attributes: { Arn: `${prefix}:events:${pseudo.region}:${pseudo.accountId}:rule/${onBus}${name}` },
       };
     }
     case 'AWS::Scheduler::Schedule': {
@@ -526,7 +529,15 @@ function delegatedResource(
 function syntheticResource(logicalId: string, type: string, pseudo: PseudoParameters): RegisteredResource {
   const name = localPhysicalName(pseudo, logicalId, 64);
   const service = type.split('::')[1]?.toLowerCase() ?? 'local';
-  const arn = `arn:${pseudo.partition}:${service}:${pseudo.region}:${pseudo.accountId}:${name}`;
+  // Roles and keys get ARNs of AWS's shape: policies name them (key policies, role principals).
+  const arn =
+    type === 'AWS::IAM::Role'
+      ? `arn:${pseudo.partition}:iam::${pseudo.accountId}:role/${name}`
+      : type === 'AWS::IAM::ManagedPolicy'
+        ? `arn:${pseudo.partition}:iam::${pseudo.accountId}:policy/${name}`
+        : type === 'AWS::KMS::Key'
+          ? `arn:${pseudo.partition}:kms:${pseudo.region}:${pseudo.accountId}:key/${name}`
+          : `arn:${pseudo.partition}:${service}:${pseudo.region}:${pseudo.accountId}:${name}`;
   // Any attribute resolves: `*Arn` to the placeholder ARN, anything else to the placeholder name.
   const attributes = new Proxy<Record<string, unknown>>(
     {},

@@ -4,7 +4,13 @@ import { S3Client } from '@aws-sdk/client-s3';
 import { SNSClient } from '@aws-sdk/client-sns';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import type { FauxqsQueueInspection } from '../services/fauxqs.ts';
-import { AlarmEvaluator, alarmsFromTemplate, fauxqsQueueSampler, type MetricSampler } from './alarms.ts';
+import {
+  AlarmEvaluator,
+  type AlarmEvaluatorOptions,
+  alarmsFromTemplate,
+  fauxqsQueueSampler,
+  type MetricSampler,
+} from './alarms.ts';
 import type { Clock } from './clock.ts';
 import { defaultPollerLog, eventSourceKind, type PollerLog } from './event-source.ts';
 import {
@@ -17,7 +23,12 @@ import {
 } from './lambda.ts';
 import { MetricStore } from './metrics.ts';
 import { type ProvisionResult, provision, type ResourceReport } from './provision.ts';
-import { ScheduleRunner, type SchedulesFromTemplate, schedulesFromTemplate } from './schedules.ts';
+import {
+  ScheduleRunner,
+  type SchedulerOptions,
+  type SchedulesFromTemplate,
+  schedulesFromTemplate,
+} from './schedules.ts';
 import { SqsPoller, sqsMappingFromTemplate } from './sqs-poller.ts';
 import { StreamPoller, streamMappingFromTemplate } from './stream-poller.ts';
 import {
@@ -83,6 +94,26 @@ export interface LocalRuntimeOptions {
   readonly sqsFailedVisibilitySeconds?: number;
   /** Stream records the poller drops before invoking (fault injection: a lost stream delivery). */
   readonly dropStreamRecord?: (record: unknown) => boolean;
+  /** The access key id each function signs with (offline IAM: it names the function). @default 'local' */
+  readonly accessKeyIdFor?: (functionName: string) => string;
+  /**
+   * Clients an event source mapping of `functionName` uses (offline IAM: they act as the function's role, as
+   * Lambda's pollers and on-failure destinations do). @default the runtime's own clients
+   */
+  readonly clientsFor?: (functionName: string) => PollerClients | undefined;
+  /** Runs once every stack is provisioned and its functions registered, before pollers, schedules and alarms start. */
+  readonly beforeStart?: (stacks: readonly LocalStackRuntime[]) => void | Promise<void>;
+  /** Checks a schedule's invocation of its target (offline IAM: the function's resource policy). */
+  readonly authorizeSchedule?: SchedulerOptions['authorize'];
+  /** Checks an alarm's notification before it is published (offline IAM: the topic and key policies). */
+  readonly authorizeAlarmAction?: AlarmEvaluatorOptions['authorizeAction'];
+}
+
+/** Clients of an event source mapping. */
+export interface PollerClients {
+  readonly sqs?: SQSClient;
+  readonly sns?: SNSClient;
+  readonly streams?: DynamoDBStreamsClient;
 }
 
 export interface StartupReport {
@@ -201,6 +232,7 @@ export async function startLocalRuntime(opts: LocalRuntimeOptions): Promise<Loca
         : {}),
       ...(opts.clock ? { now: () => opts.clock?.now() ?? Date.now() } : {}),
       ...(opts.endpointsFor ? { endpointsFor: opts.endpointsFor } : {}),
+      ...(opts.accessKeyIdFor ? { accessKeyIdFor: opts.accessKeyIdFor } : {}),
     });
     started.push(lambda);
 
@@ -286,6 +318,7 @@ export async function startLocalRuntime(opts: LocalRuntimeOptions): Promise<Loca
       });
     }
 
+    await opts.beforeStart?.(stacks);
     const t = performance.now();
     const streamPollers = new Map<string, StreamPoller>();
     const sqsPollers = new Map<string, SqsPoller>();
@@ -313,9 +346,9 @@ export async function startLocalRuntime(opts: LocalRuntimeOptions): Promise<Loca
               id,
               new StreamPoller(config, {
                 invoker: lambda,
-                streams,
-                sqs,
-                sns,
+                streams: opts.clientsFor?.(config.functionName)?.streams ?? streams,
+                sqs: opts.clientsFor?.(config.functionName)?.sqs ?? sqs,
+                sns: opts.clientsFor?.(config.functionName)?.sns ?? sns,
                 region,
                 log,
                 ...(opts.pollIntervalMs ? { pollIntervalMs: opts.pollIntervalMs } : {}),
@@ -332,7 +365,7 @@ export async function startLocalRuntime(opts: LocalRuntimeOptions): Promise<Loca
               id,
               new SqsPoller(config, {
                 invoker: lambda,
-                sqs,
+                sqs: opts.clientsFor?.(config.functionName)?.sqs ?? sqs,
                 region,
                 log,
                 ...(opts.sqsFailedVisibilitySeconds === undefined
@@ -362,6 +395,7 @@ export async function startLocalRuntime(opts: LocalRuntimeOptions): Promise<Loca
     const schedules = new ScheduleRunner(scheduleDefs.schedules, {
       invoker: lambda,
       log,
+      ...(opts.authorizeSchedule ? { authorize: opts.authorizeSchedule } : {}),
       ...(opts.clock ? { clock: opts.clock } : {}),
     });
     started.push(schedules);
@@ -382,6 +416,7 @@ export async function startLocalRuntime(opts: LocalRuntimeOptions): Promise<Loca
       log,
       ...(opts.clock ? { clock: opts.clock } : {}),
       ...(opts.alarmEvaluationIntervalMs ? { evaluationIntervalMs: opts.alarmEvaluationIntervalMs } : {}),
+      ...(opts.authorizeAlarmAction ? { authorizeAction: opts.authorizeAlarmAction } : {}),
     });
     started.push(alarms);
     alarms.start();

@@ -166,6 +166,12 @@ export interface SchedulerOptions {
   readonly log?: PollerLog;
   /** Called after each target invocation. */
   readonly onFired?: (fired: FiredSchedule) => void;
+  /**
+   * Whether the schedule may invoke the target (offline IAM: the function's resource policy must allow
+   * events.amazonaws.com for the rule). A refused invocation is dropped, as EventBridge drops it.
+   * @default every invocation is made
+   */
+  readonly authorize?: (definition: ScheduleDefinition, target: ScheduleTarget) => boolean;
 }
 
 interface ScheduleEntry {
@@ -228,6 +234,13 @@ export class ScheduleRunner {
 
   #fire(definition: ScheduleDefinition, target: ScheduleTarget, at: number): void {
     const log = this.#opts.log ?? defaultPollerLog;
+    if (this.#opts.authorize && !this.#opts.authorize(definition, target)) {
+      log(
+        'warn',
+        `${definition.logicalId}: may not invoke ${target.functionName} (its resource policy): dropped`,
+      );
+      return;
+    }
     const run = (async () => {
       const result = await this.#opts.invoker.invoke(target.functionName, target.payload(at), {
         onThrottle: 'queue',

@@ -84,7 +84,9 @@ describe('startLocal() on a two-stack CDK app (cdk.json, real DynamoDB Local and
       table: local.outputs.Platform?.ItemsTableName,
       greeting: 'hello from ssm', // AWS::SSM::Parameter::Value<String> template parameter
       pinned: 'hello from ssm', // {{resolve:ssm:/shop/greeting:1}}
-      lambdaEndpoint: local.env.AWS_ENDPOINT_URL_LAMBDA,
+      // Functions reach the Lambda endpoint and S3 (large events) through the IAM gateway.
+      lambdaEndpoint: local.services.functionEndpoints.lambda,
+      s3Endpoint: local.services.functionEndpoints.fauxqs,
     });
     const error = await local.invoke('Shop/Greeter', { fail: 'now' }).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(LocalInvokeError);
