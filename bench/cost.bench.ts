@@ -2,7 +2,8 @@
  * Cost per event (issue 16): a fixed workload of ~1 KB events run through three designs on DynamoDB Local and
  * fauxqs with the real code, billing what AWS would (bench/cost/meter.ts) at us-east-1 list prices
  * (bench/prices.ts):
- * - ours: writer → relay → SNS FIFO → SQS FIFO → our consumer (one ordered subscriber; then two subscribers);
+ * - ours: writer → relay → SNS FIFO → SQS FIFO → our consumer (one ordered subscriber; then two subscribers;
+ *   `ours_compressed`: one subscriber, the writer's `compressEnvelopes: 'when-cheaper'`);
  * - `baseline_sample`: the serverless-patterns outbox sample's design (stream on the business table → Lambda →
  *   PutEvents → SQS → consumer), which loses events on a failed put, orders nothing and deduplicates nothing;
  * - `baseline_powertools`: our writer and relay, with a consumer made idempotent by Powertools.
@@ -100,6 +101,15 @@ export async function run(): Promise<Record<string, number | string>> {
           (meter) => runOutboxPipeline(meter, services, shape, { subscribers: 2, consumer: 'ours' }),
         ],
         [
+          'ours_compressed',
+          (meter) =>
+            runOutboxPipeline(meter, services, shape, {
+              subscribers: 1,
+              consumer: 'ours',
+              compressEnvelopes: 'when-cheaper',
+            }),
+        ],
+        [
           'powertools',
           (meter) => runOutboxPipeline(meter, services, shape, { subscribers: 1, consumer: 'powertools' }),
         ],
@@ -116,7 +126,7 @@ export async function run(): Promise<Record<string, number | string>> {
           'DDB req/event': s.dynamodb_requests_per_event,
           'Lambda inv/event': s.lambda_invocations_per_event,
         };
-        const prefix = name === 'ours' ? '' : `${name === 'ours_2_subscribers' ? name : `baseline_${name}`}_`;
+        const prefix = name === 'ours' ? '' : `${name.startsWith('ours_') ? name : `baseline_${name}`}_`;
         const suffix = shape === SHAPES[0] ? '' : `_${shape.name.replaceAll('-', '_')}`;
         for (const [key, value] of Object.entries(s)) figures[`${prefix}${key}${suffix}`] = value;
         for (const [label, usage] of Object.entries(measured.byLabel)) {

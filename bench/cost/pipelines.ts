@@ -140,6 +140,8 @@ export interface OutboxPipelineOptions {
   readonly subscribers: 1 | 2;
   /** `ours`: IdempotentConsumer (ordered, then transactional); `powertools`: makeIdempotent per record. */
   readonly consumer: 'ours' | 'powertools';
+  /** The writer's `compressEnvelopes`. @default the writer's default */
+  readonly compressEnvelopes?: 'large-only' | 'when-cheaper';
 }
 
 export async function runOutboxPipeline(
@@ -148,11 +150,16 @@ export async function runOutboxPipeline(
   shape: WorkloadShape,
   options: OutboxPipelineOptions,
 ): Promise<PipelineRun> {
-  const run = `${options.consumer}-${shape.name}-${options.subscribers}-${process.pid}-${Date.now()}`;
+  const run = `${options.consumer}-${options.compressEnvelopes ?? 'default'}-${shape.name}-${options.subscribers}-${process.pid}-${Date.now()}`;
   const outbox = await createLocalOutboxTable(services.dynamodb, 'cost-outbox');
   const orders = await createTable(services.dynamodb, 'cost-orders', 'orderId');
   const producer = meteredDynamoDb(meter, services.dynamodb, 'producer');
-  const writer = new OutboxWriter({ tableName: outbox.tableName, source: '/orders', client: producer.doc });
+  const writer = new OutboxWriter({
+    tableName: outbox.tableName,
+    source: '/orders',
+    client: producer.doc,
+    ...(options.compressEnvelopes ? { compressEnvelopes: options.compressEnvelopes } : {}),
+  });
 
   const plainSqs = new SQSClient(localAwsConfig(services.fauxqs));
   const plainSns = new SNSClient(localAwsConfig(services.fauxqs));
