@@ -138,8 +138,14 @@ export async function storeSynth(
   );
   const key = await synthCacheKey(input, files);
   const entry = path.join(cacheDir, key);
-  if (existsSync(entry)) await rm(staging, { recursive: true, force: true });
-  else await rename(staging, entry);
+  try {
+    if (existsSync(entry)) await rm(staging, { recursive: true, force: true });
+    else await rename(staging, entry);
+  } catch (error) {
+    // Another process stored the same key a moment ago: its entry is as good as ours.
+    if (!existsSync(entry)) throw error;
+    await rm(staging, { recursive: true, force: true });
+  }
   const manifest: SynthCacheManifest = { key, files };
   const temporary = path.join(cacheDir, `.${SYNTH_CACHE_MANIFEST}.${process.pid}`);
   await writeFile(temporary, JSON.stringify(manifest, null, 1));
