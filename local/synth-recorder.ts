@@ -4,7 +4,7 @@
  * the list to the file named by OUTBOX_SYNTH_RECORD when the process exits.
  */
 import fs from 'node:fs';
-import { registerHooks, syncBuiltinESMExports } from 'node:module';
+import * as nodeModule from 'node:module';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -15,7 +15,7 @@ if (out) {
     if (typeof file === 'string') seen.add(path.resolve(file));
     else if (file instanceof URL && file.protocol === 'file:') seen.add(fileURLToPath(file));
   };
-  registerHooks({
+  nodeModule.registerHooks({
     load(url, context, nextLoad) {
       if (url.startsWith('file:')) seen.add(fileURLToPath(url));
       return nextLoad(url, context);
@@ -31,7 +31,7 @@ if (out) {
     };
   }
   // ESM named imports of node:fs (`import { readFileSync }`) see the wrappers too.
-  syncBuiltinESMExports();
+  nodeModule.syncBuiltinESMExports();
   const writeFileSync = fs.writeFileSync;
   process.once('exit', () => writeFileSync(out, JSON.stringify([...seen])));
 }

@@ -5,6 +5,7 @@
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import * as nodeModule from 'node:module';
 import * as path from 'node:path';
 import type { CfnTemplate } from './runtime/template.ts';
 import { findCachedSynth, type SynthCacheInput, stagingDir, storeSynth } from './synth-cache.ts';
@@ -98,7 +99,8 @@ export async function synthesize<Resources extends Record<string, string> = Reco
   log: (line: string) => void = () => {},
   cacheDir?: string,
 ): Promise<Synthesized<Resources>> {
-  if (!cacheDir) {
+  // Recording what the app imports needs module.registerHooks (Node.js 22.15+); without it, no cache.
+  if (!cacheDir || typeof (nodeModule as { registerHooks?: unknown }).registerHooks !== 'function') {
     await runSynthScript(workDir, synthScript, context, log);
     return readSynthDir<Resources>(workDir, false);
   }
