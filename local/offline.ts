@@ -3,8 +3,6 @@
  * EventBridge bus and the Lambda/event-source emulation, and hands back what a workload or `--serve` needs.
  */
 
-import { spawn } from 'node:child_process';
-import { mkdir, readFile } from 'node:fs/promises';
 import * as path from 'node:path';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import {
@@ -27,7 +25,7 @@ import {
 import { type CfnTemplate, localPseudoParameters, resolveIntrinsics } from './runtime/template.ts';
 import { type DynamoDbLocal, startDynamoDbLocal } from './services/dynamodb-local.ts';
 import { type Fauxqs, startFauxqs } from './services/fauxqs.ts';
-import { SYNTH_RESULT_FILE, type SynthResult } from './synth-result.ts';
+import { synthesize } from './synthesize.ts';
 
 export const REGION = 'us-east-1';
 export const LOCAL_CREDENTIALS = { accessKeyId: 'local', secretAccessKey: 'local' };
@@ -42,6 +40,12 @@ export interface OfflineStackOptions {
   readonly synthScript: string;
   /** CDK context for the synth (e.g. shorter recovery thresholds for a demo). */
   readonly context?: Readonly<Record<string, string>>;
+  /**
+   * Where synthesized apps are cached (local/synth-cache.ts): the app is synthesized again only when one of its
+   * sources changed. `false` synthesizes every time.
+   * @default `<workDir>/synth-cache`
+   */
+  readonly synthCacheDir?: string | false;
   /** Function output and runtime warnings. */
   readonly log: (line: string) => void;
   /** Per-function endpoint overrides (fault injection), given the services' endpoints. */
@@ -88,44 +92,7 @@ export interface OfflineStack<Resources extends Record<string, string> = Record<
   stop(): Promise<void>;
 }
 
-/**
- * Synthesizes the CDK app into `<workDir>/cdk.out` in a child process (the same app `cdk deploy` deploys), so
- * aws-cdk-lib's memory is returned before the stack starts. The child inherits this process's Node flags (e.g.
- * `--conditions`), so it resolves modules the same way.
- */
-export async function synthesize<Resources extends Record<string, string> = Record<string, string>>(
-  workDir: string,
-  synthScript: string,
-  context: Readonly<Record<string, string>> = {},
-  log: (line: string) => void = () => {},
-): Promise<{ template: CfnTemplate; assetRoot: string; stackName: string; resources: Resources }> {
-  await mkdir(workDir, { recursive: true });
-  const child = spawn(
-    process.execPath,
-    [
-      ...process.execArgv,
-      '--disable-warning=ExperimentalWarning',
-      synthScript,
-      workDir,
-      JSON.stringify(context),
-    ],
-    { stdio: ['ignore', 'pipe', 'pipe'] },
-  );
-  let output = '';
-  const collect = (chunk: Buffer) => {
-    output += chunk.toString('utf8');
-    for (const line of chunk.toString('utf8').split('\n')) if (line.trim()) log(`[synth] ${line}`);
-  };
-  child.stdout.on('data', collect);
-  child.stderr.on('data', collect);
-  const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
-  if (code !== 0) throw new Error(`synthesizing the CDK app failed (exit ${code}):\n${output.slice(-4000)}`);
-  const result = JSON.parse(
-    await readFile(path.join(workDir, SYNTH_RESULT_FILE), 'utf8'),
-  ) as SynthResult<Resources>;
-  const template = JSON.parse(await readFile(result.templateFile, 'utf8')) as CfnTemplate;
-  return { template, assetRoot: result.assetRoot, stackName: result.stackName, resources: result.resources };
-}
+export { synthesize } from './synthesize.ts';
 
 /** What `startOfflineRuntime` runs: the stacks, in start order (produced while the emulators start). */
 export interface OfflineStacks {
@@ -383,7 +350,15 @@ export async function startOfflineStack<Resources extends Record<string, string>
   const offline = await startOfflineRuntime({
     ...options,
     synth: async () => {
-      synth = await synthesize<Resources>(options.workDir, options.synthScript, options.context, options.log);
+      synth = await synthesize<Resources>(
+        options.workDir,
+        options.synthScript,
+        options.context,
+        options.log,
+        options.synthCacheDir === false
+          ? undefined
+          : (options.synthCacheDir ?? path.join(options.workDir, 'synth-cache')),
+      );
       return {
         stacks: [{ template: synth.template, assetRoot: synth.assetRoot, stackName: synth.stackName }],
       };
@@ -407,7 +382,7 @@ export async function startOfflineStack<Resources extends Record<string, string>
     rules: offline.rules,
     resources: synthesized.resources,
     sqs: offline.sqs,
-    timings: offline.timings,
+    timings: { ...offline.timings, synthCacheHit: synthesized.cached ? 1 : 0 },
     lambdaEndpoint: offline.lambdaEndpoint.url,
     ref,
     attribute: (logicalId, name) => String(registry.getAtt(logicalId, name)),

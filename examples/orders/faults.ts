@@ -24,6 +24,7 @@
  *    at its DynamoDB proxy until billing has acknowledged the event, so each ack lands before the relay's
  *    bookkeeping; afterwards every OrderPlaced ack must be DONE and no acks alarm may fire.
  */
+import { gunzipSync } from 'node:zlib';
 import { SendMessageCommand } from '@aws-sdk/client-sqs';
 import { type DynamoDBDocumentClient, GetCommand, PutCommand } from '@aws-sdk/lib-dynamodb';
 import {
@@ -464,7 +465,12 @@ export function createFaultPlan(options: FaultPlanOptions): FaultPlan {
             Key: { pk: event.aggregateKey, sk: `EVT#${String(event.sequence).padStart(12, '0')}` },
           }),
         );
-        const body = String(item.Item?.envelope ?? '');
+        const stored = item.Item ?? {};
+        // The writer stores small envelopes as text, gzipped ones (compressEnvelopes) as binary.
+        const body =
+          stored.envelopeGzip instanceof Uint8Array
+            ? gunzipSync(stored.envelopeGzip).toString('utf8')
+            : String(stored.envelope ?? '');
         await stack.sqs.send(
           new SendMessageCommand({
             QueueUrl: stack.ref(stack.resources.billingQueue),

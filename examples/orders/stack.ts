@@ -30,6 +30,8 @@ export const DEMO_EVENT_SOURCE = '/demo/orders';
  */
 export const REPOSITORY_BUNDLING: nodejs.BundlingOptions = {
   esbuildArgs: { '--conditions': 'serverless-outbox-source' },
+  // esbuild lists each bundle's inputs (index.meta.json): the offline runtime's synth cache watches them.
+  metafile: true,
 };
 
 export interface OrdersStackProps extends StackProps {

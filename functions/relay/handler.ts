@@ -10,6 +10,7 @@ import { type RelayConfig, readRelayConfig } from './config.ts';
 import { decodeStreamRecord } from './decode.ts';
 import { createPredecessorFinder } from './predecessors.ts';
 import type { RetryPolicy } from './publish.ts';
+import { PublishedSequences } from './published-memory.ts';
 import {
   FinishedMemory,
   type RelayDependencies,
@@ -249,6 +250,7 @@ export function createRelayHandler(options: RelayHandlerOptions = {}) {
         retentionDays: config.retentionDays,
       }),
       memory: options.memory ?? new FinishedMemory(),
+      published: new PublishedSequences(),
       predecessors: createPredecessorFinder({ client: dynamodb, tableName: config.tableName }),
       ...(acks ? { acks } : {}),
     };

@@ -1,6 +1,7 @@
 import type { Bookkeeper } from './bookkeeping.ts';
 import type { Decoded, OutboxRecord, RecordKey } from './decode.ts';
 import { type PublishOptions, type PublishOutcome, type PublishStats, publishInOrder } from './publish.ts';
+import type { PublishedSequences } from './published-memory.ts';
 import type { Publisher } from './publishers.ts';
 
 /** One input to `relay`: a decoded record plus the caller's handle on it. */
@@ -165,6 +166,12 @@ export interface RelayDependencies {
    * @default - no lookup: a successor of a lost record is published before it
    */
   readonly predecessors?: PredecessorFinder;
+  /**
+   * The last sequence this container published per aggregate: a lookup is skipped when the previous sequence is
+   * known to be PUBLISHED (published-memory.ts).
+   * @default - nothing remembered: every such aggregate is looked up
+   */
+  readonly published?: PublishedSequences;
   /** Concurrent bookkeeping writes. @default 16 */
   readonly bookkeepingConcurrency?: number;
 }
@@ -453,7 +460,11 @@ export async function relay(
     for (const [pk, sequences] of publishable) {
       let previous = 0;
       for (const sequence of [...(known.get(pk) ?? [])].sort((a, b) => a - b)) {
-        if (sequence - previous > 1 && sequences.has(sequence))
+        if (
+          sequence - previous > 1 &&
+          sequences.has(sequence) &&
+          !deps.published?.isPublished(pk, sequence - 1)
+        )
           lookups.push({ pk, before: sequence, after: previous });
         previous = sequence;
       }
@@ -661,6 +672,10 @@ export async function relay(
       original.status === 'published' || original.status === 'quarantined' || original.status === 'held'
         ? { ...original, marked: false, ...(original.status === 'published' ? { sent: false } : {}) }
         : original;
+  }
+  for (const result of [...predecessors, ...results]) {
+    if (result?.status === 'published')
+      deps.published?.notePublished(result.record.pk, result.record.sequence);
   }
   return { results, predecessors, predecessorLookups, publish: published.stats };
 }

@@ -4,10 +4,12 @@
  * mapping reads): how many its filter expects, how many its consumer applied (dedup records or ordered cursors),
  * which are missing and which are in its DLQ.
  */
+
 import { DynamoDBClient, paginateScan } from '@aws-sdk/client-dynamodb';
 import { unmarshall } from '@aws-sdk/util-dynamodb';
 import { snsSubscriptionFilter } from '../../functions/contract/sns-subscription-filter.ts';
 import { compilePattern, eventBridgeEventOf } from '../../functions/patterns/event-pattern.ts';
+import { gunzipEnvelope } from '../../functions/relay/decode.ts';
 import type { OfflineRuntime } from '../offline.ts';
 import { functionNameOf } from '../runtime/event-source.ts';
 import type { LocalRuntime, LocalStackRuntime } from '../runtime/runtime.ts';
@@ -180,12 +182,17 @@ function toEvent(item: Record<string, unknown>): OutboxEvent | undefined {
     return undefined;
   if (item.status === 'CANCELLED' || item.status === 'PREPARED') return undefined;
   let envelope: Record<string, unknown> = {};
-  if (typeof item.envelope === 'string') {
-    try {
-      envelope = JSON.parse(item.envelope) as Record<string, unknown>;
-    } catch {
-      envelope = {};
-    }
+  try {
+    // A small envelope is text; a gzipped one (large, or stored compressed to save write units) is binary.
+    const json =
+      typeof item.envelope === 'string'
+        ? item.envelope
+        : item.envelopeGzip instanceof Uint8Array
+          ? gunzipEnvelope(item.envelopeGzip)
+          : undefined;
+    if (json !== undefined) envelope = JSON.parse(json) as Record<string, unknown>;
+  } catch {
+    envelope = {};
   }
   return {
     id: item.id,

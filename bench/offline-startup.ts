@@ -1,0 +1,60 @@
+/**
+ * One start of the offline demo stack, for `npm run bench -- offline`: run as its own process (so "from process
+ * start" includes Node's start-up and every import, as `npm start` does), it places one order as soon as the stack
+ * is ready and prints, as one JSON line, how long after process start the first effect was applied.
+ *
+ * Usage: node --conditions=serverless-outbox-source bench/offline-startup.ts <workDir> <synthCacheDir>
+ */
+const processStart = Date.now() - Math.round(process.uptime() * 1000);
+const [workDir, synthCacheDir] = process.argv.slice(2);
+if (!workDir || !synthCacheDir) throw new Error('usage: offline-startup.ts <workDir> <synthCacheDir>');
+
+const { startOfflineStack } = await import('../local/offline.ts');
+const { metricSum } = await import('../examples/orders/observe.ts');
+const { DEMO_SYNTH_SCRIPT } = await import('../examples/orders/synth.ts');
+const { BILLING_CONSUMER_NAME } = await import('../examples/orders/contract.ts');
+type DemoResources = import('../examples/orders/synth.ts').DemoResources;
+
+const importedAt = Date.now();
+const stack = await startOfflineStack<DemoResources>({
+  workDir,
+  synthScript: DEMO_SYNTH_SCRIPT,
+  synthCacheDir,
+  log: () => {},
+});
+try {
+  const readyAt = Date.now();
+  const outcome = await stack.runtime.invoke(stack.resources.producer, {
+    action: 'place',
+    orderId: `startup-${process.pid}`,
+    commandId: `startup-${process.pid}`,
+    customerId: 'c-1',
+    amountCents: 1000,
+  });
+  if (!(outcome.result as { ok?: boolean } | undefined)?.ok)
+    throw new Error(`placing the order failed: ${JSON.stringify(outcome.result)}`);
+  const deadline = Date.now() + 60_000;
+  while (
+    metricSum(stack.runtime.metrics, 'ServerlessOutbox', 'EventsProcessed', {
+      consumer: BILLING_CONSUMER_NAME,
+    }) < 1
+  ) {
+    if (Date.now() > deadline) throw new Error('no effect applied within 60 s of the order');
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+  const appliedAt = Date.now();
+  console.log(
+    JSON.stringify({
+      first_effect_ms_from_process_start: appliedAt - processStart,
+      ready_ms_from_process_start: readyAt - processStart,
+      imports_ms_from_process_start: importedAt - processStart,
+      synth_ms: stack.timings.synthMs ?? 0,
+      services_ms: stack.timings.servicesMs ?? 0,
+      runtime_ready_ms: stack.timings.readyMs ?? 0,
+      synth_cache_hit: stack.timings.synthCacheHit ?? 0,
+    }),
+  );
+} finally {
+  await stack.stop();
+}
+process.exit(0);
