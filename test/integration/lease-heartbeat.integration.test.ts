@@ -48,7 +48,7 @@ describe('lease mode: the lease outlives a slow effect (#10.7), against DynamoDB
   it('a second delivery while a slow effect outruns leaseMs does not run the effect concurrently', async () => {
     const tableName = await createDedupTable();
     // Long enough that a renewal lands in time on a busy machine (each has leaseMs * 2/3 to arrive).
-    const leaseMs = 1_500;
+    const leaseMs = 3_000;
     let running = 0;
     let mostAtOnce = 0;
     let runs = 0;
