@@ -39,6 +39,7 @@ export {
   type SynthesizedApp,
   synthesizeApp,
 } from './app/synthesize-app.ts';
+export { type SeededRandom, seededRandom } from './chaos/prng.ts';
 export { createLocalEventBridge, type LocalEventBridge } from './eventbridge/bus.ts';
 export {
   type FaultProxy,
