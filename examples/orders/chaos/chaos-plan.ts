@@ -344,7 +344,13 @@ export function createChaosPlan(random: SeededRandom, orders: number): ChaosPlan
       return schedule.delayedSteps.get(`${orderId}.${step}`);
     },
 
-    producerCalled() {
+    producerCalled(command, outcome) {
+      if (!outcome.ok) {
+        const type = outcome.errorType ?? 'refused';
+        if ((calls[`producer-error ${type}`] ?? 0) < 3)
+          log.push(`producer call ${command.commandId} failed: ${type} after ${Math.round(outcome.durationMs ?? 0)} ms`);
+        nth(`producer-error ${type}`);
+      }
       if (
         duplicatesDuringWorkload <= 0 ||
         !stackRef ||

@@ -65,7 +65,8 @@ export async function runChaos(options: ChaosOptions): Promise<number> {
     const random = seededRandom(seed);
     const workload = random.fork('workload');
     const ratePerSecond = workload.int(6, 16);
-    const concurrency = workload.int(2, 6);
+    // The offline runtime allows 4 concurrent environments per function (like a small reserved concurrency).
+    const concurrency = workload.int(2, 4);
     const orders = Math.max(12, Math.ceil((options.minutes * 60 * ratePerSecond) / 3));
     const plan = createChaosPlan(random.fork('faults'), orders);
     const runDir = path.join(options.workDir, `chaos-${seed}`);
