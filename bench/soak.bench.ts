@@ -155,7 +155,9 @@ export async function run(): Promise<Record<string, number | string>> {
       const event = committedById.get(key.split('/')[1] ?? '');
       if (!event || event.committedAt < start) continue;
       const index = Math.floor((event.committedAt - start) / windowMs);
-      windows[index] = [...(windows[index] ?? []), Math.max(0, appliedAt - event.committedAt)];
+      const bucket = windows[index] ?? [];
+      bucket.push(Math.max(0, appliedAt - event.committedAt));
+      windows[index] = bucket;
     }
     const windowed = (pick: (s: Sample) => number) =>
       Array.from({ length: Math.max(1, Math.ceil((workloadEnd - start) / windowMs)) }, (_, w) =>
