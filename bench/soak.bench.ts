@@ -201,6 +201,9 @@ export async function run(): Promise<Record<string, number | string>> {
       node_rss_grew_after_warmup: grew(memory.nodeRss),
       node_heap_grew_after_warmup: grew(memory.nodeHeap),
       jvm_rss_grew_after_warmup: grew(memory.jvmRss),
+      // Bounded by design, but growing until their cap: they explain part of a short soak's growth.
+      offline_metric_datapoints: runtime.metrics.all().length,
+      outbox_items: snapshot.committed.length,
     };
     return result;
   } finally {
