@@ -406,6 +406,15 @@ export function createChaosPlan(random: SeededRandom, orders: number): ChaosPlan
         );
       }
 
+      for (const queue of [stack.resources.billingQueue, stack.resources.notificationsQueue]) {
+        const name = stack.attribute(queue, 'QueueName');
+        const left = await stack.fauxqs.inspectQueue(name);
+        const depth = left
+          ? left.messages.ready.length + left.messages.inflight.length + left.messages.delayed.length
+          : 0;
+        if (depth > 0) problems.push(`${depth} messages still in ${name}`);
+      }
+
       const acks = await readAcks(doc, table);
       const pending = acks.filter((a) => a.status !== 'DONE' && a.status !== 'FAILED');
       const failed = acks.filter((a) => a.status === 'FAILED');
