@@ -16,8 +16,9 @@ import {
 } from 'serverless-outbox/local';
 import { NOTIFIED_EVENT_TYPES, ORDER_PLACED } from '../contract.ts';
 import type { FaultPlan } from '../faults.ts';
-import { readAcks, readOutbox } from '../observe.ts';
+import { readOutbox } from '../observe.ts';
 import type { DemoStack } from '../synth.ts';
+import { checkInvariants } from './invariants.ts';
 import { type ChaosSchedule, describeSchedule, drawSchedule } from './schedule.ts';
 
 export interface ChaosPlan extends FaultPlan {
@@ -369,60 +370,10 @@ export function createChaosPlan(random: SeededRandom, orders: number): ChaosPlan
     verdict: (stack, doc) => plan.inspect(stack, doc, false),
 
     async inspect(stack, doc, quiet) {
-      const problems: string[] = [];
-      const table = stack.ref(stack.resources.outboxTable);
-      const snapshot = await readOutbox(doc, table);
-      const fired = stack.runtime.alarms.fired.map((t) => t.logicalId);
-      const alarmed = (pattern: RegExp) => fired.some((id) => pattern.test(id));
-
-      const unquarantined = poisonIds.filter((id) => !snapshot.quarantinedIds.includes(id));
-      if (unquarantined.length > 0)
-        problems.push(`poison records not quarantined: ${unquarantined.join(', ')}`);
-      if (snapshot.quarantinedIds.length > 0 && !alarmed(/Quarantined/))
-        problems.push(`${snapshot.quarantinedIds.length} records quarantined but no quarantine alarm fired`);
-
-      for (const [queue, dlq, sent] of [
-        ['notifications', stack.resources.notificationsDlq, schedule.poisonMessages.notifications],
-        ['billing', stack.resources.billingDlq, schedule.poisonMessages.billing],
-      ] as const) {
-        const depth = await stack.fauxqs.inspectQueue(stack.attribute(dlq, 'QueueName'));
-        const dead = depth ? depth.messages.ready.length + depth.messages.inflight.length : 0;
-        if (dead < sent) problems.push(`${queue}: ${sent} poison messages sent, ${dead} dead-lettered`);
-        if (dead > 0 && !alarmed(/DeadLetter/))
-          problems.push(`${queue}: ${dead} messages dead-lettered but no dead-letter alarm fired`);
-      }
-
-      const stuck =
-        snapshot.committed.length - (snapshot.byStatus.PUBLISHED ?? 0) - snapshot.quarantinedIds.length;
-      const cancelled = snapshot.byStatus.CANCELLED ?? 0;
-      if (stuck - cancelled > 0) {
-        const statuses = Object.entries(snapshot.byStatus)
-          .filter(([s]) => !['PUBLISHED', 'QUARANTINED', 'CANCELLED'].includes(s))
-          .map(([s, n]) => `${n} ${s}`)
-          .join(', ');
-        problems.push(
-          `${stuck - cancelled} outbox records never published (${statuses})` +
-            (alarmed(/OldestUnpublished|Stuck/) ? ' (alarmed)' : ' and no alarm fired'),
-        );
-      }
-
-      for (const queue of [stack.resources.billingQueue, stack.resources.notificationsQueue]) {
-        const name = stack.attribute(queue, 'QueueName');
-        const left = await stack.fauxqs.inspectQueue(name);
-        const depth = left
-          ? left.messages.ready.length + left.messages.inflight.length + left.messages.delayed.length
-          : 0;
-        if (depth > 0) problems.push(`${depth} messages still in ${name}`);
-      }
-
-      const acks = await readAcks(doc, table);
-      const pending = acks.filter((a) => a.status !== 'DONE' && a.status !== 'FAILED');
-      const failed = acks.filter((a) => a.status === 'FAILED');
-      if (pending.length > 0)
-        problems.push(`${pending.length} acks neither DONE nor FAILED (e.g. ${pending[0]?.eventId})`);
-      if (failed.length > 0 && !alarmed(/AcksFailed/))
-        problems.push(`${failed.length} acks FAILED but no acks alarm fired`);
-
+      const check = await checkInvariants(stack, doc, {
+        poisonIds,
+        poisonMessages: schedule.poisonMessages,
+      });
       if (!quiet) {
         log.push(
           `faults fired: ${Object.entries(counts)
@@ -430,10 +381,10 @@ export function createChaosPlan(random: SeededRandom, orders: number): ChaosPlan
             .join(', ')}`,
         );
         log.push(
-          `alarms fired: ${[...new Set(fired)].join(', ') || 'none'}; acks ${acks.length} (${failed.length} FAILED)`,
+          `alarms fired: ${check.alarmsFired.join(', ') || 'none'}; acks ${check.acks} (${check.acksFailed} FAILED)`,
         );
       }
-      return problems;
+      return check.problems;
     },
 
     describe: () => [...log],
