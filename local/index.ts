@@ -47,6 +47,7 @@ export {
   type SynthesizedApp,
   synthesizeApp,
 } from './app/synthesize-app.ts';
+export { type SeededRandom, seededRandom } from './chaos/prng.ts';
 export { createLocalEventBridge, type LocalEventBridge } from './eventbridge/bus.ts';
 export {
   type FaultProxy,

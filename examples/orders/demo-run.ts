@@ -44,6 +44,8 @@ export interface DemoRunOptions {
   readonly faults: boolean;
   /** Enforce IAM offline (`--no-iam` turns it off). @default true */
   readonly iam?: boolean;
+  /** A fault plan of the caller's (the chaos run's); takes the place of the fixed `--faults` list. */
+  readonly faultPlan?: FaultPlan;
   /** Most time to wait for the last effects after the workload, in ms. */
   readonly settleTimeoutMs: number;
   readonly processStart: number;
@@ -110,9 +112,8 @@ export async function runDemo(options: DemoRunOptions): Promise<number> {
   await mkdir(options.workDir, { recursive: true });
   const logFile = path.join(options.workDir, 'functions.log');
   const log = createWriteStream(logFile);
-  const faults: FaultPlan | undefined = options.faults
-    ? createFaultPlan({ orders: options.orders })
-    : undefined;
+  const faults: FaultPlan | undefined =
+    options.faultPlan ?? (options.faults ? createFaultPlan({ orders: options.orders }) : undefined);
   await faults?.prepare();
   console.log(
     `serverless-outbox offline: synthesizing the CDK app and starting the stack (logs: ${logFile})`,

@@ -16,7 +16,11 @@ const USAGE = `usage: npm start -- [--orders N] [--rate N] [--concurrency N] [--
   --faults          inject failures during the workload (see README)
   --no-iam          do not enforce IAM and resource policies offline (enforced by default)
   --serve           keep the stack running and print its endpoints (Ctrl-C stops)
-  --settle-seconds  most time to wait for the last effects                default 60
+  --settle-seconds  most time to wait for the last effects                default 60 (chaos: 180)
+  --chaos           seeded chaos runs: workload and faults drawn from the seed (see README)
+  --seed N          first seed of --chaos                                 default 1
+  --runs K          chaos runs, seeds N..N+K-1                            default 1
+  --minutes M       workload minutes per chaos run (decimals allowed)     default 2
 `;
 
 function positiveInt(value: string | undefined, name: string, fallback: number): number {
@@ -39,6 +43,10 @@ export async function runLocalCommand(argv: string[]): Promise<number> {
       'no-iam': { type: 'boolean', default: false },
       serve: { type: 'boolean', default: false },
       'settle-seconds': { type: 'string' },
+      chaos: { type: 'boolean', default: false },
+      seed: { type: 'string' },
+      runs: { type: 'string' },
+      minutes: { type: 'string' },
       help: { type: 'boolean', short: 'h', default: false },
     },
     strict: true,
@@ -48,6 +56,22 @@ export async function runLocalCommand(argv: string[]): Promise<number> {
     return 0;
   }
   const workDir = path.resolve(LOCAL_WORK_DIR);
+  if (values.chaos) {
+    const { runChaos } = await import('./chaos/chaos-run.ts');
+    const seed = Number(values.seed ?? 1);
+    const minutes = Number(values.minutes ?? 2);
+    if (!Number.isSafeInteger(seed))
+      throw new Error(`--seed must be an integer, but "${values.seed}" was given`);
+    if (!(minutes > 0))
+      throw new Error(`--minutes must be a positive number, but "${values.minutes}" was given`);
+    return runChaos({
+      workDir,
+      seed,
+      runs: positiveInt(values.runs, 'runs', 1),
+      minutes,
+      settleTimeoutMs: positiveInt(values['settle-seconds'], 'settle-seconds', 180) * 1000,
+    });
+  }
   if (values.serve) {
     const { serve } = await import('./serve.ts');
     return serve({ workDir });

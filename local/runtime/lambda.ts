@@ -348,6 +348,11 @@ export class LambdaRuntime {
     return `arn:aws:lambda:${this.#region}:${this.#accountId}:function:${functionName}`;
   }
 
+  /** The function's timeout in seconds (Lambda's default 3 when the template sets none). */
+  timeoutSeconds(functionNameOrArn: string): number {
+    return this.#lookup(functionNameOrArn).config.timeoutSeconds ?? 3;
+  }
+
   functionNames(): string[] {
     return [...this.#functions.keys()];
   }

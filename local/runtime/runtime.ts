@@ -370,7 +370,11 @@ export async function startLocalRuntime(opts: LocalRuntimeOptions): Promise<Loca
                 log,
                 ...(opts.sqsFailedVisibilitySeconds === undefined
                   ? {}
-                  : { failedVisibilitySeconds: opts.sqsFailedVisibilitySeconds }),
+                  : {
+                      failedVisibilitySeconds: opts.sqsFailedVisibilitySeconds,
+                      // A crashed lease-mode consumer's lease ends at most its timeout + 1 s after it started.
+                      crashedVisibilitySeconds: () => lambda.timeoutSeconds(config.functionName) + 2,
+                    }),
               }),
             );
           }

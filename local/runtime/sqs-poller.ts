@@ -52,6 +52,14 @@ export interface SqsPollerDeps {
    * @default - the queue's visibility timeout, as in AWS
    */
   readonly failedVisibilitySeconds?: number;
+  /**
+   * With time compression: messages of an invocation that failed as a whole (crashed, timed out) come back no
+   * sooner than this many seconds, so a lease the dead invocation held (lease mode: at most the function's timeout
+   * plus a margin) has expired. Otherwise every early return finds the lease still held and maxReceiveCount
+   * dead-letters an event that AWS (visibility timeout 6 × the function's timeout) would deliver.
+   * @default - failedVisibilitySeconds
+   */
+  readonly crashedVisibilitySeconds?: () => number;
 }
 
 /** The record Lambda puts in `event.Records` for SQS. */
@@ -194,6 +202,9 @@ export class SqsPoller {
     }
     this.stats.failed += failed.size;
     if (failed.size > 0 && this.#deps.failedVisibilitySeconds !== undefined) {
+      const visibility = outcome.error
+        ? Math.max(this.#deps.failedVisibilitySeconds, this.#deps.crashedVisibilitySeconds?.() ?? 0)
+        : this.#deps.failedVisibilitySeconds;
       const again = records.filter((r) => failed.has(r.messageId));
       for (let i = 0; i < again.length; i += 10) {
         await this.#deps.sqs
@@ -203,7 +214,7 @@ export class SqsPoller {
               Entries: again.slice(i, i + 10).map((r, index) => ({
                 Id: String(index),
                 ReceiptHandle: r.receiptHandle,
-                VisibilityTimeout: this.#deps.failedVisibilitySeconds,
+                VisibilityTimeout: visibility,
               })),
             }),
           )

@@ -61,11 +61,14 @@ describe('SqsPoller', () => {
     return { url, arn };
   }
 
-  function startPoller(config: Omit<SqsMappingConfig, 'id' | 'functionName'>) {
+  function startPoller(
+    config: Omit<SqsMappingConfig, 'id' | 'functionName'>,
+    compression: { failedVisibilitySeconds?: number; crashedVisibilitySeconds?: () => number } = {},
+  ) {
     const recording = recordingInvoker(runtime);
     const poller = new SqsPoller(
       { id: 'test-mapping', functionName: 'consumer', ...config },
-      { invoker: recording.invoker, sqs, waitTimeSeconds: 1, log: () => {} },
+      { invoker: recording.invoker, sqs, waitTimeSeconds: 1, log: () => {}, ...compression },
     );
     pollers.push(poller);
     poller.start();
@@ -220,5 +223,20 @@ describe('SqsPoller', () => {
       for (let i = 1; i < spans.length; i++)
         expect(spans[i]?.[0]).toBeGreaterThanOrEqual(spans[i - 1]?.[1] ?? 0);
     }
+  });
+
+  it('with time compression, messages of a crashed invocation come back only after the crash visibility (chaos seed 1: leases a dead consumer held outlived the compressed returns and maxReceiveCount dead-lettered live events)', async () => {
+    const { url, arn } = await queue('sqs-crash-visibility', { VisibilityTimeout: '30' });
+    await sqs.send(
+      new SendMessageCommand({ QueueUrl: url, MessageBody: JSON.stringify({ id: 'c1', throw: 1 }) }),
+    );
+    const { calls, poller } = startPoller(
+      { queueUrl: url, queueArn: arn, batchSize: 1 },
+      { failedVisibilitySeconds: 1, crashedVisibilitySeconds: () => 4 },
+    );
+    await eventually(() => (poller.stats.deleted === 1 ? true : undefined), 15_000);
+    expect(calls).toHaveLength(2);
+    const returnedAfterMs = (calls[1]?.startedAt ?? 0) - (calls[0]?.endedAt ?? 0);
+    expect(returnedAfterMs).toBeGreaterThanOrEqual(3_500);
   });
 });
