@@ -112,8 +112,8 @@ export interface OutboxWriterOptions {
   readonly now?: () => number;
   /**
    * `when-cheaper`: gzip an envelope whenever that makes its record fewer started KB (a ~1 KB event: 3 write units
-   * fewer per event); `large-only`: only past 300 KB. See envelope-storage.ts.
-   * @default process.env.OUTBOX_ENVELOPE_COMPRESSION, else 'large-only'
+   * fewer per event); `large-only`: only past 300 KB (every reader decodes both). See envelope-storage.ts.
+   * @default process.env.OUTBOX_ENVELOPE_COMPRESSION, else 'when-cheaper'
    */
   readonly compressEnvelopes?: EnvelopeCompression;
 }
