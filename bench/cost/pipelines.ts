@@ -138,8 +138,11 @@ async function subscribeQueue(
 
 export interface OutboxPipelineOptions {
   readonly subscribers: 1 | 2;
-  /** `ours`: IdempotentConsumer (ordered, then transactional); `powertools`: makeIdempotent per record. */
-  readonly consumer: 'ours' | 'powertools';
+  /**
+   * `ours`: IdempotentConsumer (ordered, then transactional); `single-item`: the first subscriber in mode
+   * 'single-item' (its cursor on the effect's item); `powertools`: makeIdempotent per record.
+   */
+  readonly consumer: 'ours' | 'single-item' | 'powertools';
   /** The writer's `compressEnvelopes`. @default the writer's default */
   readonly compressEnvelopes?: 'large-only' | 'when-cheaper';
 }
@@ -198,7 +201,19 @@ export async function runOutboxPipeline(
     const label = `consumer-${index + 1}`;
     const db = meteredDynamoDb(meter, services.dynamodb, label);
     const effects = await createTable(services.dynamodb, `cost-effects${index + 1}`, 'id');
-    if (options.consumer === 'ours') {
+    if (options.consumer === 'single-item' && index === 0) {
+      const consumer = createConsumer({
+        name: `subscriber-${index + 1}`,
+        mode: 'single-item',
+        client: db.doc,
+        metrics: new CountingMetrics(),
+        logger: silentLogger,
+        handle: (event: OutboxEnvelope) => ({
+          Update: effectUpdate(effects.tableName, event.partitionkey, event.sequence),
+        }),
+      });
+      consumers.push((event) => consumer.processBatch(event, CONTEXT));
+    } else if (options.consumer !== 'powertools') {
       const dedup = await createTable(services.dynamodb, 'cost-dedup', 'pk');
       const consumer = createConsumer({
         name: `subscriber-${index + 1}`,
