@@ -75,6 +75,12 @@ export function validateSingleWrite(consumer: string, eventId: string, write: un
     RESERVED_PATTERN.test(expressions)
   )
     throw invalid(`the write uses ${RESERVED.join(', ')}, which the consumer keeps on the item`);
+  const placeholders = [
+    ...Object.keys(body.ExpressionAttributeNames ?? {}),
+    ...Object.keys(body.ExpressionAttributeValues ?? {}),
+  ];
+  if (placeholders.some((p) => /^[#:]outbox/.test(p)))
+    throw invalid("placeholders starting with #outbox or :outbox are the consumer's; rename yours");
   if (entry.Update && !entry.Update.Key) throw invalid('the Update has no Key');
   if (entry.Put && !entry.Put.Item) throw invalid('the Put has no Item');
   return entry;
