@@ -12,6 +12,7 @@ import type { AttributeValue } from '@aws-sdk/client-dynamodb';
 import { type DynamoDBDocumentClient, PutCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { unmarshall } from '@aws-sdk/util-dynamodb';
 import type { OutboxEnvelope } from '../runtime/envelope.ts';
+import { withSetAssignments } from '../runtime/update-expression.ts';
 import { isRetryableAwsError } from './dedup-store.ts';
 import {
   BusinessConditionFailedError,
@@ -86,16 +87,8 @@ export function validateSingleWrite(consumer: string, eventId: string, write: un
   return entry;
 }
 
-/** Adds the cursor assignments to an update expression: into its SET clause, or as a new one. */
-function withCursorSet(expression: string | undefined): string {
-  const ours =
-    '#outboxStream = :outboxStream, #outboxSequence = :outboxSequence, #outboxEventId = :outboxEventId';
-  if (!expression?.trim()) return `SET ${ours}`;
-  const set = /(^|\s)SET\s/i.exec(expression);
-  if (!set) return `${expression} SET ${ours}`;
-  const at = set.index + set[0].length;
-  return `${expression.slice(0, at)}${ours}, ${expression.slice(at)}`;
-}
+const CURSOR_ASSIGNMENTS =
+  '#outboxStream = :outboxStream, #outboxSequence = :outboxSequence, #outboxEventId = :outboxEventId';
 
 function cursorCondition(expected: number, onGap: GapPolicy): string {
   if (onGap === 'accept')
@@ -127,7 +120,9 @@ export async function applySingleItem(
   const body = (write.Put ?? write.Update) as Put | Update;
   const ours = cursorCondition(expected, onGap);
   const conditionExpression = body.ConditionExpression ? `(${ours}) AND (${body.ConditionExpression})` : ours;
-  const updateExpression = write.Update ? withCursorSet(write.Update.UpdateExpression) : '';
+  const updateExpression = write.Update
+    ? withSetAssignments(write.Update.UpdateExpression, CURSOR_ASSIGNMENTS)
+    : '';
   // DynamoDB refuses unused placeholders: pass only the cursor's that the expressions use.
   const used = `${conditionExpression} ${updateExpression}`;
   const pick = <T>(entries: Record<string, T>) =>
