@@ -4,7 +4,8 @@
  * (bench/prices.ts):
  * - ours: writer → relay → SNS FIFO → SQS FIFO → our consumer (one ordered subscriber; then two subscribers;
  *   `ours_large_only`: one subscriber, the writer's `compressEnvelopes: 'large-only'` (the default before
- *   'when-cheaper'); `ours_single_item`: one subscriber in mode 'single-item', its cursor on the effect's item);
+ *   'when-cheaper'); `ours_single_item`: one subscriber in mode 'single-item', its cursor on the effect's item;
+ *   `ours_floor`: that, and the writer's `aggregate.versionOn` (the version on the order item, no head item));
  * - `baseline_sample`: the serverless-patterns outbox sample's design (stream on the business table → Lambda →
  *   PutEvents → SQS → consumer), which loses events on a failed put, orders nothing and deduplicates nothing;
  * - `baseline_powertools`: our writer and relay, with a consumer made idempotent by Powertools.
@@ -123,6 +124,15 @@ export async function run(): Promise<Record<string, number | string>> {
           (meter) => runOutboxPipeline(meter, services, shape, { subscribers: 1, consumer: 'single-item' }),
         ],
         [
+          'ours_floor',
+          (meter) =>
+            runOutboxPipeline(meter, services, shape, {
+              subscribers: 1,
+              consumer: 'single-item',
+              versionOnOrder: true,
+            }),
+        ],
+        [
           'powertools',
           (meter) => runOutboxPipeline(meter, services, shape, { subscribers: 1, consumer: 'powertools' }),
         ],
@@ -165,14 +175,20 @@ export async function run(): Promise<Record<string, number | string>> {
     const sample = usdPerMillion(headline.sample as Measured);
     const powertools = usdPerMillion(headline.powertools as Measured);
     const singleItem = usdPerMillion(headline.ours_single_item as Measured);
+    const floor = usdPerMillion(headline.ours_floor as Measured);
     figures.ratio_to_sample = round(ours / sample, 2);
     figures.ratio_to_powertools = round(ours / powertools, 2);
     figures.ours_single_item_ratio_to_sample = round(singleItem / sample, 2);
     figures.ours_single_item_ratio_to_powertools = round(singleItem / powertools, 2);
+    figures.ours_floor_ratio_to_sample = round(floor / sample, 2);
+    figures.ours_floor_ratio_to_powertools = round(floor / powertools, 2);
     console.log(`ours / sample (stream → PutEvents, no outbox, no dedup): ${round(ours / sample, 2)}×`);
     console.log(`ours / our relay + Powertools idempotency consumer: ${round(ours / powertools, 2)}×`);
     console.log(
       `ours, single-item consumer / sample: ${round(singleItem / sample, 2)}×; / Powertools: ${round(singleItem / powertools, 2)}×`,
+    );
+    console.log(
+      `ours, single-item consumer + version on the order item / sample: ${round(floor / sample, 2)}×; / Powertools: ${round(floor / powertools, 2)}×`,
     );
     return figures;
   } finally {

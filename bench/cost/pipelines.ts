@@ -143,6 +143,8 @@ export interface OutboxPipelineOptions {
    * 'single-item' (its cursor on the effect's item); `powertools`: makeIdempotent per record.
    */
   readonly consumer: 'ours' | 'single-item' | 'powertools';
+  /** The writer keeps the aggregate version on the order item (`aggregate.versionOn`), no head item. */
+  readonly versionOnOrder?: boolean;
   /** The writer's `compressEnvelopes`. @default the writer's default */
   readonly compressEnvelopes?: 'large-only' | 'when-cheaper';
 }
@@ -153,7 +155,7 @@ export async function runOutboxPipeline(
   shape: WorkloadShape,
   options: OutboxPipelineOptions,
 ): Promise<PipelineRun> {
-  const run = `${options.consumer}-${options.compressEnvelopes ?? 'default'}-${shape.name}-${options.subscribers}-${process.pid}-${Date.now()}`;
+  const run = `${options.consumer}-${options.compressEnvelopes ?? 'default'}-${options.versionOnOrder ? 'v' : 'h'}-${shape.name}-${options.subscribers}-${process.pid}-${Date.now()}`;
   const outbox = await createLocalOutboxTable(services.dynamodb, 'cost-outbox');
   const orders = await createTable(services.dynamodb, 'cost-orders', 'orderId');
   const producer = meteredDynamoDb(meter, services.dynamodb, 'producer');
@@ -263,7 +265,12 @@ export async function runOutboxPipeline(
       const state = orderState(order, sequence);
       await meter.invoke('producer', MEMORY_MB.producer, () =>
         writer.transact({
-          aggregate: { key: `order#${order}` },
+          aggregate: {
+            key: `order#${order}`,
+            ...(options.versionOnOrder
+              ? { versionOn: { TableName: orders.tableName, Key: { orderId: order } } }
+              : {}),
+          },
           events: [{ type: `Order${sequence}`, data: state }],
           writes: [{ Put: { TableName: orders.tableName, Item: state } }],
         }),
