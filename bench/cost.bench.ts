@@ -3,7 +3,9 @@
  * fauxqs with the real code, billing what AWS would (bench/cost/meter.ts) at us-east-1 list prices
  * (bench/prices.ts):
  * - ours: writer → relay → SNS FIFO → SQS FIFO → our consumer (one ordered subscriber; then two subscribers;
- *   `ours_compressed`: one subscriber, the writer's `compressEnvelopes: 'when-cheaper'`);
+ *   `ours_large_only`: one subscriber, the writer's `compressEnvelopes: 'large-only'` (the default before
+ *   'when-cheaper'); `ours_single_item`: one subscriber in mode 'single-item', its cursor on the effect's item;
+ *   `ours_floor`: that, and the writer's `aggregate.versionOn` (the version on the order item, no head item));
  * - `baseline_sample`: the serverless-patterns outbox sample's design (stream on the business table → Lambda →
  *   PutEvents → SQS → consumer), which loses events on a failed put, orders nothing and deduplicates nothing;
  * - `baseline_powertools`: our writer and relay, with a consumer made idempotent by Powertools.
@@ -50,6 +52,8 @@ interface Measured {
   readonly run: PipelineRun;
   readonly usage: Usage;
   readonly byLabel: Record<string, Usage>;
+  /** Write units and requests per event for each `part · operation · table[/index]`. */
+  readonly writesByCall: Record<string, { requests: number; wcu: number }>;
 }
 
 async function measure(pipeline: (meter: BillingMeter) => Promise<PipelineRun>): Promise<Measured> {
@@ -59,7 +63,13 @@ async function measure(pipeline: (meter: BillingMeter) => Promise<PipelineRun>):
     throw new Error(`expected ${run.effectsExpected} effects, ${run.effectsApplied} were applied`);
   const byLabel: Record<string, Usage> = {};
   for (const label of meter.labels()) byLabel[label] = meter.of(label);
-  return { run, usage: meter.total(), byLabel };
+  const writesByCall: Measured['writesByCall'] = {};
+  for (const [call, { requests, writeUnits }] of meter.writesByCall())
+    writesByCall[call] = {
+      requests: round(requests / run.events, 3),
+      wcu: round(writeUnits / run.events, 3),
+    };
+  return { run, usage: meter.total(), byLabel, writesByCall };
 }
 
 const perEvent = (value: number, m: Measured) => value / m.run.events;
@@ -101,12 +111,25 @@ export async function run(): Promise<Record<string, number | string>> {
           (meter) => runOutboxPipeline(meter, services, shape, { subscribers: 2, consumer: 'ours' }),
         ],
         [
-          'ours_compressed',
+          'ours_large_only',
           (meter) =>
             runOutboxPipeline(meter, services, shape, {
               subscribers: 1,
               consumer: 'ours',
-              compressEnvelopes: 'when-cheaper',
+              compressEnvelopes: 'large-only',
+            }),
+        ],
+        [
+          'ours_single_item',
+          (meter) => runOutboxPipeline(meter, services, shape, { subscribers: 1, consumer: 'single-item' }),
+        ],
+        [
+          'ours_floor',
+          (meter) =>
+            runOutboxPipeline(meter, services, shape, {
+              subscribers: 1,
+              consumer: 'single-item',
+              versionOnOrder: true,
             }),
         ],
         [
@@ -137,16 +160,36 @@ export async function run(): Promise<Record<string, number | string>> {
           );
         }
         if (shape === SHAPES[0]) headline[name] = measured;
+        if (shape === SHAPES[0] && name.startsWith('ours') && name !== 'ours_2_subscribers') {
+          console.log(`\nWrite units per event by call, ${name} / ${shape.name}:`);
+          console.table(measured.writesByCall);
+          figures[`${prefix}wcu_per_event_by_call`] = Object.entries(measured.writesByCall)
+            .filter(([, c]) => c.wcu > 0)
+            .map(([call, c]) => `${call} ${c.wcu}`)
+            .join('; ');
+        }
       }
     }
     console.table(table);
     const ours = usdPerMillion(headline.ours as Measured);
     const sample = usdPerMillion(headline.sample as Measured);
     const powertools = usdPerMillion(headline.powertools as Measured);
+    const singleItem = usdPerMillion(headline.ours_single_item as Measured);
+    const floor = usdPerMillion(headline.ours_floor as Measured);
     figures.ratio_to_sample = round(ours / sample, 2);
     figures.ratio_to_powertools = round(ours / powertools, 2);
+    figures.ours_single_item_ratio_to_sample = round(singleItem / sample, 2);
+    figures.ours_single_item_ratio_to_powertools = round(singleItem / powertools, 2);
+    figures.ours_floor_ratio_to_sample = round(floor / sample, 2);
+    figures.ours_floor_ratio_to_powertools = round(floor / powertools, 2);
     console.log(`ours / sample (stream → PutEvents, no outbox, no dedup): ${round(ours / sample, 2)}×`);
     console.log(`ours / our relay + Powertools idempotency consumer: ${round(ours / powertools, 2)}×`);
+    console.log(
+      `ours, single-item consumer / sample: ${round(singleItem / sample, 2)}×; / Powertools: ${round(singleItem / powertools, 2)}×`,
+    );
+    console.log(
+      `ours, single-item consumer + version on the order item / sample: ${round(floor / sample, 2)}×; / Powertools: ${round(floor / powertools, 2)}×`,
+    );
     return figures;
   } finally {
     await Promise.allSettled([dynamodb.stop(), fauxqs.stop()]);

@@ -90,7 +90,12 @@ export interface MeteredClient {
   middlewareStack: { add(middleware: never, options: { step: 'initialize'; name: string }): void };
 }
 
-type TableCapacity = { TableName?: string; CapacityUnits?: number };
+type TableCapacity = {
+  TableName?: string;
+  CapacityUnits?: number;
+  Table?: { CapacityUnits?: number };
+  GlobalSecondaryIndexes?: Record<string, { CapacityUnits?: number }>;
+};
 type Capacity = TableCapacity | TableCapacity[] | undefined;
 
 /** Units in total and on business tables (ReturnConsumedCapacity=INDEXES gives one entry per table). */
@@ -108,10 +113,20 @@ function unitsOf(
   return { all, business };
 }
 
+/** A bench table's name without its run suffix (`cost-outbox-123-4` → `cost-outbox`). */
+const tableKind = (table: string) => table.replace(/-\d+-\d+$/, '');
+
+/** Write units and requests of one kind of call: part · operation · table or index. */
+export interface CallUsage {
+  requests: number;
+  writeUnits: number;
+}
+
 const chunks = (bytes: number) => Math.max(1, Math.ceil(bytes / CHUNK_BYTES));
 
 export class BillingMeter {
   private readonly usage = new Map<string, Usage>();
+  private readonly calls = new Map<string, CallUsage>();
 
   /** `isBusinessTable` says which tables hold business state (their units are reported apart). */
   private readonly isBusinessTable: (table: string) => boolean;
@@ -139,6 +154,37 @@ export class BillingMeter {
 
   reset(): void {
     this.usage.clear();
+    this.calls.clear();
+  }
+
+  /** Write units per `label · operation · table[/index]` (from ConsumedCapacity's per-table and per-index figures). */
+  writesByCall(): ReadonlyMap<string, CallUsage> {
+    return this.calls;
+  }
+
+  #countCall(key: string, requests: number, units: number): void {
+    const call = this.calls.get(key) ?? { requests: 0, writeUnits: 0 };
+    call.requests += requests;
+    call.writeUnits += units;
+    this.calls.set(key, call);
+  }
+
+  #countWriteCalls(label: string, operation: string, consumed: Capacity, failed: string | undefined): void {
+    const entries = Array.isArray(consumed) ? consumed : consumed ? [consumed] : [];
+    const base = `${label} · ${operation}${failed ? ` (${failed})` : ''}`;
+    this.#countCall(base, 1, 0);
+    for (const c of entries) {
+      const table = tableKind(c.TableName ?? '');
+      const indexes = Object.entries(c.GlobalSecondaryIndexes ?? {});
+      this.#countCall(
+        `${base} · ${table}`,
+        0,
+        c.Table?.CapacityUnits ??
+          (c.CapacityUnits ?? 0) - indexes.reduce((n, [, i]) => n + (i.CapacityUnits ?? 0), 0),
+      );
+      for (const [index, i] of indexes)
+        this.#countCall(`${base} · ${table}/${index}`, 0, i.CapacityUnits ?? 0);
+    }
   }
 
   /** Counts every DynamoDB call the client makes under `label`. */
@@ -171,13 +217,29 @@ export class BillingMeter {
         } else if (WRITES.has(operation)) {
           u.dynamodbWriteUnits += units.all;
           u.dynamodbBusinessWriteUnits += units.business;
+          this.#countWriteCalls(
+            label,
+            operation,
+            (result.output as { ConsumedCapacity?: Capacity }).ConsumedCapacity,
+            undefined,
+          );
         }
         return result;
       } catch (error) {
         const errorName = (error as Error).name;
-        if (errorName === 'ConditionalCheckFailedException') u.dynamodbWriteUnits += 1;
-        else if (errorName === 'TransactionCanceledException')
+        const table = tableKind(input.TableName ?? 'transaction');
+        if (errorName === 'ConditionalCheckFailedException') {
+          u.dynamodbWriteUnits += 1;
+          this.#countWriteCalls(label, operation, { TableName: table, CapacityUnits: 1 }, 'refused');
+        } else if (errorName === 'TransactionCanceledException') {
           u.dynamodbWriteUnits += 2 * (input.TransactItems?.length ?? 1);
+          this.#countWriteCalls(
+            label,
+            operation,
+            { TableName: table, CapacityUnits: 2 * (input.TransactItems?.length ?? 1) },
+            'cancelled',
+          );
+        }
         throw error;
       }
     };

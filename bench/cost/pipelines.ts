@@ -138,8 +138,13 @@ async function subscribeQueue(
 
 export interface OutboxPipelineOptions {
   readonly subscribers: 1 | 2;
-  /** `ours`: IdempotentConsumer (ordered, then transactional); `powertools`: makeIdempotent per record. */
-  readonly consumer: 'ours' | 'powertools';
+  /**
+   * `ours`: IdempotentConsumer (ordered, then transactional); `single-item`: the first subscriber in mode
+   * 'single-item' (its cursor on the effect's item); `powertools`: makeIdempotent per record.
+   */
+  readonly consumer: 'ours' | 'single-item' | 'powertools';
+  /** The writer keeps the aggregate version on the order item (`aggregate.versionOn`), no head item. */
+  readonly versionOnOrder?: boolean;
   /** The writer's `compressEnvelopes`. @default the writer's default */
   readonly compressEnvelopes?: 'large-only' | 'when-cheaper';
 }
@@ -150,7 +155,7 @@ export async function runOutboxPipeline(
   shape: WorkloadShape,
   options: OutboxPipelineOptions,
 ): Promise<PipelineRun> {
-  const run = `${options.consumer}-${options.compressEnvelopes ?? 'default'}-${shape.name}-${options.subscribers}-${process.pid}-${Date.now()}`;
+  const run = `${options.consumer}-${options.compressEnvelopes ?? 'default'}-${options.versionOnOrder ? 'v' : 'h'}-${shape.name}-${options.subscribers}-${process.pid}-${Date.now()}`;
   const outbox = await createLocalOutboxTable(services.dynamodb, 'cost-outbox');
   const orders = await createTable(services.dynamodb, 'cost-orders', 'orderId');
   const producer = meteredDynamoDb(meter, services.dynamodb, 'producer');
@@ -198,7 +203,19 @@ export async function runOutboxPipeline(
     const label = `consumer-${index + 1}`;
     const db = meteredDynamoDb(meter, services.dynamodb, label);
     const effects = await createTable(services.dynamodb, `cost-effects${index + 1}`, 'id');
-    if (options.consumer === 'ours') {
+    if (options.consumer === 'single-item' && index === 0) {
+      const consumer = createConsumer({
+        name: `subscriber-${index + 1}`,
+        mode: 'single-item',
+        client: db.doc,
+        metrics: new CountingMetrics(),
+        logger: silentLogger,
+        handle: (event: OutboxEnvelope) => ({
+          Update: effectUpdate(effects.tableName, event.partitionkey, event.sequence),
+        }),
+      });
+      consumers.push((event) => consumer.processBatch(event, CONTEXT));
+    } else if (options.consumer !== 'powertools') {
       const dedup = await createTable(services.dynamodb, 'cost-dedup', 'pk');
       const consumer = createConsumer({
         name: `subscriber-${index + 1}`,
@@ -248,7 +265,12 @@ export async function runOutboxPipeline(
       const state = orderState(order, sequence);
       await meter.invoke('producer', MEMORY_MB.producer, () =>
         writer.transact({
-          aggregate: { key: `order#${order}` },
+          aggregate: {
+            key: `order#${order}`,
+            ...(options.versionOnOrder
+              ? { versionOn: { TableName: orders.tableName, Key: { orderId: order } } }
+              : {}),
+          },
           events: [{ type: `Order${sequence}`, data: state }],
           writes: [{ Put: { TableName: orders.tableName, Item: state } }],
         }),

@@ -14,7 +14,7 @@ import {
   DEDUP_TTL_ENV,
   DEFAULT_DEDUP_TTL_SECONDS,
 } from './dedup-format.ts';
-import { DedupStore, type Lease, validateWrites } from './dedup-store.ts';
+import { type CursorResult, DedupStore, type Lease, validateWrites } from './dedup-store.ts';
 import { ConsumerConfigurationError, ConsumerError, LeaseLostError, SequenceGapError } from './errors.ts';
 import { withLargeEventData } from './large-event-payload.ts';
 import {
@@ -25,6 +25,7 @@ import {
   powertoolsConsumerMetrics,
   withEventLogKeys,
 } from './observability.ts';
+import { applySingleItem, validateSingleWrite } from './single-item.ts';
 import {
   type AcknowledgeOptions,
   type ConsumerLogger,
@@ -257,17 +258,18 @@ export class IdempotentConsumer<TData = unknown> {
       );
     }
     const mode = (options as { mode?: unknown }).mode;
-    if (mode !== 'transactional' && mode !== 'lease' && mode !== 'ordered') {
+    if (mode !== 'transactional' && mode !== 'lease' && mode !== 'ordered' && mode !== 'single-item') {
       throw new ConsumerConfigurationError(
         name,
-        `mode must be 'transactional', 'lease' or 'ordered', but ${String(mode)} was provided.`,
+        `mode must be 'transactional', 'lease', 'ordered' or 'single-item', but ${String(mode)} was provided.`,
       );
     }
     if (typeof options.handle !== 'function') {
       throw new ConsumerConfigurationError(name, 'handle must be a function.');
     }
-    const tableName = options.tableName ?? process.env[DEDUP_TABLE_ENV];
-    if (!tableName) {
+    // Single-item mode keeps its cursor on the effect's item: no dedup table.
+    const tableName = options.tableName ?? process.env[DEDUP_TABLE_ENV] ?? '';
+    if (!tableName && mode !== 'single-item') {
       throw new ConsumerConfigurationError(
         name,
         `No dedup table configured: pass { tableName } or set ${DEDUP_TABLE_ENV} (a Subscription sets it on its consumer).`,
@@ -299,7 +301,8 @@ export class IdempotentConsumer<TData = unknown> {
       if (options.leaseMarginMs !== undefined)
         requireInteger(name, 'leaseMarginMs', options.leaseMarginMs, 0, 600_000);
     }
-    const onGap = options.mode === 'ordered' ? (options.onGap ?? 'retry') : 'retry';
+    const onGap =
+      options.mode === 'ordered' || options.mode === 'single-item' ? (options.onGap ?? 'retry') : 'retry';
     if (onGap !== 'retry' && onGap !== 'accept') {
       throw new ConsumerConfigurationError(
         name,
@@ -425,12 +428,27 @@ export class IdempotentConsumer<TData = unknown> {
       return { status: 'applied', eventId };
     }
     const event = await this.#withData(envelope);
+    if (options.mode === 'single-item') {
+      const write = validateSingleWrite(this.name, eventId, await options.handle(event, context));
+      return this.#cursorOutcome(
+        envelope,
+        await applySingleItem(this.#client, this.name, envelope, write, this.#onGap),
+      );
+    }
     const writes = validateWrites(this.name, eventId, await options.handle(event, context));
     if (options.mode === 'transactional') {
       const result = await this.store.commitEvent(this.name, envelope, writes);
       return result.status === 'applied' ? { status: 'applied', eventId } : { status: 'duplicate', eventId };
     }
-    const result = await this.store.advanceCursor(this.name, envelope, writes, this.#onGap);
+    return this.#cursorOutcome(
+      envelope,
+      await this.store.advanceCursor(this.name, envelope, writes, this.#onGap),
+    );
+  }
+
+  /** Ordered and single-item modes: the outcome of moving the aggregate's cursor, gaps counted and logged. */
+  #cursorOutcome(envelope: OutboxEnvelope<TData>, result: CursorResult): EventOutcome {
+    const eventId = envelope.id;
     if (result.status === 'applied') {
       if (result.skippedSequences > 0) {
         this.metrics.count(ConsumerMetric.SequenceGaps);

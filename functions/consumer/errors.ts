@@ -109,6 +109,26 @@ export class SequenceGapError extends ConsumerError {
   }
 }
 
+/**
+ * Single-item mode: the effect's item already carries the cursor of another aggregate or another consumer. One
+ * item can follow one aggregate for one consumer; applying this event there would mix two sequences and could
+ * skip or repeat effects, so nothing was written. Key the item by the aggregate, or use mode 'ordered'.
+ */
+export class SingleItemConflictError extends ConsumerError {
+  override name = 'SingleItemConflictError';
+  /** `<consumer>#<partitionkey>` found on the item. */
+  readonly foundStream: string;
+  constructor(consumer: string, eventId: string, partitionKey: string, foundStream: string) {
+    super(
+      consumer,
+      eventId,
+      `Event ${eventId} of aggregate "${partitionKey}" targets an item that follows "${foundStream}", not "${consumer}#${partitionKey}": in single-item mode one item follows one aggregate for one consumer. Nothing was written; key the item by the aggregate, or use mode 'ordered' (the message will be retried and then dead-lettered).`,
+      { retryable: false },
+    );
+    this.foundStream = foundStream;
+  }
+}
+
 /** A condition on one of the handler's own writes failed; the transaction (and the dedup record) was cancelled. */
 export class BusinessConditionFailedError extends ConsumerError {
   override name = 'BusinessConditionFailedError';

@@ -57,6 +57,24 @@ export type TransactionalHandler<TData = unknown> = (
   context: EventContext,
 ) => Promise<readonly BusinessWrite[]> | readonly BusinessWrite[];
 
+/**
+ * Single-item mode: the event's whole effect as one DocumentClient `Put` or `Update` (TransactWriteItems entry
+ * shape). The consumer adds the aggregate's cursor to that item and the condition on it, and sends it as one
+ * write. To move the cursor without changing anything else, return `{ Update: { TableName, Key } }`.
+ */
+export interface SingleItemWrite {
+  readonly Put?: BusinessWrite['Put'];
+  readonly Update?: Omit<NonNullable<BusinessWrite['Update']>, 'UpdateExpression'> & {
+    readonly UpdateExpression?: string;
+  };
+}
+
+/** Single-item mode: returns the event's one write instead of performing it. No side effects of its own. */
+export type SingleItemHandler<TData = unknown> = (
+  event: OutboxEnvelope<TData>,
+  context: EventContext,
+) => Promise<SingleItemWrite> | SingleItemWrite;
+
 /** Lease mode: performs the side effect (e.g. calls an external API with `context.idempotencyKey`). */
 export type LeaseHandler<TData = unknown> = (
   event: OutboxEnvelope<TData>,
@@ -226,10 +244,28 @@ export interface OrderedConsumerOptions<TData = unknown> extends ConsumerBaseOpt
   readonly leaseMarginMs?: never;
 }
 
+/**
+ * Single-item mode, for handlers whose effect is one DynamoDB item per aggregate (e.g. a read model row keyed by
+ * the aggregate): the aggregate's cursor lives on that item and each event is one conditional Put or Update,
+ * no dedup item and no transaction. Ordered like mode 'ordered' (stale and repeated events skipped, gaps follow
+ * `onGap`). Needs no dedup table. Any other writer of the item must update it, never replace it (a replacement
+ * drops the cursor and a redelivered event would apply again). An item found following another aggregate or
+ * consumer fails the event with a SingleItemConflictError.
+ */
+export interface SingleItemConsumerOptions<TData = unknown> extends ConsumerBaseOptions {
+  readonly mode: 'single-item';
+  readonly handle: SingleItemHandler<TData>;
+  /** As in mode 'ordered'. @default 'retry' */
+  readonly onGap?: GapPolicy;
+  readonly leaseMs?: never;
+  readonly leaseMarginMs?: never;
+}
+
 export type ConsumerOptions<TData = unknown> =
   | TransactionalConsumerOptions<TData>
   | LeaseConsumerOptions<TData>
-  | OrderedConsumerOptions<TData>;
+  | OrderedConsumerOptions<TData>
+  | SingleItemConsumerOptions<TData>;
 
 export type ConsumerMode = ConsumerOptions['mode'];
 

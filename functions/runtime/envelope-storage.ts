@@ -5,7 +5,7 @@
  * DynamoDB bills writes per started KB of the item, twice in a transaction, and the relay's PUBLISHED update is
  * billed on the whole item too. A ~1 KB JSON envelope usually gzips to about half, so its record drops from 2 KB to
  * 1 KB: 2 write units fewer at commit and 1 fewer at bookkeeping, for ~20 µs of CPU. `when-cheaper` gzips exactly
- * when that lowers the item's started KB; `large-only` (the default) gzips only what would not fit DynamoDB's
+ * when that lowers the item's started KB (the default); `large-only` gzips only what would not fit DynamoDB's
  * 400 KB item otherwise.
  */
 import { gzipSync } from 'node:zlib';
@@ -25,8 +25,8 @@ const ENVELOPE_ATTRIBUTE_BYTES = 'envelope'.length;
 const GZIP_ATTRIBUTE_BYTES = 'envelopeGzip'.length;
 
 export function envelopeCompression(value: string | undefined): EnvelopeCompression {
-  if (value === undefined || value === '' || value === 'large-only') return 'large-only';
-  if (value === 'when-cheaper') return value;
+  if (value === undefined || value === '' || value === 'when-cheaper') return 'when-cheaper';
+  if (value === 'large-only') return value;
   throw new OutboxConfigurationError(
     `${ENVELOPE_COMPRESSION_ENV} (or compressEnvelopes) must be "large-only" or "when-cheaper", but "${value}" was provided.`,
   );

@@ -11,6 +11,13 @@ import {
 } from '@aws-sdk/lib-dynamodb';
 import { DATAREF, type DataReference } from '../contract/large-events.ts';
 import {
+  readBusinessVersion,
+  type VersionItemRef,
+  versionOf,
+  versionWriteIndex,
+  withVersion,
+} from './business-version.ts';
+import {
   claimCheck,
   type LargeEventPayload,
   type LargeEventSettings,
@@ -112,8 +119,8 @@ export interface OutboxWriterOptions {
   readonly now?: () => number;
   /**
    * `when-cheaper`: gzip an envelope whenever that makes its record fewer started KB (a ~1 KB event: 3 write units
-   * fewer per event); `large-only`: only past 300 KB. See envelope-storage.ts.
-   * @default process.env.OUTBOX_ENVELOPE_COMPRESSION, else 'large-only'
+   * fewer per event); `large-only`: only past 300 KB (every reader decodes both). See envelope-storage.ts.
+   * @default process.env.OUTBOX_ENVELOPE_COMPRESSION, else 'when-cheaper'
    */
   readonly compressEnvelopes?: EnvelopeCompression;
 }
@@ -127,6 +134,13 @@ export interface AggregateRef {
    * @default read the current version and retry up to 3 times on a race (no optimistic check)
    */
   readonly expectedVersion?: number;
+  /**
+   * Keep the aggregate's version on this item of the caller's `writes` (a Put or Update of it; attribute
+   * `outboxVersion`) instead of a head item in the outbox table: 2 write units fewer per commit. Use it for every
+   * commit of the aggregate (prepare/confirm keep using the head); a commit that mixes is refused, never lost.
+   * @default the head item (`sk = HEAD`) in the outbox table
+   */
+  readonly versionOn?: VersionItemRef;
 }
 
 export interface OutboxEventInput<TData = unknown> extends EventInput<TData> {
@@ -403,7 +417,7 @@ export class OutboxWriter {
   async transact(input: TransactInput): Promise<TransactResult> {
     const { aggregate } = this.#validateShape(input);
     if (aggregate.expectedVersion !== undefined) return this.#commit(input, aggregate.expectedVersion);
-    return this.#append(aggregate.key, () => input);
+    return this.#append(aggregate.key, () => input, NEW_EVENTS, aggregate.versionOn);
   }
 
   /**
@@ -414,22 +428,27 @@ export class OutboxWriter {
     aggregateKey: string,
     inputAt: (version: number) => TransactInput,
     origin: EventOrigin = NEW_EVENTS,
+    versionOn?: VersionItemRef,
   ): Promise<TransactResult> {
     for (let attempt = 1; ; attempt++) {
-      const version = await this.currentVersion(aggregateKey);
+      const version = await this.currentVersion(aggregateKey, versionOn);
       try {
         return await this.#commit(inputAt(version), version, origin);
       } catch (error) {
+        // A lost race fails the version and, when the winner took the same sequences, the event records too.
         const onlyVersion =
-          error instanceof OutboxConflictError && error.reasons.every((r) => r.kind === 'aggregate-version');
+          error instanceof OutboxConflictError &&
+          error.reasons.some((r) => r.kind === 'aggregate-version') &&
+          error.reasons.every((r) => r.kind === 'aggregate-version' || r.kind === 'outbox-record');
         if (!onlyVersion || attempt >= MAX_VERSION_RETRIES) throw error;
       }
     }
   }
 
   /** The aggregate's current version (0 when it has no events), read with strong consistency. */
-  async currentVersion(aggregateKey: string): Promise<number> {
+  async currentVersion(aggregateKey: string, versionOn?: VersionItemRef): Promise<number> {
     try {
+      if (versionOn) return await readBusinessVersion(this.#client, versionOn);
       const head = await this.#client.send(
         new GetCommand({
           TableName: this.tableName,
@@ -511,13 +530,30 @@ export class OutboxWriter {
         },
       },
     };
+    const versionOn = aggregate.versionOn;
     const records = prepared.map((p) => ({
-      Put: { TableName: this.tableName, Item: this.#record(aggregate.key, p, now) },
+      Put: {
+        TableName: this.tableName,
+        Item: this.#record(aggregate.key, p, now),
+        // A sequence is never overwritten, also when head-based and versionOn commits of one aggregate mix.
+        ConditionExpression: `attribute_not_exists(${SORT_KEY})`,
+      },
     }));
     const request =
       input.requestId === undefined
         ? []
         : [this.#requestRecord(aggregate.key, input.requestId, prepared, nextVersion, now)];
+    if (versionOn) {
+      const index = versionWriteIndex(writes, versionOn);
+      const versioned = writes.map((w, i) =>
+        i === index ? withVersion(w, expectedVersion, nextVersion) : w,
+      );
+      return {
+        command: { TransactItems: [...versioned, ...request, ...records] },
+        events: prepared.map((p) => p.built.envelope),
+        payloads,
+      };
+    }
     return {
       command: { TransactItems: [...writes, head, ...request, ...records] },
       events: prepared.map((p) => p.built.envelope),
@@ -804,7 +840,7 @@ export class OutboxWriter {
           if (send < MAX_AMBIGUOUS_SENDS) await pause(50 * 2 ** send);
           continue;
         }
-        const translated = this.#translate(error, input);
+        const translated = this.#translate(error, input, expectedVersion);
         if (translated instanceof OutboxConflictError) {
           if (translated.reasons.some((r) => r.kind === 'request')) return this.#replay(input);
           // After a lost response the conditions may be failing on our own earlier send.
@@ -906,22 +942,30 @@ export class OutboxWriter {
     }
   }
 
-  #translate(error: unknown, input: TransactInput): unknown {
+  #translate(error: unknown, input: TransactInput, expectedVersion: number): unknown {
     if (
       error instanceof TransactionCanceledException ||
       (error as Error)?.name === 'TransactionCanceledException'
     ) {
       const reasons = (error as TransactionCanceledException).CancellationReasons ?? [];
-      // Layout of #build: writes, head, the request record (with a requestId), events.
+      // Layout of #build: writes, head (unless versionOn), the request record (with a requestId), events.
       const writeCount = input.writes?.length ?? 0;
-      const firstEvent = writeCount + 1 + (input.requestId === undefined ? 0 : 1);
+      const versionOn = input.aggregate.versionOn;
+      const headCount = versionOn ? 0 : 1;
+      const firstEvent = writeCount + headCount + (input.requestId === undefined ? 0 : 1);
+      const versionIndex = versionOn ? versionWriteIndex(input.writes ?? [], versionOn) : -1;
       const failed: ConflictReason[] = [];
       reasons.forEach((reason, transactIndex) => {
         if (!reason.Code || reason.Code === 'None') return;
-        const kind: ConflictKind =
-          transactIndex < writeCount
+        const staleVersion =
+          transactIndex === versionIndex &&
+          reason.Code === 'ConditionalCheckFailed' &&
+          versionOf((reason as { Item?: Record<string, unknown> }).Item) !== expectedVersion;
+        const kind: ConflictKind = staleVersion
+          ? 'aggregate-version'
+          : transactIndex < writeCount
             ? 'business-write'
-            : transactIndex === writeCount
+            : transactIndex === writeCount && headCount === 1
               ? 'aggregate-version'
               : transactIndex < firstEvent
                 ? 'request'

@@ -159,7 +159,7 @@ describe('configuration', () => {
     [
       'an unknown mode',
       { mode: 'exactly-once' },
-      /mode must be 'transactional', 'lease' or 'ordered', but exactly-once was provided/,
+      /mode must be 'transactional', 'lease', 'ordered' or 'single-item', but exactly-once was provided/,
     ],
     ['no handler', { handle: undefined }, /handle must be a function/],
     ['no table', { tableName: undefined }, /No dedup table configured.*DEDUP_TABLE_NAME/],

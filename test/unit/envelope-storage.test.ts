@@ -33,10 +33,10 @@ function recordOf(options: Partial<OutboxWriterOptions>, data: unknown) {
   return { item: item as Record<string, unknown>, envelope: events[0] };
 }
 
-describe("writer compressEnvelopes: 'when-cheaper' stores a ~1 KB envelope gzipped when the record gets fewer KB", () => {
+describe("writer compressEnvelopes: 'when-cheaper' (the default) stores a ~1 KB envelope gzipped when the record gets fewer KB", () => {
   it('gzips a ~1 KB envelope so the record fits in one KB; the relay decodes the same envelope', () => {
-    const { item, envelope } = recordOf({ compressEnvelopes: 'when-cheaper' }, order);
-    const plain = recordOf({}, order).item;
+    const { item, envelope } = recordOf({}, order);
+    const plain = recordOf({ compressEnvelopes: 'large-only' }, order).item;
     expect(attributesBytes(plain)).toBeGreaterThan(1024);
     expect(item.envelope).toBeUndefined();
     expect(item.envelopeGzip).toBeInstanceOf(Uint8Array);
@@ -54,11 +54,15 @@ describe("writer compressEnvelopes: 'when-cheaper' stores a ~1 KB envelope gzipp
     expect(item.envelopeGzip).toBeUndefined();
   });
 
-  it("stores text by default ('large-only') and reads the mode from OUTBOX_ENVELOPE_COMPRESSION", () => {
-    expect(typeof recordOf({}, order).item.envelope).toBe('string');
-    process.env.OUTBOX_ENVELOPE_COMPRESSION = 'when-cheaper';
+  it("gzips by default ('when-cheaper'); 'large-only' (option or OUTBOX_ENVELOPE_COMPRESSION) keeps text", () => {
+    expect(recordOf({}, order).item.envelopeGzip).toBeInstanceOf(Uint8Array);
+    expect(typeof recordOf({ compressEnvelopes: 'large-only' }, order).item.envelope).toBe('string');
+    process.env.OUTBOX_ENVELOPE_COMPRESSION = 'large-only';
     try {
-      expect(recordOf({}, order).item.envelopeGzip).toBeInstanceOf(Uint8Array);
+      expect(typeof recordOf({}, order).item.envelope).toBe('string');
+      expect(recordOf({ compressEnvelopes: 'when-cheaper' }, order).item.envelopeGzip).toBeInstanceOf(
+        Uint8Array,
+      );
     } finally {
       delete process.env.OUTBOX_ENVELOPE_COMPRESSION;
     }

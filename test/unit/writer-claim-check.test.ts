@@ -4,6 +4,7 @@ import { PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { DynamoDBDocumentClient, GetCommand, PutCommand, TransactWriteCommand } from '@aws-sdk/lib-dynamodb';
 import { mockClient } from 'aws-sdk-client-mock';
 import { afterEach, describe, expect, it } from 'vitest';
+import { envelopeJsonOf } from '../../functions/audit/record-envelope.ts';
 import { LARGE_EVENTS_BUCKET_ENV, LARGE_EVENTS_PREFIX_ENV } from '../../functions/contract/large-events.ts';
 import { envelopeProblems } from '../../functions/runtime/envelope.ts';
 import { OutboxLimitError, OutboxRetryableError } from '../../functions/runtime/errors.ts';
@@ -35,7 +36,7 @@ const sha256 = (text: string) => createHash('sha256').update(text, 'utf8').diges
 function storedEnvelope(call: number): Record<string, unknown> {
   const items = ddb.commandCalls(TransactWriteCommand)[call]?.args[0].input.TransactItems ?? [];
   const record = items.at(-1)?.Put?.Item as Record<string, unknown>;
-  return JSON.parse(record.envelope as string);
+  return JSON.parse(envelopeJsonOf(record) ?? 'null');
 }
 
 describe('OutboxWriter claim-check (large events)', () => {
