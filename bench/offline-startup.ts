@@ -3,8 +3,8 @@
  * start" includes Node's start-up and every import, as `npm start` does), it places one order as soon as the stack
  * is ready and prints, as one JSON line, how long after process start the first effect was applied.
  *
- * Usage: node --conditions=serverless-outbox-source bench/offline-startup.ts <workDir> <synthCacheDir> [--no-prewarm]
- * (`--no-prewarm`: functions start their environments on first invocation, to measure what prewarming saves).
+ * Usage: node --conditions=serverless-outbox-source bench/offline-startup.ts <workDir> <synthCacheDir> [--prewarm]
+ * (`--prewarm`: every function starts one environment once the stack is provisioned, to compare with the default).
  */
 const processStart = Date.now() - Math.round(process.uptime() * 1000);
 const [workDir, synthCacheDir, flag] = process.argv.slice(2);
@@ -21,7 +21,7 @@ const stack = await startOfflineStack<DemoResources>({
   workDir,
   synthScript: DEMO_SYNTH_SCRIPT,
   synthCacheDir,
-  prewarmFunctions: flag !== '--no-prewarm',
+  prewarmFunctions: flag === '--prewarm',
   log: () => {},
 });
 try {

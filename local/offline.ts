@@ -58,7 +58,8 @@ export interface OfflineStackOptions {
   readonly alarmEvaluationIntervalMs?: number;
   /**
    * Start one environment of every function as soon as the stack is provisioned, so the first invocations skip
-   * most of the cold start. @default true
+   * most of the cold start. Off by default: on two busy cores the extra start-up work delayed the first effect more
+   * than it saved (`bench/offline-startup.ts --no-prewarm`, README "Benchmarks"). @default false
    */
   readonly prewarmFunctions?: boolean;
   /** Failed SQS messages come back after this long (AWS: the queue's visibility timeout). @default 5 */
@@ -284,7 +285,7 @@ export async function startOfflineRuntime(options: OfflineRuntimeOptions): Promi
       functionLog: (entry) => options.log(`[${entry.functionName}] ${entry.message}`),
       log: (level, message) => options.log(`[runtime ${level}] ${message}`),
       alarmEvaluationIntervalMs: options.alarmEvaluationIntervalMs ?? 2000,
-      prewarmFunctions: options.prewarmFunctions ?? true,
+      prewarmFunctions: options.prewarmFunctions ?? false,
       sqsFailedVisibilitySeconds: options.failedVisibilitySeconds ?? 5,
       ...(options.ssmParameters ? { ssmParameters: options.ssmParameters } : {}),
       ...(options.endpointsFor
