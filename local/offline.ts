@@ -59,7 +59,7 @@ export interface OfflineStackOptions {
   /**
    * Start one environment of every function as soon as the stack is provisioned, so the first invocations skip
    * most of the cold start. Off by default: on two busy cores the extra start-up work delayed the first effect more
-   * than it saved (`bench/offline-startup.ts --no-prewarm`, README "Benchmarks"). @default false
+   * than it saved (`bench/offline-startup.ts --prewarm`, README "Benchmarks"). @default false
    */
   readonly prewarmFunctions?: boolean;
   /** Failed SQS messages come back after this long (AWS: the queue's visibility timeout). @default 5 */
