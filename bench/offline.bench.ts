@@ -204,6 +204,13 @@ async function dynamoDbLocalCeiling(doc: DynamoDBDocumentClient, table: string):
  * One start of the demo stack in a fresh process (bench/offline-startup.ts): ms from that process's start to the
  * first effect applied, and its parts. Cold: the synth cache is emptied first; warm: it is reused.
  */
+/** `imports 410, synth 730, ...`: when each start-up phase ended, from offline-startup.ts's output. */
+function phaseLine(phases: unknown): string {
+  return Object.entries((phases ?? {}) as Record<string, number>)
+    .map(([name, ms]) => `${name} ${ms}`)
+    .join(', ');
+}
+
 async function startInFreshProcess(kind: 'cold' | 'warm'): Promise<Record<string, number>> {
   if (kind === 'cold') await rm(SYNTH_CACHE_DIR, { recursive: true, force: true });
   const output = await new Promise<string>((resolve, reject) =>
@@ -396,6 +403,7 @@ export async function run(): Promise<Record<string, number | string>> {
       first_effect_ms_from_process_start_warm: warmStart.first_effect_ms_from_process_start ?? 0,
       first_effect_warm_target_ms: 6000,
       startup_cold_parts_ms: `imports ${cold.imports_ms_from_process_start}, synth ${cold.synth_ms}, services ${cold.services_ms}, runtime ready ${cold.runtime_ready_ms}`,
+      startup_warm_phases_ms_from_process_start: phaseLine(warmStart.phases_ms_from_process_start),
       startup_warm_parts_ms: `imports ${warmStart.imports_ms_from_process_start}, synth ${warmStart.synth_ms} (cache hit ${warmStart.synth_cache_hit}), services ${warmStart.services_ms}, runtime ready ${warmStart.runtime_ready_ms}`,
       first_effect_ms_from_bench_start: warm.firstAppliedAt - benchStart,
       stack_ready_ms_from_bench_start: readyAt - benchStart,

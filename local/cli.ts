@@ -19,7 +19,7 @@ export interface LocalCommandDeps {
 }
 
 export const LOCAL_COMMAND_USAGE = `usage: outbox local [--app '<command>'] [--cwd <dir>] [--stacks A,B] [--serve] [--check]
-                    [--settle-seconds N] [--no-iam] [--verbose]
+                    [--settle-seconds N] [--no-iam] [--no-synth-cache] [--verbose]
 
 Runs your CDK app offline: every stack (or --stacks and what they depend on) in one runtime on DynamoDB Local,
 fauxqs, the local EventBridge bus and the local Lambda endpoint.
@@ -32,6 +32,7 @@ fauxqs, the local EventBridge bus and the local Lambda endpoint.
                         (after --settle-seconds; with --serve, when stopped); exit 1 when any is missing
   --settle-seconds N    how long --check waits first (default 10)
   --no-iam              do not enforce IAM and resource policies offline (enforced by default)
+  --no-synth-cache      synthesize the app even when none of its files changed since the last start
   --verbose             print function output and the app's synth output
 `;
 
@@ -92,6 +93,7 @@ export async function runLocalAppCommand(
       ...(values.cwd ? { cwd: values.cwd } : {}),
       ...(stacks && stacks.length > 0 ? { stacks } : {}),
       ...(values['no-iam'] ? { iam: false } : {}),
+      ...(values['no-synth-cache'] ? { synthCacheDir: false as const } : {}),
       // --serve handles Ctrl-C itself (stop, then the check); otherwise startLocal() does.
       handleSignals: !serving,
       log: (line) => {
@@ -146,6 +148,7 @@ function parse(argv: readonly string[]) {
       'settle-seconds': { type: 'string' },
       verbose: { type: 'boolean' },
       'no-iam': { type: 'boolean' },
+      'no-synth-cache': { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
     },
   });

@@ -56,6 +56,12 @@ export interface OfflineStackOptions {
   readonly dropStreamRecord?: (record: unknown) => boolean;
   /** @default 2000 */
   readonly alarmEvaluationIntervalMs?: number;
+  /**
+   * Start one environment of every function as soon as the stack is provisioned, so the first invocations skip
+   * most of the cold start. Off by default: on two busy cores the extra start-up work delayed the first effect more
+   * than it saved (`bench/offline-startup.ts --prewarm`, README "Benchmarks"). @default false
+   */
+  readonly prewarmFunctions?: boolean;
   /** Failed SQS messages come back after this long (AWS: the queue's visibility timeout). @default 5 */
   readonly failedVisibilitySeconds?: number;
   /**
@@ -118,7 +124,10 @@ export interface OfflineRuntime {
   readonly runtime: LocalRuntime;
   readonly rules: WiredRules;
   readonly sqs: SQSClient;
-  /** synthMs, servicesMs, readyMs (from the call). */
+  /**
+   * Start-up phases, in ms from the call: synthMs, dynamodbMs, fauxqsMs (each emulator answering), servicesMs (all
+   * of them), runtimeMs (resources provisioned, pollers running), readyMs; and the durations provisionMs, pollersMs.
+   */
   readonly timings: Readonly<Record<string, number>>;
   /** Alarm notifications the local subscriber of the alarm topics received. */
   alarmNotificationsReceived(): Promise<readonly CapturedAlarmNotification[]>;
@@ -146,14 +155,21 @@ export async function startOfflineRuntime(options: OfflineRuntimeOptions): Promi
   const timings: Record<string, number> = {};
   const t0 = performance.now();
   // The JVM starts while the app synthesizes: the two slowest steps overlap.
+  const since = () => Math.round(performance.now() - t0);
   const dynamodbStarting = startDynamoDbLocal();
   dynamodbStarting.then(
-    (d) => options.onStarted?.(d),
+    (d) => {
+      timings.dynamodbMs = since();
+      options.onStarted?.(d);
+    },
     () => undefined,
   );
   const fauxqsStarting = startFauxqs({ region: REGION });
   fauxqsStarting.then(
-    (f) => options.onStarted?.(f),
+    (f) => {
+      timings.fauxqsMs = since();
+      options.onStarted?.(f);
+    },
     () => undefined,
   );
   const endpointStarting = startLambdaEndpoint({
@@ -173,7 +189,7 @@ export async function startOfflineRuntime(options: OfflineRuntimeOptions): Promi
   let lambdaEndpoint: LambdaEndpoint;
   try {
     synth = await options.synth();
-    timings.synthMs = Math.round(performance.now() - t0);
+    timings.synthMs = since();
     [dynamodb, fauxqs, lambdaEndpoint] = await Promise.all([
       dynamodbStarting,
       fauxqsStarting,
@@ -183,7 +199,7 @@ export async function startOfflineRuntime(options: OfflineRuntimeOptions): Promi
     await stopServices();
     throw error;
   }
-  timings.servicesMs = Math.round(performance.now() - t0);
+  timings.servicesMs = since();
 
   const sqs = new SQSClient({ endpoint: fauxqs.endpoint, region: REGION, credentials: LOCAL_CREDENTIALS });
   let runtime: LocalRuntime | undefined;
@@ -269,6 +285,7 @@ export async function startOfflineRuntime(options: OfflineRuntimeOptions): Promi
       functionLog: (entry) => options.log(`[${entry.functionName}] ${entry.message}`),
       log: (level, message) => options.log(`[runtime ${level}] ${message}`),
       alarmEvaluationIntervalMs: options.alarmEvaluationIntervalMs ?? 2000,
+      prewarmFunctions: options.prewarmFunctions ?? false,
       sqsFailedVisibilitySeconds: options.failedVisibilitySeconds ?? 5,
       ...(options.ssmParameters ? { ssmParameters: options.ssmParameters } : {}),
       ...(options.endpointsFor
@@ -279,6 +296,9 @@ export async function startOfflineRuntime(options: OfflineRuntimeOptions): Promi
       ...(options.dropStreamRecord ? { dropStreamRecord: options.dropStreamRecord } : {}),
     });
     const started = runtime;
+    timings.runtimeMs = since();
+    timings.provisionMs = started.report.timingsMs.provision;
+    timings.pollersMs = started.report.timingsMs.pollers;
     lambdaEndpoint.attach(started.lambda);
     iam?.attachMetrics(started.metrics);
     const alarmCapture: AlarmCapture = await startAlarmCapture({
@@ -292,7 +312,7 @@ export async function startOfflineRuntime(options: OfflineRuntimeOptions): Promi
       rules: wired.flatMap((w) => w.rules),
       unsupportedTargets: wired.flatMap((w) => w.unsupportedTargets),
     };
-    timings.readyMs = Math.round(performance.now() - t0);
+    timings.readyMs = since();
     let stopped: Promise<void> | undefined;
     return {
       dynamodb,

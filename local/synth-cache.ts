@@ -101,6 +101,15 @@ export async function bundleInputs(cdkOut: string, projectRoot: string): Promise
   return inputs;
 }
 
+/** The files the synth recorder (local/synth-recorder.ts) listed in `recordFile`: one JSON array per process. */
+export async function readRecordedFiles(recordFile: string): Promise<string[]> {
+  if (!existsSync(recordFile)) return [];
+  return (await readFile(recordFile, 'utf8'))
+    .split('\n')
+    .filter((line) => line.trim())
+    .flatMap((line) => JSON.parse(line) as string[]);
+}
+
 /** The cached entry folder whose key still matches the files as they are now, if any. */
 export async function findCachedSynth(cacheDir: string, input: SynthCacheInput): Promise<string | undefined> {
   const manifestFile = path.join(cacheDir, SYNTH_CACHE_MANIFEST);

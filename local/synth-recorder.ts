@@ -1,7 +1,8 @@
 /**
  * Loaded with `--import` into the synth child process by the synth cache (local/synth-cache.ts): records every
- * file the app imports (module load hook) or reads while synthesizing (asset fingerprints and copies), and writes
- * the list to the file named by OUTBOX_SYNTH_RECORD when the process exits.
+ * file the app imports (module load hook) or reads while synthesizing (asset fingerprints and copies), and appends
+ * the list, as one JSON line, to the file named by OUTBOX_SYNTH_RECORD when the process exits (an app command may
+ * run several Node.js processes, e.g. `npx tsx app.ts`, each appends its own line).
  */
 import fs from 'node:fs';
 import * as nodeModule from 'node:module';
@@ -32,6 +33,6 @@ if (out) {
   }
   // ESM named imports of node:fs (`import { readFileSync }`) see the wrappers too.
   nodeModule.syncBuiltinESMExports();
-  const writeFileSync = fs.writeFileSync;
-  process.once('exit', () => writeFileSync(out, JSON.stringify([...seen])));
+  const appendFileSync = fs.appendFileSync;
+  process.once('exit', () => appendFileSync(out, `${JSON.stringify([...seen])}\n`));
 }

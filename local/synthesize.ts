@@ -8,7 +8,13 @@ import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import * as nodeModule from 'node:module';
 import * as path from 'node:path';
 import type { CfnTemplate } from './runtime/template.ts';
-import { findCachedSynth, type SynthCacheInput, stagingDir, storeSynth } from './synth-cache.ts';
+import {
+  findCachedSynth,
+  readRecordedFiles,
+  type SynthCacheInput,
+  stagingDir,
+  storeSynth,
+} from './synth-cache.ts';
 import { SYNTH_RESULT_FILE, type SynthResult } from './synth-result.ts';
 
 export type Synthesized<Resources> = {
@@ -128,9 +134,7 @@ export async function synthesize<Resources extends Record<string, string> = Reco
         assetRoot: path.relative(staging, result.assetRoot),
       }),
     );
-    const recorded = existsSync(recordFile)
-      ? (JSON.parse(await readFile(recordFile, 'utf8')) as string[])
-      : [];
+    const recorded = await readRecordedFiles(recordFile);
     const entry = await storeSynth(cacheDir, staging, input, recorded);
     return readSynthDir<Resources>(entry, false);
   } finally {

@@ -134,7 +134,9 @@ export async function runDemo(options: DemoRunOptions): Promise<number> {
   });
   const { runtime, resources } = stack;
   console.log(
-    `started in ${stack.timings.readyMs} ms (synth ${stack.timings.synthMs} ms, DynamoDB Local + fauxqs ${stack.timings.servicesMs} ms)`,
+    `started in ${stack.timings.readyMs} ms (synth ${stack.timings.synthMs} ms${stack.timings.synthCacheHit ? ' from the cache' : ''}; ` +
+      `fauxqs up at ${stack.timings.fauxqsMs} ms, DynamoDB Local at ${stack.timings.dynamodbMs} ms; ` +
+      `resources provisioned in ${stack.timings.provisionMs} ms, stack running at ${stack.timings.runtimeMs} ms)`,
   );
   console.log(options.iam === false ? 'IAM: not enforced (--no-iam)' : 'IAM: enforced');
   for (const line of stack.iamReport().notChecked) log.write(`iam not checked: ${line}\n`);

@@ -8,6 +8,7 @@ import { LOCAL_CREDENTIALS, type OfflineRuntime, REGION, startOfflineRuntime } f
 import { FunctionNotFoundError } from '../runtime/lambda.ts';
 import type { LocalRuntime } from '../runtime/runtime.ts';
 import { formatStartupReport } from '../runtime/runtime.ts';
+import { defaultSynthCacheDir, synthesizeAppCached } from './cached-app-synth.ts';
 import { checkDeliveries, type DeliveryCheck, type DeliveryCheckOptions } from './check.ts';
 import { LocalInvokeError, LocalStartAbortedError, NoStacksError, UnknownResourceError } from './errors.ts';
 import { type AppStack, resolveApp, selectStacks, synthesizeApp } from './synthesize-app.ts';
@@ -24,6 +25,12 @@ export interface StartLocalOptions {
   readonly stacks?: readonly string[];
   /** More CDK context for the synth. */
   readonly context?: Readonly<Record<string, unknown>>;
+  /**
+   * Where synthesized apps are cached (local/app/cached-app-synth.ts): the app is synthesized again only when a file
+   * it used, its command or its context changed. `false` synthesizes every time (into `<workDir>/cdk.out`).
+   * @default `node_modules/.cache/outbox-local-synth` in `cwd` (a folder of the OS temp dir without node_modules)
+   */
+  readonly synthCacheDir?: string | false;
   /** SSM parameters that exist before the stacks start (e.g. ones another team's app creates). */
   readonly ssmParameters?: Readonly<Record<string, string>>;
   /**
@@ -56,9 +63,12 @@ export interface LocalApp {
   readonly outputs: Readonly<Record<string, Readonly<Record<string, string>>>>;
   /** The stacks that run, in start order. */
   readonly stacks: readonly AppStack[];
-  /** The fresh work folder (the cloud assembly is `<workDir>/cdk.out`); removed by `stop()`. */
+  /**
+   * The fresh work folder, removed by `stop()`; the cloud assembly is `<workDir>/cdk.out`, or the synth cache's
+   * entry (see `stacks[].assetRoot`).
+   */
   readonly workDir: string;
-  /** synthMs, servicesMs, readyMs. */
+  /** Start-up phases in ms (synthMs, servicesMs, readyMs...), and synthCacheHit (1 when the synth was reused). */
   readonly timings: Readonly<Record<string, number>>;
   /** What runs and what is not emulated (printed by `outbox local`). */
   readonly startupReport: string;
@@ -152,6 +162,7 @@ export async function startLocal(opts: StartLocalOptions = {}): Promise<LocalApp
   };
 
   let selected: AppStack[] = [];
+  let synthCacheHit = 0;
   let services: OfflineRuntime;
   try {
     services = await startOfflineRuntime({
@@ -162,14 +173,22 @@ export async function startLocal(opts: StartLocalOptions = {}): Promise<LocalApp
       onStarted: (service) => started.push(service),
       ...(opts.ssmParameters ? { ssmParameters: opts.ssmParameters } : {}),
       synth: async () => {
-        const synthesized = await synthesizeApp({
+        const synthOptions = {
           outdir: path.join(workDir, 'cdk.out'),
-          log: (line) => log(`[synth] ${line}`),
+          log: (line: string) => log(`[synth] ${line}`),
           signal: abort.signal,
           ...(opts.app ? { app: opts.app } : {}),
           ...(opts.cwd ? { cwd: opts.cwd } : {}),
           ...(opts.context ? { context: opts.context } : {}),
-        });
+        };
+        const synthesized =
+          opts.synthCacheDir === false
+            ? await synthesizeApp(synthOptions)
+            : await synthesizeAppCached({
+                ...synthOptions,
+                cacheDir: opts.synthCacheDir ?? defaultSynthCacheDir(path.resolve(opts.cwd ?? process.cwd())),
+              });
+        synthCacheHit = 'cached' in synthesized && synthesized.cached ? 1 : 0;
         if (synthesized.stacks.length === 0) throw new NoStacksError(synthesized.outdir);
         selected = selectStacks(synthesized.stacks, opts.stacks);
         abort.signal.throwIfAborted();
@@ -214,7 +233,7 @@ export async function startLocal(opts: StartLocalOptions = {}): Promise<LocalApp
     AWS_ENDPOINT_URL_EVENTBRIDGE: endpoints.eventbridge,
     AWS_ENDPOINT_URL_LAMBDA: endpoints.lambda,
   };
-  const timings = { ...services.timings, readyMs: Math.round(performance.now() - t0) };
+  const timings = { ...services.timings, readyMs: Math.round(performance.now() - t0), synthCacheHit };
 
   const physicalName = (constructPath: string): string => {
     const found = paths.get(constructPath) ?? paths.get(constructPath.replace(/\/+$/, ''));

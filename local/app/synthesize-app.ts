@@ -28,6 +28,10 @@ export interface SynthesizeAppOptions {
   readonly signal?: AbortSignal;
   /** @default 300_000 */
   readonly timeoutMs?: number;
+  /** Run cdk.json's `build` before the app. @default true */
+  readonly build?: boolean;
+  /** More environment for the app's command (not for `build`). */
+  readonly env?: Readonly<Record<string, string>>;
 }
 
 /** A stack of the synthesized app. */
@@ -54,7 +58,7 @@ export interface SynthesizedApp {
   readonly command?: string;
 }
 
-interface CdkJson {
+export interface CdkJson {
   readonly app?: string;
   /** Run before the app, as the CDK CLI does (e.g. `npx tsc`). */
   readonly build?: string;
@@ -92,26 +96,54 @@ export async function synthesizeApp(opts: SynthesizeAppOptions): Promise<Synthes
   if (existsSync(asFolder) && statSync(asFolder).isDirectory()) {
     return { outdir: asFolder, stacks: await readAssembly(asFolder) };
   }
-  const command = /^\S+\.js$/.test(app) ? `"${process.execPath}" ${app}` : app;
-  const context = {
-    ...(cdkJson?.context ?? {}),
-    ...((await readJson<Record<string, unknown>>(path.join(cwd, 'cdk.context.json'))) ?? {}),
-    ...LOCAL_SYNTH_CONTEXT,
-    ...(opts.context ?? {}),
-  };
+  const command = appCommand(app);
+  const context = await appContext(cwd, cdkJson, opts.context);
   const outdir = path.resolve(opts.outdir);
   await mkdir(outdir, { recursive: true });
   // The CDK CLI runs cdk.json's `build` before the app.
-  if (cdkJson?.build) await runCommand(cdkJson.build, cwd, {}, opts);
-  await runCommand(command, cwd, { CDK_OUTDIR: outdir, CDK_CONTEXT_JSON: JSON.stringify(context) }, opts);
+  if (opts.build !== false) await runBuild(cwd, cdkJson, opts);
+  await runCommand(
+    command,
+    cwd,
+    { ...opts.env, CDK_OUTDIR: outdir, CDK_CONTEXT_JSON: JSON.stringify(context) },
+    opts,
+  );
   return { outdir, stacks: await readAssembly(outdir), command };
+}
+
+/** The shell command of an app (`--app` semantics: a `.js` file runs with this process's node). */
+export function appCommand(app: string): string {
+  return /^\S+\.js$/.test(app) ? `"${process.execPath}" ${app}` : app;
+}
+
+/** The context the app gets: cdk.json's, cdk.context.json's, the local runtime's, then the caller's. */
+export async function appContext(
+  cwd: string,
+  cdkJson: CdkJson | undefined,
+  extra: Readonly<Record<string, unknown>> | undefined,
+): Promise<Record<string, unknown>> {
+  return {
+    ...(cdkJson?.context ?? {}),
+    ...((await readJson<Record<string, unknown>>(path.join(cwd, 'cdk.context.json'))) ?? {}),
+    ...LOCAL_SYNTH_CONTEXT,
+    ...(extra ?? {}),
+  };
+}
+
+/** Runs cdk.json's `build` (e.g. `npx tsc`), if any, as the CDK CLI does before the app. */
+export async function runBuild(
+  cwd: string,
+  cdkJson: CdkJson | undefined,
+  opts: Pick<SynthesizeAppOptions, 'log' | 'signal' | 'timeoutMs'>,
+): Promise<void> {
+  if (cdkJson?.build) await runCommand(cdkJson.build, cwd, {}, opts);
 }
 
 async function runCommand(
   command: string,
   cwd: string,
   extraEnv: Readonly<Record<string, string>>,
-  opts: SynthesizeAppOptions,
+  opts: Pick<SynthesizeAppOptions, 'log' | 'signal' | 'timeoutMs'>,
 ): Promise<void> {
   opts.signal?.throwIfAborted();
   const child = spawn(command, {

@@ -301,6 +301,8 @@ interface FunctionState {
   readonly arn: string;
   readonly limit: number;
   readonly idle: ExecutionEnvironment[];
+  /** Prewarmed environments still initializing: the next invocation without an idle one takes the oldest. */
+  readonly initializing: ExecutionEnvironment[];
   readonly all: Set<ExecutionEnvironment>;
   readonly waiters: Array<() => void>;
   busy: number;
@@ -338,6 +340,7 @@ export class LambdaRuntime {
       arn: this.functionArn(config.functionName),
       limit: reserved ?? this.#opts.maxConcurrencyPerFunction ?? 4,
       idle: [],
+      initializing: [],
       all: new Set(),
       waiters: [],
       busy: 0,
@@ -408,6 +411,32 @@ export class LambdaRuntime {
     return busy.length;
   }
 
+  /**
+   * Starts one execution environment of a function that has none, so its first invocation finds it initialized
+   * (or initializing) instead of paying the whole cold start. An init error is not reported here: the environment
+   * is dropped and the next invocation initializes a new one, and reports that error itself.
+   * Resolves true once the environment is ready (false when it was not started or its init failed).
+   */
+  async prewarm(functionNameOrArn: string): Promise<boolean> {
+    const fn = this.#lookup(functionNameOrArn);
+    if (this.#stopped || fn.all.size > 0 || fn.limit === 0) return false;
+    const env = this.#createEnvironment(fn);
+    // A prewarmed environment must not keep the process alive.
+    env.keepAlive(false);
+    fn.initializing.push(env);
+    const initError = await env.ready;
+    const unclaimed = fn.initializing.indexOf(env);
+    if (unclaimed < 0) return initError === undefined;
+    fn.initializing.splice(unclaimed, 1);
+    if (initError || env.dead || this.#stopped) {
+      fn.all.delete(env);
+      void env.terminate();
+      return false;
+    }
+    this.#park(fn, env);
+    return true;
+  }
+
   /** Terminates every execution environment. Invocations in flight end with Runtime.ExitError. */
   async stop(): Promise<void> {
     this.#stopped = true;
@@ -429,7 +458,9 @@ export class LambdaRuntime {
     }
     if (env?.idleTimer) clearTimeout(env.idleTimer);
     if (!env) {
-      env = this.#createEnvironment(fn);
+      const prewarmed = fn.initializing.shift();
+      prewarmed?.keepAlive(true);
+      env = prewarmed ?? this.#createEnvironment(fn);
       const initError = await env.ready;
       if (initError) {
         fn.all.delete(env);
@@ -455,18 +486,22 @@ export class LambdaRuntime {
       fn.all.delete(env);
       if (!env.dead) void env.terminate();
     } else {
-      const warm = env;
-      warm.idleTimer = setTimeout(() => {
-        const index = fn.idle.indexOf(warm);
-        if (index >= 0) fn.idle.splice(index, 1);
-        fn.all.delete(warm);
-        void warm.terminate();
-      }, this.#opts.idleTimeoutMs ?? 300_000);
-      warm.idleTimer.unref();
-      warm.keepAlive(false);
-      fn.idle.push(warm);
+      this.#park(fn, env);
     }
     return outcome;
+  }
+
+  /** Keeps a ready environment warm for the next invocation, until it has been idle too long. */
+  #park(fn: FunctionState, warm: ExecutionEnvironment): void {
+    warm.idleTimer = setTimeout(() => {
+      const index = fn.idle.indexOf(warm);
+      if (index >= 0) fn.idle.splice(index, 1);
+      fn.all.delete(warm);
+      void warm.terminate();
+    }, this.#opts.idleTimeoutMs ?? 300_000);
+    warm.idleTimer.unref();
+    warm.keepAlive(false);
+    fn.idle.push(warm);
   }
 
   #createEnvironment(fn: FunctionState): ExecutionEnvironment {

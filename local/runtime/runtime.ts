@@ -82,6 +82,12 @@ export interface LocalRuntimeOptions {
   readonly clock?: Clock;
   /** @default 4 */
   readonly maxConcurrencyPerFunction?: number;
+  /**
+   * Start one execution environment of every function while the pollers start, so first invocations skip most
+   * of the cold start (an emulator shortcut, like provisioned concurrency of 1; init errors still surface on
+   * the first invocation). @default false
+   */
+  readonly prewarmFunctions?: boolean;
   /** Stream poll interval. @default 250 */
   readonly pollIntervalMs?: number;
   /** @default 10_000 */
@@ -320,6 +326,7 @@ export async function startLocalRuntime(opts: LocalRuntimeOptions): Promise<Loca
 
     await opts.beforeStart?.(stacks);
     const t = performance.now();
+    if (opts.prewarmFunctions) for (const fn of functions) void lambda.prewarm(fn.functionName);
     const streamPollers = new Map<string, StreamPoller>();
     const sqsPollers = new Map<string, SqsPoller>();
     const mappings: { logicalId: string; kind: string; functionName: string; enabled: boolean }[] = [];

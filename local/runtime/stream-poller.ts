@@ -241,6 +241,8 @@ export class StreamPoller {
     }
     const buffer: Pending[] = [];
     let closed = false;
+    // One immediate retry after a trimmed iterator; a second one in a row is a real failure.
+    let trimmedRetry = false;
     while (!signal.aborted) {
       try {
         let fetched = false;
@@ -248,6 +250,7 @@ export class StreamPoller {
           iterator ??= await getIterator();
           const page = await streams.send(new GetRecordsCommand({ ShardIterator: iterator, Limit: 1000 }));
           iterator = page.NextShardIterator;
+          trimmedRetry = false;
           if (!iterator) closed = true;
           const now = Date.now();
           for (const raw of page.Records ?? []) {
@@ -280,9 +283,15 @@ export class StreamPoller {
         await this.#deliver(shardId, batch);
         buffer.splice(0, batch.length);
       } catch (error) {
+        iterator = undefined;
+        // DynamoDB Local answers a GetRecords that races the shard's first write with TrimmedDataAccessException:
+        // a fresh iterator reads on at once (waiting the error pause here delayed the first event by a second).
+        if ((error as Error).name === 'TrimmedDataAccessException' && !trimmedRetry) {
+          trimmedRetry = true;
+          continue;
+        }
         // Expired iterator, emulator hiccup, unknown function...: resume from the last record read.
         this.#log('error', `${this.#config.id}: polling ${shardId} failed, retrying: ${String(error)}`);
-        iterator = undefined;
         await sleep(1_000, signal);
       }
     }

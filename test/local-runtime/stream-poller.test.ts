@@ -5,7 +5,11 @@ import {
   PutItemCommand,
   UpdateItemCommand,
 } from '@aws-sdk/client-dynamodb';
-import { DynamoDBStreamsClient } from '@aws-sdk/client-dynamodb-streams';
+import {
+  DynamoDBStreamsClient,
+  GetRecordsCommand,
+  TrimmedDataAccessException,
+} from '@aws-sdk/client-dynamodb-streams';
 import { CreateQueueCommand, ReceiveMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LambdaRuntime } from '../../local/runtime/lambda.ts';
@@ -265,5 +269,49 @@ describe('StreamPoller', () => {
     expect(newSucceeded).toBe(2);
     for (const k of keys.slice(0, newSucceeded)) expect(k[0]).toBe('new');
     expect(calls.slice(0, 2).every((c) => c.result.error?.errorMessage === 'poison new')).toBe(true);
+  });
+
+  it("re-reads at once, reporting no failure, when a GetRecords races the shard's first write (TrimmedDataAccessException)", async () => {
+    const { table, streamArn } = await newTable();
+    const logged: string[] = [];
+    let trimmedAnswers = 0;
+    // DynamoDB Local answers a GetRecords that overlaps the first write of a shard this way; here on cue.
+    const racing = {
+      send: (command: unknown, ...rest: unknown[]) => {
+        if (command instanceof GetRecordsCommand && armed && trimmedAnswers === 0) {
+          trimmedAnswers++;
+          return Promise.reject(
+            new TrimmedDataAccessException({
+              message: 'The operation attempted to read past the oldest stream record in a shard.',
+              $metadata: {},
+            }),
+          );
+        }
+        return (streams.send as (...args: unknown[]) => Promise<unknown>)(command, ...rest);
+      },
+    } as unknown as DynamoDBStreamsClient;
+    let armed = false;
+    const recording = recordingInvoker(runtime);
+    const poller = new StreamPoller(
+      { id: 'racing-mapping', functionName: 'consumer', streamArn, startingPosition: 'LATEST' },
+      {
+        invoker: recording.invoker,
+        streams: racing,
+        sqs,
+        pollIntervalMs: 50,
+        log: (level, message) => logged.push(`${level} ${message}`),
+      },
+    );
+    pollers.push(poller);
+    await poller.start();
+    armed = true;
+    await eventually(() => (trimmedAnswers === 1 ? true : undefined));
+    await put(table, 'first');
+
+    await eventually(() =>
+      recording.calls.some((c) => keysOf(c.event).includes('first')) ? true : undefined,
+    );
+    expect(trimmedAnswers).toBe(1);
+    expect(logged).toEqual([]);
   });
 });

@@ -183,6 +183,35 @@ describe('startLocal() errors and isolation', () => {
     expect((unknown as Error).message).toContain('Platform, Shop');
   });
 
+  it('reuses the synth of an unchanged app from its synth cache', async () => {
+    const cacheDir = await mkdtemp(path.join(tmpdir(), 'outbox-local-synth-test-'));
+    try {
+      const first = await startLocal({
+        cwd: APP_DIR,
+        stacks: ['Platform'],
+        synthCacheDir: cacheDir,
+        log: () => {},
+      });
+      await first.stop();
+      const second = await startLocal({
+        cwd: APP_DIR,
+        stacks: ['Platform'],
+        synthCacheDir: cacheDir,
+        log: () => {},
+      });
+      try {
+        expect(first.timings.synthCacheHit).toBe(0);
+        expect(second.timings.synthCacheHit).toBe(1);
+        expect(second.stacks[0]?.assetRoot.startsWith(cacheDir)).toBe(true);
+        expect(second.outputs.Platform?.ItemsTableName).toMatch(/^Platform-Items/);
+      } finally {
+        await second.stop();
+      }
+    } finally {
+      await rm(cacheDir, { recursive: true, force: true });
+    }
+  });
+
   it('two startLocal() in one process use their own ports and work folders; stop() removes the folder', async () => {
     const [a, b] = await Promise.all([
       startLocal({ cwd: APP_DIR, stacks: ['Platform'], log: () => {} }),
