@@ -15,24 +15,19 @@ import {
   type RecoveryHandlerOptions,
   RecoveryRunError,
 } from '../../functions/recovery/handler.ts';
-import type { RelayConfig } from '../../functions/relay/config.ts';
 import { MAX_EVENT_BYTES_LIMIT } from '../../functions/runtime/envelope.ts';
 import { OutboxConfigurationError } from '../../functions/runtime/errors.ts';
+import { relayConfigOf } from '../support/relay-fixtures.ts';
 
 process.env.POWERTOOLS_METRICS_DISABLED = 'true';
 
 const doc = mockClient(DynamoDBDocumentClient);
 afterEach(() => doc.reset());
 
-const relayConfig: RelayConfig = {
+const relayConfig = relayConfigOf({
   tableName: 'outbox',
-  retentionDays: 7,
   snsTopicArn: 'arn:aws:sns:us-east-1:123456789012:outbox.fifo',
-  sqsQueueUrls: [],
-  snsMaxMessageBytes: 262_144,
-  sqsMaxMessageBytes: 1_048_576,
-  eventBridgeMaxEntryBytes: 1_048_576,
-};
+});
 
 function options(overrides: Partial<RecoveryHandlerOptions> = {}): RecoveryHandlerOptions {
   return {
