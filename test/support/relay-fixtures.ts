@@ -13,6 +13,7 @@ import type { Context } from 'aws-lambda';
 import { readRecoveryConfig } from '../../functions/recovery/config.ts';
 import {
   createRecoveryResources,
+  type RecoveryClients,
   type RunCounters,
   sweeperDependencies,
 } from '../../functions/recovery/handler.ts';
@@ -44,6 +45,17 @@ export function lambdaContext(functionName: string, awsRequestId: string): Conte
   } as unknown as Context;
 }
 
+/** Plain clients for the recovery function, for tests that mock them with aws-sdk-client-mock. */
+export function recoveryClients(): RecoveryClients {
+  return {
+    dynamodb: new DynamoDBClient({ region: 'us-east-1' }),
+    sns: new SNSClient({ region: 'us-east-1' }),
+    sqs: new SQSClient({ region: 'us-east-1' }),
+    redeliverySqs: new SQSClient({ region: 'us-east-1' }),
+    lambda: new LambdaClient({ region: 'us-east-1' }),
+  };
+}
+
 /**
  * The recovery sweeper's dependencies for one run at `now` with default recovery settings, no retries and no
  * jitter; the clients are plain ones, for tests that mock them with aws-sdk-client-mock.
@@ -55,13 +67,7 @@ export function oneSweeperRun(relayConfig: RelayConfig, run: { now: number; logg
     relayConfig,
     recoveryConfig: readRecoveryConfig({}),
     tracking: { config: {}, ackTimeoutSeconds: 300 },
-    clients: {
-      dynamodb: new DynamoDBClient({ region: 'us-east-1' }),
-      sns: new SNSClient({ region: 'us-east-1' }),
-      sqs: new SQSClient({ region: 'us-east-1' }),
-      redeliverySqs: new SQSClient({ region: 'us-east-1' }),
-      lambda: new LambdaClient({ region: 'us-east-1' }),
-    },
+    clients: recoveryClients(),
     logger: run.logger,
     now: () => run.now,
     ...noRetry,

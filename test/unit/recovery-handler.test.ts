@@ -33,7 +33,7 @@ import { ACK_PARTITION_PREFIX, ACK_TIMEOUT_ENV, TRACKING_ENV } from '../../funct
 import { buildEnvelope } from '../../functions/runtime/envelope.ts';
 import { OutboxConfigurationError } from '../../functions/runtime/errors.ts';
 import { eventSortKey } from '../../functions/runtime/record-format.ts';
-import { relayConfigOf } from '../support/relay-fixtures.ts';
+import { recoveryClients, relayConfigOf } from '../support/relay-fixtures.ts';
 
 process.env.POWERTOOLS_METRICS_DISABLED = 'true';
 
@@ -60,13 +60,7 @@ function options(overrides: Partial<RecoveryHandlerOptions> = {}): RecoveryHandl
       OUTBOX_CHECKBACK_FUNCTIONS: JSON.stringify({ '/payments': 'payments-checkback' }),
     }),
     tracking: { config: {}, ackTimeoutSeconds: 300 },
-    clients: {
-      dynamodb: new DynamoDBClient({ region: 'us-east-1' }),
-      sns: new SNSClient({ region: 'us-east-1' }),
-      sqs: new SQSClient({ region: 'us-east-1' }),
-      redeliverySqs: new SQSClient({ region: 'us-east-1' }),
-      lambda: new LambdaClient({ region: 'us-east-1' }),
-    },
+    clients: recoveryClients(),
     logger: silent,
     now: () => NOW,
     retry: { maxAttempts: 1 },

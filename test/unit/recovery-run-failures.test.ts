@@ -1,9 +1,5 @@
 import { Logger } from '@aws-lambda-powertools/logger';
 import { Metrics } from '@aws-lambda-powertools/metrics';
-import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { LambdaClient } from '@aws-sdk/client-lambda';
-import { SNSClient } from '@aws-sdk/client-sns';
-import { SQSClient } from '@aws-sdk/client-sqs';
 import { DynamoDBDocumentClient, QueryCommand } from '@aws-sdk/lib-dynamodb';
 import type { Context } from 'aws-lambda';
 import { mockClient } from 'aws-sdk-client-mock';
@@ -17,7 +13,7 @@ import {
 } from '../../functions/recovery/handler.ts';
 import { MAX_EVENT_BYTES_LIMIT } from '../../functions/runtime/envelope.ts';
 import { OutboxConfigurationError } from '../../functions/runtime/errors.ts';
-import { relayConfigOf } from '../support/relay-fixtures.ts';
+import { recoveryClients, relayConfigOf } from '../support/relay-fixtures.ts';
 
 process.env.POWERTOOLS_METRICS_DISABLED = 'true';
 
@@ -34,13 +30,7 @@ function options(overrides: Partial<RecoveryHandlerOptions> = {}): RecoveryHandl
     relayConfig,
     recoveryConfig: readRecoveryConfig({}),
     tracking: { config: {}, ackTimeoutSeconds: 300 },
-    clients: {
-      dynamodb: new DynamoDBClient({ region: 'us-east-1' }),
-      sns: new SNSClient({ region: 'us-east-1' }),
-      sqs: new SQSClient({ region: 'us-east-1' }),
-      redeliverySqs: new SQSClient({ region: 'us-east-1' }),
-      lambda: new LambdaClient({ region: 'us-east-1' }),
-    },
+    clients: recoveryClients(),
     logger: new Logger({ logLevel: 'SILENT' }),
     now: () => Date.UTC(2026, 10, 30, 12, 0, 0),
     ...overrides,
