@@ -18,6 +18,7 @@ import {
   sweeperDependencies,
 } from '../../functions/recovery/handler.ts';
 import type { RelayConfig } from '../../functions/relay/config.ts';
+import type { OutboxRecord } from '../../functions/relay/decode.ts';
 import { uuidv7 } from '../../functions/runtime/ids.ts';
 import { eventSortKey } from '../../functions/runtime/record-format.ts';
 import type { LocalOutbox } from './outbox-table.ts';
@@ -134,4 +135,19 @@ export async function eventRecords(
     }),
   );
   return page.Items ?? [];
+}
+
+/** A decoded outbox record as the relay core takes it: event `sequence` of aggregate `pk`, id `<pk>-<sequence>`. */
+export function relayRecord(pk: string, sequence: number, envelope = 'x', createdAt = 0): OutboxRecord {
+  return {
+    pk,
+    sk: eventSortKey(sequence),
+    id: `${pk}-${sequence}`,
+    type: 'T',
+    source: '/s',
+    sequence,
+    envelope,
+    envelopeBytes: Buffer.byteLength(envelope),
+    createdAt,
+  };
 }
