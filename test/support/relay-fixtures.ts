@@ -5,6 +5,7 @@
  */
 import type { Logger } from '@aws-lambda-powertools/logger';
 import { DynamoDBClient, PutItemCommand } from '@aws-sdk/client-dynamodb';
+import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import { LambdaClient } from '@aws-sdk/client-lambda';
 import { SNSClient } from '@aws-sdk/client-sns';
 import { SQSClient } from '@aws-sdk/client-sqs';
@@ -19,6 +20,7 @@ import {
 } from '../../functions/recovery/handler.ts';
 import type { RelayConfig } from '../../functions/relay/config.ts';
 import type { OutboxRecord } from '../../functions/relay/decode.ts';
+import type { RelayClients } from '../../functions/relay/handler.ts';
 import { uuidv7 } from '../../functions/runtime/ids.ts';
 import { eventSortKey } from '../../functions/runtime/record-format.ts';
 import type { LocalOutbox } from './outbox-table.ts';
@@ -44,6 +46,16 @@ export function lambdaContext(functionName: string, awsRequestId: string): Conte
     memoryLimitInMB: '512',
     getRemainingTimeInMillis: () => 30_000,
   } as unknown as Context;
+}
+
+/** Plain clients for the relay handler, for tests that mock them with aws-sdk-client-mock. */
+export function relayClients(): RelayClients & { dynamodb: DynamoDBClient } {
+  return {
+    sns: new SNSClient({ region: 'us-east-1' }),
+    eventBridge: new EventBridgeClient({ region: 'us-east-1' }),
+    sqs: new SQSClient({ region: 'us-east-1' }),
+    dynamodb: new DynamoDBClient({ region: 'us-east-1' }),
+  };
 }
 
 /** Plain clients for the recovery function, for tests that mock them with aws-sdk-client-mock. */

@@ -14,7 +14,7 @@ import { FinishedMemory } from '../../functions/relay/relay.ts';
 import { claimCheck } from '../../functions/runtime/claim-check.ts';
 import { buildEnvelope } from '../../functions/runtime/envelope.ts';
 import { eventSortKey } from '../../functions/runtime/record-format.ts';
-import { oneSweeperRun, relayConfigOf } from '../support/relay-fixtures.ts';
+import { oneSweeperRun, relayClients, relayConfigOf } from '../support/relay-fixtures.ts';
 
 process.env.POWERTOOLS_METRICS_DISABLED = 'true';
 
@@ -107,12 +107,7 @@ describe('claim-checked events: the relay and the sweeper publish the small enve
     const record = largeRecord('order#1', 1);
     const handler = createRelayHandler({
       config,
-      clients: {
-        sns: new SNSClient({ region: 'us-east-1' }),
-        eventBridge: new EventBridgeClient({ region: 'us-east-1' }),
-        sqs: new SQSClient({ region: 'us-east-1' }),
-        dynamodb: new DynamoDBClient({ region: 'us-east-1' }),
-      },
+      clients: relayClients(),
       logger: silent,
       metrics: new Metrics({ namespace: 'Test', serviceName: 'relay' }),
       retry: { maxAttempts: 1 },

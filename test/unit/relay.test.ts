@@ -20,7 +20,7 @@ import { FinishedMemory } from '../../functions/relay/relay.ts';
 import { buildEnvelope } from '../../functions/runtime/envelope.ts';
 import { uuidv7 } from '../../functions/runtime/ids.ts';
 import { eventSortKey } from '../../functions/runtime/record-format.ts';
-import { relayConfigOf } from '../support/relay-fixtures.ts';
+import { relayClients, relayConfigOf } from '../support/relay-fixtures.ts';
 
 process.env.POWERTOOLS_METRICS_DISABLED = 'true';
 
@@ -123,12 +123,7 @@ function makeHandler(
   const metrics = new Metrics({ namespace: 'Test', serviceName: 'relay' });
   const handler = createRelayHandler({
     config,
-    clients: {
-      sns: new SNSClient({ region: 'us-east-1' }),
-      eventBridge: new EventBridgeClient({ region: 'us-east-1' }),
-      sqs: new SQSClient({ region: 'us-east-1' }),
-      dynamodb: new DynamoDBClient({ region: 'us-east-1' }),
-    },
+    clients: relayClients(),
     logger,
     metrics,
     retry: { maxAttempts: 4 },
