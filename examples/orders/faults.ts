@@ -451,8 +451,8 @@ export function createFaultPlan(options: FaultPlanOptions): FaultPlan {
     },
 
     async tick(stack) {
-      const recovery = stack.resources.recovery;
-      if (!recovery || Date.now() - lastSweep < SWEEP_EVERY_MS) return;
+      // The demo stack always has a recovery function (synth.ts refuses a stack without one).
+      if (Date.now() - lastSweep < SWEEP_EVERY_MS) return;
       lastSweep = Date.now();
       // In AWS the relay sees a change within a second and the sweeper runs once a minute, so `ship` (committed
       // right after the delayed `pay`) reaches the relay while `pay` is still SCHEDULED. Offline, the sweeper runs
