@@ -1,21 +1,9 @@
-/**
- * The scheduled delivery audit's read cost per run (issue 15), against DynamoDB Local: an outbox table holding
- * TABLE_EVENTS published ~1 KB events spread over 50 minutes (WINDOW_EVENTS of them in the audited 5-minute
- * window), every one applied by two consumers (billing: dedup records of every event; shipping, ordered: one
- * cursor per aggregate, half the types). One run as the scheduled handler plans it (planRun + auditWindow):
- * - `full`: maxItemsPerRun above the table size: one Scan segment, the whole table read;
- * - `sampled`: maxItemsPerRun = SAMPLE_BUDGET: the table split into segments of about that size, one read per run.
- *
- * Figures: items read by the Scan, its read units (`reported`: DynamoDB Local's ConsumedCapacity; `model`:
- * DynamoDB's rule for an eventually consistent Scan, 0.5 RCU per started 4 KB read per page, from the items' size),
- * dedup read units (consistent BatchGetItem, reported), DynamoDB requests, events audited and wall time.
- */
-import { CreateTableCommand } from '@aws-sdk/client-dynamodb';
 import { BatchWriteCommand } from '@aws-sdk/lib-dynamodb';
 import { marshall } from '@aws-sdk/util-dynamodb';
 import { auditWindow } from '../functions/audit/audit-core.ts';
 import { planRun } from '../functions/audit/run-plan.ts';
 import { startDynamoDbLocal } from '../local/services/dynamodb-local.ts';
+import { auditedRecord, createLocalDedupTable } from '../test/support/audit-records.ts';
 import { createLocalOutboxTable } from '../test/support/outbox-table.ts';
 import { round } from './stats.ts';
 
@@ -26,22 +14,12 @@ const LAG_MS = 10 * 60_000;
 const SAMPLE_BUDGET = 2000;
 const PAGE_BYTES_PER_RCU = 4096;
 
-function envelope(id: string, type: string, pk: string, sequence: number, createdAt: number) {
-  return JSON.stringify({
-    specversion: '1.0',
-    id,
-    source: '/orders',
-    type,
-    time: new Date(createdAt).toISOString(),
-    datacontenttype: 'application/json',
-    partitionkey: pk,
-    sequence,
-    // ~1 KB of order data, like the other benchmarks' events.
-    data: {
-      orderId: pk,
-      lines: Array.from({ length: 8 }, (_, i) => ({ sku: `sku-${i}`, qty: i + 1, note: 'x'.repeat(80) })),
-    },
-  });
+/** ~1 KB of order data, like the other benchmarks' events. */
+function orderData(orderId: string) {
+  return {
+    orderId,
+    lines: Array.from({ length: 8 }, (_, i) => ({ sku: `sku-${i}`, qty: i + 1, note: 'x'.repeat(80) })),
+  };
 }
 
 function itemBytes(item: Record<string, unknown>): number {
@@ -70,15 +48,7 @@ export async function run(): Promise<Record<string, number | string>> {
   const dynamodb = await startDynamoDbLocal();
   try {
     const outbox = await createLocalOutboxTable(dynamodb.endpoint, 'audit-bench');
-    const dedupTable = `audit-bench-dedup-${process.pid}`;
-    await outbox.client.send(
-      new CreateTableCommand({
-        TableName: dedupTable,
-        BillingMode: 'PAY_PER_REQUEST',
-        AttributeDefinitions: [{ AttributeName: 'pk', AttributeType: 'S' }],
-        KeySchema: [{ AttributeName: 'pk', KeyType: 'HASH' }],
-      }),
-    );
+    const dedupTable = await createLocalDedupTable(outbox.client, `audit-bench-dedup-${process.pid}`);
     const now = Date.parse('2026-11-22T17:00:00Z');
     const start = now - LAG_MS - SPREAD_MS;
     const records: Record<string, unknown>[] = [];
@@ -89,18 +59,13 @@ export async function run(): Promise<Record<string, number | string>> {
       const type = sequence === 1 ? 'orders.OrderPlaced' : 'orders.OrderPaid';
       const id = `evt-${i}`;
       const createdAt = start + Math.floor((i * SPREAD_MS) / TABLE_EVENTS);
-      records.push({
-        pk,
-        sk: `EVT#${String(sequence).padStart(12, '0')}`,
-        id,
-        type,
-        source: '/orders',
-        sequence,
-        status: 'PUBLISHED',
-        createdAt,
-        publishedAt: createdAt + 150,
-        envelope: envelope(id, type, pk, sequence, createdAt),
-      });
+      records.push(
+        auditedRecord(
+          { id, type, pk, sequence },
+          { status: 'PUBLISHED', createdAt, publishedAt: createdAt + 150 },
+          { time: new Date(createdAt).toISOString(), data: orderData(pk) },
+        ),
+      );
       dedup.push({ pk: `E#billing#${id}`, status: 'COMPLETED' });
       if (sequence === 2) dedup.push({ pk: `S#shipping#${pk}`, lastSequence: 2 });
     }

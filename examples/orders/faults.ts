@@ -1,32 +1,5 @@
-/**
- * Fault injection for `npm start -- --faults`. Every fault is injected from outside the functions (at the
- * network boundary through a proxy, by killing an execution environment, or by writing to queues and
- * tables), so the code under test is exactly what deploys:
- * 1. relay crash mid-batch: the relay's execution environment is killed right after a PublishBatch it sent
- *    succeeded, so part of its batch is published and none of it is marked;
- * 2. publish throttling: for a window, SNS answers PublishBatch with `Throttling`;
- * 3. consumer crash after its effect, before its ack: billing's environment is killed right after its
- *    transaction committed; its messages come back (offline, after 5 s instead of the visibility timeout);
- * 4. duplicate deliveries: copies of already delivered events are sent to both subscription queues;
- * 5. poison: an outbox record with a broken envelope (as a buggy foreign writer would store) and a
- *    non-envelope message on a subscription queue;
- * 6. lost stream deliveries: a record in the middle of an aggregate never reaches the relay (the relay publishes
- *    it ahead of the aggregate's next event), and an aggregate's last event never does (the recovery sweeper
- *    republishes it);
- * 7. a delayed event in the middle of an ordered aggregate: one order's `pay` is committed with `deliverAt` a few
- *    seconds ahead and its `ship` right after; the relay holds `ship` behind it until the sweeper releases both;
- * 8. a tracked subscription with a source filter: synthesized in-process, it must be refused;
- * 9. a producer's response lost after its commit: through a proxy on the producer's DynamoDB endpoint, one
- *    TransactWriteItems commits and every answer to it (and to the writer's read-back) is replaced by HTTP 500, so
- *    the producer fails with OutboxOutcomeUnknownError and the workload retries the same command (same
- *    `requestId`); another commit loses only its first answer and the writer's own re-send settles it;
- * 10. an acknowledgement racing the relay: the relay's UpdateItems that mark OrderPlaced records PUBLISHED are held
- *    at its DynamoDB proxy until billing has acknowledged the event, so each ack lands before the relay's
- *    bookkeeping; afterwards every OrderPlaced ack must be DONE and no acks alarm may fire.
- */
-import { gunzipSync } from 'node:zlib';
 import { SendMessageCommand } from '@aws-sdk/client-sqs';
-import { type DynamoDBDocumentClient, GetCommand, PutCommand } from '@aws-sdk/lib-dynamodb';
+import { type DynamoDBDocumentClient, GetCommand } from '@aws-sdk/lib-dynamodb';
 import {
   type FaultProxy,
   type LocalEndpoints,
@@ -36,6 +9,14 @@ import {
 } from 'serverless-outbox/local';
 import { uuidv7 } from 'serverless-outbox/writer';
 import { BILLING_CONSUMER_NAME, ORDER_PLACED, ORDER_SHIPPED } from './contract.ts';
+import {
+  dynamoErrorReply,
+  eventSortKey,
+  invokeRecoverySweep,
+  sleep,
+  storedEnvelope,
+  writePoisonRecord,
+} from './fault-mechanics.ts';
 import { metricSum, readAcks, readBillingEffects, readOutbox } from './observe.ts';
 import type { DemoStack } from './synth.ts';
 import type { OrderStep } from './workload.ts';
@@ -117,21 +98,15 @@ const HELD_MARKS = 3;
  */
 const MAX_MARK_HOLD_MS = 45_000;
 /** In the demo every order's first event (sequence 1) is its OrderPlaced. */
-const FIRST_EVENT_SK = 'EVT#000000000001';
-
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+const FIRST_EVENT_SK = eventSortKey(1);
 
 /** What DynamoDB answers when it failed internally: the SDK retries it, the writer counts it as ambiguous. */
-function dynamoInternalError(): ProxyReply {
-  return {
-    status: 500,
-    headers: { 'content-type': 'application/x-amz-json-1.0' },
-    body: JSON.stringify({
-      __type: 'com.amazonaws.dynamodb.v20120810#InternalServerError',
-      message: 'Internal server error (fault injection: the response was lost)',
-    }),
-  };
-}
+const dynamoInternalError = (): ProxyReply =>
+  dynamoErrorReply(
+    'InternalServerError',
+    500,
+    'Internal server error (fault injection: the response was lost)',
+  );
 
 function parseJson(body: string): Record<string, unknown> | undefined {
   try {
@@ -430,27 +405,13 @@ export function createFaultPlan(options: FaultPlanOptions): FaultPlan {
       producerName = stack.ref(stack.resources.producer);
       docRef = doc;
       outboxTable = stack.ref(stack.resources.outboxTable);
-      // A foreign writer's broken record: valid keys, status READY, an envelope that is not JSON.
       const id = uuidv7();
-      poisonRecordKey = { pk: 'order#poison', sk: 'EVT#000000000001' };
-      await doc.send(
-        new PutCommand({
-          TableName: stack.ref(stack.resources.outboxTable),
-          Item: {
-            ...poisonRecordKey,
-            id,
-            type: ORDER_PLACED,
-            source: '/demo/orders',
-            sequence: 1,
-            status: 'READY',
-            envelope: '{"specversion":"1.0", this is not JSON',
-            createdAt: Date.now(),
-            attempts: 0,
-            pendingShard: `P#${id.slice(-1)}`,
-            pendingDueAt: Date.now(),
-          },
-        }),
-      );
+      poisonRecordKey = { pk: 'order#poison', sk: FIRST_EVENT_SK };
+      await writePoisonRecord(doc, outboxTable, {
+        pk: poisonRecordKey.pk,
+        id,
+        pendingShard: `P#${id.slice(-1)}`,
+      });
       excluded.push(id);
       log.push(`poison outbox record ${id} written with a broken envelope`);
     },
@@ -463,18 +424,7 @@ export function createFaultPlan(options: FaultPlanOptions): FaultPlan {
         .filter((e) => e.type === ORDER_PLACED && !excluded.includes(e.id))
         .slice(0, DUPLICATES_PER_QUEUE);
       for (const event of placed) {
-        const item = await doc.send(
-          new GetCommand({
-            TableName: table,
-            Key: { pk: event.aggregateKey, sk: `EVT#${String(event.sequence).padStart(12, '0')}` },
-          }),
-        );
-        const stored = item.Item ?? {};
-        // The writer stores small envelopes as text, gzipped ones (compressEnvelopes) as binary.
-        const body =
-          stored.envelopeGzip instanceof Uint8Array
-            ? gunzipSync(stored.envelopeGzip).toString('utf8')
-            : String(stored.envelope ?? '');
+        const body = await storedEnvelope(doc, table, event);
         await stack.sqs.send(
           new SendMessageCommand({
             QueueUrl: stack.ref(stack.resources.billingQueue),
@@ -501,8 +451,8 @@ export function createFaultPlan(options: FaultPlanOptions): FaultPlan {
     },
 
     async tick(stack) {
-      const recovery = stack.resources.recovery;
-      if (!recovery || Date.now() - lastSweep < SWEEP_EVERY_MS) return;
+      // The demo stack always has a recovery function (synth.ts refuses a stack without one).
+      if (Date.now() - lastSweep < SWEEP_EVERY_MS) return;
       lastSweep = Date.now();
       // In AWS the relay sees a change within a second and the sweeper runs once a minute, so `ship` (committed
       // right after the delayed `pay`) reaches the relay while `pay` is still SCHEDULED. Offline, the sweeper runs
@@ -512,13 +462,7 @@ export function createFaultPlan(options: FaultPlanOptions): FaultPlan {
         sweepsDeferred++;
         return;
       }
-      await stack.runtime.invoke(recovery, {
-        version: '0',
-        'detail-type': 'Scheduled Event',
-        source: 'aws.events',
-        time: new Date().toISOString(),
-        detail: {},
-      });
+      await invokeRecoverySweep(stack);
     },
 
     async settled(stack, doc) {

@@ -1,5 +1,6 @@
 import { parseSubscriptionFilter } from '../contract/audit-filter.ts';
 import { OutboxConfigurationError } from '../runtime/errors.ts';
+import { type Env, integerFromEnv, jsonFromEnv } from '../shared/env.ts';
 import type { AuditedSubscription } from './audit-core.ts';
 import { AuditDefaults, AuditEnv } from './contract.ts';
 
@@ -12,8 +13,6 @@ export interface ScheduledAuditConfig {
   readonly maxItemsPerRun: number;
 }
 
-type Env = Readonly<Record<string, string | undefined>>;
-
 function required(env: Env, name: string): string {
   const value = env[name]?.trim();
   if (!value) {
@@ -25,29 +24,13 @@ function required(env: Env, name: string): string {
 }
 
 function integer(env: Env, name: string, fallback: number, min: number, max: number): number {
-  const raw = env[name]?.trim();
-  if (!raw) return fallback;
-  const value = Number(raw);
-  if (!Number.isInteger(value) || value < min || value > max) {
-    throw new OutboxConfigurationError(
-      `${name} must be an integer from ${min} to ${max}, but "${raw}" was provided; fix the audit function's environment.`,
-    );
-  }
-  return value;
+  return integerFromEnv(env, name, { fallback, min, max }, 'the audit function');
 }
 
 function subscriptions(env: Env): AuditedSubscription[] {
   const raw = env[AuditEnv.subscriptions]?.trim();
   if (!raw) return [];
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(raw);
-  } catch (error) {
-    throw new OutboxConfigurationError(
-      `${AuditEnv.subscriptions} is not valid JSON; it must be [{ "name": "<subscription>", "filter": {...} }].`,
-      { cause: error },
-    );
-  }
+  const parsed = jsonFromEnv(raw, AuditEnv.subscriptions, '[{ "name": "<subscription>", "filter": {...} }]');
   if (!Array.isArray(parsed)) {
     throw new OutboxConfigurationError(`${AuditEnv.subscriptions} must be a JSON array of { name, filter }.`);
   }

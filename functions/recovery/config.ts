@@ -1,5 +1,6 @@
 import { MAX_EVENT_BYTES_LIMIT } from '../runtime/envelope.ts';
 import { OutboxConfigurationError } from '../runtime/errors.ts';
+import { type Env, integerFromEnv, jsonFromEnv } from '../shared/env.ts';
 import { RecoveryDefaults, RecoveryEnv } from './contract.ts';
 import type { SweeperOptions } from './sweeper.ts';
 
@@ -13,36 +14,22 @@ export interface RecoveryConfig {
   readonly maxEventBytes: number;
 }
 
-type Env = Readonly<Record<string, string | undefined>>;
-
 const DAY = 86_400;
 /** The writer's own lower bound for maxEventBytes. */
 const MIN_EVENT_BYTES = 1024;
 
 function integer(env: Env, name: string, fallback: number, min: number, max: number): number {
-  const raw = env[name]?.trim();
-  if (!raw) return fallback;
-  const value = Number(raw);
-  if (!Number.isInteger(value) || value < min || value > max) {
-    throw new OutboxConfigurationError(
-      `${name} must be an integer from ${min} to ${max}, but "${raw}" was provided; fix the recovery function's environment.`,
-    );
-  }
-  return value;
+  return integerFromEnv(env, name, { fallback, min, max }, 'the recovery function');
 }
 
 function checkbackFunctions(env: Env): Record<string, string> {
   const raw = env[RecoveryEnv.checkbackFunctions]?.trim();
   if (!raw) return {};
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(raw);
-  } catch (error) {
-    throw new OutboxConfigurationError(
-      `${RecoveryEnv.checkbackFunctions} is not valid JSON; it must be { "<event source>": "<function name or ARN>" }.`,
-      { cause: error },
-    );
-  }
+  const parsed = jsonFromEnv(
+    raw,
+    RecoveryEnv.checkbackFunctions,
+    '{ "<event source>": "<function name or ARN>" }',
+  );
   if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) {
     throw new OutboxConfigurationError(
       `${RecoveryEnv.checkbackFunctions} must be a JSON object { "<event source>": "<function name or ARN>" }.`,

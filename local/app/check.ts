@@ -7,7 +7,10 @@
 
 import { DynamoDBClient, paginateScan } from '@aws-sdk/client-dynamodb';
 import { unmarshall } from '@aws-sdk/util-dynamodb';
-import { snsSubscriptionFilter } from '../../functions/contract/sns-subscription-filter.ts';
+import {
+  type PublishedOutboxEvent,
+  snsSubscriptionFilter,
+} from '../../functions/contract/sns-subscription-filter.ts';
 import { compilePattern, eventBridgeEventOf } from '../../functions/patterns/event-pattern.ts';
 import { gunzipEnvelope } from '../../functions/relay/decode.ts';
 import type { OfflineRuntime } from '../offline.ts';
@@ -47,14 +50,9 @@ export interface DeliveryCheck {
   readonly ok: boolean;
 }
 
-interface OutboxEvent {
+/** An event as the relay publishes it (what the filters judge), plus what the check reports it by. */
+interface OutboxEvent extends PublishedOutboxEvent {
   readonly id: string;
-  readonly type: string;
-  readonly source: string;
-  readonly partitionKey: string;
-  readonly sequence: number;
-  readonly subject?: string;
-  readonly envelope: Record<string, unknown>;
   readonly createdAt: number;
 }
 

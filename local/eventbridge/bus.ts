@@ -8,6 +8,12 @@ import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { type CompiledPattern, compilePattern } from '../../functions/patterns/event-pattern.ts';
+import {
+  LocalEventBridgeConfigError,
+  LocalEventBridgeNotStartedError,
+  PutEventsValidationError,
+} from './errors.ts';
+import { compileInput } from './target-input.ts';
 
 /** The event as EventBridge hands it to rules and targets. */
 export interface EventBridgeEvent {
@@ -146,32 +152,11 @@ export interface LocalEventBridge {
   readonly metrics: LocalEventBridgeMetrics;
 }
 
-/** A whole PutEvents request is invalid (AWS: HTTP 400 `ValidationException`). */
-export class PutEventsValidationError extends Error {
-  readonly code = 'ValidationException';
-  constructor(message: string) {
-    super(message);
-    this.name = 'PutEventsValidationError';
-  }
-}
-
-/** A bus, rule or target given to the programmatic API is not usable. */
-export class LocalEventBridgeConfigError extends Error {
-  readonly subject: string;
-  constructor(subject: string, problem: string) {
-    super(`Local EventBridge: ${subject}: ${problem}`);
-    this.name = 'LocalEventBridgeConfigError';
-    this.subject = subject;
-  }
-}
-
-/** `url` was read before `start()` resolved. */
-export class LocalEventBridgeNotStartedError extends Error {
-  constructor() {
-    super('Local EventBridge has no URL yet: await start() first.');
-    this.name = 'LocalEventBridgeNotStartedError';
-  }
-}
+export {
+  LocalEventBridgeConfigError,
+  LocalEventBridgeNotStartedError,
+  PutEventsValidationError,
+} from './errors.ts';
 
 const MAX_ENTRIES = 10;
 const DEFAULT_MAX_ENTRY_BYTES = 1024 * 1024;
@@ -179,7 +164,6 @@ const DEFAULT_MAX_ENTRY_BYTES = 1024 * 1024;
 const MAX_BODY_BYTES = 16 * 1024 * 1024;
 const DEFAULT_RETRIES = 185;
 const DEFAULT_MAX_AGE_SECONDS = 86_400;
-const PREDEFINED_PREFIX = 'aws.events.';
 
 interface CompiledTarget {
   readonly target: LocalTarget;
@@ -616,152 +600,6 @@ function formatTime(date: Date): string {
 
 function toEntry(value: unknown): PutEventsEntry {
   return isRecord(value) ? (value as PutEventsEntry) : {};
-}
-
-// ---------------------------------------------------------------------------------------------
-// Target input: Input, InputPath, InputTransformer
-// ---------------------------------------------------------------------------------------------
-
-type PathSegment = string | number;
-
-/** JSONPath-lite: `$`, `.name` (any characters but `.` and `[`), `[0]`, `['name']`, `["name"]`. */
-export function parseJsonPath(path: string): PathSegment[] | undefined {
-  if (!path.startsWith('$')) return undefined;
-  const segments: PathSegment[] = [];
-  let i = 1;
-  while (i < path.length) {
-    const ch = path.charAt(i);
-    if (ch === '.') {
-      const end = path.slice(i + 1).search(/[.[]/);
-      const name = end < 0 ? path.slice(i + 1) : path.slice(i + 1, i + 1 + end);
-      if (name === '') return undefined;
-      segments.push(name);
-      i += 1 + name.length;
-    } else if (ch === '[') {
-      const close = path.indexOf(']', i);
-      if (close < 0) return undefined;
-      const inner = path.slice(i + 1, close);
-      const quoted = /^'(.*)'$|^"(.*)"$/.exec(inner);
-      if (quoted) segments.push(quoted[1] ?? quoted[2] ?? '');
-      else if (/^\d+$/.test(inner)) segments.push(Number(inner));
-      else return undefined;
-      i = close + 1;
-    } else {
-      return undefined;
-    }
-  }
-  return segments;
-}
-
-function readPath(value: unknown, segments: readonly PathSegment[]): unknown {
-  let current = value;
-  for (const segment of segments) {
-    if (typeof segment === 'number' ? !Array.isArray(current) : !isRecord(current)) return undefined;
-    current = (current as Record<string | number, unknown>)[segment];
-  }
-  return current;
-}
-
-function compileInput(
-  target: LocalTarget,
-  subject: string,
-): (event: EventBridgeEvent, rule: RuleState, ingestedAt: number) => unknown {
-  if (target.input !== undefined) {
-    let constant: unknown;
-    try {
-      constant = JSON.parse(target.input);
-    } catch {
-      throw new LocalEventBridgeConfigError(subject, 'input must be valid JSON text');
-    }
-    return () => structuredClone(constant);
-  }
-  if (target.inputPath !== undefined) {
-    const segments = parseJsonPath(target.inputPath);
-    if (!segments)
-      throw new LocalEventBridgeConfigError(
-        subject,
-        `inputPath "${target.inputPath}" is not a valid JSON path`,
-      );
-    return (event) => structuredClone(readPath(event, segments) ?? null);
-  }
-  if (target.inputTransformer !== undefined) {
-    const { inputPathsMap = {}, inputTemplate } = target.inputTransformer;
-    if (typeof inputTemplate !== 'string') {
-      throw new LocalEventBridgeConfigError(subject, 'inputTransformer.inputTemplate must be a string');
-    }
-    const names = Object.keys(inputPathsMap);
-    if (names.length > 100)
-      throw new LocalEventBridgeConfigError(subject, 'inputPathsMap allows at most 100 variables');
-    const paths = new Map<string, PathSegment[]>();
-    for (const name of names) {
-      if (name.startsWith(PREDEFINED_PREFIX)) {
-        throw new LocalEventBridgeConfigError(
-          subject,
-          `inputPathsMap variable "${name}" uses a reserved aws.events. name`,
-        );
-      }
-      const segments = parseJsonPath(inputPathsMap[name] ?? '');
-      if (!segments) {
-        throw new LocalEventBridgeConfigError(
-          subject,
-          `inputPathsMap.${name} "${inputPathsMap[name]}" is not a valid JSON path`,
-        );
-      }
-      paths.set(name, segments);
-    }
-    return (event, rule, ingestedAt) => {
-      const variables = new Map<string, unknown>([
-        ['aws.events.rule-arn', rule.arn],
-        ['aws.events.rule-name', rule.name],
-        ['aws.events.event', event],
-        ['aws.events.event.json', JSON.stringify(event)],
-        ['aws.events.event.ingestion-time', new Date(ingestedAt).toISOString()],
-      ]);
-      for (const [name, segments] of paths) variables.set(name, readPath(event, segments));
-      const text = fillTemplate(inputTemplate, variables);
-      try {
-        return JSON.parse(text);
-      } catch {
-        return text;
-      }
-    };
-  }
-  return (event) => structuredClone(event);
-}
-
-/**
- * Replaces `<name>` placeholders. Inside a JSON string literal a string value goes in as is
- * (EventBridge does not escape it) and other values as JSON text; outside, every value goes in
- * as JSON (so strings get their quotes). A variable whose path matched nothing becomes `null`
- * outside quotes and nothing inside them. Unknown `<...>` text is left alone.
- */
-function fillTemplate(template: string, variables: ReadonlyMap<string, unknown>): string {
-  let out = '';
-  let inString = false;
-  for (let i = 0; i < template.length; i++) {
-    const ch = template.charAt(i);
-    if (ch === '"' && !isEscaped(template, i)) inString = !inString;
-    if (ch === '<') {
-      const close = template.indexOf('>', i + 1);
-      const name = close > i ? template.slice(i + 1, close) : '';
-      if (variables.has(name)) {
-        const value = variables.get(name);
-        if (inString)
-          out += typeof value === 'string' ? value : value === undefined ? '' : JSON.stringify(value);
-        else out += value === undefined ? 'null' : JSON.stringify(value);
-        i = close;
-        continue;
-      }
-    }
-    out += ch;
-  }
-  return out;
-}
-
-function isEscaped(text: string, index: number): boolean {
-  let backslashes = 0;
-  for (let j = index - 1; j >= 0 && text.charAt(j) === '\\'; j--) backslashes++;
-  return backslashes % 2 === 1;
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -43,33 +43,24 @@ export function evaluate(policies: PolicySet, request: AuthorizationRequest): Ev
     return { decision: 'ExplicitDeny', reason: 'explicit deny in an identity-based policy' };
   if (resource && anyStatementApplies([resource], 'Deny', request, true))
     return { decision: 'ExplicitDeny', reason: 'explicit deny in a resource-based policy' };
-  if (policies.keyPolicy) {
-    // The key policy must allow: by naming the principal, or by naming the account (then IAM policies decide).
-    if (
-      resource &&
-      anyStatementApplies(
-        [resource],
-        'Allow',
-        { ...request, principal: withoutAccount(request.principal) },
-        true,
-      )
-    )
-      return { decision: 'Allow' };
-    const delegates = resource !== undefined && anyStatementApplies([resource], 'Allow', request, true);
-    if (delegates && !isService && anyStatementApplies(identity, 'Allow', request, false))
-      return { decision: 'Allow' };
-    return { decision: 'ImplicitDeny', reason: 'no resource-based policy allows' };
-  }
-  if (
-    resource &&
+  // A resource policy that names the principal itself (not just its account) allows on its own.
+  const namesPrincipal =
+    resource !== undefined &&
     anyStatementApplies(
       [resource],
       'Allow',
       { ...request, principal: withoutAccount(request.principal) },
       true,
-    )
-  )
-    return { decision: 'Allow' };
+    );
+  if (policies.keyPolicy) {
+    // The key policy must allow: by naming the principal, or by naming the account (then IAM policies decide).
+    if (namesPrincipal) return { decision: 'Allow' };
+    const delegates = resource !== undefined && anyStatementApplies([resource], 'Allow', request, true);
+    if (delegates && !isService && anyStatementApplies(identity, 'Allow', request, false))
+      return { decision: 'Allow' };
+    return { decision: 'ImplicitDeny', reason: 'no resource-based policy allows' };
+  }
+  if (namesPrincipal) return { decision: 'Allow' };
   if (!isService && anyStatementApplies(identity, 'Allow', request, false)) return { decision: 'Allow' };
   return {
     decision: 'ImplicitDeny',

@@ -161,17 +161,17 @@ function itemContext(req: ItemRequest, facts: MappingFacts): Record<string, stri
 
 const ITEM_ACTIONS = new Set(['GetItem', 'PutItem', 'UpdateItem', 'DeleteItem']);
 
+/** One item-level request (on its own or inside a transaction), authorized as `dynamodb:<action>` on its table. */
+function itemRequest(action: string, req: ItemRequest, facts: MappingFacts): MappedRequest {
+  return {
+    action: `dynamodb:${action}`,
+    resource: tableArn(facts, String(req.TableName)),
+    context: itemContext(req, facts),
+  };
+}
+
 function mapDynamoDb(operation: string, body: Json, facts: MappingFacts): MappedRequest[] {
-  if (ITEM_ACTIONS.has(operation)) {
-    const req = body as ItemRequest;
-    return [
-      {
-        action: `dynamodb:${operation}`,
-        resource: tableArn(facts, String(req.TableName)),
-        context: itemContext(req, facts),
-      },
-    ];
-  }
+  if (ITEM_ACTIONS.has(operation)) return [itemRequest(operation, body as ItemRequest, facts)];
   if (operation === 'TransactWriteItems' || operation === 'TransactGetItems') {
     // No IAM action of its own: each item is authorized as its own PutItem / UpdateItem / DeleteItem / ConditionCheckItem / GetItem.
     const actionOf: Record<string, string> = {
@@ -184,15 +184,7 @@ function mapDynamoDb(operation: string, body: Json, facts: MappingFacts): Mapped
     return ((body.TransactItems as Json[] | undefined) ?? []).flatMap((item) =>
       Object.entries(item).flatMap(([kind, req]) => {
         const action = actionOf[kind];
-        if (!action) return [];
-        const r = req as ItemRequest;
-        return [
-          {
-            action: `dynamodb:${action}`,
-            resource: tableArn(facts, String(r.TableName)),
-            context: itemContext(r, facts),
-          },
-        ];
+        return action ? [itemRequest(action, req as ItemRequest, facts)] : [];
       }),
     );
   }

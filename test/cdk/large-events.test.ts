@@ -11,8 +11,8 @@ import {
   LARGE_EVENTS_PREFIX_ENV,
 } from '../../functions/contract/large-events.ts';
 import { Outbox, type OutboxProps } from '../../lib/outbox.ts';
-import { Subscription } from '../../lib/subscription.ts';
 import {
+  importedRuleConsumer,
   inlineFunction,
   logicalId,
   NO_BUNDLING,
@@ -162,17 +162,10 @@ describe('Outbox largeEvents (claim-check)', () => {
 
 describe('imported outboxes and large events', () => {
   it('fromParameters reads the bucket and prefix parameters for a consumer grant', () => {
-    const stack = new Stack(new App({ context: NO_BUNDLING }), 'Analytics');
-    const outbox = Outbox.fromParameters(stack, 'Shop', '/shop/outbox');
-    const fn = inlineFunction(stack, 'Consumer');
-    new Subscription(stack, 'Analytics', {
-      outbox,
-      name: 'analytics',
-      kind: 'rule',
-      sources: ['/shop'],
-      consumer: { function: fn },
-    });
-    const template = Template.fromStack(stack);
+    const { fn, template } = importedRuleConsumer(
+      (stack) => Outbox.fromParameters(stack, 'Shop', '/shop/outbox'),
+      ['/shop'],
+    );
     const defaults = Object.values(template.toJSON().Parameters ?? {}).map(
       (p) => (p as { Default?: string }).Default,
     );
@@ -185,17 +178,10 @@ describe('imported outboxes and large events', () => {
   });
 
   it('fromParameters with largeEvents: false reads no large-event parameter', () => {
-    const stack = new Stack(new App({ context: NO_BUNDLING }), 'Analytics');
-    const outbox = Outbox.fromParameters(stack, 'Shop', '/shop/outbox', { largeEvents: false });
-    const fn = inlineFunction(stack, 'Consumer');
-    new Subscription(stack, 'Analytics', {
-      outbox,
-      name: 'analytics',
-      kind: 'rule',
-      sources: ['/shop'],
-      consumer: { function: fn },
-    });
-    const template = Template.fromStack(stack);
+    const { fn, template } = importedRuleConsumer(
+      (stack) => Outbox.fromParameters(stack, 'Shop', '/shop/outbox', { largeEvents: false }),
+      ['/shop'],
+    );
     expect(JSON.stringify(template.toJSON().Parameters)).not.toContain('large-events');
     expect(s3Statements(roleStatements(template, fn.role))).toEqual([]);
   });

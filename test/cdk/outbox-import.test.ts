@@ -1,18 +1,8 @@
 import { App, Stack } from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
-import * as lambda from 'aws-cdk-lib/aws-lambda';
 import { describe, expect, it } from 'vitest';
-import { Outbox, Subscription } from '../../lib/index.ts';
-
-const NO_BUNDLING = { 'aws:cdk:bundling-stacks': [] };
-
-function inlineFunction(stack: Stack, id: string): lambda.Function {
-  return new lambda.Function(stack, id, {
-    runtime: lambda.Runtime.NODEJS_22_X,
-    handler: 'index.handler',
-    code: lambda.Code.fromInline('export const handler = async () => ({});'),
-  });
-}
+import { Outbox } from '../../lib/index.ts';
+import { importedRuleConsumer, inlineFunction, NO_BUNDLING } from './stack-fixture.ts';
 
 describe('Outbox parameters and imports (another app subscribes)', () => {
   it('GIVEN parameterPrefix WHEN synthesized THEN the coordinates are SSM parameters under the prefix', () => {
@@ -32,17 +22,10 @@ describe('Outbox parameters and imports (another app subscribes)', () => {
   });
 
   it('GIVEN fromParameters WHEN a rule subscription with a consumer is made THEN it reads only the parameters it needs and grants the consumer its own dedup keys', () => {
-    const stack = new Stack(new App({ context: NO_BUNDLING }), 'Analytics');
-    const outbox = Outbox.fromParameters(stack, 'Shop', '/shop/outbox');
-    const fn = inlineFunction(stack, 'Consumer');
-    new Subscription(stack, 'Analytics', {
-      outbox,
-      name: 'analytics',
-      kind: 'rule',
-      sources: ['/shop/orders'],
-      consumer: { function: fn },
-    });
-    const template = Template.fromStack(stack);
+    const { template } = importedRuleConsumer(
+      (stack) => Outbox.fromParameters(stack, 'Shop', '/shop/outbox'),
+      ['/shop/orders'],
+    );
     const parameterDefaults = Object.values(template.toJSON().Parameters ?? {})
       .map((p) => String((p as { Default?: string }).Default))
       .filter((name) => name.startsWith('/shop/'));

@@ -5,6 +5,7 @@ import * as lambda from 'aws-cdk-lib/aws-lambda';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import type { Construct, IConstruct } from 'constructs';
 import { OrdersStack } from '../../examples/orders/stack.ts';
+import { type IOutbox, Subscription } from '../../lib/index.ts';
 
 /** CDK context that skips asset bundling: for stacks whose tests check the template, not the code. */
 export const NO_BUNDLING = { 'aws:cdk:bundling-stacks': [] };
@@ -57,4 +58,22 @@ export function inlineFunction(scope: Construct, id: string): lambda.Function {
     handler: 'index.handler',
     code: lambda.Code.fromInline('exports.handler = async () => ({ batchItemFailures: [] });'),
   });
+}
+
+/**
+ * GIVEN another team's stack ('Analytics') that imports an outbox and subscribes a consumer to it with a rule on
+ * `sources`: the imported outbox, the consumer function and the stack's template.
+ */
+export function importedRuleConsumer(importOutbox: (stack: Stack) => IOutbox, sources: string[]) {
+  const stack = new Stack(new App({ context: NO_BUNDLING }), 'Analytics');
+  const outbox = importOutbox(stack);
+  const fn = inlineFunction(stack, 'Consumer');
+  new Subscription(stack, 'Analytics', {
+    outbox,
+    name: 'analytics',
+    kind: 'rule',
+    sources,
+    consumer: { function: fn },
+  });
+  return { outbox, fn, template: Template.fromStack(stack) };
 }

@@ -6,13 +6,14 @@
  */
 import { Logger } from '@aws-lambda-powertools/logger';
 import { Metrics } from '@aws-lambda-powertools/metrics';
-import { CreateTableCommand, DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DeleteCommand, PutCommand } from '@aws-sdk/lib-dynamodb';
 import type { Context } from 'aws-lambda';
 import { afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { type AuditClients, auditWindow } from '../../functions/audit/audit-core.ts';
 import { createAuditHandler, type ScheduledAuditSummary } from '../../functions/audit/handler.ts';
 import { type MetricDatum, parseEmf } from '../../local/runtime/metrics.ts';
+import { auditedRecord, createLocalDedupTable } from '../support/audit-records.ts';
 import { createLocalOutboxTable, type LocalOutbox } from '../support/outbox-table.ts';
 import { localAwsConfig, useDynamoDbLocal } from '../support/services.ts';
 
@@ -39,35 +40,13 @@ let outbox: LocalOutbox;
 let dedupTable: string;
 const ids: string[] = [];
 
-function envelope(id: string, type: string, pk: string, sequence: number) {
-  return {
-    specversion: '1.0',
-    id,
-    source: '/orders',
-    type,
-    time: new Date(FROM).toISOString(),
-    datacontenttype: 'application/json',
-    partitionkey: pk,
-    sequence,
-    data: {},
-  };
-}
-
 async function put(Item: Record<string, unknown>, TableName = outbox.tableName) {
   await outbox.doc.send(new PutCommand({ TableName, Item }));
 }
 
 beforeAll(async () => {
   outbox = await createLocalOutboxTable(endpoint(), 'audit-core');
-  dedupTable = `audit-core-dedup-${process.pid}`;
-  await outbox.client.send(
-    new CreateTableCommand({
-      TableName: dedupTable,
-      BillingMode: 'PAY_PER_REQUEST',
-      AttributeDefinitions: [{ AttributeName: 'pk', AttributeType: 'S' }],
-      KeySchema: [{ AttributeName: 'pk', KeyType: 'HASH' }],
-    }),
-  );
+  dedupTable = await createLocalDedupTable(outbox.client, `audit-core-dedup-${process.pid}`);
   for (let i = 0; i < EVENTS; i++) {
     const id = `evt-${i}`;
     const type = i % 2 === 0 ? 'orders.OrderPlaced' : 'orders.OrderPaid';
@@ -75,18 +54,13 @@ beforeAll(async () => {
     const sequence = (i % 2) + 1;
     const createdAt = FROM + i * 1000;
     ids.push(id);
-    await put({
-      pk,
-      sk: `EVT#${String(sequence).padStart(12, '0')}`,
-      id,
-      type,
-      source: '/orders',
-      sequence,
-      status: 'PUBLISHED',
-      createdAt,
-      publishedAt: createdAt + 200,
-      envelope: JSON.stringify(envelope(id, type, pk, sequence)),
-    });
+    await put(
+      auditedRecord(
+        { id, type, pk, sequence },
+        { status: 'PUBLISHED', createdAt, publishedAt: createdAt + 200 },
+        { time: new Date(FROM).toISOString(), data: {} },
+      ),
+    );
     await put({ pk: `E#billing#${id}`, status: 'COMPLETED' }, dedupTable);
     // shipping is ordered: its cursor per aggregate says what it applied.
     if (type === 'orders.OrderPaid')

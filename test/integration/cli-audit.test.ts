@@ -6,12 +6,12 @@
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { CreateTableCommand } from '@aws-sdk/client-dynamodb';
 import { CreateQueueCommand, SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { PutCommand } from '@aws-sdk/lib-dynamodb';
 import { describe, expect, it } from 'vitest';
 import { runAuditCommand } from '../../bin/commands/audit.ts';
 import type { CliIo } from '../../bin/commands/cli-support.ts';
+import { auditedEnvelope, auditedRecord, createLocalDedupTable } from '../support/audit-records.ts';
 import { createLocalOutboxTable } from '../support/outbox-table.ts';
 import { localAwsConfig, useDynamoDbLocal, useFauxqs } from '../support/services.ts';
 
@@ -21,32 +21,12 @@ const sqsEndpoint = useFauxqs();
 const FROM = Date.parse('2026-11-22T16:00:00Z');
 const TO = Date.parse('2026-11-22T17:00:00Z');
 
-function envelope(id: string, type: string, pk: string, sequence: number) {
-  return {
-    specversion: '1.0',
-    id,
-    source: '/orders',
-    type,
-    time: '2026-11-22T16:30:00.000Z',
-    datacontenttype: 'application/json',
-    partitionkey: pk,
-    sequence,
-    data: { n: sequence },
-  };
-}
+const ENVELOPE_TIME = '2026-11-22T16:30:00.000Z';
 
 describe('outbox audit (DynamoDB Local + fauxqs)', () => {
   it('counts applied, dead-lettered, quarantined and missing per subscription, and exits 1 on missing', async () => {
     const outbox = await createLocalOutboxTable(ddbEndpoint(), 'audit');
-    const dedupTable = `audit-dedup-${process.pid}`;
-    await outbox.client.send(
-      new CreateTableCommand({
-        TableName: dedupTable,
-        BillingMode: 'PAY_PER_REQUEST',
-        AttributeDefinitions: [{ AttributeName: 'pk', AttributeType: 'S' }],
-        KeySchema: [{ AttributeName: 'pk', KeyType: 'HASH' }],
-      }),
-    );
+    const dedupTable = await createLocalDedupTable(outbox.client, `audit-dedup-${process.pid}`);
     const put = (Item: Record<string, unknown>, TableName = outbox.tableName) =>
       outbox.doc.send(new PutCommand({ TableName, Item }));
     const records: [string, string, string, number, string, number][] = [
@@ -61,17 +41,13 @@ describe('outbox audit (DynamoDB Local + fauxqs)', () => {
       ['after', 'orders.OrderPlaced', 'order#6', 1, 'PUBLISHED', TO],
     ];
     for (const [id, type, pk, sequence, status, createdAt] of records) {
-      await put({
-        pk,
-        sk: `EVT#${String(sequence).padStart(12, '0')}`,
-        id,
-        type,
-        source: '/orders',
-        sequence,
-        status,
-        createdAt,
-        envelope: JSON.stringify(envelope(id, type, pk, sequence)),
-      });
+      await put(
+        auditedRecord(
+          { id, type, pk, sequence },
+          { status, createdAt },
+          { time: ENVELOPE_TIME, data: { n: sequence } },
+        ),
+      );
     }
     // billing (transactional dedup): p1 applied, p2 still in progress. ledger (ordered): cursor of order#1 at 2.
     await put({ pk: 'E#billing#p1', status: 'COMPLETED' }, dedupTable);
@@ -85,7 +61,15 @@ describe('outbox audit (DynamoDB Local + fauxqs)', () => {
     await sqs.send(
       new SendMessageCommand({
         QueueUrl: billingDlq,
-        MessageBody: JSON.stringify(envelope('p2', 'orders.OrderPlaced', 'order#1', 2)),
+        MessageBody: JSON.stringify(
+          auditedEnvelope(
+            { id: 'p2', type: 'orders.OrderPlaced', pk: 'order#1', sequence: 2 },
+            ENVELOPE_TIME,
+            {
+              n: 2,
+            },
+          ),
+        ),
       }),
     );
     const deploymentFile = join(mkdtempSync(join(tmpdir(), 'outbox-audit-')), 'deployment.json');

@@ -6,12 +6,12 @@ import { GetCommand } from '@aws-sdk/lib-dynamodb';
 import type { Context, DynamoDBBatchResponse } from 'aws-lambda';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { type SweeperDependencies, sweep } from '../../functions/recovery/sweeper.ts';
-import type { RelayConfig } from '../../functions/relay/config.ts';
 import { createRelayHandler } from '../../functions/relay/handler.ts';
 import { eventSortKey } from '../../functions/runtime/record-format.ts';
 import { OutboxWriter } from '../../functions/runtime/writer.ts';
 import { createFifoTopicWithQueue, drainQueue } from '../support/fifo-topic.ts';
 import { createLocalOutboxTable, type LocalOutbox, readStream } from '../support/outbox-table.ts';
+import { relayConfigOf } from '../support/relay-fixtures.ts';
 import { localAwsConfig, useDynamoDbLocal, useFauxqs } from '../support/services.ts';
 
 process.env.POWERTOOLS_METRICS_DISABLED = 'true';
@@ -67,15 +67,7 @@ describe('a delayed event keeps its place in its aggregate: writer â†’ stream â†
     sqs = new SQSClient(localAwsConfig(fauxqsEndpoint()));
     const fifo = await createFifoTopicWithQueue(sns, sqs, { topic: 'delayed-order', queue: 'delayed-order' });
     queueUrl = fifo.queueUrl;
-    const config: RelayConfig = {
-      tableName: outbox.tableName,
-      retentionDays: 7,
-      snsTopicArn: fifo.topicArn,
-      sqsQueueUrls: [],
-      snsMaxMessageBytes: 262_144,
-      sqsMaxMessageBytes: 1_048_576,
-      eventBridgeMaxEntryBytes: 1_048_576,
-    };
+    const config = relayConfigOf({ tableName: outbox.tableName, snsTopicArn: fifo.topicArn });
     relayBatch = createRelayHandler({
       config,
       clients: { sns, dynamodb: outbox.client },

@@ -19,6 +19,7 @@ import { eventSortKey, pendingShardOf } from '../../functions/runtime/record-for
 import { OutboxWriter } from '../../functions/runtime/writer.ts';
 import { createFifoTopicWithQueue, drainQueue } from '../support/fifo-topic.ts';
 import { createLocalOutboxTable, type LocalOutbox, readStream } from '../support/outbox-table.ts';
+import { relayConfigOf } from '../support/relay-fixtures.ts';
 import { localAwsConfig, useDynamoDbLocal, useFauxqs } from '../support/services.ts';
 
 process.env.POWERTOOLS_METRICS_DISABLED = 'true';
@@ -109,15 +110,11 @@ describe('recovery function against DynamoDB Local and fauxqs (SNS FIFO → SQS 
       queue: 'recovery-consumer',
     });
     queueUrl = fifo.queueUrl;
-    relayConfig = {
+    relayConfig = relayConfigOf({
       tableName: outbox.tableName,
       retentionDays: 3,
       snsTopicArn: fifo.topicArn,
-      sqsQueueUrls: [],
-      snsMaxMessageBytes: 262_144,
-      sqsMaxMessageBytes: 1_048_576,
-      eventBridgeMaxEntryBytes: 1_048_576,
-    };
+    });
     writer = new OutboxWriter({
       tableName: outbox.tableName,
       source: '/orders',

@@ -1,18 +1,21 @@
 import { Logger } from '@aws-lambda-powertools/logger';
 import { Metrics } from '@aws-lambda-powertools/metrics';
-import { PutItemCommand } from '@aws-sdk/client-dynamodb';
 import { SNSClient } from '@aws-sdk/client-sns';
 import { SQSClient } from '@aws-sdk/client-sqs';
-import { QueryCommand } from '@aws-sdk/lib-dynamodb';
-import type { Context, DynamoDBBatchResponse, DynamoDBRecord } from 'aws-lambda';
+import type { DynamoDBBatchResponse, DynamoDBRecord } from 'aws-lambda';
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { RelayConfig } from '../../functions/relay/config.ts';
 import { createRelayHandler } from '../../functions/relay/handler.ts';
-import { uuidv7 } from '../../functions/runtime/ids.ts';
 import { eventSortKey } from '../../functions/runtime/record-format.ts';
 import { OutboxWriter } from '../../functions/runtime/writer.ts';
 import { createFifoTopicWithQueue, drainQueue } from '../support/fifo-topic.ts';
 import { createLocalOutboxTable, type LocalOutbox, readStream } from '../support/outbox-table.ts';
+import {
+  eventRecords,
+  lambdaContext,
+  putForeignPoisonRecord,
+  relayConfigOf,
+} from '../support/relay-fixtures.ts';
 import { localAwsConfig, useDynamoDbLocal, useFauxqs } from '../support/services.ts';
 
 process.env.POWERTOOLS_METRICS_DISABLED = 'true';
@@ -20,13 +23,7 @@ process.env.POWERTOOLS_METRICS_DISABLED = 'true';
 const dynamoEndpoint = useDynamoDbLocal();
 const fauxqsEndpoint = useFauxqs();
 
-const context = {
-  functionName: 'relay',
-  awsRequestId: 'integration',
-  invokedFunctionArn: 'arn:aws:lambda:us-east-1:000000000000:function:relay',
-  memoryLimitInMB: '512',
-  getRemainingTimeInMillis: () => 30_000,
-} as unknown as Context;
+const context = lambdaContext('relay', 'integration');
 
 interface Received {
   readonly id: string;
@@ -65,17 +62,7 @@ describe('relay: writer → DynamoDB Local stream → relay → SNS FIFO (fauxqs
     });
   }
 
-  async function records(pk: string) {
-    const page = await outbox.doc.send(
-      new QueryCommand({
-        TableName: outbox.tableName,
-        KeyConditionExpression: 'pk = :pk AND begins_with(sk, :evt)',
-        ExpressionAttributeValues: { ':pk': pk, ':evt': 'EVT#' },
-        ConsistentRead: true,
-      }),
-    );
-    return page.Items ?? [];
-  }
+  const records = (pk: string) => eventRecords(outbox, pk);
 
   beforeAll(async () => {
     outbox = await createLocalOutboxTable(dynamoEndpoint(), 'relay');
@@ -87,15 +74,7 @@ describe('relay: writer → DynamoDB Local stream → relay → SNS FIFO (fauxqs
       queue: 'orders-consumer',
     });
     queueUrl = fifo.queueUrl;
-    config = {
-      tableName: outbox.tableName,
-      retentionDays: 7,
-      snsTopicArn: fifo.topicArn,
-      sqsQueueUrls: [],
-      snsMaxMessageBytes: 262_144,
-      sqsMaxMessageBytes: 1_048_576,
-      eventBridgeMaxEntryBytes: 1_048_576,
-    };
+    config = relayConfigOf({ tableName: outbox.tableName, snsTopicArn: fifo.topicArn });
   });
 
   let streamRecords: DynamoDBRecord[] = [];
@@ -160,32 +139,7 @@ describe('relay: writer → DynamoDB Local stream → relay → SNS FIFO (fauxqs
   });
 
   it('quarantines a record a foreign writer stored with a broken envelope, and still publishes the next one', async () => {
-    const brokenId = uuidv7();
-    await outbox.client.send(
-      new PutItemCommand({
-        TableName: outbox.tableName,
-        Item: {
-          pk: { S: 'order#9' },
-          sk: { S: eventSortKey(1) },
-          id: { S: brokenId },
-          type: { S: 'OrderPlaced' },
-          source: { S: '/legacy' },
-          sequence: { N: '1' },
-          status: { S: 'READY' },
-          envelope: { S: '{"specversion":"1.0",' },
-          createdAt: { N: String(Date.now()) },
-          attempts: { N: '0' },
-          pendingShard: { S: 'P#0' },
-          pendingDueAt: { N: String(Date.now()) },
-        },
-      }),
-    );
-    await outbox.client.send(
-      new PutItemCommand({
-        TableName: outbox.tableName,
-        Item: { pk: { S: 'order#9' }, sk: { S: 'HEAD' }, lastSequence: { N: '1' } },
-      }),
-    );
+    const _brokenId = await putForeignPoisonRecord(outbox, 'order#9', '{"specversion":"1.0",');
     await writer.transact({
       aggregate: { key: 'order#9', expectedVersion: 1 },
       events: [{ type: 'OrderPaid', data: {} }],

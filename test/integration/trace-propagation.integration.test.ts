@@ -8,6 +8,7 @@ import { createRelayHandler } from '../../functions/relay/handler.ts';
 import { OutboxWriter } from '../../functions/runtime/writer.ts';
 import { createFifoTopicWithQueue } from '../support/fifo-topic.ts';
 import { createLocalOutboxTable, type LocalOutbox, readStream } from '../support/outbox-table.ts';
+import { relayConfigOf } from '../support/relay-fixtures.ts';
 import { localAwsConfig, useDynamoDbLocal, useFauxqs } from '../support/services.ts';
 
 process.env.POWERTOOLS_METRICS_DISABLED = 'true';
@@ -67,15 +68,11 @@ describe('trace propagation: writer → stream → relay → SNS FIFO → SQS FI
       events: [{ type: 'OrderPlaced', data: {} }],
     });
     const relay = createRelayHandler({
-      config: {
+      config: relayConfigOf({
         tableName: outbox.tableName,
-        retentionDays: 7,
         snsTopicArn: fifo.topicArn,
         sqsQueueUrls: [direct.QueueUrl ?? ''],
-        snsMaxMessageBytes: 262_144,
-        sqsMaxMessageBytes: 1_048_576,
-        eventBridgeMaxEntryBytes: 1_048_576,
-      },
+      }),
       clients: { sns, sqs, dynamodb: outbox.client },
       logger: new Logger({ logLevel: 'SILENT' }),
       metrics: new Metrics({ namespace: 'Test', serviceName: 'relay' }),

@@ -9,6 +9,7 @@ import { acknowledge, getStatus } from '../../functions/runtime/acks.ts';
 import { OutboxWriter } from '../../functions/runtime/writer.ts';
 import { createFifoTopicWithQueue, drainQueue } from '../support/fifo-topic.ts';
 import { createLocalOutboxTable, readStream } from '../support/outbox-table.ts';
+import { relayConfigOf } from '../support/relay-fixtures.ts';
 import { localAwsConfig, useDynamoDbLocal, useFauxqs } from '../support/services.ts';
 
 process.env.POWERTOOLS_METRICS_DISABLED = 'true';
@@ -37,15 +38,7 @@ describe('tracked mode: a consumer that acknowledges before the relay has finish
       { step: 'deserialize', name: 'fastConsumer' },
     );
     const relay = createRelayHandler({
-      config: {
-        tableName: outbox.tableName,
-        retentionDays: 7,
-        snsTopicArn: fifo.topicArn,
-        sqsQueueUrls: [],
-        snsMaxMessageBytes: 262_144,
-        sqsMaxMessageBytes: 1_048_576,
-        eventBridgeMaxEntryBytes: 1_048_576,
-      },
+      config: relayConfigOf({ tableName: outbox.tableName, snsTopicArn: fifo.topicArn }),
       clients: { sns, dynamodb: outbox.client },
       tracking: {
         config: { OrderPlaced: [{ name: 'billing', queueUrl: fifo.queueUrl, fifo: true }] },

@@ -20,6 +20,7 @@ import type { TrackingSettings } from '../../functions/relay/tracking.ts';
 import { getStatus } from '../../functions/runtime/acks.ts';
 import { OutboxWriter } from '../../functions/runtime/writer.ts';
 import { createLocalOutboxTable, type LocalOutbox, readStream } from '../support/outbox-table.ts';
+import { relayConfigOf } from '../support/relay-fixtures.ts';
 import { localAwsConfig, useDynamoDbLocal, useFauxqs } from '../support/services.ts';
 
 process.env.POWERTOOLS_METRICS_DISABLED = 'true';
@@ -153,15 +154,7 @@ describe('tracked mode: writer → stream → relay → SNS FIFO → SQS FIFO �
         }),
       );
     }
-    relayConfig = {
-      tableName: outbox.tableName,
-      retentionDays: 7,
-      snsTopicArn: topicArn,
-      sqsQueueUrls: [],
-      snsMaxMessageBytes: 262_144,
-      sqsMaxMessageBytes: 1_048_576,
-      eventBridgeMaxEntryBytes: 1_048_576,
-    };
+    relayConfig = relayConfigOf({ tableName: outbox.tableName, snsTopicArn: topicArn });
     tracking = {
       config: {
         [ORDER_PLACED]: [

@@ -16,8 +16,8 @@ import {
   type LocalEventBridgeOptions,
   type LocalTarget,
   PutEventsValidationError,
-  parseJsonPath,
 } from '../../local/eventbridge/bus.ts';
+import { parseJsonPath } from '../../local/eventbridge/target-input.ts';
 
 interface Delivery {
   target: LocalTarget;

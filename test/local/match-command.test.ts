@@ -1,38 +1,10 @@
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { MATCH_EXIT, runMatchCommand } from '../../local/eventbridge/match-command.ts';
+import { describe, expect, it } from 'vitest';
+import { MATCH_EXIT } from '../../local/eventbridge/match-command.ts';
+import { runMatch, useMatchFiles } from '../support/match-command-run.ts';
 
-let dir: string;
-
-beforeAll(async () => {
-  dir = await mkdtemp(join(tmpdir(), 'outbox-match-'));
-});
-afterAll(async () => {
-  await rm(dir, { recursive: true, force: true });
-});
-
-async function file(name: string, content: unknown): Promise<string> {
-  const path = join(dir, name);
-  await writeFile(path, typeof content === 'string' ? content : JSON.stringify(content));
-  return path;
-}
-
-async function run(argv: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  let stdout = '';
-  let stderr = '';
-  const code = await runMatchCommand(argv, {
-    stdout: (s) => {
-      stdout += s;
-    },
-    stderr: (s) => {
-      stderr += s;
-    },
-    readFile: (p) => readFile(p, 'utf8'),
-  });
-  return { code, stdout, stderr };
-}
+const files = useMatchFiles('outbox-match-');
+const file = (name: string, content: unknown) => files.file(content, name);
+const run = runMatch;
 
 const orderPlaced = {
   version: '0',
@@ -111,7 +83,7 @@ describe('outbox match', () => {
 
   it('exits 2 when a file cannot be read', async () => {
     const event = await file('e6.json', orderPlaced);
-    const missing = join(dir, 'nope.json');
+    const missing = files.path('nope.json');
     const result = await run(['--pattern', missing, '--event', event]);
     expect(result.code).toBe(2);
     expect(result.stderr).toContain(`cannot read pattern file ${missing}`);

@@ -1,39 +1,9 @@
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { MATCH_EXIT, runMatchCommand } from '../../local/eventbridge/match-command.ts';
+import { describe, expect, it } from 'vitest';
+import { MATCH_EXIT } from '../../local/eventbridge/match-command.ts';
+import { runMatch, useMatchFiles } from '../support/match-command-run.ts';
 
-let dir: string;
-
-beforeAll(async () => {
-  dir = await mkdtemp(join(tmpdir(), 'outbox-match-sns-'));
-});
-afterAll(async () => {
-  await rm(dir, { recursive: true, force: true });
-});
-
-let files = 0;
-async function file(content: unknown): Promise<string> {
-  const path = join(dir, `f${files++}.json`);
-  await writeFile(path, typeof content === 'string' ? content : JSON.stringify(content));
-  return path;
-}
-
-async function run(argv: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  let stdout = '';
-  let stderr = '';
-  const code = await runMatchCommand(argv, {
-    stdout: (s) => {
-      stdout += s;
-    },
-    stderr: (s) => {
-      stderr += s;
-    },
-    readFile: (p) => readFile(p, 'utf8'),
-  });
-  return { code, stdout, stderr };
-}
+const { file, path } = useMatchFiles('outbox-match-sns-');
+const run = runMatch;
 
 /** What the relay publishes for an outbox event: the envelope as body, type/source/... as attributes. */
 const published = {
@@ -125,7 +95,7 @@ describe('outbox match --sns', () => {
   });
 
   it('exits 2 when a file cannot be read', async () => {
-    const missing = join(dir, 'nope.json');
+    const missing = path('nope.json');
     const result = await run(['--sns', '--policy', missing, '--message', await file(published)]);
     expect(result.code).toBe(2);
     expect(result.stderr).toContain(`cannot read policy file ${missing}`);

@@ -6,20 +6,22 @@
  */
 import { Logger } from '@aws-lambda-powertools/logger';
 import { Metrics } from '@aws-lambda-powertools/metrics';
-import { PutItemCommand } from '@aws-sdk/client-dynamodb';
 import { SNSClient } from '@aws-sdk/client-sns';
 import { SQSClient } from '@aws-sdk/client-sqs';
-import { QueryCommand } from '@aws-sdk/lib-dynamodb';
-import type { Context, DynamoDBBatchResponse, DynamoDBRecord } from 'aws-lambda';
+import type { DynamoDBBatchResponse, DynamoDBRecord } from 'aws-lambda';
 import fc from 'fast-check';
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { RelayConfig } from '../../functions/relay/config.ts';
 import { createRelayHandler } from '../../functions/relay/handler.ts';
-import { uuidv7 } from '../../functions/runtime/ids.ts';
-import { eventSortKey } from '../../functions/runtime/record-format.ts';
 import { OutboxWriter } from '../../functions/runtime/writer.ts';
 import { createFifoTopicWithQueue, drainQueue } from '../support/fifo-topic.ts';
 import { createLocalOutboxTable, type LocalOutbox, readStream } from '../support/outbox-table.ts';
+import {
+  eventRecords,
+  lambdaContext,
+  putForeignPoisonRecord,
+  relayConfigOf,
+} from '../support/relay-fixtures.ts';
 import { localAwsConfig, useDynamoDbLocal, useFauxqs } from '../support/services.ts';
 
 process.env.POWERTOOLS_METRICS_DISABLED = 'true';
@@ -33,13 +35,7 @@ const PROPERTY_TIMEOUT_MS = 180_000;
 /** Lambda retries a failed batch from its first failed record; a few rounds always settle a healthy target. */
 const MAX_BATCH_RETRIES = 5;
 
-const context = {
-  functionName: 'relay',
-  awsRequestId: 'property',
-  invokedFunctionArn: 'arn:aws:lambda:us-east-1:000000000000:function:relay',
-  memoryLimitInMB: '512',
-  getRemainingTimeInMillis: () => 30_000,
-} as unknown as Context;
+const context = lambdaContext('relay', 'property');
 
 const caseArb = fc.record({
   /** Events per aggregate (committed in an interleaved order). */
@@ -78,15 +74,7 @@ describe('relay properties (DynamoDB Local + fauxqs)', () => {
       queue: 'property-relay',
     });
     queueUrl = fifo.queueUrl;
-    config = {
-      tableName: outbox.tableName,
-      retentionDays: 7,
-      snsTopicArn: fifo.topicArn,
-      sqsQueueUrls: [],
-      snsMaxMessageBytes: 262_144,
-      sqsMaxMessageBytes: 1_048_576,
-      eventBridgeMaxEntryBytes: 1_048_576,
-    };
+    config = relayConfigOf({ tableName: outbox.tableName, snsTopicArn: fifo.topicArn });
   });
 
   const newRelay = () =>
@@ -97,46 +85,12 @@ describe('relay properties (DynamoDB Local + fauxqs)', () => {
       metrics: new Metrics({ namespace: 'Test', serviceName: 'relay' }),
     });
 
-  async function putPoison(aggregate: string): Promise<string> {
-    const id = uuidv7();
-    await outbox.client.send(
-      new PutItemCommand({
-        TableName: outbox.tableName,
-        Item: {
-          pk: { S: aggregate },
-          sk: { S: eventSortKey(1) },
-          id: { S: id },
-          type: { S: 'OrderPlaced' },
-          source: { S: '/legacy' },
-          sequence: { N: '1' },
-          status: { S: 'READY' },
-          envelope: { S: '{"specversion":"1.0", not json' },
-          createdAt: { N: String(Date.now()) },
-          attempts: { N: '0' },
-          pendingShard: { S: 'P#0' },
-          pendingDueAt: { N: String(Date.now()) },
-        },
-      }),
-    );
-    await outbox.client.send(
-      new PutItemCommand({
-        TableName: outbox.tableName,
-        Item: { pk: { S: aggregate }, sk: { S: 'HEAD' }, lastSequence: { N: '1' } },
-      }),
-    );
-    return id;
-  }
+  const putPoison = (aggregate: string) =>
+    putForeignPoisonRecord(outbox, aggregate, '{"specversion":"1.0", not json');
 
   async function statuses(aggregate: string): Promise<Map<number, string>> {
-    const page = await outbox.doc.send(
-      new QueryCommand({
-        TableName: outbox.tableName,
-        KeyConditionExpression: 'pk = :pk AND begins_with(sk, :evt)',
-        ExpressionAttributeValues: { ':pk': aggregate, ':evt': 'EVT#' },
-        ConsistentRead: true,
-      }),
-    );
-    return new Map((page.Items ?? []).map((i) => [Number(i.sequence), String(i.status)]));
+    const items = await eventRecords(outbox, aggregate);
+    return new Map(items.map((i) => [Number(i.sequence), String(i.status)]));
   }
 
   it(

@@ -27,12 +27,13 @@ import {
   sweeperDependencies,
 } from '../../functions/recovery/handler.ts';
 import { DEFAULT_SWEEPER_OPTIONS, lateSince, type PendingEntry } from '../../functions/recovery/sweeper.ts';
-import { type RelayConfig, RelayEnv } from '../../functions/relay/config.ts';
+import { RelayEnv } from '../../functions/relay/config.ts';
 import { readTrackingSettings } from '../../functions/relay/tracking.ts';
 import { ACK_PARTITION_PREFIX, ACK_TIMEOUT_ENV, TRACKING_ENV } from '../../functions/runtime/acks.ts';
 import { buildEnvelope } from '../../functions/runtime/envelope.ts';
 import { OutboxConfigurationError } from '../../functions/runtime/errors.ts';
 import { eventSortKey } from '../../functions/runtime/record-format.ts';
+import { recoveryClients, relayConfigOf } from '../support/relay-fixtures.ts';
 
 process.env.POWERTOOLS_METRICS_DISABLED = 'true';
 
@@ -49,15 +50,7 @@ afterEach(() => {
 const NOW = Date.UTC(2026, 10, 22, 12, 0, 0);
 const TOPIC = 'arn:aws:sns:us-east-1:123456789012:outbox.fifo';
 const QUEUE = 'https://sqs.us-east-1.amazonaws.com/123456789012/billing.fifo';
-const relayConfig: RelayConfig = {
-  tableName: 'outbox',
-  retentionDays: 7,
-  snsTopicArn: TOPIC,
-  sqsQueueUrls: [],
-  snsMaxMessageBytes: 262_144,
-  sqsMaxMessageBytes: 1_048_576,
-  eventBridgeMaxEntryBytes: 1_048_576,
-};
+const relayConfig = relayConfigOf({ tableName: 'outbox', snsTopicArn: TOPIC });
 const silent = new Logger({ logLevel: 'SILENT' });
 
 function options(overrides: Partial<RecoveryHandlerOptions> = {}): RecoveryHandlerOptions {
@@ -67,13 +60,7 @@ function options(overrides: Partial<RecoveryHandlerOptions> = {}): RecoveryHandl
       OUTBOX_CHECKBACK_FUNCTIONS: JSON.stringify({ '/payments': 'payments-checkback' }),
     }),
     tracking: { config: {}, ackTimeoutSeconds: 300 },
-    clients: {
-      dynamodb: new DynamoDBClient({ region: 'us-east-1' }),
-      sns: new SNSClient({ region: 'us-east-1' }),
-      sqs: new SQSClient({ region: 'us-east-1' }),
-      redeliverySqs: new SQSClient({ region: 'us-east-1' }),
-      lambda: new LambdaClient({ region: 'us-east-1' }),
-    },
+    clients: recoveryClients(),
     logger: silent,
     now: () => NOW,
     retry: { maxAttempts: 1 },

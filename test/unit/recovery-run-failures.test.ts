@@ -1,9 +1,5 @@
 import { Logger } from '@aws-lambda-powertools/logger';
 import { Metrics } from '@aws-lambda-powertools/metrics';
-import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { LambdaClient } from '@aws-sdk/client-lambda';
-import { SNSClient } from '@aws-sdk/client-sns';
-import { SQSClient } from '@aws-sdk/client-sqs';
 import { DynamoDBDocumentClient, QueryCommand } from '@aws-sdk/lib-dynamodb';
 import type { Context } from 'aws-lambda';
 import { mockClient } from 'aws-sdk-client-mock';
@@ -15,37 +11,26 @@ import {
   type RecoveryHandlerOptions,
   RecoveryRunError,
 } from '../../functions/recovery/handler.ts';
-import type { RelayConfig } from '../../functions/relay/config.ts';
 import { MAX_EVENT_BYTES_LIMIT } from '../../functions/runtime/envelope.ts';
 import { OutboxConfigurationError } from '../../functions/runtime/errors.ts';
+import { recoveryClients, relayConfigOf } from '../support/relay-fixtures.ts';
 
 process.env.POWERTOOLS_METRICS_DISABLED = 'true';
 
 const doc = mockClient(DynamoDBDocumentClient);
 afterEach(() => doc.reset());
 
-const relayConfig: RelayConfig = {
+const relayConfig = relayConfigOf({
   tableName: 'outbox',
-  retentionDays: 7,
   snsTopicArn: 'arn:aws:sns:us-east-1:123456789012:outbox.fifo',
-  sqsQueueUrls: [],
-  snsMaxMessageBytes: 262_144,
-  sqsMaxMessageBytes: 1_048_576,
-  eventBridgeMaxEntryBytes: 1_048_576,
-};
+});
 
 function options(overrides: Partial<RecoveryHandlerOptions> = {}): RecoveryHandlerOptions {
   return {
     relayConfig,
     recoveryConfig: readRecoveryConfig({}),
     tracking: { config: {}, ackTimeoutSeconds: 300 },
-    clients: {
-      dynamodb: new DynamoDBClient({ region: 'us-east-1' }),
-      sns: new SNSClient({ region: 'us-east-1' }),
-      sqs: new SQSClient({ region: 'us-east-1' }),
-      redeliverySqs: new SQSClient({ region: 'us-east-1' }),
-      lambda: new LambdaClient({ region: 'us-east-1' }),
-    },
+    clients: recoveryClients(),
     logger: new Logger({ logLevel: 'SILENT' }),
     now: () => Date.UTC(2026, 10, 30, 12, 0, 0),
     ...overrides,

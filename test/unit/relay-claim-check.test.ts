@@ -2,25 +2,19 @@ import { Logger } from '@aws-lambda-powertools/logger';
 import { Metrics } from '@aws-lambda-powertools/metrics';
 import { DynamoDBClient, UpdateItemCommand } from '@aws-sdk/client-dynamodb';
 import { EventBridgeClient, PutEventsCommand } from '@aws-sdk/client-eventbridge';
-import { LambdaClient } from '@aws-sdk/client-lambda';
 import { S3Client } from '@aws-sdk/client-s3';
 import { PublishBatchCommand, type PublishBatchRequestEntry, SNSClient } from '@aws-sdk/client-sns';
 import { SendMessageBatchCommand, SQSClient } from '@aws-sdk/client-sqs';
 import type { Context, DynamoDBBatchResponse } from 'aws-lambda';
 import { mockClient } from 'aws-sdk-client-mock';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { readRecoveryConfig } from '../../functions/recovery/config.ts';
-import {
-  createRecoveryResources,
-  type RunCounters,
-  sweeperDependencies,
-} from '../../functions/recovery/handler.ts';
 import type { RelayConfig } from '../../functions/relay/config.ts';
 import { createRelayHandler } from '../../functions/relay/handler.ts';
 import { FinishedMemory } from '../../functions/relay/relay.ts';
 import { claimCheck } from '../../functions/runtime/claim-check.ts';
 import { buildEnvelope } from '../../functions/runtime/envelope.ts';
 import { eventSortKey } from '../../functions/runtime/record-format.ts';
+import { oneSweeperRun, relayClients, relayConfigOf } from '../support/relay-fixtures.ts';
 
 process.env.POWERTOOLS_METRICS_DISABLED = 'true';
 
@@ -31,16 +25,12 @@ const ddb = mockClient(DynamoDBClient);
 const s3 = mockClient(S3Client);
 const NOW = Date.UTC(2026, 10, 22, 12, 0, 0);
 const QUEUE = 'https://sqs.us-east-1.amazonaws.com/123456789012/billing.fifo';
-const config: RelayConfig = {
+const config = relayConfigOf({
   tableName: 'outbox',
-  retentionDays: 7,
   snsTopicArn: 'arn:aws:sns:us-east-1:123456789012:outbox.fifo',
   eventBusName: 'outbox-bus',
   sqsQueueUrls: [QUEUE],
-  snsMaxMessageBytes: 262_144,
-  sqsMaxMessageBytes: 1_048_576,
-  eventBridgeMaxEntryBytes: 1_048_576,
-};
+});
 const silent = new Logger({ logLevel: 'SILENT' });
 
 /** The reference envelope the writer stores for a 600 KB event (its data is in S3). */
@@ -117,12 +107,7 @@ describe('claim-checked events: the relay and the sweeper publish the small enve
     const record = largeRecord('order#1', 1);
     const handler = createRelayHandler({
       config,
-      clients: {
-        sns: new SNSClient({ region: 'us-east-1' }),
-        eventBridge: new EventBridgeClient({ region: 'us-east-1' }),
-        sqs: new SQSClient({ region: 'us-east-1' }),
-        dynamodb: new DynamoDBClient({ region: 'us-east-1' }),
-      },
+      clients: relayClients(),
       logger: silent,
       metrics: new Metrics({ namespace: 'Test', serviceName: 'relay' }),
       retry: { maxAttempts: 1 },
@@ -179,33 +164,10 @@ describe('claim-checked events: the relay and the sweeper publish the small enve
 
   it("sweeper: the recovery function's republish sends the stored reference envelope unchanged", async () => {
     const record = largeRecord('order#2', 1);
-    const counters: RunCounters = { relayQuarantined: 0, checkbackUnknown: 0, redeliveryErrors: 0 };
-    const resources = createRecoveryResources({
-      relayConfig: { ...config, eventBusName: undefined, sqsQueueUrls: [] } as RelayConfig,
-      recoveryConfig: readRecoveryConfig({}),
-      tracking: { config: {}, ackTimeoutSeconds: 300 },
-      clients: {
-        dynamodb: new DynamoDBClient({ region: 'us-east-1' }),
-        sns: new SNSClient({ region: 'us-east-1' }),
-        sqs: new SQSClient({ region: 'us-east-1' }),
-        redeliverySqs: new SQSClient({ region: 'us-east-1' }),
-        lambda: new LambdaClient({ region: 'us-east-1' }),
-      },
-      logger: silent,
-      now: () => NOW,
-      retry: { maxAttempts: 1 },
-      sleep: async () => {},
-      random: () => 0,
-    });
-    const deps = sweeperDependencies(resources, {
-      deadline: NOW + 20_000,
-      now: () => NOW,
-      logger: silent,
-      counters,
-      retry: { maxAttempts: 1 },
-      sleep: async () => {},
-      random: () => 0,
-    });
+    const { deps, counters } = oneSweeperRun(
+      { ...config, eventBusName: undefined, sqsQueueUrls: [] } as RelayConfig,
+      { now: NOW, logger: silent },
+    );
     const outcome = await deps.republish([record]);
     expect(outcome.published).toEqual([record.id]);
     expect(counters.relayQuarantined).toBe(0);

@@ -32,23 +32,12 @@ import {
   relay,
 } from '../../functions/relay/relay.ts';
 import { OutboxConfigurationError } from '../../functions/runtime/errors.ts';
+import { relayRecord } from '../support/relay-fixtures.ts';
 
 /** One mock for the file: a second mockClient of the same class would replace the first one's stub. */
 const ddb = mockClient(DynamoDBClient);
 
-function record(pk: string, sequence: number, bytes = 100): OutboxRecord {
-  return {
-    pk,
-    sk: `EVT#${String(sequence).padStart(12, '0')}`,
-    id: `${pk}-${sequence}`,
-    type: 'T',
-    source: '/s',
-    sequence,
-    envelope: 'x'.repeat(bytes),
-    envelopeBytes: bytes,
-    createdAt: 0,
-  };
-}
+const record = (pk: string, sequence: number, bytes = 100) => relayRecord(pk, sequence, 'x'.repeat(bytes));
 
 /** A publisher that records every call and answers with `answer` (default: all accepted). */
 function fakePublisher(

@@ -1,22 +1,11 @@
 import { describe, expect, it } from 'vitest';
 import type { Bookkeeper } from '../../functions/relay/bookkeeping.ts';
-import type { Decoded, OutboxRecord } from '../../functions/relay/decode.ts';
+import type { Decoded } from '../../functions/relay/decode.ts';
 import type { Publisher } from '../../functions/relay/publishers.ts';
 import { type PredecessorWalk, relay } from '../../functions/relay/relay.ts';
+import { relayRecord } from '../support/relay-fixtures.ts';
 
-function record(pk: string, sequence: number): OutboxRecord {
-  return {
-    pk,
-    sk: `EVT#${String(sequence).padStart(12, '0')}`,
-    id: `${pk}-${sequence}`,
-    type: 'T',
-    source: '/s',
-    sequence,
-    envelope: '{}',
-    envelopeBytes: 2,
-    createdAt: 1,
-  };
-}
+const record = (pk: string, sequence: number) => relayRecord(pk, sequence, '{}', 1);
 
 describe('relay: an earlier SCHEDULED event holds back the rest of its aggregate (#10.1)', () => {
   it('holds every later record of the aggregate in the call, also those after a gap that is READY, and publishes other aggregates', async () => {

@@ -4,20 +4,9 @@ import type { OutboxRecord } from '../../functions/relay/decode.ts';
 import { PublishedSequences } from '../../functions/relay/published-memory.ts';
 import type { EntryResult, Publisher } from '../../functions/relay/publishers.ts';
 import { type PredecessorFinder, type RelayCandidate, relay } from '../../functions/relay/relay.ts';
+import { relayRecord } from '../support/relay-fixtures.ts';
 
-function record(pk: string, sequence: number): OutboxRecord {
-  return {
-    pk,
-    sk: `EVT#${String(sequence).padStart(12, '0')}`,
-    id: `${pk}-${sequence}`,
-    type: 'T',
-    source: '/s',
-    sequence,
-    envelope: 'x',
-    envelopeBytes: 1,
-    createdAt: 0,
-  };
-}
+const record = (pk: string, sequence: number) => relayRecord(pk, sequence);
 
 const candidate = (r: OutboxRecord): RelayCandidate => ({
   ref: r.id,

@@ -20,6 +20,7 @@ import { FinishedMemory } from '../../functions/relay/relay.ts';
 import { buildEnvelope } from '../../functions/runtime/envelope.ts';
 import { uuidv7 } from '../../functions/runtime/ids.ts';
 import { eventSortKey } from '../../functions/runtime/record-format.ts';
+import { relayClients, relayConfigOf } from '../support/relay-fixtures.ts';
 
 process.env.POWERTOOLS_METRICS_DISABLED = 'true';
 
@@ -31,15 +32,7 @@ const ddb = mockClient(DynamoDBClient);
 const TOPIC = 'arn:aws:sns:us-east-1:123456789012:outbox.fifo';
 const QUEUE = 'https://sqs.us-east-1.amazonaws.com/123456789012/billing.fifo';
 const NOW = Date.UTC(2026, 10, 22, 12, 0, 0);
-const snsOnly: RelayConfig = {
-  tableName: 'outbox',
-  retentionDays: 7,
-  snsTopicArn: TOPIC,
-  sqsQueueUrls: [],
-  snsMaxMessageBytes: 262_144,
-  sqsMaxMessageBytes: 1_048_576,
-  eventBridgeMaxEntryBytes: 1_048_576,
-};
+const snsOnly = relayConfigOf({ tableName: 'outbox', snsTopicArn: TOPIC });
 const allTargets: RelayConfig = { ...snsOnly, eventBusName: 'outbox-bus', sqsQueueUrls: [QUEUE] };
 
 let streamSequence = 0n;
@@ -130,12 +123,7 @@ function makeHandler(
   const metrics = new Metrics({ namespace: 'Test', serviceName: 'relay' });
   const handler = createRelayHandler({
     config,
-    clients: {
-      sns: new SNSClient({ region: 'us-east-1' }),
-      eventBridge: new EventBridgeClient({ region: 'us-east-1' }),
-      sqs: new SQSClient({ region: 'us-east-1' }),
-      dynamodb: new DynamoDBClient({ region: 'us-east-1' }),
-    },
+    clients: relayClients(),
     logger,
     metrics,
     retry: { maxAttempts: 4 },

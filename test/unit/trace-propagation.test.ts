@@ -1,19 +1,11 @@
 import { Logger } from '@aws-lambda-powertools/logger';
 import { DynamoDBClient, UpdateItemCommand } from '@aws-sdk/client-dynamodb';
 import { EventBridgeClient, PutEventsCommand } from '@aws-sdk/client-eventbridge';
-import { LambdaClient } from '@aws-sdk/client-lambda';
 import { PublishBatchCommand, SNSClient } from '@aws-sdk/client-sns';
 import { SendMessageBatchCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { DynamoDBDocumentClient, TransactWriteCommand } from '@aws-sdk/lib-dynamodb';
 import { mockClient } from 'aws-sdk-client-mock';
 import { afterEach, describe, expect, it } from 'vitest';
-import { readRecoveryConfig } from '../../functions/recovery/config.ts';
-import {
-  createRecoveryResources,
-  type RunCounters,
-  sweeperDependencies,
-} from '../../functions/recovery/handler.ts';
-import type { RelayConfig } from '../../functions/relay/config.ts';
 import type { OutboxRecord } from '../../functions/relay/decode.ts';
 import {
   eventBridgePublisher,
@@ -30,6 +22,7 @@ import { OutboxValidationError } from '../../functions/runtime/errors.ts';
 import { SNS_MAX_MESSAGE_BYTES, snsMessageBytes } from '../../functions/runtime/message-limits.ts';
 import { eventSortKey } from '../../functions/runtime/record-format.ts';
 import { OutboxWriter } from '../../functions/runtime/writer.ts';
+import { oneSweeperRun, relayConfigOf } from '../support/relay-fixtures.ts';
 
 process.env.POWERTOOLS_METRICS_DISABLED = 'true';
 
@@ -145,15 +138,7 @@ describe('the relay passes the producer trace on with each message (#14)', () =>
   });
 
   it('the sweeper republishes with the same trace headers (it goes through the relay publishers)', async () => {
-    const relayConfig: RelayConfig = {
-      tableName: 'outbox',
-      retentionDays: 7,
-      snsTopicArn: TOPIC,
-      sqsQueueUrls: [QUEUE],
-      snsMaxMessageBytes: 262_144,
-      sqsMaxMessageBytes: 1_048_576,
-      eventBridgeMaxEntryBytes: 1_048_576,
-    };
+    const relayConfig = relayConfigOf({ tableName: 'outbox', snsTopicArn: TOPIC, sqsQueueUrls: [QUEUE] });
     const silent = new Logger({ logLevel: 'SILENT' });
     const stuck = record(1, TRACEPARENT);
     sns.on(PublishBatchCommand).resolves({ Successful: [{ Id: '0' }] });
@@ -161,32 +146,7 @@ describe('the relay passes the producer trace on with each message (#14)', () =>
       .on(SendMessageBatchCommand)
       .resolves({ Successful: [{ Id: '0', MessageId: 'a', MD5OfMessageBody: '' }] });
     ddb.on(UpdateItemCommand).resolves({});
-    const counters: RunCounters = { relayQuarantined: 0, checkbackUnknown: 0, redeliveryErrors: 0 };
-    const resources = createRecoveryResources({
-      relayConfig,
-      recoveryConfig: readRecoveryConfig({}),
-      tracking: { config: {}, ackTimeoutSeconds: 300 },
-      clients: {
-        dynamodb: new DynamoDBClient({ region: 'us-east-1' }),
-        sns: new SNSClient({ region: 'us-east-1' }),
-        sqs: new SQSClient({ region: 'us-east-1' }),
-        redeliverySqs: new SQSClient({ region: 'us-east-1' }),
-        lambda: new LambdaClient({ region: 'us-east-1' }),
-      },
-      logger: silent,
-      now: () => NOW,
-      retry: { maxAttempts: 1 },
-      sleep: async () => {},
-    });
-    const deps = sweeperDependencies(resources, {
-      deadline: NOW + 20_000,
-      now: () => NOW,
-      logger: silent,
-      counters,
-      retry: { maxAttempts: 1 },
-      sleep: async () => {},
-      random: () => 0,
-    });
+    const { deps } = oneSweeperRun(relayConfig, { now: NOW, logger: silent });
     const outcome = await deps.republish([
       {
         pk: stuck.pk,

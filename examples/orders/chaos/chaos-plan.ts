@@ -5,16 +5,22 @@
  * poison quarantined or dead-lettered and alarmed, no record stuck without an alarm, acks DONE or FAILED-and-alarmed.
  */
 import { SendMessageCommand } from '@aws-sdk/client-sqs';
-import { type DynamoDBDocumentClient, GetCommand, PutCommand } from '@aws-sdk/lib-dynamodb';
+import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import {
   type FaultProxy,
   type ProxiedCall,
-  type ProxyReply,
   queryProtocolError,
   type SeededRandom,
   startFaultProxy,
 } from 'serverless-outbox/local';
-import { NOTIFIED_EVENT_TYPES, ORDER_PLACED } from '../contract.ts';
+import { NOTIFIED_EVENT_TYPES } from '../contract.ts';
+import {
+  dynamoErrorReply,
+  invokeRecoverySweep,
+  sleep,
+  storedEnvelope,
+  writePoisonRecord,
+} from '../fault-mechanics.ts';
 import type { FaultPlan } from '../faults.ts';
 import { readOutbox } from '../observe.ts';
 import type { DemoStack } from '../synth.ts';
@@ -29,18 +35,9 @@ export interface ChaosPlan extends FaultPlan {
   inspect(stack: DemoStack, doc: DynamoDBDocumentClient, quiet: boolean): Promise<string[]>;
 }
 
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-
-function dynamoError(type: string, status: number, message: string): ProxyReply {
-  return {
-    status,
-    headers: { 'content-type': 'application/x-amz-json-1.0' },
-    body: JSON.stringify({ __type: `com.amazonaws.dynamodb.v20120810#${type}`, message }),
-  };
-}
-const lostAnswer = () => dynamoError('InternalServerError', 500, 'chaos: the response was lost');
+const lostAnswer = () => dynamoErrorReply('InternalServerError', 500, 'chaos: the response was lost');
 const throttled = () =>
-  dynamoError('ProvisionedThroughputExceededException', 400, 'chaos: throughput exceeded');
+  dynamoErrorReply('ProvisionedThroughputExceededException', 400, 'chaos: throughput exceeded');
 
 const isPublishedMark = (call: ProxiedCall) =>
   call.operation.endsWith('.UpdateItem') && call.body.includes('"EVT#') && call.body.includes('"PUBLISHED"');
@@ -127,13 +124,7 @@ export function createChaosPlan(random: SeededRandom, orders: number): ChaosPlan
     if (sweeping) return;
     sweeping = true;
     try {
-      await stack.runtime.invoke(stack.resources.recovery, {
-        version: '0',
-        'detail-type': 'Scheduled Event',
-        source: 'aws.events',
-        time: new Date().toISOString(),
-        detail: {},
-      });
+      await invokeRecoverySweep(stack);
       count('sweeps');
     } finally {
       sweeping = false;
@@ -150,13 +141,7 @@ export function createChaosPlan(random: SeededRandom, orders: number): ChaosPlan
     const candidates = committed.filter((e) => !poisonIds.includes(e.id));
     for (let i = 0; i < howMany && candidates.length > 0; i++) {
       const event = random.pick(candidates);
-      const item = await doc.send(
-        new GetCommand({
-          TableName: table,
-          Key: { pk: event.aggregateKey, sk: `EVT#${String(event.sequence).padStart(12, '0')}` },
-        }),
-      );
-      const body = String(item.Item?.envelope ?? '');
+      const body = await storedEnvelope(doc, table, event);
       if (!body) continue;
       duplicatesSent++;
       await stack.sqs.send(
@@ -282,25 +267,7 @@ export function createChaosPlan(random: SeededRandom, orders: number): ChaosPlan
       const table = stack.ref(stack.resources.outboxTable);
       for (let i = 1; i <= schedule.poisonRecords; i++) {
         const id = `poison-${random.seed}-${i}`;
-        await doc.send(
-          new PutCommand({
-            TableName: table,
-            Item: {
-              pk: `order#poison${i}`,
-              sk: 'EVT#000000000001',
-              id,
-              type: ORDER_PLACED,
-              source: '/demo/orders',
-              sequence: 1,
-              status: 'READY',
-              envelope: '{"specversion":"1.0", this is not JSON',
-              createdAt: Date.now(),
-              attempts: 0,
-              pendingShard: 'P#0',
-              pendingDueAt: Date.now(),
-            },
-          }),
-        );
+        await writePoisonRecord(doc, table, { pk: `order#poison${i}`, id, pendingShard: 'P#0' });
         poisonIds.push(id);
         count('poison-record');
       }
