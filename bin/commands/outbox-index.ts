@@ -261,7 +261,7 @@ export function itemKey(pk: string, sk: string): string {
   return `${pk}\u0000${sk}`;
 }
 
-export { envelopeJsonOf } from '../../functions/audit/record-envelope.ts';
+export { envelopeJsonOf } from '../../functions/runtime/record-envelope.ts';
 
 /** Parses an envelope JSON; undefined when it is not a valid outbox envelope. */
 export function parseEnvelope(json: string): OutboxEnvelope | undefined {

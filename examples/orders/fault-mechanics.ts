@@ -3,9 +3,10 @@
  * error answers a proxy sends instead of the real one, a foreign writer's poison record, the stored envelope of
  * a committed event (to deliver it again), and one scheduled sweep of the recovery function.
  */
-import { gunzipSync } from 'node:zlib';
+
 import { type DynamoDBDocumentClient, GetCommand, PutCommand } from '@aws-sdk/lib-dynamodb';
 import type { ProxyReply } from 'serverless-outbox/local';
+import { envelopeJsonOf } from 'serverless-outbox/writer';
 import { ORDER_PLACED } from './contract.ts';
 import type { CommittedEvent } from './report.ts';
 import type { DemoStack } from './synth.ts';
@@ -66,10 +67,8 @@ export async function storedEnvelope(
       Key: { pk: event.aggregateKey, sk: eventSortKey(event.sequence) },
     }),
   );
-  // The writer stores small envelopes as text, gzipped ones (compressEnvelopes) as binary.
-  return stored.envelopeGzip instanceof Uint8Array
-    ? gunzipSync(stored.envelopeGzip).toString('utf8')
-    : String(stored.envelope ?? '');
+  // Text or gzipped (compressEnvelopes): read through the writer's own reader of its record format.
+  return envelopeJsonOf(stored) ?? '';
 }
 
 /** Runs the recovery function once, as its schedule would. */

@@ -2,11 +2,12 @@
  * Reads what actually happened from the local tables and metrics: committed outbox events, the effects
  * each demo subscriber applied, and what the consumers suppressed.
  */
+
 import { readFile } from 'node:fs/promises';
-import { gunzipSync } from 'node:zlib';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient, ScanCommand, type ScanCommandOutput } from '@aws-sdk/lib-dynamodb';
 import type { MetricStore } from 'serverless-outbox/local';
+import { envelopeJsonOf } from 'serverless-outbox/writer';
 import type { LedgerEntry } from './contract.ts';
 import type { AppliedEffect, CommittedEvent, TracedEvent } from './report.ts';
 
@@ -54,12 +55,7 @@ export interface OutboxSnapshot {
 /** The `traceparent` of an outbox record's envelope (stored as JSON text, or gzipped when large). */
 export function envelopeTraceparent(item: Record<string, unknown>): string | undefined {
   try {
-    const json =
-      typeof item.envelope === 'string'
-        ? item.envelope
-        : item.envelopeGzip instanceof Uint8Array
-          ? gunzipSync(item.envelopeGzip).toString('utf8')
-          : undefined;
+    const json = envelopeJsonOf(item);
     if (json === undefined) return undefined;
     const traceparent = (JSON.parse(json) as { traceparent?: unknown }).traceparent;
     return typeof traceparent === 'string' ? traceparent : undefined;

@@ -15,8 +15,8 @@ import { describeFilter, type SubscriptionFilter, typeSelected } from '../contra
 import { snsSubscriptionFilter } from '../contract/sns-subscription-filter.ts';
 import { compilePattern, eventBridgeEventOf } from '../patterns/event-pattern.ts';
 import { OutboxError } from '../runtime/errors.ts';
+import { storedEnvelopeOf } from '../runtime/record-envelope.ts';
 import { OutboxStatus, PARTITION_KEY, RecordAttribute } from '../runtime/record-format.ts';
-import { storedEnvelopeOf } from './record-envelope.ts';
 import { scanEventWindow } from './window-scan.ts';
 
 /** Statuses of a committed event record: everything but PREPARED/CONFIRMED/CANCELLED. */

@@ -7,4 +7,5 @@ export type { LargeEventsOptions } from '../runtime/claim-check.ts';
 export * from '../runtime/envelope.ts';
 export * from '../runtime/errors.ts';
 export { isUuidV7, uuidv7, uuidv7Time } from '../runtime/ids.ts';
+export { envelopeJsonOf, storedEnvelopeOf } from '../runtime/record-envelope.ts';
 export * from '../runtime/writer.ts';

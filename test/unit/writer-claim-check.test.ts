@@ -4,11 +4,11 @@ import { PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { DynamoDBDocumentClient, GetCommand, PutCommand, TransactWriteCommand } from '@aws-sdk/lib-dynamodb';
 import { mockClient } from 'aws-sdk-client-mock';
 import { afterEach, describe, expect, it } from 'vitest';
-import { envelopeJsonOf } from '../../functions/audit/record-envelope.ts';
 import { LARGE_EVENTS_BUCKET_ENV, LARGE_EVENTS_PREFIX_ENV } from '../../functions/contract/large-events.ts';
 import { envelopeProblems } from '../../functions/runtime/envelope.ts';
 import { OutboxLimitError, OutboxRetryableError } from '../../functions/runtime/errors.ts';
 import { SNS_MAX_MESSAGE_BYTES } from '../../functions/runtime/message-limits.ts';
+import { envelopeJsonOf } from '../../functions/runtime/record-envelope.ts';
 import { OutboxWriter, type OutboxWriterOptions } from '../../functions/runtime/writer.ts';
 
 const ddb = mockClient(DynamoDBDocumentClient);

@@ -1,7 +1,7 @@
-/** The envelope stored in an outbox record, as the operator tools and the audit read it back. */
+/** The envelope stored in an outbox record, read back (plain or gzipped): for the operator tools, the audit and your own readers of the table. */
 import { gunzipSync } from 'node:zlib';
-import { isOutboxEnvelope, type OutboxEnvelope } from '../runtime/envelope.ts';
-import { RecordAttribute } from '../runtime/record-format.ts';
+import { isOutboxEnvelope, type OutboxEnvelope } from './envelope.ts';
+import { RecordAttribute } from './record-format.ts';
 
 /** The stored envelope JSON of an outbox item (`envelope`, or gunzipped `envelopeGzip`); undefined if absent. */
 export function envelopeJsonOf(item: Record<string, unknown>): string | undefined {
