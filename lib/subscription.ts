@@ -19,7 +19,7 @@ import {
   DEDUP_TABLE_ENV,
   DEDUP_TTL_ENV,
 } from '../functions/consumer/dedup-format.ts';
-import type { SubscriptionFilter } from '../functions/contract/audit-filter.ts';
+import { type SubscriptionFilter, UNAUDITED_CONSUMER_MODE } from '../functions/contract/audit-filter.ts';
 import {
   outputName,
   subscriptionDlqOutputKey,
@@ -271,6 +271,13 @@ export class Subscription extends Construct {
         value: this.deadLetterQueue.queueUrl,
         description: `DLQ of subscription ${name}`,
       }).overrideLogicalId(subscriptionDlqOutputKey(name));
+      // `outbox audit` leaves out a consumer that keeps no dedup records (it would find every event missing).
+      if (consumerMode === UNAUDITED_CONSUMER_MODE) {
+        new CfnOutput(this, 'ConsumerModeOutput', {
+          value: consumerMode,
+          description: `Consumer mode of subscription ${name}, for outbox audit`,
+        }).overrideLogicalId(`Sub${outputName(name)}ConsumerMode`);
+      }
       if (this.auditFilter) {
         new CfnOutput(this, 'FilterOutput', {
           value: Stack.of(this).toJsonString(this.auditFilter),

@@ -84,6 +84,10 @@ describe('a single-item consumer', () => {
     expect(audited.map((s) => s.name)).toEqual(['billing']);
     expect(outbox.audit?.alarms.has('read-model')).toBe(false);
     expect(outbox.audit?.alarms.has('billing')).toBe(true);
+    // `outbox audit` (CLI) learns to leave it out from this output; a dedup-table consumer has none.
+    const outputs = template.toJSON().Outputs as Record<string, { Value: unknown }>;
+    expect(outputs.SubReadModelConsumerMode?.Value).toBe('single-item');
+    expect(outputs).not.toHaveProperty('SubBillingConsumerMode');
   });
 
   it('passes the reliability rules and cdk-nag', () => {
