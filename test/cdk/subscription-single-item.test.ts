@@ -3,7 +3,7 @@
  * (no grant, no environment variable, none created only for it), the declared mode in its environment, not in the
  * scheduled delivery audit, and no reliability finding about dedup retention.
  */
-import { App, Aspects, Stack } from 'aws-cdk-lib';
+import { App, Aspects, Duration, Stack } from 'aws-cdk-lib';
 import { Annotations, Match, Template } from 'aws-cdk-lib/assertions';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import { describe, expect, it } from 'vitest';
@@ -110,5 +110,19 @@ describe('an outbox whose only consumer is single-item', () => {
     expect(env[AuditEnv.dedupTable]).toBe('');
     // The fixture's own inline functions use the managed basic-execution policy; the library's constructs must be clean.
     expect(nagErrors(stack).filter((e) => e.includes('/Outbox/'))).toEqual([]);
+  });
+});
+
+describe('the props of a single-item consumer', () => {
+  it('refuse dedupRetention, which it has no use for', () => {
+    const stack = new Stack(new App({ context: NO_BUNDLING }), 'SingleItemProps');
+    const outbox = new Outbox(stack, 'Outbox', {});
+    expect(() =>
+      outbox.subscribe('read-model', {
+        kind: 'ordered',
+        dedupRetention: Duration.days(30),
+        consumer: { function: inlineFunction(stack, 'ReadModelFn'), mode: 'single-item' },
+      }),
+    ).toThrow(/dedupRetention does not apply to a 'single-item' consumer/);
   });
 });
