@@ -332,7 +332,9 @@ export class Outbox extends Construct implements IOutbox {
     this.#subscriptionNames.add(subscription);
     this.#subscriptions.set(subscription.subscriptionName, subscription);
     // Only a consumer of this library leaves dedup records to check, and only a known filter says what it gets.
-    if (this.audit && subscription.consumer && subscription.auditFilter) {
+    // A single-item consumer keeps none: its cursor is on an item of the user's own table, which the audit may not
+    // read and cannot locate, so it is not audited (rather than reported missing).
+    if (this.audit && subscription.keepsDedupRecords && subscription.auditFilter) {
       const alarm = this.audit.addSubscription(
         subscription.subscriptionName,
         subscription.auditFilter,

@@ -6,8 +6,20 @@ import type * as sns from 'aws-cdk-lib/aws-sns';
 import type { IOutbox } from './outbox.ts';
 import type { ConsumerBundleOptions } from './outbox-function.ts';
 
-/** Settings of the consumer's event source mapping, for either kind of consumer. */
+/** The consumer modes of `createConsumer` (serverless-outbox/consumer). */
+export type SubscriptionConsumerMode = 'transactional' | 'ordered' | 'lease' | 'single-item';
+
+/** Settings of either kind of consumer: its mode and its event source mapping. */
 export interface SubscriptionConsumerMappingProps {
+  /**
+   * The `mode` the consumer passes to `createConsumer`. Only `'single-item'` changes the wiring: that consumer keeps
+   * its cursor on its effect's own item, so it gets no dedup table (neither grant nor environment variable, and
+   * none is created for it), gets `OUTBOX_CONSUMER_MODE=single-item` (the consumer refuses another mode), and is not
+   * in the scheduled delivery audit (which reads applied events from the dedup table). Grant the function your
+   * effect table yourself: `table.grantReadWriteData(subscription.consumer!)`.
+   * @default - a mode that keeps dedup records ('transactional', 'ordered' or 'lease')
+   */
+  readonly mode?: SubscriptionConsumerMode;
   /**
    * Messages per invocation. Ordered (FIFO) subscriptions: 1 to 10. Rule-based: 1 to 10,000 (above 10 needs
    * `maxBatchingWindow`).
@@ -34,7 +46,7 @@ export interface SubscriptionConsumerEntryProps
     ConsumerBundleOptions {
   /** @default - "<name> consumer (<kind> subscription)" */
   readonly description?: string;
-  /** Extra environment variables (the dedup table, consumer name and DLQ URL are always set). */
+  /** Extra environment variables (the consumer name and DLQ URL are always set; the dedup table unless `mode: 'single-item'`). */
   readonly environment?: Record<string, string>;
   /**
    * Function timeout. The queue's visibility timeout is derived from it (6×).

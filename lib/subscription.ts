@@ -13,12 +13,13 @@ import { Construct } from 'constructs';
 import {
   ACK_EVENT_TYPES_ENV,
   ACK_TABLE_ENV,
+  CONSUMER_MODE_ENV,
   CONSUMER_NAME_ENV,
   DEAD_LETTER_QUEUE_URL_ENV,
   DEDUP_TABLE_ENV,
   DEDUP_TTL_ENV,
 } from '../functions/consumer/dedup-format.ts';
-import type { SubscriptionFilter } from '../functions/contract/audit-filter.ts';
+import { type SubscriptionFilter, UNAUDITED_CONSUMER_MODE } from '../functions/contract/audit-filter.ts';
 import {
   outputName,
   subscriptionDlqOutputKey,
@@ -49,6 +50,7 @@ import type {
   SubscriptionAlarmProps,
   SubscriptionConstructProps,
   SubscriptionConsumerEntryProps,
+  SubscriptionConsumerMode,
   SubscriptionProps,
 } from './subscription-props.ts';
 
@@ -96,6 +98,13 @@ export class Subscription extends Construct {
    * a consumer built from `entry` or passed as a `lambda.Function`; set them yourself on an imported function.
    */
   readonly consumerEnvironment: Readonly<Record<string, string>>;
+  /** The consumer's declared `mode` (`consumer.mode`); undefined when not declared or without a consumer. */
+  readonly consumerMode?: SubscriptionConsumerMode;
+  /**
+   * Whether the consumer keeps dedup records (any mode but `single-item`): only then is it granted the dedup table
+   * and checked by the scheduled delivery audit.
+   */
+  readonly keepsDedupRecords: boolean;
   /** Rule-based subscriptions: the EventBridge rule. */
   readonly rule?: events.Rule;
   /** Ordered subscriptions: the SNS subscription. */
@@ -196,14 +205,23 @@ export class Subscription extends Construct {
     const relay = props.tracked ? outbox.relay : undefined;
     relay?.trackDelivery({ name, queue: this.queue, eventTypes: this.trackedEventTypes });
 
+    const consumerMode = props.consumer?.mode;
+    if (consumerMode) this.consumerMode = consumerMode;
+    // Single-item mode keeps its cursor on the effect's own item: no dedup table (not even created for it).
+    this.keepsDedupRecords = props.consumer !== undefined && consumerMode !== 'single-item';
     if (props.consumer) {
-      const dedupTable = outbox.dedupTable;
+      const dedupTable = this.keepsDedupRecords ? outbox.dedupTable : undefined;
       const consumer = props.consumer;
       this.consumerEnvironment = {
-        [DEDUP_TABLE_ENV]: dedupTable.tableName,
+        ...(dedupTable
+          ? {
+              [DEDUP_TABLE_ENV]: dedupTable.tableName,
+              [DEDUP_TTL_ENV]: String(props.dedupRetention?.toSeconds() ?? longestReturnSeconds(props)),
+            }
+          : {}),
+        ...(consumerMode ? { [CONSUMER_MODE_ENV]: consumerMode } : {}),
         [CONSUMER_NAME_ENV]: name,
         [DEAD_LETTER_QUEUE_URL_ENV]: this.deadLetterQueue.queueUrl,
-        [DEDUP_TTL_ENV]: String(props.dedupRetention?.toSeconds() ?? longestReturnSeconds(props)),
         ...(relay
           ? {
               [ACK_TABLE_ENV]: relay.outbox.tableName,
@@ -223,7 +241,8 @@ export class Subscription extends Construct {
           `consumer.function is not a lambda.Function, so its environment cannot be set: set ${Object.keys(this.consumerEnvironment).join(', ')} on it yourself (subscription.consumerEnvironment holds the values).`,
         );
       }
-      dedupTable.grantConsumer(fn, name);
+      // A single-item consumer's effect table is the user's to grant (grantReadWriteData).
+      dedupTable?.grantConsumer(fn, name);
       // Tracked mode: UpdateItem on the outbox table's ACK# items only.
       relay?.grantAcknowledge(fn, name);
       // Poison messages go straight to the DLQ instead of burning every retry.
@@ -252,6 +271,13 @@ export class Subscription extends Construct {
         value: this.deadLetterQueue.queueUrl,
         description: `DLQ of subscription ${name}`,
       }).overrideLogicalId(subscriptionDlqOutputKey(name));
+      // `outbox audit` leaves out a consumer that keeps no dedup records (it would find every event missing).
+      if (consumerMode === UNAUDITED_CONSUMER_MODE) {
+        new CfnOutput(this, 'ConsumerModeOutput', {
+          value: consumerMode,
+          description: `Consumer mode of subscription ${name}, for outbox audit`,
+        }).overrideLogicalId(`Sub${outputName(name)}ConsumerMode`);
+      }
       if (this.auditFilter) {
         new CfnOutput(this, 'FilterOutput', {
           value: Stack.of(this).toJsonString(this.auditFilter),

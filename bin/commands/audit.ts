@@ -16,8 +16,10 @@ import { AuditFilterError, type AuditResult, auditWindow } from '../../functions
 import {
   DEDUP_TABLE_OUTPUT_KEY,
   parseSubscriptionFilter,
+  SUBSCRIPTION_CONSUMER_MODE_OUTPUT_PATTERN,
   SUBSCRIPTION_FILTER_OUTPUT_PATTERN,
   type SubscriptionFilter,
+  UNAUDITED_CONSUMER_MODE,
 } from '../../functions/contract/audit-filter.ts';
 import { outputName } from '../../functions/contract/outputs.ts';
 import {
@@ -68,6 +70,8 @@ export interface AuditExtras {
   readonly dedupTableName?: string;
   /** Filters by subscription name as written in the source. */
   readonly filters: ReadonlyMap<string, SubscriptionFilter>;
+  /** Normalized names of subscriptions whose consumer keeps no dedup records (mode 'single-item'): not audited. */
+  readonly unaudited?: ReadonlySet<string>;
 }
 
 const normalize = (name: string) => name.toLowerCase().replace(/[^a-z0-9]/g, '');
@@ -75,6 +79,7 @@ const normalize = (name: string) => name.toLowerCase().replace(/[^a-z0-9]/g, '')
 /** The optional `dedupTableName` and `subscriptions[].filter` of a deployment file. */
 export function auditExtrasFromJson(json: unknown, origin: string): AuditExtras {
   const filters = new Map<string, SubscriptionFilter>();
+  const unaudited = new Set<string>();
   const v = (json ?? {}) as Record<string, unknown>;
   let dedupTableName: string | undefined;
   if (v.dedupTableName !== undefined) {
@@ -86,6 +91,8 @@ export function auditExtrasFromJson(json: unknown, origin: string): AuditExtras 
   const subs = Array.isArray(v.subscriptions) ? v.subscriptions : [];
   subs.forEach((s, i) => {
     const entry = (s ?? {}) as Record<string, unknown>;
+    if (typeof entry.name === 'string' && entry.consumerMode === UNAUDITED_CONSUMER_MODE)
+      unaudited.add(normalize(entry.name));
     if (entry.filter === undefined || typeof entry.name !== 'string') return;
     const filter = parseSubscriptionFilter(entry.filter);
     if (typeof filter === 'string') {
@@ -93,7 +100,7 @@ export function auditExtrasFromJson(json: unknown, origin: string): AuditExtras 
     }
     filters.set(normalize(entry.name), filter);
   });
-  return { ...(dedupTableName === undefined ? {} : { dedupTableName }), filters };
+  return { ...(dedupTableName === undefined ? {} : { dedupTableName }), filters, unaudited };
 }
 
 /** The optional `OutboxDedupTableName` and `Sub<Name>Filter` outputs of stacks. */
@@ -101,10 +108,13 @@ export function auditExtrasFromOutputs(
   outputs: readonly { OutputKey?: string | undefined; OutputValue?: string | undefined }[],
 ): AuditExtras {
   const filters = new Map<string, SubscriptionFilter>();
+  const unaudited = new Set<string>();
   let dedupTableName: string | undefined;
   for (const { OutputKey: key, OutputValue: value } of outputs) {
     if (!key || !value) continue;
     if (key === DEDUP_TABLE_OUTPUT_KEY) dedupTableName = value;
+    const modeMatch = SUBSCRIPTION_CONSUMER_MODE_OUTPUT_PATTERN.exec(key);
+    if (modeMatch?.[1] && value === UNAUDITED_CONSUMER_MODE) unaudited.add(normalize(modeMatch[1]));
     const match = SUBSCRIPTION_FILTER_OUTPUT_PATTERN.exec(key);
     if (!match?.[1]) continue;
     let parsed: unknown;
@@ -118,7 +128,7 @@ export function auditExtrasFromOutputs(
       throw new DeploymentNotFoundError(`stack output ${key}: filter ${filter}`);
     filters.set(normalize(match[1]), filter);
   }
-  return { ...(dedupTableName === undefined ? {} : { dedupTableName }), filters };
+  return { ...(dedupTableName === undefined ? {} : { dedupTableName }), filters, unaudited };
 }
 
 async function loadExtras(values: ParsedArgs['values']): Promise<AuditExtras> {
@@ -170,6 +180,8 @@ export interface AuditOptions {
   /** Filters by normalized subscription name; `override` applies to every audited subscription. */
   readonly filters: ReadonlyMap<string, SubscriptionFilter>;
   readonly override?: SubscriptionFilter;
+  /** Normalized names of subscriptions left out (single-item consumers: no dedup records to check). */
+  readonly unaudited?: ReadonlySet<string>;
   readonly max?: number;
   readonly dlqPeek?: number;
   readonly segments?: number;
@@ -181,10 +193,17 @@ export async function audit(
   deployment: Deployment,
   options: AuditOptions,
 ): Promise<AuditResult> {
+  const unaudited = options.unaudited ?? new Set<string>();
   const subscriptions =
     options.subscription === undefined
-      ? deployment.subscriptions
+      ? deployment.subscriptions.filter((sub) => !unaudited.has(normalize(sub.name)))
       : [findSubscription(deployment, options.subscription)];
+  const notAuditable = subscriptions.find((sub) => unaudited.has(normalize(sub.name)));
+  if (notAuditable) {
+    throw new CliUsageError(
+      `subscription ${notAuditable.name} has a '${UNAUDITED_CONSUMER_MODE}' consumer: it keeps its cursor on its own effect item, not in the dedup table, so the audit cannot tell what it applied. Check its effect table instead.`,
+    );
+  }
   const byName = new Map(subscriptions.map((sub) => [sub.name, sub]));
   try {
     return await auditWindow(clients, {
@@ -308,6 +327,7 @@ export const auditCommand: CommandDefinition = {
         window: { from, to },
         dedupTableName,
         filters: extras.filters,
+        ...(extras.unaudited ? { unaudited: extras.unaudited } : {}),
         max,
         dlqPeek,
         segments,

@@ -7,6 +7,7 @@ import { sharedDocumentClient } from '../runtime/writer.ts';
 import {
   ACK_EVENT_TYPES_ENV,
   ACK_TABLE_ENV,
+  CONSUMER_MODE_ENV,
   CONSUMER_NAME_ENV,
   CONSUMER_NAME_PATTERN,
   DEAD_LETTER_QUEUE_URL_ENV,
@@ -262,6 +263,13 @@ export class IdempotentConsumer<TData = unknown> {
       throw new ConsumerConfigurationError(
         name,
         `mode must be 'transactional', 'lease', 'ordered' or 'single-item', but ${String(mode)} was provided.`,
+      );
+    }
+    const declaredMode = process.env[CONSUMER_MODE_ENV]?.trim();
+    if (declaredMode && declaredMode !== mode) {
+      throw new ConsumerConfigurationError(
+        name,
+        `The Subscription declares this consumer with mode '${declaredMode}' (${CONSUMER_MODE_ENV}), but mode '${mode}' was provided: pass the same mode to createConsumer and to the Subscription's \`consumer.mode\` (a 'single-item' consumer is granted no dedup table; the other modes need one).`,
       );
     }
     if (typeof options.handle !== 'function') {

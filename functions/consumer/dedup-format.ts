@@ -37,6 +37,11 @@ export const DEAD_LETTER_QUEUE_URL_ENV = 'OUTBOX_DEAD_LETTER_QUEUE_URL';
 export const ACK_TABLE_ENV = 'OUTBOX_ACK_TABLE_NAME';
 /** Tracked mode: comma-separated event types to acknowledge (unset: every event). */
 export const ACK_EVENT_TYPES_ENV = 'OUTBOX_ACK_EVENT_TYPES';
+/**
+ * The consumer mode the Subscription was declared with (`consumer.mode`; a `single-item` consumer gets no dedup
+ * table): the consumer refuses to start with another mode, whose wiring the Subscription did not make.
+ */
+export const CONSUMER_MODE_ENV = 'OUTBOX_CONSUMER_MODE';
 
 /** Consumer names: letters, digits, `-`, `_`, `.`; no `#`, so keys cannot collide. */
 export const CONSUMER_NAME_PATTERN = /^[A-Za-z0-9._-]{1,64}$/;

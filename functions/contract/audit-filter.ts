@@ -27,6 +27,13 @@ export type SubscriptionFilter =
 export const DEDUP_TABLE_OUTPUT_KEY = 'OutboxDedupTableName';
 /** `Sub<Name>Filter`: the JSON of one subscription's filter, <Name> as in `Sub<Name>QueueUrl`. */
 export const SUBSCRIPTION_FILTER_OUTPUT_PATTERN = /^Sub([A-Z][A-Za-z0-9]*?)Filter$/;
+/**
+ * `Sub<Name>ConsumerMode`: written only for a `single-item` consumer, which keeps no dedup records, so the audit
+ * cannot tell its applied events and leaves it out.
+ */
+export const SUBSCRIPTION_CONSUMER_MODE_OUTPUT_PATTERN = /^Sub([A-Z][A-Za-z0-9]*?)ConsumerMode$/;
+/** The consumer mode whose applied events are not in the dedup table. */
+export const UNAUDITED_CONSUMER_MODE = 'single-item';
 
 const isRecord = (v: unknown): v is Record<string, unknown> =>
   v !== null && typeof v === 'object' && !Array.isArray(v);

@@ -151,6 +151,11 @@ export function validateSubscriptionProps(
       );
     }
   }
+  if (props.dedupRetention !== undefined && props.consumer?.mode === 'single-item') {
+    errors.push(
+      "dedupRetention does not apply to a 'single-item' consumer (its cursor lives on its effect item and never expires), but it was provided",
+    );
+  }
   const dedup = props.dedupRetention?.toSeconds();
   const longestReturn = longestReturnSeconds(props);
   if (isResolved(dedup) && isResolved(longestReturn) && dedup < longestReturn) {
