@@ -10,6 +10,12 @@ const processStart = Date.now() - Math.round(process.uptime() * 1000);
 const [workDir, synthCacheDir, flag] = process.argv.slice(2);
 if (!workDir || !synthCacheDir) throw new Error('usage: offline-startup.ts <workDir> <synthCacheDir>');
 
+// As `npm start` does: DynamoDB Local's JVM boots while the offline runtime and the demo load.
+const { startDynamoDbLocal, startFauxqs } = await import('../local/services/index.ts');
+const dynamodb = startDynamoDbLocal();
+const fauxqs = startFauxqs();
+dynamodb.catch(() => undefined);
+fauxqs.catch(() => undefined);
 const { startOfflineStack } = await import('../local/offline.ts');
 const { metricSum } = await import('../examples/orders/observe.ts');
 const { DEMO_SYNTH_SCRIPT } = await import('../examples/orders/synth.ts');
@@ -22,6 +28,8 @@ const stack = await startOfflineStack<DemoResources>({
   synthScript: DEMO_SYNTH_SCRIPT,
   synthCacheDir,
   prewarmFunctions: flag === '--prewarm',
+  dynamodb,
+  fauxqs,
   log: () => {},
 });
 try {

@@ -70,6 +70,14 @@ export interface OfflineStackOptions {
    * @default true
    */
   readonly iam?: boolean;
+  /**
+   * A DynamoDB Local already starting (`startDynamoDbLocal()` called first thing, so the JVM boots while Node loads
+   * the rest): used instead of starting one, and stopped by `stop()` (or when start-up fails) like its own.
+   * @default - one is started
+   */
+  readonly dynamodb?: Promise<DynamoDbLocal>;
+  /** A fauxqs already starting, taken over like `dynamodb`. @default - one is started */
+  readonly fauxqs?: Promise<Fauxqs>;
 }
 
 export interface OfflineStack<Resources extends Record<string, string> = Record<string, string>> {
@@ -156,7 +164,7 @@ export async function startOfflineRuntime(options: OfflineRuntimeOptions): Promi
   const t0 = performance.now();
   // The JVM starts while the app synthesizes: the two slowest steps overlap.
   const since = () => Math.round(performance.now() - t0);
-  const dynamodbStarting = startDynamoDbLocal();
+  const dynamodbStarting = options.dynamodb ?? startDynamoDbLocal();
   dynamodbStarting.then(
     (d) => {
       timings.dynamodbMs = since();
@@ -164,7 +172,7 @@ export async function startOfflineRuntime(options: OfflineRuntimeOptions): Promi
     },
     () => undefined,
   );
-  const fauxqsStarting = startFauxqs({ region: REGION });
+  const fauxqsStarting = options.fauxqs ?? startFauxqs({ region: REGION });
   fauxqsStarting.then(
     (f) => {
       timings.fauxqsMs = since();

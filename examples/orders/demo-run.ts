@@ -7,6 +7,7 @@ import { createWriteStream } from 'node:fs';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import * as path from 'node:path';
 import { startOfflineStack } from 'serverless-outbox/local';
+import type { DynamoDbLocal, Fauxqs } from 'serverless-outbox/local/services';
 import { closingAuditProblems, renderClosingAudit, runClosingAudit } from './closing-audit.ts';
 import { NOTIFIED_EVENT_TYPES, ORDER_PAID, ORDER_PLACED, ORDER_SHIPPED } from './contract.ts';
 import { createFaultPlan, type FaultPlan } from './faults.ts';
@@ -49,6 +50,9 @@ export interface DemoRunOptions {
   /** Most time to wait for the last effects after the workload, in ms. */
   readonly settleTimeoutMs: number;
   readonly processStart: number;
+  /** DynamoDB Local / fauxqs already starting (main.ts starts them before loading this module). */
+  readonly dynamodb?: Promise<DynamoDbLocal>;
+  readonly fauxqs?: Promise<Fauxqs>;
 }
 
 const SUBSCRIBERS: SubscriberSpec[] = [
@@ -124,6 +128,8 @@ export async function runDemo(options: DemoRunOptions): Promise<number> {
     synthScript: DEMO_SYNTH_SCRIPT,
     log: (line) => log.write(`${new Date().toISOString()} ${line}\n`),
     iam: options.iam !== false,
+    ...(options.dynamodb ? { dynamodb: options.dynamodb } : {}),
+    ...(options.fauxqs ? { fauxqs: options.fauxqs } : {}),
     ...(faults
       ? {
           context: faults.context,

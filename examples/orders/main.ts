@@ -4,7 +4,6 @@
  */
 import * as path from 'node:path';
 import { parseArgs } from 'node:util';
-import { runDemo } from './demo-run.ts';
 
 export const LOCAL_WORK_DIR = '.local-runs';
 
@@ -76,16 +75,31 @@ export async function runLocalCommand(argv: string[]): Promise<number> {
     const { serve } = await import('./serve.ts');
     return serve({ workDir });
   }
-  return runDemo({
-    workDir,
-    orders: positiveInt(values.orders, 'orders', 40),
-    ratePerSecond: positiveInt(values.rate, 'rate', 20),
-    concurrency: positiveInt(values.concurrency, 'concurrency', 4),
-    faults: values.faults === true,
-    iam: values['no-iam'] !== true,
-    settleTimeoutMs: positiveInt(values['settle-seconds'], 'settle-seconds', 60) * 1000,
-    processStart,
-  });
+  // DynamoDB Local's JVM (the slowest part of a warm start) boots while the demo's modules load.
+  const { startDynamoDbLocal, startFauxqs } = await import('serverless-outbox/local/services');
+  const dynamodb = startDynamoDbLocal();
+  const fauxqs = startFauxqs();
+  // A failure surfaces where the stack awaits them; until then it must not count as unhandled.
+  dynamodb.catch(() => undefined);
+  fauxqs.catch(() => undefined);
+  const { runDemo } = await import('./demo-run.ts');
+  try {
+    return await runDemo({
+      workDir,
+      dynamodb,
+      fauxqs,
+      orders: positiveInt(values.orders, 'orders', 40),
+      ratePerSecond: positiveInt(values.rate, 'rate', 20),
+      concurrency: positiveInt(values.concurrency, 'concurrency', 4),
+      faults: values.faults === true,
+      iam: values['no-iam'] !== true,
+      settleTimeoutMs: positiveInt(values['settle-seconds'], 'settle-seconds', 60) * 1000,
+      processStart,
+    });
+  } finally {
+    // The stack stops them; this covers a run that failed before it took them over (stop is idempotent).
+    await Promise.allSettled([dynamodb.then((d) => d.stop()), fauxqs.then((f) => f.stop())]);
+  }
 }
 
 if (process.argv[1] && path.resolve(process.argv[1]) === import.meta.filename) {

@@ -1,6 +1,5 @@
 import { type ChildProcess, spawn as spawnProcess } from 'node:child_process';
 import type { Socket } from 'node:net';
-import { DynamoDBClient, ListTablesCommand } from '@aws-sdk/client-dynamodb';
 import { freePort } from './free-port.ts';
 import { importOptionalPeer } from './optional-peer.ts';
 
@@ -118,6 +117,13 @@ export async function startDynamoDbLocal(opts: DynamoDbLocalOptions = {}): Promi
     return stopped;
   };
 
+  // Loaded after the spawn: the JVM boots while the SDK loads.
+  const { DynamoDBClient, ListTablesCommand } = await import('@aws-sdk/client-dynamodb').catch(
+    async (error: unknown) => {
+      await stop();
+      throw error;
+    },
+  );
   const client = new DynamoDBClient({
     endpoint,
     region: 'us-east-1',
