@@ -5,7 +5,7 @@ import { LOCAL_COMMAND_USAGE, runLocalAppCommand } from '../../local/cli.ts';
 /** Runs `outbox local --check` with a recorded start: what it asks of startLocal(). */
 async function startOptions(argv: string[]): Promise<StartLocalOptions> {
   let seen: StartLocalOptions | undefined;
-  const fake = {
+  const started = {
     stacks: [{ stackName: 'S' }],
     timings: { readyMs: 1 },
     startupReport: 'IAM: enforced',
@@ -18,7 +18,7 @@ async function startOptions(argv: string[]): Promise<StartLocalOptions> {
     {
       start: async (opts) => {
         seen = opts;
-        return fake;
+        return started;
       },
     },
   );
@@ -31,5 +31,13 @@ describe('outbox local --no-iam', () => {
     expect((await startOptions([])).iam).toBeUndefined();
     expect((await startOptions(['--no-iam'])).iam).toBe(false);
     expect(LOCAL_COMMAND_USAGE).toMatch(/--no-iam\s+do not enforce IAM/);
+  });
+});
+
+describe('outbox local --no-synth-cache', () => {
+  it("uses startLocal()'s synth cache by default and synthesizes every time with --no-synth-cache", async () => {
+    expect((await startOptions([])).synthCacheDir).toBeUndefined();
+    expect((await startOptions(['--no-synth-cache'])).synthCacheDir).toBe(false);
+    expect(LOCAL_COMMAND_USAGE).toMatch(/--no-synth-cache\s+synthesize the app/);
   });
 });
