@@ -55,6 +55,7 @@ import {
 import { uuidv7 } from './ids.ts';
 import {
   attributeTextProblem,
+  type DeliveryProblem,
   deliveryProblems,
   PUBLISH_TARGETS,
   PUBLISH_TARGETS_ENV,
@@ -502,12 +503,9 @@ export class OutboxWriter {
       const stored = event[STORED_REFERENCE];
       if (stored) built = referenceEnvelope(built.envelope, stored);
       if (origin.checkLimits) {
-        const offloaded = this.#claimCheckIfLarge(built, field);
-        if (offloaded) {
-          built = offloaded.built;
-          payloads.push(offloaded.payload);
-        }
-        this.#assertDeliverable(built, field);
+        const deliverable = this.#deliverable(built, field);
+        built = deliverable.built;
+        if (deliverable.payload) payloads.push(deliverable.payload);
       }
       const deliverAt = event.deliverAt === undefined ? undefined : +event.deliverAt;
       if (deliverAt !== undefined && !Number.isFinite(deliverAt)) {
@@ -574,12 +572,11 @@ export class OutboxWriter {
   #claimCheckIfLarge(
     built: BuiltEnvelope,
     field: string,
+    problems: readonly DeliveryProblem[],
   ): { built: BuiltEnvelope; payload: LargeEventPayload } | undefined {
     const settings = this.largeEvents;
     if (!settings) return undefined;
-    const tooLarge =
-      built.bytes > this.maxEventBytes ||
-      deliveryProblems(publishedMessage(built), this.targets).some((p) => p.part === 'message');
+    const tooLarge = built.bytes > this.maxEventBytes || problems.some((p) => p.part === 'message');
     if (!tooLarge) return undefined;
     if (built.bytes > settings.maxEventBytes) {
       throw new OutboxLimitError(
@@ -615,10 +612,9 @@ export class OutboxWriter {
       },
     );
     // A large event's data goes to S3 now, before the PRE# item that references it; confirm reuses the reference.
-    const offloaded = this.#claimCheckIfLarge(built, 'event');
-    if (offloaded) built = offloaded.built;
-    this.#assertDeliverable(built, 'event');
-    if (offloaded && this.largeEvents) await storePayloads(this.largeEvents, [offloaded.payload]);
+    const deliverable = this.#deliverable(built, 'event');
+    built = deliverable.built;
+    if (deliverable.payload && this.largeEvents) await storePayloads(this.largeEvents, [deliverable.payload]);
     const { sequence: _assignedAtConfirm, ...stored } = JSON.parse(built.json) as OutboxEnvelope;
     const storedJson = JSON.stringify(stored);
     const put = new PutCommand({
@@ -783,8 +779,23 @@ export class OutboxWriter {
   }
 
   /** Throws OutboxLimitError when a configured target would refuse the event as built. */
-  #assertDeliverable(built: BuiltEnvelope, field: string): void {
-    const [problem] = deliveryProblems(publishedMessage(built), this.targets);
+  /**
+   * The envelope as it will be stored and published: a large one's data offloaded (claim-check), then checked
+   * against the targets. The targets' limits are computed once for an inline event (the write path's common case).
+   */
+  #deliverable(built: BuiltEnvelope, field: string): { built: BuiltEnvelope; payload?: LargeEventPayload } {
+    const problems = deliveryProblems(publishedMessage(built), this.targets);
+    const offloaded = this.#claimCheckIfLarge(built, field, problems);
+    if (offloaded) {
+      this.#assertDeliverable(deliveryProblems(publishedMessage(offloaded.built), this.targets), field);
+      return offloaded;
+    }
+    this.#assertDeliverable(problems, field);
+    return { built };
+  }
+
+  #assertDeliverable(problems: readonly DeliveryProblem[], field: string): void {
+    const [problem] = problems;
     if (problem) {
       const at = problem.part === 'message' ? field : `${field}.${problem.part}`;
       throw new OutboxLimitError(at, problem.target, problem.limit, problem.reason);
