@@ -336,6 +336,11 @@ export async function startLocalRuntime(opts: LocalRuntimeOptions): Promise<Loca
       const { ctx } = stack;
       const label = (logicalId: string) =>
         stacks.length > 1 ? `${stack.stackName}/${logicalId}` : logicalId;
+      /** The clients a mapping of `functionName` polls and delivers with: its own (offline IAM), else the runtime's. */
+      const pollerClients = (functionName: string) => {
+        const own = opts.clientsFor?.(functionName);
+        return { streams: own?.streams ?? streams, sqs: own?.sqs ?? sqs, sns: own?.sns ?? sns };
+      };
       for (const [logicalId, resource] of Object.entries(stack.template.Resources)) {
         if (resource.Type !== 'AWS::Lambda::EventSourceMapping') continue;
         const scoped = { ...ctx, resourceId: logicalId };
@@ -353,9 +358,7 @@ export async function startLocalRuntime(opts: LocalRuntimeOptions): Promise<Loca
               id,
               new StreamPoller(config, {
                 invoker: lambda,
-                streams: opts.clientsFor?.(config.functionName)?.streams ?? streams,
-                sqs: opts.clientsFor?.(config.functionName)?.sqs ?? sqs,
-                sns: opts.clientsFor?.(config.functionName)?.sns ?? sns,
+                ...pollerClients(config.functionName),
                 region,
                 log,
                 ...(opts.pollIntervalMs ? { pollIntervalMs: opts.pollIntervalMs } : {}),
@@ -372,7 +375,7 @@ export async function startLocalRuntime(opts: LocalRuntimeOptions): Promise<Loca
               id,
               new SqsPoller(config, {
                 invoker: lambda,
-                sqs: opts.clientsFor?.(config.functionName)?.sqs ?? sqs,
+                sqs: pollerClients(config.functionName).sqs,
                 region,
                 log,
                 ...(opts.sqsFailedVisibilitySeconds === undefined
