@@ -9,6 +9,10 @@
  * - a refused conditional write returns no capacity: counted as 1 write unit (every item here is < 1 KB);
  * - a cancelled transaction returns none: counted as 2 units per item (an upper bound);
  * - a read that finds nothing reports 0: AWS bills at least 0.5 (eventually consistent) or 1 (consistent).
+ * And one it reports differently: inside TransactWriteItems DynamoDB Local doubles the index arms as well as the
+ * table arm. DynamoDB doubles only the table arm; an index write inside a transaction costs what it costs outside
+ * one (measured against DynamoDB by the dynoxide project, nubo-db/dynoxide#176 and #188, 2026-08). The meter
+ * halves those index arms (`billedCapacity`).
  */
 import { PRICES } from '../prices.ts';
 
@@ -90,13 +94,43 @@ export interface MeteredClient {
   middlewareStack: { add(middleware: never, options: { step: 'initialize'; name: string }): void };
 }
 
-type TableCapacity = {
+export type TableCapacity = {
   TableName?: string;
   CapacityUnits?: number;
   Table?: { CapacityUnits?: number };
   GlobalSecondaryIndexes?: Record<string, { CapacityUnits?: number }>;
 };
-type Capacity = TableCapacity | TableCapacity[] | undefined;
+export type Capacity = TableCapacity | TableCapacity[] | undefined;
+
+/**
+ * The capacity as DynamoDB bills it: for TransactWriteItems, each index arm at half what DynamoDB Local reports
+ * (`PutItem` of a < 1 KB item into a table with a keys-only index reports table 1 + index 1; the same `Put` in a
+ * transaction reports table 2 + index 2 on DynamoDB Local, table 2 + index 1 on DynamoDB).
+ */
+export function billedCapacity(operation: string, consumed: Capacity): Capacity {
+  if (operation !== 'TransactWriteItems' || consumed === undefined) return consumed;
+  const entries = Array.isArray(consumed) ? consumed : [consumed];
+  return entries.map((c) => {
+    if (!c.GlobalSecondaryIndexes) return c;
+    const indexes = Object.fromEntries(
+      Object.entries(c.GlobalSecondaryIndexes).map(([name, i]) => [
+        name,
+        { CapacityUnits: (i.CapacityUnits ?? 0) / 2 },
+      ]),
+    );
+    const indexUnits = Object.values(indexes).reduce((n, i) => n + i.CapacityUnits, 0);
+    const tableUnits =
+      c.Table?.CapacityUnits ??
+      (c.CapacityUnits ?? 0) -
+        Object.values(c.GlobalSecondaryIndexes).reduce((n, i) => n + (i.CapacityUnits ?? 0), 0);
+    return {
+      ...c,
+      CapacityUnits: tableUnits + indexUnits,
+      Table: { CapacityUnits: tableUnits },
+      GlobalSecondaryIndexes: indexes,
+    };
+  });
+}
 
 /** Units in total and on business tables (ReturnConsumedCapacity=INDEXES gives one entry per table). */
 function unitsOf(
@@ -205,10 +239,11 @@ export class BillingMeter {
       if (operation === 'Query') u.dynamodbQueries++;
       try {
         const result = await next(args);
-        const units = unitsOf(
+        const consumed = billedCapacity(
+          operation,
           (result.output as { ConsumedCapacity?: Capacity }).ConsumedCapacity,
-          this.isBusinessTable,
         );
+        const units = unitsOf(consumed, this.isBusinessTable);
         if (READS.has(operation)) {
           const minimum = input.ConsistentRead ? 1 : 0.5;
           u.dynamodbReadUnits += units.all > 0 ? units.all : minimum;
@@ -217,12 +252,7 @@ export class BillingMeter {
         } else if (WRITES.has(operation)) {
           u.dynamodbWriteUnits += units.all;
           u.dynamodbBusinessWriteUnits += units.business;
-          this.#countWriteCalls(
-            label,
-            operation,
-            (result.output as { ConsumedCapacity?: Capacity }).ConsumedCapacity,
-            undefined,
-          );
+          this.#countWriteCalls(label, operation, consumed, undefined);
         }
         return result;
       } catch (error) {
