@@ -145,6 +145,11 @@ export interface OutboxPipelineOptions {
   readonly consumer: 'ours' | 'single-item' | 'powertools';
   /** The writer keeps the aggregate version on the order item (`aggregate.versionOn`), no head item. */
   readonly versionOnOrder?: boolean;
+  /**
+   * The producer passes the aggregate version it read (`aggregate.expectedVersion`), as a command handler that
+   * loaded the order does, so the writer does not read it again. @default false (the writer reads it)
+   */
+  readonly callerKnowsVersion?: boolean;
   /** The writer's `compressEnvelopes`. @default the writer's default */
   readonly compressEnvelopes?: 'large-only' | 'when-cheaper';
 }
@@ -270,6 +275,7 @@ export async function runOutboxPipeline(
             ...(options.versionOnOrder
               ? { versionOn: { TableName: orders.tableName, Key: { orderId: order } } }
               : {}),
+            ...(options.callerKnowsVersion ? { expectedVersion: sequence - 1 } : {}),
           },
           events: [{ type: `Order${sequence}`, data: state }],
           writes: [{ Put: { TableName: orders.tableName, Item: state } }],
