@@ -54,6 +54,8 @@ export interface OfflineStackOptions {
     services: { dynamodb: string; fauxqs: string },
   ) => Partial<LocalEndpoints> | undefined;
   readonly dropStreamRecord?: (record: unknown) => boolean;
+  /** Stream records delivered again in a later batch (fault injection: a shard re-read after a retry). */
+  readonly duplicateStreamRecord?: (record: unknown) => boolean;
   /** @default 2000 */
   readonly alarmEvaluationIntervalMs?: number;
   /**
@@ -302,6 +304,7 @@ export async function startOfflineRuntime(options: OfflineRuntimeOptions): Promi
           }
         : {}),
       ...(options.dropStreamRecord ? { dropStreamRecord: options.dropStreamRecord } : {}),
+      ...(options.duplicateStreamRecord ? { duplicateStreamRecord: options.duplicateStreamRecord } : {}),
     });
     const started = runtime;
     timings.runtimeMs = since();

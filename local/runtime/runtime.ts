@@ -100,6 +100,11 @@ export interface LocalRuntimeOptions {
   readonly sqsFailedVisibilitySeconds?: number;
   /** Stream records the poller drops before invoking (fault injection: a lost stream delivery). */
   readonly dropStreamRecord?: (record: unknown) => boolean;
+  /**
+   * Stream records delivered once more after their batch succeeded (fault injection: Lambda re-reading a shard
+   * from an older checkpoint). Asked once per record.
+   */
+  readonly duplicateStreamRecord?: (record: unknown) => boolean;
   /** The access key id each function signs with (offline IAM: it names the function). @default 'local' */
   readonly accessKeyIdFor?: (functionName: string) => string;
   /**
@@ -363,6 +368,7 @@ export async function startLocalRuntime(opts: LocalRuntimeOptions): Promise<Loca
                 log,
                 ...(opts.pollIntervalMs ? { pollIntervalMs: opts.pollIntervalMs } : {}),
                 ...(opts.dropStreamRecord ? { drop: opts.dropStreamRecord } : {}),
+                ...(opts.duplicateStreamRecord ? { duplicate: opts.duplicateStreamRecord } : {}),
               }),
             );
           }
