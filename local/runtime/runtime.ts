@@ -105,6 +105,8 @@ export interface LocalRuntimeOptions {
    * from an older checkpoint). Asked once per record.
    */
   readonly duplicateStreamRecord?: (record: unknown) => boolean;
+  /** Milliseconds added to the clock each function's code reads (fault injection: clock skew). */
+  readonly clockSkewMs?: (functionName: string) => number;
   /** The access key id each function signs with (offline IAM: it names the function). @default 'local' */
   readonly accessKeyIdFor?: (functionName: string) => string;
   /**
@@ -244,6 +246,7 @@ export async function startLocalRuntime(opts: LocalRuntimeOptions): Promise<Loca
       ...(opts.clock ? { now: () => opts.clock?.now() ?? Date.now() } : {}),
       ...(opts.endpointsFor ? { endpointsFor: opts.endpointsFor } : {}),
       ...(opts.accessKeyIdFor ? { accessKeyIdFor: opts.accessKeyIdFor } : {}),
+      ...(opts.clockSkewMs ? { clockSkewMs: opts.clockSkewMs } : {}),
     });
     started.push(lambda);
 
