@@ -135,6 +135,8 @@ export async function runDemo(options: DemoRunOptions): Promise<number> {
           context: faults.context,
           endpointsFor: faults.endpointsFor,
           dropStreamRecord: faults.dropStreamRecord,
+          ...(faults.duplicateStreamRecord ? { duplicateStreamRecord: faults.duplicateStreamRecord } : {}),
+          ...(faults.clockSkewMs ? { clockSkewMs: faults.clockSkewMs } : {}),
         }
       : {}),
   });
@@ -191,10 +193,12 @@ export async function runDemo(options: DemoRunOptions): Promise<number> {
     }
   })();
 
-  // Large events (claim-check): the `--faults` run gives every 10th order an attachment over SNS's limit.
+  // Large events (claim-check): the `--faults` run gives every 10th order an attachment over SNS's limit, a chaos
+  // run the orders its seed drew.
   const largeOrderBytes = new Map<string, number>();
+  const attachmentBytesFor = faults?.attachmentBytesFor ?? largeAttachmentBytesFor;
   const trackLargeOrder = (orderId: string) => {
-    const bytes = largeAttachmentBytesFor(orderId);
+    const bytes = attachmentBytesFor(orderId);
     if (bytes !== undefined) largeOrderBytes.set(orderId, bytes);
     return bytes;
   };

@@ -22,10 +22,11 @@ import {
   writePoisonRecord,
 } from '../fault-mechanics.ts';
 import type { FaultPlan } from '../faults.ts';
+import { LARGE_ATTACHMENT_BYTES } from '../large-orders.ts';
 import { readOutbox } from '../observe.ts';
 import type { DemoStack } from '../synth.ts';
 import { checkInvariants } from './invariants.ts';
-import { type ChaosSchedule, describeSchedule, drawSchedule } from './schedule.ts';
+import { type ChaosSchedule, describeSchedule, drawSchedule, SKEWED_ROLES } from './schedule.ts';
 
 export interface ChaosPlan extends FaultPlan {
   readonly schedule: ChaosSchedule;
@@ -63,7 +64,9 @@ export function createChaosPlan(random: SeededRandom, orders: number): ChaosPlan
   /** Half the duplicates go out while the workload runs, one every this many producer calls. */
   const duplicateEvery = random.int(10, 40);
   let duplicatesDuringWorkload = Math.floor(schedule.duplicatesPerQueue / 2);
-  let names = { relay: '', billing: '', notifications: '', producer: '' };
+  let names = { relay: '', billing: '', notifications: '', producer: '', recovery: '' };
+  /** Roles whose environments started with a skewed clock (a function started before attach() reads the true one). */
+  const skewed = new Set<string>();
   let throttleUntil = 0;
   /** Producer requestIds whose next answers are lost, with how many are left. */
   const losing = new Map<string, number>();
@@ -247,6 +250,31 @@ export function createChaosPlan(random: SeededRandom, orders: number): ChaosPlan
       return role ? byFunction.get(role) : undefined;
     },
 
+    duplicateStreamRecord(record) {
+      const r = record as { dynamodb?: { NewImage?: Record<string, { S?: string }> } };
+      if (r.dynamodb?.NewImage?.status?.S !== 'READY') return false;
+      if (!schedule.duplicatedStreamRecords.has(nth('ready-delivered'))) return false;
+      count('stream-record-duplicated');
+      return true;
+    },
+
+    clockSkewMs(functionName) {
+      const role = SKEWED_ROLES.find((r) => names[r] === functionName);
+      const skew = role ? schedule.clockSkewMs[role] : 0;
+      if (role && skew !== 0 && !skewed.has(role)) {
+        skewed.add(role);
+        count('clock-skewed-functions');
+      }
+      return skew;
+    },
+
+    attachmentBytesFor(orderId) {
+      const n = Number.parseInt(orderId.replace(/^\D+/, ''), 10);
+      if (!schedule.largeOrders.has(n)) return undefined;
+      count('large-orders');
+      return LARGE_ATTACHMENT_BYTES;
+    },
+
     dropStreamRecord(record) {
       const r = record as { eventName?: string; dynamodb?: { NewImage?: Record<string, { S?: string }> } };
       if (r.eventName !== 'INSERT' || r.dynamodb?.NewImage?.status?.S !== 'READY') return false;
@@ -263,6 +291,7 @@ export function createChaosPlan(random: SeededRandom, orders: number): ChaosPlan
         billing: stack.ref(stack.resources.billingConsumer),
         notifications: stack.ref(stack.resources.notificationsConsumer),
         producer: stack.ref(stack.resources.producer),
+        recovery: stack.ref(stack.resources.recovery),
       };
       const table = stack.ref(stack.resources.outboxTable);
       for (let i = 1; i <= schedule.poisonRecords; i++) {
