@@ -21,6 +21,7 @@ import {
   readNotificationEffects,
   readOutbox,
 } from './observe.ts';
+import { PAYMENT_ROLLED_BACK } from './prepared-payment.ts';
 import {
   type AppliedEffect,
   buildReport,
@@ -208,6 +209,7 @@ export async function runDemo(options: DemoRunOptions): Promise<number> {
     ratePerSecond: options.ratePerSecond,
     concurrency: options.concurrency,
     ...(faults ? { delaySecondsFor: faults.delaySecondsFor, attachmentBytesFor: trackLargeOrder } : {}),
+    ...(faults?.preparedPay ? { preparedPay: faults.preparedPay } : {}),
     invoke: async (command: OrderCommand) => {
       const outcome = await runtime.invoke(resources.producer, {
         ...command,
@@ -223,6 +225,8 @@ export async function runDemo(options: DemoRunOptions): Promise<number> {
         durationMs: outcome.durationMs,
       });
       if (answer?.ok) return true;
+      // A prepared payment check-back rolled back, or one the fault plan left to check-back: the order ends here.
+      if (answer?.error?.name === PAYMENT_ROLLED_BACK || faults?.abandons?.(command)) return 'abandoned';
       // A retried `place` whose first attempt committed: the order exists, so the command is done.
       return command.action === 'place' && answer?.error?.name === 'OutboxConflictError';
     },

@@ -9,6 +9,7 @@ import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import {
   type FaultProxy,
   type ProxiedCall,
+  type ProxyReply,
   queryProtocolError,
   type SeededRandom,
   startFaultProxy,
@@ -26,7 +27,14 @@ import { LARGE_ATTACHMENT_BYTES } from '../large-orders.ts';
 import { readOutbox } from '../observe.ts';
 import type { DemoStack } from '../synth.ts';
 import { checkInvariants } from './invariants.ts';
-import { type ChaosSchedule, describeSchedule, drawSchedule, SKEWED_ROLES } from './schedule.ts';
+import { checkPreparedPayments } from './prepared-invariants.ts';
+import {
+  type ChaosSchedule,
+  describeSchedule,
+  drawSchedule,
+  type PreparedCrash,
+  SKEWED_ROLES,
+} from './schedule.ts';
 
 export interface ChaosPlan extends FaultPlan {
   readonly schedule: ChaosSchedule;
@@ -39,6 +47,8 @@ export interface ChaosPlan extends FaultPlan {
 const lostAnswer = () => dynamoErrorReply('InternalServerError', 500, 'chaos: the response was lost');
 const throttled = () =>
   dynamoErrorReply('ProvisionedThroughputExceededException', 400, 'chaos: throughput exceeded');
+
+const orderNumber = (orderId: string) => Number.parseInt(orderId.replace(/^\D+/, ''), 10);
 
 const isPublishedMark = (call: ProxiedCall) =>
   call.operation.endsWith('.UpdateItem') && call.body.includes('"EVT#') && call.body.includes('"PUBLISHED"');
@@ -67,6 +77,40 @@ export function createChaosPlan(random: SeededRandom, orders: number): ChaosPlan
   let names = { relay: '', billing: '', notifications: '', producer: '', recovery: '' };
   /** Roles whose environments started with a skewed clock (a function started before attach() reads the true one). */
   const skewed = new Set<string>();
+  /** Prepared pays whose producer this run killed between prepare and confirm (orderId → where). */
+  const preparedKilled = new Map<string, PreparedCrash>();
+
+  /**
+   * Kills the producer between prepare and confirm of a prepared pay the schedule picked: right after its
+   * prepare (a PRE# PutItem), or right after its charge (the TransactWriteItems that writes the CHARGED payment).
+   * Undefined when the call is none of those.
+   */
+  async function preparedCrash(
+    call: ProxiedCall,
+    forward: () => Promise<ProxyReply>,
+  ): Promise<ProxyReply | undefined> {
+    const when =
+      call.operation.endsWith('.PutItem') && call.body.includes('"PRE#')
+        ? 'before-charge'
+        : call.operation.endsWith('.TransactWriteItems') && call.body.includes('"CHARGED"')
+          ? 'after-charge'
+          : undefined;
+    if (!when) return undefined;
+    const orderId =
+      (when === 'before-charge'
+        ? /"pk":\{"S":"order#([^"]+)"\}/.exec(call.body)
+        : /"orderId":\{"S":"([^"]+)"\}/.exec(call.body))?.[1] ?? '';
+    if (schedule.preparedCrashes.get(orderNumber(orderId)) !== when || preparedKilled.has(orderId))
+      return undefined;
+    const reply = await forward();
+    if (reply.status !== 200) return reply;
+    preparedKilled.set(orderId, when);
+    await crash(
+      names.producer,
+      `producer-crash-${when === 'before-charge' ? 'after-prepare' : 'after-charge'}`,
+    );
+    return lostAnswer();
+  }
   let throttleUntil = 0;
   /** Producer requestIds whose next answers are lost, with how many are left. */
   const losing = new Map<string, number>();
@@ -206,6 +250,8 @@ export function createChaosPlan(random: SeededRandom, orders: number): ChaosPlan
       });
       const producer = await startFaultProxy(() => upstream().dynamodb, {
         async around(call, forward) {
+          const killed = await preparedCrash(call, forward);
+          if (killed) return killed;
           if (!call.operation.endsWith('.TransactWriteItems')) return forward();
           const requestId = /"requestId":\{"S":"([^"]+)"\}/.exec(call.body)?.[1] ?? '';
           const left = losing.get(requestId);
@@ -273,6 +319,16 @@ export function createChaosPlan(random: SeededRandom, orders: number): ChaosPlan
       if (!schedule.largeOrders.has(n)) return undefined;
       count('large-orders');
       return LARGE_ATTACHMENT_BYTES;
+    },
+
+    preparedPay(orderId) {
+      if (!schedule.preparedPays.has(orderNumber(orderId))) return false;
+      count('prepared-pays');
+      return true;
+    },
+
+    abandons(command) {
+      return command.action === 'pay' && preparedKilled.has(command.orderId);
     },
 
     dropStreamRecord(record) {
@@ -370,6 +426,7 @@ export function createChaosPlan(random: SeededRandom, orders: number): ChaosPlan
         poisonIds,
         poisonMessages: schedule.poisonMessages,
       });
+      const prepared = await checkPreparedPayments(stack, doc, preparedKilled);
       if (!quiet) {
         log.push(
           `faults fired: ${Object.entries(counts)
@@ -379,8 +436,9 @@ export function createChaosPlan(random: SeededRandom, orders: number): ChaosPlan
         log.push(
           `alarms fired: ${check.alarmsFired.join(', ') || 'none'}; acks ${check.acks} (${check.acksFailed} FAILED)`,
         );
+        log.push(prepared.line);
       }
-      return check.problems;
+      return [...check.problems, ...prepared.problems];
     },
 
     describe: () => [...log],

@@ -46,7 +46,17 @@ export interface ChaosSchedule {
   readonly clockSkewMs: Readonly<Record<SkewedRole, number>>;
   /** Orders (by number) placed with a LARGE_ATTACHMENT_BYTES attachment: large events, claim-checked via S3. */
   readonly largeOrders: ReadonlySet<number>;
+  /** Orders (by number) whose `pay` goes through a prepared message: prepare → charge → confirm. */
+  readonly preparedPays: ReadonlySet<number>;
+  /**
+   * Prepared pays whose producer is killed between prepare and confirm, and not retried: check-back decides.
+   * 'before-charge': killed right after prepare (→ rolled back, never published); 'after-charge': killed right
+   * after the charge committed (→ committed, published).
+   */
+  readonly preparedCrashes: ReadonlyMap<number, PreparedCrash>;
 }
+
+export type PreparedCrash = 'before-charge' | 'after-charge';
 
 /** The functions whose clocks the chaos run skews. */
 export const SKEWED_ROLES = ['producer', 'relay', 'billing', 'notifications', 'recovery'] as const;
@@ -102,18 +112,24 @@ function drawLaterKinds(
   random: SeededRandom,
   orders: number,
   commands: number,
-): Pick<ChaosSchedule, 'duplicatedStreamRecords' | 'clockSkewMs' | 'largeOrders'> {
+): Pick<
+  ChaosSchedule,
+  'duplicatedStreamRecords' | 'clockSkewMs' | 'largeOrders' | 'preparedPays' | 'preparedCrashes'
+> {
   const skew = () => (random.chance(0.2) ? 0 : random.int(-MAX_CLOCK_SKEW_MS, MAX_CLOCK_SKEW_MS));
   const clockSkewMs = Object.fromEntries(SKEWED_ROLES.map((role) => [role, skew()])) as Record<
     SkewedRole,
     number
   >;
   const largeShare = random.int(0, 15) / 100;
-  return {
-    duplicatedStreamRecords: numbers(random, random.int(0, 5), 1, commands),
-    clockSkewMs,
-    largeOrders: numbers(random, Math.round(orders * largeShare), 1, orders),
-  };
+  const duplicatedStreamRecords = numbers(random, random.int(0, 5), 1, commands);
+  const largeOrders = numbers(random, Math.round(orders * largeShare), 1, orders);
+  const preparedPays = numbers(random, Math.round((orders * random.int(0, 40)) / 100), 1, orders);
+  const crashed = [...preparedPays].filter(() => random.chance(0.5)).slice(0, random.int(0, 4));
+  const preparedCrashes = new Map(
+    crashed.map((n) => [n, random.pick(['before-charge', 'after-charge'] as const)] as const),
+  );
+  return { duplicatedStreamRecords, clockSkewMs, largeOrders, preparedPays, preparedCrashes };
 }
 
 /** One line per fault kind, for the run's log. */
@@ -133,6 +149,7 @@ export function describeSchedule(schedule: ChaosSchedule): string[] {
     `stream records delivered twice #${list(schedule.duplicatedStreamRecords)}`,
     `clock skew ${SKEWED_ROLES.map((role) => `${role} ${schedule.clockSkewMs[role]} ms`).join(', ')}`,
     `large orders (${schedule.largeOrders.size}) #${list(schedule.largeOrders)}`,
+    `prepared pays (${schedule.preparedPays.size}) #${list(schedule.preparedPays)}; producer killed ${[...schedule.preparedCrashes].map(([n, when]) => `#${n} ${when}`).join(', ') || 'never'}`,
     `duplicates per queue ${schedule.duplicatesPerQueue}, poison records ${schedule.poisonRecords}, poison messages ${schedule.poisonMessages.notifications}+${schedule.poisonMessages.billing}, sweeper every ${schedule.sweepEveryMs} ms`,
   ];
 }
