@@ -22,7 +22,7 @@ import {
   storedEnvelope,
   writePoisonRecord,
 } from '../fault-mechanics.ts';
-import type { FaultPlan } from '../faults.ts';
+import type { FaultPlan, ProducerCall } from '../faults.ts';
 import { LARGE_ATTACHMENT_BYTES } from '../large-orders.ts';
 import { readOutbox } from '../observe.ts';
 import type { DemoStack } from '../synth.ts';
@@ -38,6 +38,10 @@ import {
 
 export interface ChaosPlan extends FaultPlan {
   readonly schedule: ChaosSchedule;
+  duplicateStreamRecord(record: unknown): boolean;
+  clockSkewMs(functionName: string): number;
+  preparedPay(orderId: string): boolean;
+  abandons(command: ProducerCall): boolean;
   /** How many of each fault actually fired, e.g. `relay-crash: 2`. */
   counts(): Readonly<Record<string, number>>;
   /** The run's problems so far; `quiet` leaves the log alone (the settle loop asks twice a second). */
