@@ -24,6 +24,7 @@ import {
   readNotificationEffects,
   readOutbox,
 } from '../examples/orders/observe.ts';
+import { PAYMENT_ROLLED_BACK } from '../examples/orders/prepared-payment.ts';
 import { buildReport, type SubscriberSpec } from '../examples/orders/report.ts';
 import { DEMO_SYNTH_SCRIPT, type DemoResources } from '../examples/orders/synth.ts';
 import { type OrderCommand, runWorkload } from '../examples/orders/workload.ts';
@@ -86,6 +87,8 @@ export async function run(): Promise<Record<string, number | string>> {
     context: faults.context,
     endpointsFor: faults.endpointsFor,
     dropStreamRecord: faults.dropStreamRecord,
+    duplicateStreamRecord: faults.duplicateStreamRecord,
+    clockSkewMs: faults.clockSkewMs,
   });
   const samples: Sample[] = [];
   let sampling = true;
@@ -111,6 +114,7 @@ export async function run(): Promise<Record<string, number | string>> {
       ratePerSecond: rate,
       concurrency: 4,
       delaySecondsFor: faults.delaySecondsFor,
+      preparedPay: faults.preparedPay,
       invoke: async (command: OrderCommand) => {
         const outcome = await runtime.invoke(resources.producer, command);
         const answer = outcome.result as { ok?: boolean; error?: { name?: string } } | undefined;
@@ -120,6 +124,7 @@ export async function run(): Promise<Record<string, number | string>> {
           durationMs: outcome.durationMs,
         });
         if (answer?.ok) return true;
+        if (answer?.error?.name === PAYMENT_ROLLED_BACK || faults.abandons(command)) return 'abandoned';
         return command.action === 'place' && answer?.error?.name === 'OutboxConflictError';
       },
     });

@@ -54,6 +54,10 @@ export interface OfflineStackOptions {
     services: { dynamodb: string; fauxqs: string },
   ) => Partial<LocalEndpoints> | undefined;
   readonly dropStreamRecord?: (record: unknown) => boolean;
+  /** Stream records delivered again in a later batch (fault injection: a shard re-read after a retry). */
+  readonly duplicateStreamRecord?: (record: unknown) => boolean;
+  /** Milliseconds added to the clock each function's code reads (fault injection: clock skew between functions). */
+  readonly clockSkewMs?: (functionName: string) => number;
   /** @default 2000 */
   readonly alarmEvaluationIntervalMs?: number;
   /**
@@ -302,6 +306,8 @@ export async function startOfflineRuntime(options: OfflineRuntimeOptions): Promi
           }
         : {}),
       ...(options.dropStreamRecord ? { dropStreamRecord: options.dropStreamRecord } : {}),
+      ...(options.duplicateStreamRecord ? { duplicateStreamRecord: options.duplicateStreamRecord } : {}),
+      ...(options.clockSkewMs ? { clockSkewMs: options.clockSkewMs } : {}),
     });
     const started = runtime;
     timings.runtimeMs = since();

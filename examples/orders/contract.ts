@@ -9,6 +9,9 @@ export const ORDER_PLACED = `${ORDER_EVENT_PREFIX}OrderPlaced`;
 export const ORDER_PAID = `${ORDER_EVENT_PREFIX}OrderPaid`;
 export const ORDER_SHIPPED = `${ORDER_EVENT_PREFIX}OrderShipped`;
 
+/** The payments table (key `orderId`) of prepared payments: the producer's business change outside the outbox. */
+export const PAYMENTS_TABLE_ENV = 'PAYMENTS_TABLE_NAME';
+
 export const NOTIFICATIONS_CONSUMER_NAME = 'notifications';
 export const NOTIFIED_EVENT_TYPES = [ORDER_PLACED, ORDER_SHIPPED] as const;
 export const NOTIFICATION_SINK_TABLE_ENV = 'NOTIFICATION_SINK_TABLE_NAME';

@@ -21,6 +21,7 @@ import {
   readNotificationEffects,
   readOutbox,
 } from './observe.ts';
+import { PAYMENT_ROLLED_BACK } from './prepared-payment.ts';
 import {
   type AppliedEffect,
   buildReport,
@@ -135,6 +136,8 @@ export async function runDemo(options: DemoRunOptions): Promise<number> {
           context: faults.context,
           endpointsFor: faults.endpointsFor,
           dropStreamRecord: faults.dropStreamRecord,
+          ...(faults.duplicateStreamRecord ? { duplicateStreamRecord: faults.duplicateStreamRecord } : {}),
+          ...(faults.clockSkewMs ? { clockSkewMs: faults.clockSkewMs } : {}),
         }
       : {}),
   });
@@ -191,10 +194,12 @@ export async function runDemo(options: DemoRunOptions): Promise<number> {
     }
   })();
 
-  // Large events (claim-check): the `--faults` run gives every 10th order an attachment over SNS's limit.
+  // Large events (claim-check): the `--faults` run gives every 10th order an attachment over SNS's limit, a chaos
+  // run the orders its seed drew.
   const largeOrderBytes = new Map<string, number>();
+  const attachmentBytesFor = faults?.attachmentBytesFor ?? largeAttachmentBytesFor;
   const trackLargeOrder = (orderId: string) => {
-    const bytes = largeAttachmentBytesFor(orderId);
+    const bytes = attachmentBytesFor(orderId);
     if (bytes !== undefined) largeOrderBytes.set(orderId, bytes);
     return bytes;
   };
@@ -204,6 +209,7 @@ export async function runDemo(options: DemoRunOptions): Promise<number> {
     ratePerSecond: options.ratePerSecond,
     concurrency: options.concurrency,
     ...(faults ? { delaySecondsFor: faults.delaySecondsFor, attachmentBytesFor: trackLargeOrder } : {}),
+    ...(faults?.preparedPay ? { preparedPay: faults.preparedPay } : {}),
     invoke: async (command: OrderCommand) => {
       const outcome = await runtime.invoke(resources.producer, {
         ...command,
@@ -219,6 +225,8 @@ export async function runDemo(options: DemoRunOptions): Promise<number> {
         durationMs: outcome.durationMs,
       });
       if (answer?.ok) return true;
+      // A prepared payment check-back rolled back, or one the fault plan left to check-back: the order ends here.
+      if (answer?.error?.name === PAYMENT_ROLLED_BACK || faults?.abandons?.(command)) return 'abandoned';
       // A retried `place` whose first attempt committed: the order exists, so the command is done.
       return command.action === 'place' && answer?.error?.name === 'OutboxConflictError';
     },

@@ -48,6 +48,16 @@ export interface FaultPlan {
     services: { dynamodb: string; fauxqs: string },
   ): Partial<LocalEndpoints> | undefined;
   dropStreamRecord(record: unknown): boolean;
+  /** Stream records delivered again in a later batch (a shard re-read); none when absent. */
+  duplicateStreamRecord?(record: unknown): boolean;
+  /** Offset (ms) of the clock a function's code reads; none when absent. */
+  clockSkewMs?(functionName: string): number;
+  /** Bytes of the attachment an order's `place` carries (a large event over 256 KB); the `--faults` list when absent. */
+  attachmentBytesFor?(orderId: string): number | undefined;
+  /** Whether an order's `pay` goes through a prepared message (prepare → charge → confirm); none when absent. */
+  preparedPay?(orderId: string): boolean;
+  /** After a failed producer call: true when the plan crashed it on purpose and check-back must finish it. */
+  abandons?(command: ProducerCall): boolean;
   /** Learns the running stack's names; call before the workload. */
   attach(stack: DemoStack, doc: DynamoDBDocumentClient): Promise<void>;
   afterWorkload(stack: DemoStack, doc: DynamoDBDocumentClient): Promise<void>;

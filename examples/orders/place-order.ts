@@ -6,6 +6,8 @@ import {
   sharedDocumentClient,
 } from 'serverless-outbox/writer';
 import { attachmentFor } from './attachment.ts';
+import { PAYMENTS_TABLE_ENV } from './contract.ts';
+import { PAYMENT_ROLLED_BACK, payPrepared } from './prepared-payment.ts';
 
 /** Demo producer: places, pays and ships orders, each change committed with its event in one transaction. */
 export type OrderCommand = (
@@ -23,6 +25,11 @@ export type OrderCommand = (
       readonly orderId: string;
       /** Publish the event no earlier than this (epoch ms): delayed delivery. */
       readonly deliverAt?: number;
+      /**
+       * `pay` only: pay through a prepared message (prepare → charge → confirm, prepared-payment.ts). The caller's
+       * UUIDv7 for the payment, the same on every retry; it becomes the event's id.
+       */
+      readonly paymentId?: string;
     }
 ) & {
   /**
@@ -56,6 +63,13 @@ let writer: OutboxWriter | undefined;
 function ordersTable(): string {
   const name = process.env.ORDERS_TABLE_NAME;
   if (!name) throw new Error('ORDERS_TABLE_NAME is not set: deploy the function with the orders table name.');
+  return name;
+}
+
+function paymentsTable(): string {
+  const name = process.env[PAYMENTS_TABLE_ENV];
+  if (!name)
+    throw new Error(`${PAYMENTS_TABLE_ENV} is not set: deploy the function with the payments table name.`);
   return name;
 }
 
@@ -109,6 +123,29 @@ export async function placeOrder(command: OrderCommand): Promise<OrderCommandRes
       eventIds: result.events.map((e) => e.id),
       committedAt: now,
       ...(result.replayed ? { replayed: true } : {}),
+    };
+  }
+  if (command.action === 'pay' && command.paymentId !== undefined) {
+    const paid = await payPrepared(
+      { writer, client, ordersTable: ordersTable(), paymentsTable: paymentsTable() },
+      { orderId: command.orderId, paymentId: command.paymentId, ...trace },
+    );
+    if (!paid.ok)
+      return {
+        ok: false,
+        orderId: command.orderId,
+        error: {
+          name: PAYMENT_ROLLED_BACK,
+          message: `payment ${paid.eventId} was rolled back by check-back`,
+        },
+      };
+    return {
+      ok: true,
+      orderId: command.orderId,
+      version: paid.sequence,
+      eventIds: [paid.eventId],
+      committedAt: now,
+      ...(paid.replayed ? { replayed: true } : {}),
     };
   }
   const order = await client.send(

@@ -19,6 +19,7 @@ import {
   NOTIFIED_EVENT_TYPES,
   ORDER_EVENT_PREFIX,
   ORDER_PLACED,
+  PAYMENTS_TABLE_ENV,
   SINK_KEY,
 } from './contract.ts';
 
@@ -129,6 +130,10 @@ export class OrdersStack extends Stack {
   readonly outbox: Outbox;
   readonly ordersTable: dynamodb.Table;
   readonly orderProducer: lambda.Function;
+  /** Prepared payments (prepared-payment.ts): one item per order (`orderId`), CHARGED or ROLLED_BACK. */
+  readonly paymentsTable: dynamodb.Table;
+  /** The producer's check-back function for its event source: answers for prepared payments from the payments table. */
+  readonly paymentCheckback: lambda.Function;
   readonly billing: Subscription;
   readonly notifications: Subscription;
   /** billing's business table: one item per order (`orderId`). */
@@ -157,6 +162,7 @@ export class OrdersStack extends Stack {
     });
 
     this.ordersTable = demoTable(this, 'Orders', 'orderId', removalPolicy);
+    this.paymentsTable = demoTable(this, 'Payments', 'orderId', removalPolicy);
     this.orderProducer = demoFunction(this, 'OrderProducer', 'place-order.ts', {
       description: 'Demo producer: commits an order change and its event in one transaction',
       // Room for the writer to settle a lost response (re-send, read back) before the caller gives up.
@@ -164,6 +170,7 @@ export class OrdersStack extends Stack {
       environment: {
         ...this.outbox.producerEnvironment,
         ORDERS_TABLE_NAME: this.ordersTable.tableName,
+        [PAYMENTS_TABLE_ENV]: this.paymentsTable.tableName,
         OUTBOX_EVENT_SOURCE: DEMO_EVENT_SOURCE,
       },
     });
@@ -175,6 +182,17 @@ export class OrdersStack extends Stack {
       'dynamodb:GetItem',
       'dynamodb:ConditionCheckItem',
     );
+    this.paymentsTable.grant(this.orderProducer, 'dynamodb:PutItem', 'dynamodb:GetItem');
+
+    // Prepared payments: the recovery sweeper asks this function about a payment its producer never confirmed.
+    this.paymentCheckback = demoFunction(this, 'PaymentCheckback', 'payment-checkback.ts', {
+      description:
+        "Demo producer's check-back: was a prepared payment charged? (rolls back one that was not)",
+      timeout: Duration.seconds(5),
+      environment: { [PAYMENTS_TABLE_ENV]: this.paymentsTable.tableName },
+    });
+    this.paymentsTable.grant(this.paymentCheckback, 'dynamodb:UpdateItem');
+    this.outbox.recovery.addCheckbackFunction(DEMO_EVENT_SOURCE, this.paymentCheckback);
 
     this.chargesTable = demoTable(this, 'Charges', 'orderId', removalPolicy);
     this.billing = this.outbox.subscribe(BILLING_CONSUMER_NAME, {

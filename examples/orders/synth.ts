@@ -20,6 +20,8 @@ export interface DemoResources extends Record<string, string> {
   readonly outboxTable: string;
   readonly chargesTable: string;
   readonly sinkTable: string;
+  readonly paymentsTable: string;
+  readonly paymentCheckback: string;
   readonly billingQueue: string;
   readonly billingDlq: string;
   readonly notificationsQueue: string;
@@ -47,6 +49,8 @@ function demoResources(stack: OrdersStack): DemoResources {
     outboxTable: logicalIdOf(stack, outbox.table.table, 'outbox table'),
     chargesTable: logicalIdOf(stack, stack.chargesTable, 'charges table'),
     sinkTable: logicalIdOf(stack, stack.notificationSinkTable, 'notification sink table'),
+    paymentsTable: logicalIdOf(stack, stack.paymentsTable, 'payments table'),
+    paymentCheckback: logicalIdOf(stack, stack.paymentCheckback, 'payment check-back function'),
     billingQueue: logicalIdOf(stack, billing.queue, 'billing subscription'),
     billingDlq: logicalIdOf(stack, billing.deadLetterQueue, 'billing DLQ'),
     notificationsQueue: logicalIdOf(stack, notifications.queue, 'notifications subscription'),

@@ -1,3 +1,5 @@
+import { uuidv7 } from 'serverless-outbox/writer';
+
 /**
  * The demo workload: orders placed, paid and shipped at a steady rate by several concurrent producers,
  * so several aggregates are in flight with several events each.
@@ -17,6 +19,8 @@ export interface OrderCommand {
   readonly attachmentBytes?: number;
   /** Delayed delivery of the command's event (epoch ms). */
   readonly deliverAt?: number;
+  /** `pay` through a prepared message (prepare → charge → confirm): the payment's UUIDv7, kept across retries. */
+  readonly paymentId?: string;
 }
 
 export interface WorkloadOptions {
@@ -25,8 +29,11 @@ export interface WorkloadOptions {
   readonly ratePerSecond: number;
   /** Concurrent producers (in-flight invocations). */
   readonly concurrency: number;
-  /** Invokes the producer; resolves true when the command committed. */
-  readonly invoke: (command: OrderCommand) => Promise<boolean>;
+  /**
+   * Invokes the producer; resolves true when the command committed, 'abandoned' when the order ends here on purpose
+   * (a prepared payment left to check-back, or rolled back by it): no retry, no next step, not a failure.
+   */
+  readonly invoke: (command: OrderCommand) => Promise<boolean | 'abandoned'>;
   readonly onCommitted?: (command: OrderCommand) => void;
   /** Tries per command before the workload gives up on that order. @default 5 */
   readonly maxTries?: number;
@@ -38,11 +45,15 @@ export interface WorkloadOptions {
   readonly delaySecondsFor?: (orderId: string, step: OrderStep) => number | undefined;
   /** Bytes of the attachment an order's `place` carries (none when undefined). */
   readonly attachmentBytesFor?: (orderId: string) => number | undefined;
+  /** Whether an order's (undelayed) `pay` goes through a prepared message. */
+  readonly preparedPay?: (orderId: string) => boolean;
 }
 
 export interface WorkloadResult {
   readonly commandsCommitted: number;
   readonly commandsFailed: number;
+  /** Orders that ended early on purpose (see `invoke`). */
+  readonly commandsAbandoned: number;
   readonly durationMs: number;
 }
 
@@ -59,6 +70,7 @@ export async function runWorkload(options: WorkloadOptions): Promise<WorkloadRes
   let nextSlot = Date.now();
   let committed = 0;
   let failed = 0;
+  let abandoned = 0;
   let inFlight = 0;
 
   async function takeSlot(): Promise<void> {
@@ -84,6 +96,8 @@ export async function runWorkload(options: WorkloadOptions): Promise<WorkloadRes
         const commandId = `${next.orderId}.${step}`;
         const delaySeconds = options.delaySecondsFor?.(next.orderId, step);
         const attachmentBytes = step === 'place' ? options.attachmentBytesFor?.(next.orderId) : undefined;
+        const prepared =
+          step === 'pay' && delaySeconds === undefined && options.preparedPay?.(next.orderId) === true;
         const command: OrderCommand =
           step === 'place'
             ? {
@@ -99,13 +113,16 @@ export async function runWorkload(options: WorkloadOptions): Promise<WorkloadRes
                 orderId: next.orderId,
                 commandId,
                 ...(delaySeconds === undefined ? {} : { deliverAt: Date.now() + delaySeconds * 1000 }),
+                ...(prepared ? { paymentId: uuidv7() } : {}),
               };
-        let ok = false;
+        let ok: boolean | 'abandoned' = false;
         for (let attempt = 1; attempt <= (options.maxTries ?? 5) && !ok; attempt++) {
           await takeSlot();
           ok = await options.invoke(command).catch(() => false);
         }
-        if (ok) {
+        if (ok === 'abandoned') {
+          abandoned++;
+        } else if (ok) {
           committed++;
           options.onCommitted?.(command);
           if (next.step + 1 < ORDER_STEPS.length) {
@@ -124,5 +141,10 @@ export async function runWorkload(options: WorkloadOptions): Promise<WorkloadRes
   }
 
   await Promise.all(Array.from({ length: options.concurrency }, () => producer()));
-  return { commandsCommitted: committed, commandsFailed: failed, durationMs: Date.now() - started };
+  return {
+    commandsCommitted: committed,
+    commandsFailed: failed,
+    commandsAbandoned: abandoned,
+    durationMs: Date.now() - started,
+  };
 }

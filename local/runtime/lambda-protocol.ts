@@ -8,6 +8,8 @@ export interface WorkerData {
   readonly memorySizeMb: number;
   readonly logGroupName: string;
   readonly logStreamName: string;
+  /** Added to the environment's `Date` clock (fault injection: clock skew between functions). */
+  readonly clockSkewMs?: number;
 }
 
 export interface LambdaErrorPayload {

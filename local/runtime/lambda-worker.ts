@@ -11,8 +11,12 @@ import type {
   WorkerData,
   WorkerToParentMessage,
 } from './lambda-protocol.ts';
+import { installClockSkew } from './skewed-clock.ts';
 
 const data = workerData as WorkerData;
+// The deadline is the runtime's (true) clock: read it before the function's clock is skewed.
+const trueNow = Date.now.bind(Date);
+installClockSkew(data.clockSkewMs ?? 0);
 const port = parentPort;
 if (!port) throw new Error('lambda-worker.ts must run in a worker thread');
 const post = (message: WorkerToParentMessage): void => port.postMessage(message);
@@ -155,7 +159,7 @@ function makeContext(message: InvokeMessage): Record<string, unknown> {
     logGroupName: data.logGroupName,
     logStreamName: data.logStreamName,
     callbackWaitsForEmptyEventLoop: true,
-    getRemainingTimeInMillis: () => Math.max(0, message.deadline - Date.now()),
+    getRemainingTimeInMillis: () => Math.max(0, message.deadline - trueNow()),
     ...(message.clientContext === undefined ? {} : { clientContext: message.clientContext }),
     done: () => {},
     fail: () => {},

@@ -110,6 +110,11 @@ export interface LambdaRuntimeOptions {
    * @default 'local' for every function
    */
   readonly accessKeyIdFor?: (functionName: string) => string;
+  /**
+   * Fault injection: milliseconds added to the clock a function's code reads (`Date`), per function.
+   * @default - every function reads the host clock
+   */
+  readonly clockSkewMs?: (functionName: string) => number;
 }
 
 export interface InvokeOptions {
@@ -516,6 +521,7 @@ export class LambdaRuntime {
       memorySizeMb: config.memorySizeMb ?? 128,
       logGroupName: `/aws/lambda/${name}`,
       logStreamName,
+      clockSkewMs: this.#opts.clockSkewMs?.(name) ?? 0,
     };
     const env = new ExecutionEnvironment(
       config,

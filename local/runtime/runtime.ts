@@ -100,6 +100,13 @@ export interface LocalRuntimeOptions {
   readonly sqsFailedVisibilitySeconds?: number;
   /** Stream records the poller drops before invoking (fault injection: a lost stream delivery). */
   readonly dropStreamRecord?: (record: unknown) => boolean;
+  /**
+   * Stream records delivered once more after their batch succeeded (fault injection: Lambda re-reading a shard
+   * from an older checkpoint). Asked once per record.
+   */
+  readonly duplicateStreamRecord?: (record: unknown) => boolean;
+  /** Milliseconds added to the clock each function's code reads (fault injection: clock skew). */
+  readonly clockSkewMs?: (functionName: string) => number;
   /** The access key id each function signs with (offline IAM: it names the function). @default 'local' */
   readonly accessKeyIdFor?: (functionName: string) => string;
   /**
@@ -239,6 +246,7 @@ export async function startLocalRuntime(opts: LocalRuntimeOptions): Promise<Loca
       ...(opts.clock ? { now: () => opts.clock?.now() ?? Date.now() } : {}),
       ...(opts.endpointsFor ? { endpointsFor: opts.endpointsFor } : {}),
       ...(opts.accessKeyIdFor ? { accessKeyIdFor: opts.accessKeyIdFor } : {}),
+      ...(opts.clockSkewMs ? { clockSkewMs: opts.clockSkewMs } : {}),
     });
     started.push(lambda);
 
@@ -363,6 +371,7 @@ export async function startLocalRuntime(opts: LocalRuntimeOptions): Promise<Loca
                 log,
                 ...(opts.pollIntervalMs ? { pollIntervalMs: opts.pollIntervalMs } : {}),
                 ...(opts.dropStreamRecord ? { drop: opts.dropStreamRecord } : {}),
+                ...(opts.duplicateStreamRecord ? { duplicate: opts.duplicateStreamRecord } : {}),
               }),
             );
           }

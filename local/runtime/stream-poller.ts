@@ -67,6 +67,12 @@ export interface StreamPollerDeps {
   readonly log?: PollerLog;
   /** Fault injection: records for which this returns true are lost (never delivered, checkpointed past). */
   readonly drop?: (record: DynamoDbLambdaRecord) => boolean;
+  /**
+   * Fault injection: a record for which this returns true (asked once, after its batch succeeded) is delivered
+   * again in the next batch, ahead of newer records, as Lambda does when it re-reads a shard from an older
+   * checkpoint. Consumers must absorb the copy.
+   */
+  readonly duplicate?: (record: DynamoDbLambdaRecord) => boolean;
 }
 
 /** The record Lambda puts in `event.Records` for a DynamoDB stream. */
@@ -98,12 +104,16 @@ export interface StreamPollerStats {
   recordsFiltered: number;
   /** Records given up on (retries exhausted or too old); metadata went to the on-failure destination. */
   recordsDiscarded: number;
+  /** Records delivered once more after they succeeded (the `duplicate` fault). */
+  recordsDuplicated: number;
 }
 
 interface Pending {
   readonly record: DynamoDbLambdaRecord;
   /** When this poller first read the record: the local stand-in for arrival time. */
   readonly seenAt: number;
+  /** A copy the `duplicate` fault put back (not asked again, not counted as delivered again). */
+  readonly again?: boolean;
 }
 
 interface WorkItem {
@@ -134,6 +144,7 @@ export class StreamPoller {
     recordsDelivered: 0,
     recordsFiltered: 0,
     recordsDiscarded: 0,
+    recordsDuplicated: 0,
   };
 
   constructor(config: StreamMappingConfig, deps: StreamPollerDeps) {
@@ -281,7 +292,7 @@ export class StreamPoller {
         }
         const batch = buffer.slice(0, batchSize);
         await this.#deliver(shardId, batch);
-        buffer.splice(0, batch.length);
+        buffer.splice(0, batch.length, ...this.#duplicatesOf(batch));
       } catch (error) {
         iterator = undefined;
         // DynamoDB Local answers a GetRecords that races the shard's first write with TrimmedDataAccessException:
@@ -295,6 +306,16 @@ export class StreamPoller {
         await sleep(1_000, signal);
       }
     }
+  }
+
+  /** The records of a delivered batch the `duplicate` fault sends again, in their order. */
+  #duplicatesOf(batch: readonly Pending[]): Pending[] {
+    if (!this.#deps.duplicate || this.#abort.signal.aborted) return [];
+    const copies = batch.filter((p) => !p.again && this.#deps.duplicate?.(p.record));
+    for (const copy of copies)
+      this.#deps.log?.('warn', `fault injection: stream record ${copy.record.eventID} delivered again`);
+    this.stats.recordsDuplicated += copies.length;
+    return copies.map((p) => ({ ...p, again: true }));
   }
 
   #passesStart(record: DynamoDbLambdaRecord): boolean {
@@ -332,7 +353,8 @@ export class StreamPoller {
       }
       const event = { Records: item.records.map((p) => p.record) };
       this.stats.invocations++;
-      if (item.failures === 0 && item.invokes === 0) this.stats.recordsDelivered += item.records.length;
+      if (item.failures === 0 && item.invokes === 0)
+        this.stats.recordsDelivered += item.records.filter((p) => !p.again).length;
       item.invokes++;
       const outcome = await this.#deps.invoker.invoke(config.functionName, event, { onThrottle: 'queue' });
       // A failure caused by shutting down must not count as a retry or reach the on-failure destination.

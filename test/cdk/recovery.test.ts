@@ -103,13 +103,16 @@ describe('OutboxRecovery in the demo stack', () => {
       OUTBOX_RECOVERY_MAX_ENTRIES_PER_RUN: '500',
       OUTBOX_ACK_MAX_REDELIVERIES: '3',
       OUTBOX_CHECKBACK_TIMEOUT_SECONDS: '10',
-      OUTBOX_CHECKBACK_FUNCTIONS: '{}',
+      // The demo producer's check-back function answers for its prepared payments.
+      OUTBOX_CHECKBACK_FUNCTIONS: {
+        'Fn::Join': ['', ['{"/demo/orders":"', { Ref: logicalId(stack.paymentCheckback) }, '"}']],
+      },
       POWERTOOLS_SERVICE_NAME: 'Test/Outbox/Recovery',
       POWERTOOLS_METRICS_NAMESPACE: 'ServerlessOutbox',
     });
   });
 
-  it('grants Query on the pending index and the table (predecessor lookup), the reads and writes of confirm/cancel and bookkeeping, publish, and redelivery to tracked queues', () => {
+  it('grants Query on the pending index and the table (predecessor lookup), the reads and writes of confirm/cancel and bookkeeping, publish, redelivery to tracked queues, and invoking the check-back function', () => {
     const statements = recoveryStatements(template, stack.outbox.recovery);
     expect([...new Set(actionsOf(statements))].sort()).toEqual(
       [
@@ -122,6 +125,7 @@ describe('OutboxRecovery in the demo stack', () => {
         'events:PutEvents',
         'kms:Decrypt',
         'kms:GenerateDataKey*',
+        'lambda:InvokeFunction',
         'logs:CreateLogStream',
         'logs:PutLogEvents',
         'sns:Publish',
@@ -130,6 +134,11 @@ describe('OutboxRecovery in the demo stack', () => {
         'sqs:SendMessage',
       ].sort(),
     );
+    const invoke = statements.filter((s) => actionsOf([s]).includes('lambda:InvokeFunction'));
+    const checkbackArn = { 'Fn::GetAtt': [logicalId(stack.paymentCheckback), 'Arn'] };
+    expect(invoke.map((s) => s.Resource)).toEqual([
+      [checkbackArn, { 'Fn::Join': ['', [checkbackArn, ':*']] }],
+    ]);
     const tableId = logicalId(stack.outbox.table.table);
     const query = statements.find((s) => s.Action === 'dynamodb:Query');
     expect(query?.Resource).toEqual({

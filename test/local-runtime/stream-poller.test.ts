@@ -17,6 +17,7 @@ import {
   type DynamoDbLambdaRecord,
   type StreamMappingConfig,
   StreamPoller,
+  type StreamPollerDeps,
 } from '../../local/runtime/stream-poller.ts';
 import { localAwsConfig, useDynamoDbLocal, useFauxqs } from '../support/services.ts';
 import { eventually, recordingInvoker, useHandlerDirs } from './fixtures.ts';
@@ -92,12 +93,23 @@ describe('StreamPoller', () => {
     await ddb.send(new PutItemCommand({ TableName: table, Item: { pk: { S: pk }, ...extra } }));
   }
 
-  async function startPoller(config: Omit<StreamMappingConfig, 'id' | 'functionName'>) {
+  async function startPoller(
+    config: Omit<StreamMappingConfig, 'id' | 'functionName'>,
+    faults: Pick<StreamPollerDeps, 'drop' | 'duplicate'> = {},
+  ) {
     // A fresh recording per poller, so each test sees only its own invocations.
     const recording = recordingInvoker(runtime);
     const poller = new StreamPoller(
       { id: 'test-mapping', functionName: 'consumer', ...config },
-      { invoker: recording.invoker, streams, sqs, pollIntervalMs: 50, retryDelayMs: () => 0, log: () => {} },
+      {
+        invoker: recording.invoker,
+        streams,
+        sqs,
+        pollIntervalMs: 50,
+        retryDelayMs: () => 0,
+        log: () => {},
+        ...faults,
+      },
     );
     pollers.push(poller);
     await poller.start();
@@ -149,6 +161,38 @@ describe('StreamPoller', () => {
       },
     });
     expect(poller.stats.recordsFiltered).toBe(2);
+  });
+
+  it('fault injection: a dropped record is never delivered; a duplicated one comes again once, in a later batch, ahead of newer records', async () => {
+    const { table, streamArn } = await newTable();
+    for (const key of ['a', 'b', 'c', 'd']) await put(table, key);
+    const asked: string[] = [];
+    const pkOf = (r: DynamoDbLambdaRecord) => String((r.dynamodb.Keys as { pk: { S: string } }).pk.S);
+    const { calls, poller } = await startPoller(
+      { streamArn, startingPosition: 'TRIM_HORIZON', batchSize: 2 },
+      {
+        drop: (r) => pkOf(r) === 'c',
+        duplicate: (r) => {
+          asked.push(pkOf(r));
+          return pkOf(r) === 'b';
+        },
+      },
+    );
+    await eventually(() => (calls.length === 2 ? true : undefined));
+    await put(table, 'e');
+    await eventually(() => (keysOf(calls.at(-1)?.event).includes('e') ? true : undefined));
+
+    const delivered = calls.map((c) => keysOf(c.event));
+    expect(delivered.slice(0, 2)).toEqual([
+      ['a', 'b'],
+      ['b', 'd'],
+    ]);
+    expect(delivered.flat().filter((k) => k === 'b')).toHaveLength(2);
+    expect(delivered.flat()).not.toContain('c');
+    // The copy is not asked about again: a record is duplicated at most once.
+    expect(asked.filter((k) => k === 'b')).toHaveLength(1);
+    expect(poller.stats.recordsDuplicated).toBe(1);
+    expect(poller.stats.recordsDelivered).toBe(4);
   });
 
   it('with ReportBatchItemFailures, retries from the lowest failed record, then sends batch metadata to the on-failure queue', async () => {

@@ -9,6 +9,7 @@ import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import {
   type FaultProxy,
   type ProxiedCall,
+  type ProxyReply,
   queryProtocolError,
   type SeededRandom,
   startFaultProxy,
@@ -21,14 +22,26 @@ import {
   storedEnvelope,
   writePoisonRecord,
 } from '../fault-mechanics.ts';
-import type { FaultPlan } from '../faults.ts';
+import type { FaultPlan, ProducerCall } from '../faults.ts';
+import { LARGE_ATTACHMENT_BYTES } from '../large-orders.ts';
 import { readOutbox } from '../observe.ts';
 import type { DemoStack } from '../synth.ts';
 import { checkInvariants } from './invariants.ts';
-import { type ChaosSchedule, describeSchedule, drawSchedule } from './schedule.ts';
+import { checkPreparedPayments } from './prepared-invariants.ts';
+import {
+  type ChaosSchedule,
+  describeSchedule,
+  drawSchedule,
+  type PreparedCrash,
+  SKEWED_ROLES,
+} from './schedule.ts';
 
 export interface ChaosPlan extends FaultPlan {
   readonly schedule: ChaosSchedule;
+  duplicateStreamRecord(record: unknown): boolean;
+  clockSkewMs(functionName: string): number;
+  preparedPay(orderId: string): boolean;
+  abandons(command: ProducerCall): boolean;
   /** How many of each fault actually fired, e.g. `relay-crash: 2`. */
   counts(): Readonly<Record<string, number>>;
   /** The run's problems so far; `quiet` leaves the log alone (the settle loop asks twice a second). */
@@ -38,6 +51,8 @@ export interface ChaosPlan extends FaultPlan {
 const lostAnswer = () => dynamoErrorReply('InternalServerError', 500, 'chaos: the response was lost');
 const throttled = () =>
   dynamoErrorReply('ProvisionedThroughputExceededException', 400, 'chaos: throughput exceeded');
+
+const orderNumber = (orderId: string) => Number.parseInt(orderId.replace(/^\D+/, ''), 10);
 
 const isPublishedMark = (call: ProxiedCall) =>
   call.operation.endsWith('.UpdateItem') && call.body.includes('"EVT#') && call.body.includes('"PUBLISHED"');
@@ -63,7 +78,43 @@ export function createChaosPlan(random: SeededRandom, orders: number): ChaosPlan
   /** Half the duplicates go out while the workload runs, one every this many producer calls. */
   const duplicateEvery = random.int(10, 40);
   let duplicatesDuringWorkload = Math.floor(schedule.duplicatesPerQueue / 2);
-  let names = { relay: '', billing: '', notifications: '', producer: '' };
+  let names = { relay: '', billing: '', notifications: '', producer: '', recovery: '' };
+  /** Roles whose environments started with a skewed clock (a function started before attach() reads the true one). */
+  const skewed = new Set<string>();
+  /** Prepared pays whose producer this run killed between prepare and confirm (orderId → where). */
+  const preparedKilled = new Map<string, PreparedCrash>();
+
+  /**
+   * Kills the producer between prepare and confirm of a prepared pay the schedule picked: right after its
+   * prepare (a PRE# PutItem), or right after its charge (the TransactWriteItems that writes the CHARGED payment).
+   * Undefined when the call is none of those.
+   */
+  async function preparedCrash(
+    call: ProxiedCall,
+    forward: () => Promise<ProxyReply>,
+  ): Promise<ProxyReply | undefined> {
+    const when =
+      call.operation.endsWith('.PutItem') && call.body.includes('"PRE#')
+        ? 'before-charge'
+        : call.operation.endsWith('.TransactWriteItems') && call.body.includes('"CHARGED"')
+          ? 'after-charge'
+          : undefined;
+    if (!when) return undefined;
+    const orderId =
+      (when === 'before-charge'
+        ? /"pk":\{"S":"order#([^"]+)"\}/.exec(call.body)
+        : /"orderId":\{"S":"([^"]+)"\}/.exec(call.body))?.[1] ?? '';
+    if (schedule.preparedCrashes.get(orderNumber(orderId)) !== when || preparedKilled.has(orderId))
+      return undefined;
+    const reply = await forward();
+    if (reply.status !== 200) return reply;
+    preparedKilled.set(orderId, when);
+    await crash(
+      names.producer,
+      `producer-crash-${when === 'before-charge' ? 'after-prepare' : 'after-charge'}`,
+    );
+    return lostAnswer();
+  }
   let throttleUntil = 0;
   /** Producer requestIds whose next answers are lost, with how many are left. */
   const losing = new Map<string, number>();
@@ -203,6 +254,8 @@ export function createChaosPlan(random: SeededRandom, orders: number): ChaosPlan
       });
       const producer = await startFaultProxy(() => upstream().dynamodb, {
         async around(call, forward) {
+          const killed = await preparedCrash(call, forward);
+          if (killed) return killed;
           if (!call.operation.endsWith('.TransactWriteItems')) return forward();
           const requestId = /"requestId":\{"S":"([^"]+)"\}/.exec(call.body)?.[1] ?? '';
           const left = losing.get(requestId);
@@ -247,6 +300,41 @@ export function createChaosPlan(random: SeededRandom, orders: number): ChaosPlan
       return role ? byFunction.get(role) : undefined;
     },
 
+    duplicateStreamRecord(record) {
+      const r = record as { dynamodb?: { NewImage?: Record<string, { S?: string }> } };
+      if (r.dynamodb?.NewImage?.status?.S !== 'READY') return false;
+      if (!schedule.duplicatedStreamRecords.has(nth('ready-delivered'))) return false;
+      count('stream-record-duplicated');
+      return true;
+    },
+
+    clockSkewMs(functionName) {
+      const role = SKEWED_ROLES.find((r) => names[r] === functionName);
+      const skew = role ? schedule.clockSkewMs[role] : 0;
+      if (role && skew !== 0 && !skewed.has(role)) {
+        skewed.add(role);
+        count('clock-skewed-functions');
+      }
+      return skew;
+    },
+
+    attachmentBytesFor(orderId) {
+      const n = Number.parseInt(orderId.replace(/^\D+/, ''), 10);
+      if (!schedule.largeOrders.has(n)) return undefined;
+      count('large-orders');
+      return LARGE_ATTACHMENT_BYTES;
+    },
+
+    preparedPay(orderId) {
+      if (!schedule.preparedPays.has(orderNumber(orderId))) return false;
+      count('prepared-pays');
+      return true;
+    },
+
+    abandons(command) {
+      return command.action === 'pay' && preparedKilled.has(command.orderId);
+    },
+
     dropStreamRecord(record) {
       const r = record as { eventName?: string; dynamodb?: { NewImage?: Record<string, { S?: string }> } };
       if (r.eventName !== 'INSERT' || r.dynamodb?.NewImage?.status?.S !== 'READY') return false;
@@ -263,6 +351,7 @@ export function createChaosPlan(random: SeededRandom, orders: number): ChaosPlan
         billing: stack.ref(stack.resources.billingConsumer),
         notifications: stack.ref(stack.resources.notificationsConsumer),
         producer: stack.ref(stack.resources.producer),
+        recovery: stack.ref(stack.resources.recovery),
       };
       const table = stack.ref(stack.resources.outboxTable);
       for (let i = 1; i <= schedule.poisonRecords; i++) {
@@ -341,6 +430,7 @@ export function createChaosPlan(random: SeededRandom, orders: number): ChaosPlan
         poisonIds,
         poisonMessages: schedule.poisonMessages,
       });
+      const prepared = await checkPreparedPayments(stack, doc, preparedKilled);
       if (!quiet) {
         log.push(
           `faults fired: ${Object.entries(counts)
@@ -350,8 +440,9 @@ export function createChaosPlan(random: SeededRandom, orders: number): ChaosPlan
         log.push(
           `alarms fired: ${check.alarmsFired.join(', ') || 'none'}; acks ${check.acks} (${check.acksFailed} FAILED)`,
         );
+        log.push(prepared.line);
       }
-      return check.problems;
+      return [...check.problems, ...prepared.problems];
     },
 
     describe: () => [...log],

@@ -27,7 +27,7 @@ interface RunSummary {
   readonly duplicateEffects: number;
   readonly orderViolations: number;
   readonly faultRunProblems: readonly string[];
-  readonly workload?: { readonly commandsFailed: number };
+  readonly workload?: { readonly commandsFailed: number; readonly commandsAbandoned?: number };
 }
 
 export function replayCommand(seed: number, minutes: number): string {
@@ -102,12 +102,14 @@ export async function runChaos(options: ChaosOptions): Promise<number> {
       .map(([kind, n]) => `${kind}=${n}`)
       .join(' ');
     const verdict = code === 0 ? 'PASS' : 'FAIL';
+    // Orders that ended at a prepared pay left to check-back (or rolled back by it): fewer events, on purpose.
+    const endedEarly = report?.workload?.commandsAbandoned ?? 0;
     if (code === 0) passed++;
     else failed++;
     console.log(
       `chaos seed=${seed} ${verdict} ${seconds}s orders=${orders} rate=${ratePerSecond}/s producers=${concurrency} ` +
         (report
-          ? `events=${report.committed} lost=${report.lost} duplicate_effects=${report.duplicateEffects} order_violations=${report.orderViolations} `
+          ? `events=${report.committed}${endedEarly > 0 ? ` orders_ended_at_pay=${endedEarly}` : ''} lost=${report.lost} duplicate_effects=${report.duplicateEffects} order_violations=${report.orderViolations} `
           : '') +
         `faults: ${fired || 'none'}`,
     );

@@ -40,7 +40,29 @@ export interface ChaosSchedule {
   readonly poisonMessages: { readonly notifications: number; readonly billing: number };
   /** How often the recovery sweeper runs, racing the relay, from the start of the workload. */
   readonly sweepEveryMs: number;
+  /** Relay stream records (counted in delivery order) delivered once more in a later batch: a shard re-read. */
+  readonly duplicatedStreamRecords: ReadonlySet<number>;
+  /** Per function role, the offset (ms) of the clock its code reads: clocks drift apart by up to MAX_CLOCK_SKEW_MS. */
+  readonly clockSkewMs: Readonly<Record<SkewedRole, number>>;
+  /** Orders (by number) placed with a LARGE_ATTACHMENT_BYTES attachment: large events, claim-checked via S3. */
+  readonly largeOrders: ReadonlySet<number>;
+  /** Orders (by number) whose `pay` goes through a prepared message: prepare → charge → confirm. */
+  readonly preparedPays: ReadonlySet<number>;
+  /**
+   * Prepared pays whose producer is killed between prepare and confirm, and not retried: check-back decides.
+   * 'before-charge': killed right after prepare (→ rolled back, never published); 'after-charge': killed right
+   * after the charge committed (→ committed, published).
+   */
+  readonly preparedCrashes: ReadonlyMap<number, PreparedCrash>;
 }
+
+export type PreparedCrash = 'before-charge' | 'after-charge';
+
+/** The functions whose clocks the chaos run skews. */
+export const SKEWED_ROLES = ['producer', 'relay', 'billing', 'notifications', 'recovery'] as const;
+export type SkewedRole = (typeof SKEWED_ROLES)[number];
+/** Largest clock offset drawn per function (so two functions differ by up to twice this). */
+export const MAX_CLOCK_SKEW_MS = 2_500;
 
 function numbers(random: SeededRandom, count: number, min: number, max: number): Set<number> {
   const picked = new Set<number>();
@@ -81,7 +103,33 @@ export function drawSchedule(random: SeededRandom, orders: number): ChaosSchedul
     poisonRecords: random.int(0, 2),
     poisonMessages: { notifications: random.int(0, 2), billing: random.int(0, 1) },
     sweepEveryMs: random.int(2000, 6000),
+    ...drawLaterKinds(random.fork('issue-17'), orders, commands),
   };
+}
+
+/** Fault kinds added later, drawn from their own stream so the kinds above keep their schedule for a given seed. */
+function drawLaterKinds(
+  random: SeededRandom,
+  orders: number,
+  commands: number,
+): Pick<
+  ChaosSchedule,
+  'duplicatedStreamRecords' | 'clockSkewMs' | 'largeOrders' | 'preparedPays' | 'preparedCrashes'
+> {
+  const skew = () => (random.chance(0.2) ? 0 : random.int(-MAX_CLOCK_SKEW_MS, MAX_CLOCK_SKEW_MS));
+  const clockSkewMs = Object.fromEntries(SKEWED_ROLES.map((role) => [role, skew()])) as Record<
+    SkewedRole,
+    number
+  >;
+  const largeShare = random.int(0, 15) / 100;
+  const duplicatedStreamRecords = numbers(random, random.int(0, 5), 1, commands);
+  const largeOrders = numbers(random, Math.round(orders * largeShare), 1, orders);
+  const preparedPays = numbers(random, Math.round((orders * random.int(0, 40)) / 100), 1, orders);
+  const crashed = [...preparedPays].filter(() => random.chance(0.5)).slice(0, random.int(0, 4));
+  const preparedCrashes = new Map(
+    crashed.map((n) => [n, random.pick(['before-charge', 'after-charge'] as const)] as const),
+  );
+  return { duplicatedStreamRecords, clockSkewMs, largeOrders, preparedPays, preparedCrashes };
 }
 
 /** One line per fault kind, for the run's log. */
@@ -98,6 +146,10 @@ export function describeSchedule(schedule: ChaosSchedule): string[] {
     `producer answers lost #${list(schedule.producerLostAnswers)}, crash after commit #${list(schedule.producerCrashAfterCommit)}, before commit #${list(schedule.producerCrashBeforeCommit)}`,
     `stream INSERTs lost #${list(schedule.lostStreamInserts)}`,
     `delayed steps ${[...schedule.delayedSteps].map(([k, s]) => `${k}+${s}s`).join(',') || 'none'}`,
+    `stream records delivered twice #${list(schedule.duplicatedStreamRecords)}`,
+    `clock skew ${SKEWED_ROLES.map((role) => `${role} ${schedule.clockSkewMs[role]} ms`).join(', ')}`,
+    `large orders (${schedule.largeOrders.size}) #${list(schedule.largeOrders)}`,
+    `prepared pays (${schedule.preparedPays.size}) #${list(schedule.preparedPays)}; producer killed ${[...schedule.preparedCrashes].map(([n, when]) => `#${n} ${when}`).join(', ') || 'never'}`,
     `duplicates per queue ${schedule.duplicatesPerQueue}, poison records ${schedule.poisonRecords}, poison messages ${schedule.poisonMessages.notifications}+${schedule.poisonMessages.billing}, sweeper every ${schedule.sweepEveryMs} ms`,
   ];
 }
