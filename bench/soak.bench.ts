@@ -88,7 +88,8 @@ export async function run(): Promise<Record<string, number | string>> {
   const samples: MemorySample[] = [];
   const snapshots: string[] = [];
   let sampling = true;
-  let start = Date.now();
+  // Set when the workload starts: no window (nor heap snapshot) before.
+  let start = Number.POSITIVE_INFINITY;
   const sampler = (async () => {
     const sources = {
       jvmPid: stack.dynamodb.pid,
