@@ -31,6 +31,7 @@ import { buildReport, type SubscriberSpec } from '../examples/orders/report.ts';
 import { DEMO_SYNTH_SCRIPT, type DemoResources } from '../examples/orders/synth.ts';
 import { type OrderCommand, runWorkload } from '../examples/orders/workload.ts';
 import {
+  boundedStoresNote,
   exposeGc,
   GROWTH_TOLERANCE,
   grewAfterWarmup,
@@ -213,6 +214,7 @@ export async function run(): Promise<Record<string, number | string>> {
       memory_grew_jvm_rss: grew('jvmRss'),
       // Bounded by design (200,000), growing until the cap: part of the Node heap until then.
       metric_datapoints_per_window: memoryWindows('metricDatapoints').join(' '),
+      bounded_stores: boundedStoresNote(memoryWindows('metricDatapoints')),
       lambda_environments_per_window: memoryWindows('workers').join(' '),
       outbox_items: snapshot.committed.length,
       ...(snapshots.length > 0 ? { heap_snapshots: snapshots.join(' ') } : {}),
