@@ -17,6 +17,10 @@ export interface MemorySample {
   readonly nodeRss: number;
   /** This process's V8 heap in use right after a full GC: what the main thread keeps alive. */
   readonly nodeHeapAfterGc: number;
+  /** This process's V8 heap reserved (used or not) and its memory outside V8 (Buffers, ArrayBuffers): where RSS
+   * grows when the heap after GC does not. */
+  readonly nodeHeapTotal: number;
+  readonly nodeExternal: number;
   /** The Lambda worker threads' V8 heaps in use, summed (no forced GC: V8 collects them on its own). */
   readonly workersHeap: number;
   readonly workers: number;
@@ -54,12 +58,15 @@ export interface MemorySources {
 
 export async function sampleMemory(sources: MemorySources, gc: () => void): Promise<MemorySample> {
   gc();
-  const nodeHeapAfterGc = process.memoryUsage().heapUsed;
+  const usage = process.memoryUsage();
+  const nodeHeapAfterGc = usage.heapUsed;
   const workers = await sources.environmentMemory();
   return {
     at: Date.now(),
     nodeRss: process.memoryUsage.rss(),
     nodeHeapAfterGc,
+    nodeHeapTotal: usage.heapTotal,
+    nodeExternal: usage.external,
     workersHeap: workers.heapUsedBytes,
     workers: workers.environments,
     jvmRss: await residentBytes(sources.jvmPid),

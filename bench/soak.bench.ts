@@ -180,8 +180,14 @@ export async function run(): Promise<Record<string, number | string>> {
       bucket.push(Math.max(0, appliedAt - event.committedAt));
       windows[index] = bucket;
     }
-    const memoryWindows = (series: (typeof MEMORY_SERIES)[number] | 'metricDatapoints' | 'workers') =>
-      perWindow(samples, series, start, workloadEnd, windowMs);
+    const memoryWindows = (
+      series:
+        | (typeof MEMORY_SERIES)[number]
+        | 'metricDatapoints'
+        | 'workers'
+        | 'nodeHeapTotal'
+        | 'nodeExternal',
+    ) => perWindow(samples, series, start, workloadEnd, windowMs);
     const memory = Object.fromEntries(MEMORY_SERIES.map((series) => [series, memoryWindows(series)]));
     const mibPerWindow = (series: (typeof MEMORY_SERIES)[number]) =>
       (memory[series] ?? []).map(mib).join(' ');
@@ -206,6 +212,8 @@ export async function run(): Promise<Record<string, number | string>> {
       node_rss_mib_per_window: mibPerWindow('nodeRss'),
       node_heap_after_gc_mib_per_window: mibPerWindow('nodeHeapAfterGc'),
       workers_heap_mib_per_window: mibPerWindow('workersHeap'),
+      node_heap_total_mib_per_window: memoryWindows('nodeHeapTotal').map(mib).join(' '),
+      node_external_mib_per_window: memoryWindows('nodeExternal').map(mib).join(' '),
       jvm_rss_mib_per_window: mibPerWindow('jvmRss'),
       growth_tolerance: `${GROWTH_TOLERANCE * 100}% (second window vs last)`,
       memory_grew_node_rss: grew('nodeRss'),

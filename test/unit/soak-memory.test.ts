@@ -5,6 +5,8 @@ const sample = (at: number, nodeHeapAfterGc: number): MemorySample => ({
   at,
   nodeRss: 0,
   nodeHeapAfterGc,
+  nodeHeapTotal: 0,
+  nodeExternal: 0,
   workersHeap: 0,
   workers: 0,
   jvmRss: 0,
