@@ -1,16 +1,19 @@
 /**
  * Soak (issue 17): the offline demo stack under a steady workload with chaos faults on, for a long time
- * (`SOAK_MINUTES`, default 30, at `SOAK_RATE` events/s, default 50). Samples memory every 10 s (this Node process:
- * heap and RSS, with its Lambda worker threads and fauxqs; the DynamoDB Local JVM: RSS from /proc), checks the
- * invariants once the workload settled, reports commit→applied p99 per window (`SOAK_WINDOW_MINUTES`, default 5)
- * and whether memory grew after the warm-up (the first window).
+ * (`SOAK_MINUTES`, default 30, at `SOAK_RATE` events/s, default 50). Samples memory every 10 s (bench/soak-memory.ts:
+ * this process's RSS and its heap after a forced GC, the Lambda worker threads' heaps, the DynamoDB Local JVM's
+ * RSS), checks the invariants once the workload settled, reports commit→applied p99 per window
+ * (`SOAK_WINDOW_MINUTES`, default 5) and whether each memory series grew after the warm-up (the first window).
+ * DynamoDB Local keeps its tables on disk (`SOAK_DYNAMODB=memory` keeps them in the JVM, as the demo does), so its
+ * RSS measures the JVM, not the data. `SOAK_HEAP_SNAPSHOTS=1` writes a heap snapshot at every window's end.
  *
- * `npm run bench -- soak`; shorter: `SOAK_MINUTES=5 SOAK_WINDOW_MINUTES=1 npm run bench -- soak`.
+ * `npm run bench -- soak`; shorter: `SOAK_MINUTES=8 SOAK_WINDOW_MINUTES=2 npm run bench -- soak`.
  */
 import { createWriteStream } from 'node:fs';
-import { mkdir, readFile, rm } from 'node:fs/promises';
+import { mkdir, rm } from 'node:fs/promises';
 import * as path from 'node:path';
 import { seededRandom, startOfflineStack } from 'serverless-outbox/local';
+import { startDynamoDbLocal } from 'serverless-outbox/local/services';
 import { createChaosPlan } from '../examples/orders/chaos/chaos-plan.ts';
 import {
   NOTIFIED_EVENT_TYPES,
@@ -28,25 +31,40 @@ import { PAYMENT_ROLLED_BACK } from '../examples/orders/prepared-payment.ts';
 import { buildReport, type SubscriberSpec } from '../examples/orders/report.ts';
 import { DEMO_SYNTH_SCRIPT, type DemoResources } from '../examples/orders/synth.ts';
 import { type OrderCommand, runWorkload } from '../examples/orders/workload.ts';
+import {
+  boundedStoresNote,
+  exposeGc,
+  GROWTH_TOLERANCE,
+  grewAfterWarmup,
+  MEMORY_SERIES,
+  type MemorySample,
+  perWindow,
+  sampleMemory,
+  snapshotHeap,
+} from './soak-memory.ts';
 import { percentile, round } from './stats.ts';
 
 const ROOT = path.join(import.meta.dirname, '..');
 const WORK_DIR = path.join(ROOT, '.local-runs', 'bench', 'soak');
 const SAMPLE_EVERY_MS = 10_000;
 const SETTLE_TIMEOUT_MS = 300_000;
-/** Memory counts as grown when the last window's median is this much above the first window after warm-up's. */
-const GROWTH_TOLERANCE = 0.2;
+/**
+ * DynamoDB Local's default flags, plus the whole heap committed and touched at start (-Xms = -Xmx, AlwaysPreTouch):
+ * otherwise the JVM's RSS climbs for many minutes as the serial GC grows its heap toward -Xmx, which looks like a
+ * leak. With it, the series moves only with non-heap memory (metaspace, code cache, SQLite, native buffers).
+ */
+const SOAK_JVM_OPTIONS = [
+  '-XX:+UseSerialGC',
+  '-Xms256m',
+  '-Xmx256m',
+  '-XX:+AlwaysPreTouch',
+  '-XX:ReservedCodeCacheSize=64m',
+  '-XX:MaxMetaspaceSize=128m',
+];
 const SUBSCRIBERS: SubscriberSpec[] = [
   { name: 'billing', types: [ORDER_PLACED, ORDER_PAID, ORDER_SHIPPED], ordered: true },
   { name: 'notifications', types: [...NOTIFIED_EVENT_TYPES], ordered: false },
 ];
-
-interface Sample {
-  readonly at: number;
-  readonly nodeRss: number;
-  readonly nodeHeap: number;
-  readonly jvmRss: number;
-}
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 const mib = (bytes: number) => round(bytes / 2 ** 20, 0);
@@ -59,21 +77,14 @@ function positive(name: string, fallback: number): number {
   return value;
 }
 
-async function residentBytes(pid: number | undefined): Promise<number> {
-  if (pid === undefined) return 0;
-  const status = await readFile(`/proc/${pid}/status`, 'utf8').catch(() => '');
-  return Number(/VmRSS:\s+(\d+) kB/.exec(status)?.[1] ?? 0) * 1024;
-}
-
-function medianOf(values: readonly number[]): number {
-  return percentile(values, 50);
-}
-
 export async function run(): Promise<Record<string, number | string>> {
   const minutes = positive('SOAK_MINUTES', 30);
   const rate = positive('SOAK_RATE', 50);
   const windowMs = positive('SOAK_WINDOW_MINUTES', 5) * 60_000;
   const seed = positive('SOAK_SEED', 1);
+  const dynamodbOnDisk = process.env.SOAK_DYNAMODB !== 'memory';
+  const heapSnapshots = process.env.SOAK_HEAP_SNAPSHOTS === '1';
+  const gc = exposeGc();
   const orders = Math.ceil((minutes * 60 * rate) / 3);
   await rm(WORK_DIR, { recursive: true, force: true });
   await mkdir(WORK_DIR, { recursive: true });
@@ -89,17 +100,27 @@ export async function run(): Promise<Record<string, number | string>> {
     dropStreamRecord: faults.dropStreamRecord,
     duplicateStreamRecord: faults.duplicateStreamRecord,
     clockSkewMs: faults.clockSkewMs,
+    dynamodb: startDynamoDbLocal({
+      ...(dynamodbOnDisk ? { dbPath: path.join(WORK_DIR, 'dynamodb') } : {}),
+      jvmOptions: SOAK_JVM_OPTIONS,
+    }),
   });
-  const samples: Sample[] = [];
+  const samples: MemorySample[] = [];
+  const snapshots: string[] = [];
   let sampling = true;
+  // Set when the workload starts: no window (nor heap snapshot) before.
+  let start = Number.POSITIVE_INFINITY;
   const sampler = (async () => {
+    const sources = {
+      jvmPid: stack.dynamodb.pid,
+      environmentMemory: () => stack.runtime.lambda.environmentMemory(),
+      metricDatapoints: () => stack.runtime.metrics.all().length,
+    };
     while (sampling) {
-      samples.push({
-        at: Date.now(),
-        nodeRss: process.memoryUsage().rss,
-        nodeHeap: process.memoryUsage().heapUsed,
-        jvmRss: await residentBytes(stack.dynamodb.pid),
-      });
+      samples.push(await sampleMemory(sources, gc));
+      const windowsDone = Math.floor((Date.now() - start) / windowMs);
+      if (heapSnapshots && windowsDone > snapshots.length && sampling)
+        snapshots.push(snapshotHeap(WORK_DIR, `window-${windowsDone}`, gc));
       await sleep(SAMPLE_EVERY_MS);
     }
   })();
@@ -108,7 +129,7 @@ export async function run(): Promise<Record<string, number | string>> {
     const doc = documentClient(stack.dynamodb.endpoint);
     const outboxTable = stack.ref(resources.outboxTable);
     await faults.attach(stack, doc);
-    const start = Date.now();
+    start = Date.now();
     const workload = await runWorkload({
       orders,
       ratePerSecond: rate,
@@ -164,26 +185,18 @@ export async function run(): Promise<Record<string, number | string>> {
       bucket.push(Math.max(0, appliedAt - event.committedAt));
       windows[index] = bucket;
     }
-    const windowed = (pick: (s: Sample) => number) =>
-      Array.from({ length: Math.max(1, Math.ceil((workloadEnd - start) / windowMs)) }, (_, w) =>
-        medianOf(
-          samples.filter((s) => s.at >= start + w * windowMs && s.at < start + (w + 1) * windowMs).map(pick),
-        ),
-      );
-    const memory = {
-      nodeRss: windowed((s) => s.nodeRss),
-      nodeHeap: windowed((s) => s.nodeHeap),
-      jvmRss: windowed((s) => s.jvmRss),
-    };
-    // The first window is the warm-up; growth compares the second window with the last.
-    const grew = (series: number[]) => {
-      if (series.length < 3) return 'n/a (needs 3 windows)';
-      const base = series[1] ?? 0;
-      const last = series.at(-1) ?? 0;
-      return base > 0 && last > base * (1 + GROWTH_TOLERANCE)
-        ? `yes (+${round(((last - base) / base) * 100, 0)}%)`
-        : `no (${round(((last - base) / Math.max(1, base)) * 100, 0)}%)`;
-    };
+    const memoryWindows = (
+      series:
+        | (typeof MEMORY_SERIES)[number]
+        | 'metricDatapoints'
+        | 'workers'
+        | 'nodeHeapTotal'
+        | 'nodeExternal',
+    ) => perWindow(samples, series, start, workloadEnd, windowMs);
+    const memory = Object.fromEntries(MEMORY_SERIES.map((series) => [series, memoryWindows(series)]));
+    const mibPerWindow = (series: (typeof MEMORY_SERIES)[number]) =>
+      (memory[series] ?? []).map(mib).join(' ');
+    const grew = (series: (typeof MEMORY_SERIES)[number]) => grewAfterWarmup(memory[series] ?? []);
 
     const result: Record<string, number | string> = {
       minutes,
@@ -200,15 +213,24 @@ export async function run(): Promise<Record<string, number | string>> {
         .join(' '),
       window_minutes: windowMs / 60_000,
       p99_ms_per_window: Array.from(windows, (w) => percentile(w ?? [], 99)).join(' '),
-      node_rss_mib_per_window: memory.nodeRss.map(mib).join(' '),
-      node_heap_mib_per_window: memory.nodeHeap.map(mib).join(' '),
-      jvm_rss_mib_per_window: memory.jvmRss.map(mib).join(' '),
-      node_rss_grew_after_warmup: grew(memory.nodeRss),
-      node_heap_grew_after_warmup: grew(memory.nodeHeap),
-      jvm_rss_grew_after_warmup: grew(memory.jvmRss),
-      // Bounded by design, but growing until their cap: they explain part of a short soak's growth.
-      offline_metric_datapoints: runtime.metrics.all().length,
+      dynamodb_data: dynamodbOnDisk ? 'on disk (-dbPath)' : 'in the JVM (-inMemory)',
+      node_rss_mib_per_window: mibPerWindow('nodeRss'),
+      node_heap_after_gc_mib_per_window: mibPerWindow('nodeHeapAfterGc'),
+      workers_heap_mib_per_window: mibPerWindow('workersHeap'),
+      node_heap_total_mib_per_window: memoryWindows('nodeHeapTotal').map(mib).join(' '),
+      node_external_mib_per_window: memoryWindows('nodeExternal').map(mib).join(' '),
+      jvm_rss_mib_per_window: mibPerWindow('jvmRss'),
+      growth_tolerance: `${GROWTH_TOLERANCE * 100}% (second window vs last)`,
+      memory_grew_node_rss: grew('nodeRss'),
+      memory_grew_node_heap_after_gc: grew('nodeHeapAfterGc'),
+      memory_grew_workers_heap: grew('workersHeap'),
+      memory_grew_jvm_rss: grew('jvmRss'),
+      // Bounded by design (200,000), growing until the cap: part of the Node heap until then.
+      metric_datapoints_per_window: memoryWindows('metricDatapoints').join(' '),
+      bounded_stores: boundedStoresNote(memoryWindows('metricDatapoints')),
+      lambda_environments_per_window: memoryWindows('workers').join(' '),
       outbox_items: snapshot.committed.length,
+      ...(snapshots.length > 0 ? { heap_snapshots: snapshots.join(' ') } : {}),
     };
     return result;
   } finally {

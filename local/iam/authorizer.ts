@@ -33,6 +33,12 @@ export interface CallDecision {
 }
 
 const MAX_RECORDS = 1000;
+/**
+ * Decisions kept for reuse, least recently used dropped first. Item-level requests carry their keys
+ * (`dynamodb:LeadingKeys`), so most keys are seen once; the reusable ones (queues, topics, table-wide calls) are a
+ * few hundred. The cap bounds memory over a long run (the soak) at a few MB.
+ */
+export const DECISION_CACHE_ENTRIES = 5_000;
 
 export class IamAuthorizer {
   readonly #model: IamModel;
@@ -49,6 +55,11 @@ export class IamAuthorizer {
     this.#model = model;
     this.#region = opts.region;
     this.#accountId = opts.accountId;
+  }
+
+  /** Decisions cached for reuse (at most DECISION_CACHE_ENTRIES). */
+  get cachedDecisions(): number {
+    return this.#cache.size;
   }
 
   get model(): IamModel {
@@ -195,7 +206,12 @@ export class IamAuthorizer {
       base['aws:SourceArn'] ?? '',
     ]);
     const cached = this.#cache.get(cacheKey);
-    if (cached) return cached;
+    if (cached) {
+      // Most recently used last: Map keeps insertion order.
+      this.#cache.delete(cacheKey);
+      this.#cache.set(cacheKey, cached);
+      return cached;
+    }
     const full: AuthorizationRequest = {
       principal,
       action: request.action,
@@ -215,8 +231,11 @@ export class IamAuthorizer {
       evaluation.decision === 'Allow'
         ? { decision: evaluation.decision }
         : { decision: evaluation.decision, message: deniedMessage(full, evaluation, principalName) };
-    if (this.#cache.size > 50_000) this.#cache.clear();
     this.#cache.set(cacheKey, result);
+    if (this.#cache.size > DECISION_CACHE_ENTRIES) {
+      const oldest = this.#cache.keys().next();
+      if (!oldest.done) this.#cache.delete(oldest.value);
+    }
     return result;
   }
 

@@ -14,6 +14,7 @@ import {
   mapCall,
   UnmappedCallError,
 } from './requests.ts';
+import { StreamIterators } from './stream-iterators.ts';
 
 export interface IamGatewayUpstreams {
   readonly dynamodb: () => string;
@@ -108,8 +109,8 @@ export async function startIamGateway(opts: {
   /** Called with the IAM requests of every checked call that went upstream, and the upstream's status. */
   readonly onForwarded?: (requests: readonly MappedRequest[], status: number) => void;
 }): Promise<IamGateway> {
-  const iterators = new Map<string, string>();
-  const facts: MappingFacts = { ...opts.facts, streamOfIterator: (iterator) => iterators.get(iterator) };
+  const iterators = new StreamIterators();
+  const facts: MappingFacts = { ...opts.facts, streamOfIterator: (iterator) => iterators.streamOf(iterator) };
   const unmapped = new Set<string>();
 
   const forwarded = new WeakMap<ProxiedCall, readonly MappedRequest[]>();
@@ -153,12 +154,12 @@ export async function startIamGateway(opts: {
     try {
       const request = JSON.parse(call.body) as { StreamArn?: string; ShardIterator?: string };
       const stream =
-        request.StreamArn ?? (request.ShardIterator ? iterators.get(request.ShardIterator) : undefined);
+        request.StreamArn ?? (request.ShardIterator ? iterators.streamOf(request.ShardIterator) : undefined);
       if (!stream) return;
-      if (request.ShardIterator) iterators.delete(request.ShardIterator);
+      if (request.ShardIterator) iterators.forget(request.ShardIterator);
       const response = JSON.parse(responseBody) as { ShardIterator?: string; NextShardIterator?: string };
       const next = response.ShardIterator ?? response.NextShardIterator;
-      if (next) iterators.set(next, stream);
+      if (next) iterators.remember(next, stream);
     } catch {
       // Not JSON: nothing to remember.
     }

@@ -268,6 +268,15 @@ class ExecutionEnvironment {
     else this.#worker.unref();
   }
 
+  /** The worker's V8 heap in use (bytes), or 0 once it has exited. */
+  async heapUsedBytes(): Promise<number> {
+    if (this.dead) return 0;
+    return this.#worker.getHeapStatistics().then(
+      (stats) => stats.used_heap_size,
+      () => 0,
+    );
+  }
+
   async terminate(): Promise<void> {
     this.dead = true;
     if (this.idleTimer) clearTimeout(this.idleTimer);
@@ -440,6 +449,13 @@ export class LambdaRuntime {
     }
     this.#park(fn, env);
     return true;
+  }
+
+  /** Live execution environments and their V8 heaps in use, summed (for memory reports such as the soak's). */
+  async environmentMemory(): Promise<{ environments: number; heapUsedBytes: number }> {
+    const live = [...this.#functions.values()].flatMap((fn) => [...fn.all].filter((env) => !env.dead));
+    const heaps = await Promise.all(live.map((env) => env.heapUsedBytes()));
+    return { environments: live.length, heapUsedBytes: heaps.reduce((sum, bytes) => sum + bytes, 0) };
   }
 
   /** Terminates every execution environment. Invocations in flight end with Runtime.ExitError. */

