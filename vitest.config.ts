@@ -13,6 +13,10 @@ export default defineConfig({
     pool: 'forks',
     maxWorkers: 2,
     testTimeout: 60_000,
+    // CDK's built-in CloudFormation validation starts a WASM engine (~3 CPU s per process) and checks every
+    // template at each synth (~0.4 s), yet only warns unless @aws-cdk/core:validateAgainstDefaultRules is set:
+    // off for the suite (and the synths it spawns); test/cdk/cloudformation-validation.test.ts runs it as errors.
+    env: { CDK_VALIDATION: 'false' },
     hookTimeout: 120_000,
   },
 });

@@ -54,12 +54,13 @@ export function expectSuccess(result: Run, what: string): void {
 /**
  * The environment of the fresh project: its own `node_modules/.bin` and this repository's Node 22 first, no AWS
  * credentials or region (nothing may need an account), no CDK version check or telemetry, and none of the
- * vitest worker's settings (they would leak into a vitest run inside the project).
+ * vitest worker's settings (they would leak into a vitest run inside the project), nor the suite's CDK_VALIDATION.
  */
 export function projectEnv(project: string): NodeJS.ProcessEnv {
   const env = Object.fromEntries(
     Object.entries(process.env).filter(
-      ([key]) => !key.startsWith('AWS_') && !key.startsWith('VITEST') && key !== 'TEST',
+      ([key]) =>
+        !key.startsWith('AWS_') && !key.startsWith('VITEST') && key !== 'TEST' && key !== 'CDK_VALIDATION',
     ),
   );
   env.PATH = [path.join(project, 'node_modules', '.bin'), NODE_BIN, process.env.PATH].join(path.delimiter);
