@@ -9,6 +9,8 @@ export default defineConfig({
   ssr: { resolve: { conditions, externalConditions: ['serverless-outbox-source'] } },
   test: {
     include: ['test/**/*.test.ts'],
+    // One DynamoDB Local per worker for the run, not one per file (see the file).
+    globalSetup: ['test/support/global-services.ts'],
     // Two cores: integration suites each start DynamoDB Local / fauxqs, so keep workers low.
     pool: 'forks',
     maxWorkers: 2,
