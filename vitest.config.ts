@@ -9,8 +9,8 @@ export default defineConfig({
   ssr: { resolve: { conditions, externalConditions: ['serverless-outbox-source'] } },
   test: {
     include: ['test/**/*.test.ts'],
-    // One DynamoDB Local per worker for the run, not one per file (see the file).
-    globalSetup: ['test/support/global-services.ts'],
+    // One DynamoDB Local per worker and one `npm pack` for the run, not one per file (see the files).
+    globalSetup: ['test/support/global-services.ts', 'test/support/global-pack.ts'],
     // Two cores: integration suites each start DynamoDB Local / fauxqs, so keep workers low.
     pool: 'forks',
     maxWorkers: 2,
