@@ -30,7 +30,7 @@ export default async function setup(project: TestProject): Promise<(() => Promis
   const ports = await Promise.all(Array.from({ length: workers }, () => freePort()));
   // Not awaited: the JVMs boot while the first files (CDK, unit) run; useDynamoDbLocal() waits for its instance.
   const started: Promise<DynamoDbLocal | undefined>[] = ports.map((port) =>
-    startDynamoDbLocal({ port, startTimeoutMs: 180_000 }).catch((error: unknown) => {
+    startDynamoDbLocal({ port, startTimeoutMs: 100_000 }).catch((error: unknown) => {
       // The files that need it time out naming this; say why here once.
       console.error(`test/support/global-services.ts: DynamoDB Local on port ${port} did not start:`, error);
       return undefined;
