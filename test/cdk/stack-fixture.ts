@@ -10,9 +10,12 @@ import { type IOutbox, Subscription } from '../../lib/index.ts';
 /** CDK context that skips asset bundling: for stacks whose tests check the template, not the code. */
 export const NO_BUNDLING = { 'aws:cdk:bundling-stacks': [] };
 
-/** Synthesizes the demo `OrdersStack` (examples/orders) once per test file, with the cdk-nag AwsSolutions pack. */
+/**
+ * Synthesizes the demo `OrdersStack` (examples/orders) once per test file, with the cdk-nag AwsSolutions pack and
+ * without bundling its functions: these tests read the template (the offline-stack integration tests run the bundles).
+ */
 export function synthOrdersStack(): { stack: OrdersStack; template: Template } {
-  const app = new App();
+  const app = new App({ context: NO_BUNDLING });
   const stack = new OrdersStack(app, 'Test');
   Aspects.of(app).add(new AwsSolutionsChecks());
   const template = Template.fromStack(stack);

@@ -3,8 +3,10 @@
  * package and installing it there as a team would (`npm pack`, then `npm install <tarball> ...`).
  */
 import { spawn, spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { mkdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import * as path from 'node:path';
+import { inject } from 'vitest';
 
 export const REPO = path.join(import.meta.dirname, '..', '..');
 const NODE_BIN = path.dirname(process.execPath);
@@ -54,12 +56,13 @@ export function expectSuccess(result: Run, what: string): void {
 /**
  * The environment of the fresh project: its own `node_modules/.bin` and this repository's Node 22 first, no AWS
  * credentials or region (nothing may need an account), no CDK version check or telemetry, and none of the
- * vitest worker's settings (they would leak into a vitest run inside the project).
+ * vitest worker's settings (they would leak into a vitest run inside the project), nor the suite's CDK_VALIDATION.
  */
 export function projectEnv(project: string): NodeJS.ProcessEnv {
   const env = Object.fromEntries(
     Object.entries(process.env).filter(
-      ([key]) => !key.startsWith('AWS_') && !key.startsWith('VITEST') && key !== 'TEST',
+      ([key]) =>
+        !key.startsWith('AWS_') && !key.startsWith('VITEST') && key !== 'TEST' && key !== 'CDK_VALIDATION',
     ),
   );
   env.PATH = [path.join(project, 'node_modules', '.bin'), NODE_BIN, process.env.PATH].join(path.delimiter);
@@ -73,7 +76,7 @@ const PACK_LOCK = path.join(REPO, 'node_modules', '.outbox-pack.lock');
 const STALE_LOCK_MS = 5 * 60_000;
 
 /** Runs `fn` while holding a lock folder (mkdir is atomic), so only one test process packs at a time. */
-async function withPackLock<T>(fn: () => T): Promise<T> {
+async function withPackLock<T>(fn: () => Promise<T>): Promise<T> {
   const deadline = Date.now() + 10 * 60_000;
   for (;;) {
     try {
@@ -92,10 +95,33 @@ async function withPackLock<T>(fn: () => T): Promise<T> {
     }
   }
   try {
-    return fn();
+    return await fn();
   } finally {
     await rm(PACK_LOCK, { recursive: true, force: true });
   }
+}
+
+/**
+ * `npm pack` of this repository, once per vitest run: the files of one run share the tarball in the run's pack
+ * folder (test/support/global-pack.ts); outside such a run each call packs into `work`.
+ */
+async function packOncePerRun(work: string, env: NodeJS.ProcessEnv): Promise<string> {
+  const runPackDir = inject('runPackDir');
+  const destination = runPackDir ?? work;
+  // `npm pack` rebuilds dist/ (prepack): two test files packing at once would delete each other's output.
+  // Written once the pack succeeded: a pack killed half-way is never reused.
+  const record = runPackDir && path.join(runPackDir, 'packed.json');
+  return withPackLock(async () => {
+    if (record && existsSync(record))
+      return (JSON.parse(await readFile(record, 'utf8')) as { tarball: string }).tarball;
+    await mkdir(destination, { recursive: true });
+    const pack = run('npm', ['pack', '--pack-destination', destination, '--json'], REPO, env);
+    expectSuccess(pack, 'npm pack');
+    const [packed] = JSON.parse(pack.stdout.slice(pack.stdout.indexOf('['))) as { filename: string }[];
+    const tarball = path.join(destination, packed?.filename ?? '');
+    if (record) await writeFile(record, JSON.stringify({ tarball }));
+    return tarball;
+  });
 }
 
 /** `name@<version this repository tested with>`, so the install comes from npm's cache. */
@@ -105,8 +131,8 @@ async function pinned(name: string): Promise<string> {
 }
 
 /**
- * Packs this package into `work`, writes `files` into `project`, and installs the tarball with `dependencies`
- * there. Returns the tarball's path.
+ * Packs this package (once per run, see `packOncePerRun`), writes `files` into `project`, and installs the tarball
+ * with `dependencies` there. Returns the tarball's path.
  */
 export async function packAndInstall(options: {
   readonly work: string;
@@ -116,13 +142,7 @@ export async function packAndInstall(options: {
   readonly env: NodeJS.ProcessEnv;
 }): Promise<string> {
   const { work, project, env } = options;
-  // `npm pack` rebuilds dist/ (prepack): two test files packing at once would delete each other's output.
-  const pack = await withPackLock(() =>
-    run('npm', ['pack', '--pack-destination', work, '--json'], REPO, env),
-  );
-  expectSuccess(pack, 'npm pack');
-  const [packed] = JSON.parse(pack.stdout.slice(pack.stdout.indexOf('['))) as { filename: string }[];
-  const tarball = path.join(work, packed?.filename ?? '');
+  const tarball = await packOncePerRun(work, env);
   for (const [file, text] of Object.entries(options.files)) {
     await mkdir(path.dirname(path.join(project, file)), { recursive: true });
     await writeFile(path.join(project, file), text);

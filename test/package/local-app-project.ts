@@ -4,7 +4,7 @@
  */
 
 const PLATFORM_STACK = `import * as path from 'node:path';
-import { Stack, type StackProps } from 'aws-cdk-lib';
+import { Duration, Stack, type StackProps } from 'aws-cdk-lib';
 import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as nodejs from 'aws-cdk-lib/aws-lambda-nodejs';
@@ -24,6 +24,8 @@ export class ShopPlatformStack extends Stack {
     const placeOrder = new nodejs.NodejsFunction(this, 'PlaceOrder', {
       entry: path.join(import.meta.dirname, '../src/place-order.ts'),
       runtime: lambda.Runtime.NODEJS_22_X,
+      // The 3 s default is too short for a cold start while other tests load the machine (it timed out so).
+      timeout: Duration.seconds(30),
       environment: {
         OUTBOX_TABLE_NAME: this.outbox.table.tableName,
         ORDERS_TABLE_NAME: orders.tableName,
