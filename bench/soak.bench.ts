@@ -106,6 +106,9 @@ export async function run(): Promise<Record<string, number | string>> {
     }),
   });
   const samples: MemorySample[] = [];
+  // Each sample also goes to a file as it is taken: a run that fails at its end (settling, reading the tables)
+  // keeps its memory series.
+  const sampleFile = createWriteStream(path.join(WORK_DIR, 'memory.jsonl'));
   const snapshots: string[] = [];
   let sampling = true;
   // Set when the workload starts: no window (nor heap snapshot) before.
@@ -117,7 +120,9 @@ export async function run(): Promise<Record<string, number | string>> {
       metricDatapoints: () => stack.runtime.metrics.all().length,
     };
     while (sampling) {
-      samples.push(await sampleMemory(sources, gc));
+      const sample = await sampleMemory(sources, gc);
+      samples.push(sample);
+      sampleFile.write(`${JSON.stringify({ ...sample, sinceWorkloadStartMs: sample.at - start })}\n`);
       const windowsDone = Math.floor((Date.now() - start) / windowMs);
       if (heapSnapshots && windowsDone > snapshots.length && sampling)
         snapshots.push(snapshotHeap(WORK_DIR, `window-${windowsDone}`, gc));
@@ -239,5 +244,6 @@ export async function run(): Promise<Record<string, number | string>> {
     await stack.stop();
     await faults.stop();
     await new Promise<void>((resolve) => log.end(resolve));
+    await new Promise<void>((resolve) => sampleFile.end(resolve));
   }
 }
