@@ -102,6 +102,15 @@ export type TableCapacity = {
 };
 export type Capacity = TableCapacity | TableCapacity[] | undefined;
 
+/** The units one table entry reports for the table itself (its total minus its indexes when `Table` is absent). */
+function tableUnitsOf(c: TableCapacity): number {
+  const indexUnits = Object.values(c.GlobalSecondaryIndexes ?? {}).reduce(
+    (n, i) => n + (i.CapacityUnits ?? 0),
+    0,
+  );
+  return c.Table?.CapacityUnits ?? (c.CapacityUnits ?? 0) - indexUnits;
+}
+
 /**
  * The capacity as DynamoDB bills it: for TransactWriteItems, each index arm at half what DynamoDB Local reports
  * (`PutItem` of a < 1 KB item into a table with a keys-only index reports table 1 + index 1; the same `Put` in a
@@ -112,6 +121,7 @@ export function billedCapacity(operation: string, consumed: Capacity): Capacity 
   const entries = Array.isArray(consumed) ? consumed : [consumed];
   return entries.map((c) => {
     if (!c.GlobalSecondaryIndexes) return c;
+    const tableUnits = tableUnitsOf(c);
     const indexes = Object.fromEntries(
       Object.entries(c.GlobalSecondaryIndexes).map(([name, i]) => [
         name,
@@ -119,10 +129,6 @@ export function billedCapacity(operation: string, consumed: Capacity): Capacity 
       ]),
     );
     const indexUnits = Object.values(indexes).reduce((n, i) => n + i.CapacityUnits, 0);
-    const tableUnits =
-      c.Table?.CapacityUnits ??
-      (c.CapacityUnits ?? 0) -
-        Object.values(c.GlobalSecondaryIndexes).reduce((n, i) => n + (i.CapacityUnits ?? 0), 0);
     return {
       ...c,
       CapacityUnits: tableUnits + indexUnits,
@@ -209,14 +215,8 @@ export class BillingMeter {
     this.#countCall(base, 1, 0);
     for (const c of entries) {
       const table = tableKind(c.TableName ?? '');
-      const indexes = Object.entries(c.GlobalSecondaryIndexes ?? {});
-      this.#countCall(
-        `${base} · ${table}`,
-        0,
-        c.Table?.CapacityUnits ??
-          (c.CapacityUnits ?? 0) - indexes.reduce((n, [, i]) => n + (i.CapacityUnits ?? 0), 0),
-      );
-      for (const [index, i] of indexes)
+      this.#countCall(`${base} · ${table}`, 0, tableUnitsOf(c));
+      for (const [index, i] of Object.entries(c.GlobalSecondaryIndexes ?? {}))
         this.#countCall(`${base} · ${table}/${index}`, 0, i.CapacityUnits ?? 0);
     }
   }
