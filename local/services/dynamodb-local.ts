@@ -153,32 +153,32 @@ export async function startDynamoDbLocal(opts: DynamoDbLocalOptions = {}): Promi
     credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
     maxAttempts: 1,
   });
-  const deadline = Date.now() + (opts.startTimeoutMs ?? 60_000);
   try {
-    for (;;) {
-      if (spawnError) {
-        throw new DynamoDbLocalStartError(`Could not run java: ${spawnError.message}`, port, output, {
-          cause: spawnError,
-        });
-      }
-      if (exited) {
-        throw new DynamoDbLocalStartError(`DynamoDB Local exited with code ${child.exitCode}`, port, output);
-      }
-      try {
-        await client.send(new ListTablesCommand({}), { abortSignal: AbortSignal.timeout(2_000) });
-        break;
-      } catch (error) {
-        if (Date.now() > deadline) {
-          throw new DynamoDbLocalStartError(
-            `DynamoDB Local did not answer ListTables within ${opts.startTimeoutMs ?? 60_000} ms`,
+    const listTables = () =>
+      client.send(new ListTablesCommand({}), { abortSignal: AbortSignal.timeout(2_000) });
+    await waitUntilAnswering(listTables, {
+      timeoutMs: opts.startTimeoutMs ?? 60_000,
+      failFast: () => {
+        if (spawnError)
+          return new DynamoDbLocalStartError(`Could not run java: ${spawnError.message}`, port, output, {
+            cause: spawnError,
+          });
+        if (exited)
+          return new DynamoDbLocalStartError(
+            `DynamoDB Local exited with code ${child.exitCode}`,
             port,
             output,
-            { cause: error },
           );
-        }
-        await new Promise((resolve) => setTimeout(resolve, 100));
-      }
-    }
+        return undefined;
+      },
+      timedOut: (error) =>
+        new DynamoDbLocalStartError(
+          `DynamoDB Local did not answer ListTables within ${opts.startTimeoutMs ?? 60_000} ms`,
+          port,
+          output,
+          { cause: error },
+        ),
+    });
   } catch (error) {
     await stop();
     throw error;
@@ -234,5 +234,33 @@ function startWatchdog(pid: number): ChildProcess | undefined {
     return watchdog;
   } catch {
     return undefined;
+  }
+}
+
+/**
+ * Retries `probe` (e.g. a `ListTables` call) until it succeeds: `failFast` may end the wait early with its error (the
+ * process died), `timedOut` makes the error once `timeoutMs` passed. Used by `startDynamoDbLocal` and by callers
+ * waiting for an instance someone else started.
+ */
+export async function waitUntilAnswering(
+  probe: () => Promise<unknown>,
+  opts: {
+    readonly timeoutMs: number;
+    readonly timedOut: (lastError: unknown) => Error;
+    readonly failFast?: () => Error | undefined;
+    readonly pollMs?: number;
+  },
+): Promise<void> {
+  const deadline = Date.now() + opts.timeoutMs;
+  for (;;) {
+    const fatal = opts.failFast?.();
+    if (fatal) throw fatal;
+    try {
+      await probe();
+      return;
+    } catch (error) {
+      if (Date.now() > deadline) throw opts.timedOut(error);
+      await new Promise((resolve) => setTimeout(resolve, opts.pollMs ?? 100));
+    }
   }
 }

@@ -1,6 +1,10 @@
 import { DeleteTableCommand, DynamoDBClient, ListTablesCommand } from '@aws-sdk/client-dynamodb';
 import { afterAll, beforeAll, inject } from 'vitest';
-import { type DynamoDbLocal, startDynamoDbLocal } from '../../local/services/dynamodb-local.ts';
+import {
+  type DynamoDbLocal,
+  startDynamoDbLocal,
+  waitUntilAnswering,
+} from '../../local/services/dynamodb-local.ts';
 import { type Fauxqs, startFauxqs } from '../../local/services/fauxqs.ts';
 
 export interface LocalAwsConfig {
@@ -78,21 +82,17 @@ const SHARED_START_TIMEOUT_MS = 100_000;
 async function emptyDynamoDbLocal(endpoint: string): Promise<void> {
   const client = new DynamoDBClient({ ...localAwsConfig(endpoint), maxAttempts: 1 });
   try {
-    const deadline = Date.now() + SHARED_START_TIMEOUT_MS;
-    for (;;) {
-      try {
-        await client.send(new ListTablesCommand({}), { abortSignal: AbortSignal.timeout(2_000) });
-        break;
-      } catch (error) {
-        if (Date.now() > deadline) {
-          throw new Error(
-            `the DynamoDB Local shared by this worker (${endpoint}, started by test/support/global-services.ts) did not answer within ${SHARED_START_TIMEOUT_MS} ms: see the run's first lines for why it did not start`,
-            { cause: error },
-          );
-        }
-        await new Promise((resolve) => setTimeout(resolve, 200));
-      }
-    }
+    const listTables = () =>
+      client.send(new ListTablesCommand({}), { abortSignal: AbortSignal.timeout(2_000) });
+    await waitUntilAnswering(listTables, {
+      timeoutMs: SHARED_START_TIMEOUT_MS,
+      pollMs: 200,
+      timedOut: (error) =>
+        new Error(
+          `the DynamoDB Local shared by this worker (${endpoint}, started by test/support/global-services.ts) did not answer within ${SHARED_START_TIMEOUT_MS} ms: see the run's first lines for why it did not start`,
+          { cause: error },
+        ),
+    });
     for (;;) {
       const { TableNames = [] } = await client.send(new ListTablesCommand({}));
       if (TableNames.length === 0) return;
