@@ -5,8 +5,9 @@
 
 import { readFile } from 'node:fs/promises';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { DynamoDBDocumentClient, ScanCommand, type ScanCommandOutput } from '@aws-sdk/lib-dynamodb';
+import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import type { MetricStore } from 'serverless-outbox/local';
+import { scanTable } from 'serverless-outbox/local/services';
 import { envelopeJsonOf } from 'serverless-outbox/writer';
 import type { LedgerEntry } from './contract.ts';
 import type { AppliedEffect, CommittedEvent, TracedEvent } from './report.ts';
@@ -21,25 +22,12 @@ export function documentClient(endpoint: string): DynamoDBDocumentClient {
   );
 }
 
-/** A full Scan: fine for the offline report's small local tables (production code never scans). */
-export async function scanAll(
+/** Every item of a local table (paged and segmented: DynamoDB Local fails a plain Scan of a table larger than its heap). */
+export function scanAll(
   client: DynamoDBDocumentClient,
   tableName: string,
 ): Promise<Record<string, unknown>[]> {
-  const items: Record<string, unknown>[] = [];
-  let startKey: Record<string, unknown> | undefined;
-  do {
-    const page: ScanCommandOutput = await client.send(
-      new ScanCommand({
-        TableName: tableName,
-        ConsistentRead: true,
-        ...(startKey ? { ExclusiveStartKey: startKey } : {}),
-      }),
-    );
-    items.push(...(page.Items ?? []));
-    startKey = page.LastEvaluatedKey;
-  } while (startKey);
-  return items;
+  return scanTable(client, tableName);
 }
 
 export interface OutboxSnapshot {

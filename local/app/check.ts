@@ -5,8 +5,7 @@
  * which are missing and which are in its DLQ.
  */
 
-import { DynamoDBClient, paginateScan } from '@aws-sdk/client-dynamodb';
-import { unmarshall } from '@aws-sdk/util-dynamodb';
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import {
   type PublishedOutboxEvent,
   snsSubscriptionFilter,
@@ -17,6 +16,7 @@ import type { OfflineRuntime } from '../offline.ts';
 import { functionNameOf } from '../runtime/event-source.ts';
 import type { LocalRuntime, LocalStackRuntime } from '../runtime/runtime.ts';
 import { isRecord, type ResolveContext, resolveIntrinsics } from '../runtime/template.ts';
+import { scanTable } from '../services/scan-table.ts';
 
 export interface DeliveryCheckOptions {
   /** How many missing event ids to list per subscription. @default 20 */
@@ -167,14 +167,6 @@ function filterOf(
   return { filter, matches: (event) => matchers.some((m) => m(event)) };
 }
 
-async function scanAll(client: DynamoDBClient, tableName: string): Promise<Record<string, unknown>[]> {
-  const items: Record<string, unknown>[] = [];
-  for await (const page of paginateScan({ client }, { TableName: tableName, ConsistentRead: true })) {
-    for (const item of page.Items ?? []) items.push(unmarshall(item));
-  }
-  return items;
-}
-
 function toEvent(item: Record<string, unknown>): OutboxEvent | undefined {
   if (typeof item.sk !== 'string' || !item.sk.startsWith('EVT#') || typeof item.id !== 'string')
     return undefined;
@@ -237,7 +229,7 @@ export async function checkDeliveries(
     for (const table of runtime.allResources
       .ofType('AWS::DynamoDB::Table')
       .concat(runtime.allResources.ofType('AWS::DynamoDB::GlobalTable'))) {
-      const items = await scanAll(client, table.ref);
+      const items = await scanTable(client, table.ref);
       tableItems.set(table.ref, items);
       if (dedupTables.has(table.ref) || table.attributes.StreamArn === undefined) continue;
       const found = items.map(toEvent).filter((e): e is OutboxEvent => e !== undefined);

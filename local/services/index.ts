@@ -10,3 +10,4 @@ export {
   startDynamoDbLocal,
 } from './dynamodb-local.ts';
 export { type Fauxqs, type FauxqsOptions, FauxqsStartError, startFauxqs } from './fauxqs.ts';
+export { type ScanTableOptions, scanTable } from './scan-table.ts';
