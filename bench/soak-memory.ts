@@ -6,6 +6,7 @@ import { readFile } from 'node:fs/promises';
 import * as path from 'node:path';
 import { setFlagsFromString, writeHeapSnapshot } from 'node:v8';
 import { runInNewContext } from 'node:vm';
+import type { EnvironmentMemory } from 'serverless-outbox/local';
 import { percentile, round } from './stats.ts';
 
 /** Memory counts as grown when the last window's median is this much above the second window's. */
@@ -23,7 +24,13 @@ export interface MemorySample {
   readonly nodeExternal: number;
   /** The Lambda worker threads' V8 heaps in use, summed (no forced GC: V8 collects them on its own). */
   readonly workersHeap: number;
+  /** The same heaps reserved (in use or not), and what their isolates allocated with malloc: where a worker's
+   * share of the process's RSS can grow while its heap in use does not. */
+  readonly workersHeapTotal: number;
+  readonly workersMalloced: number;
   readonly workers: number;
+  /** Execution environments started so far (new, after a crash, after recycling): the worker churn. */
+  readonly workersStarted: number;
   /** The DynamoDB Local JVM's RSS (/proc): its heap, native memory and, with `-inMemory`, every item. */
   readonly jvmRss: number;
   /** Datapoints in the offline metric store (bounded; part of the Node heap until it plateaus). */
@@ -52,7 +59,7 @@ export async function residentBytes(pid: number | undefined): Promise<number> {
 
 export interface MemorySources {
   readonly jvmPid: number | undefined;
-  environmentMemory(): Promise<{ environments: number; heapUsedBytes: number }>;
+  environmentMemory(): Promise<EnvironmentMemory>;
   metricDatapoints(): number;
 }
 
@@ -68,7 +75,10 @@ export async function sampleMemory(sources: MemorySources, gc: () => void): Prom
     nodeHeapTotal: usage.heapTotal,
     nodeExternal: usage.external,
     workersHeap: workers.heapUsedBytes,
+    workersHeapTotal: workers.heapTotalBytes,
+    workersMalloced: workers.mallocedBytes,
     workers: workers.environments,
+    workersStarted: workers.environmentsStarted,
     jvmRss: await residentBytes(sources.jvmPid),
     metricDatapoints: sources.metricDatapoints(),
   };

@@ -195,6 +195,9 @@ export async function run(): Promise<Record<string, number | string>> {
         | (typeof MEMORY_SERIES)[number]
         | 'metricDatapoints'
         | 'workers'
+        | 'workersStarted'
+        | 'workersHeapTotal'
+        | 'workersMalloced'
         | 'nodeHeapTotal'
         | 'nodeExternal',
     ) => perWindow(samples, series, start, workloadEnd, windowMs);
@@ -222,6 +225,8 @@ export async function run(): Promise<Record<string, number | string>> {
       node_rss_mib_per_window: mibPerWindow('nodeRss'),
       node_heap_after_gc_mib_per_window: mibPerWindow('nodeHeapAfterGc'),
       workers_heap_mib_per_window: mibPerWindow('workersHeap'),
+      workers_heap_reserved_mib_per_window: memoryWindows('workersHeapTotal').map(mib).join(' '),
+      workers_malloced_mib_per_window: memoryWindows('workersMalloced').map(mib).join(' '),
       node_heap_total_mib_per_window: memoryWindows('nodeHeapTotal').map(mib).join(' '),
       node_external_mib_per_window: memoryWindows('nodeExternal').map(mib).join(' '),
       jvm_rss_mib_per_window: mibPerWindow('jvmRss'),
@@ -234,6 +239,7 @@ export async function run(): Promise<Record<string, number | string>> {
       metric_datapoints_per_window: memoryWindows('metricDatapoints').join(' '),
       bounded_stores: boundedStoresNote(memoryWindows('metricDatapoints')),
       lambda_environments_per_window: memoryWindows('workers').join(' '),
+      lambda_environments_started_per_window: memoryWindows('workersStarted').join(' '),
       outbox_items: snapshot.committed.length,
       ...(snapshots.length > 0 ? { heap_snapshots: snapshots.join(' ') } : {}),
     };

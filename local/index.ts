@@ -68,7 +68,12 @@ export {
   startOfflineStack,
   synthesize,
 } from './offline.ts';
-export type { FunctionLogEntry, InvokeResult, LocalEndpoints } from './runtime/lambda.ts';
+export type {
+  EnvironmentMemory,
+  FunctionLogEntry,
+  InvokeResult,
+  LocalEndpoints,
+} from './runtime/lambda.ts';
 export {
   type LambdaEndpoint,
   type LambdaEndpointOptions,

@@ -268,12 +268,17 @@ class ExecutionEnvironment {
     else this.#worker.unref();
   }
 
-  /** The worker's V8 heap in use (bytes), or 0 once it has exited. */
-  async heapUsedBytes(): Promise<number> {
-    if (this.dead) return 0;
+  /** The worker's V8 heap statistics, or none once it has exited. */
+  async heapStatistics(): Promise<EnvironmentHeap> {
+    const none: EnvironmentHeap = { usedBytes: 0, totalBytes: 0, mallocedBytes: 0 };
+    if (this.dead) return none;
     return this.#worker.getHeapStatistics().then(
-      (stats) => stats.used_heap_size,
-      () => 0,
+      (stats) => ({
+        usedBytes: stats.used_heap_size,
+        totalBytes: stats.total_heap_size,
+        mallocedBytes: stats.malloced_memory,
+      }),
+      () => none,
     );
   }
 
@@ -310,6 +315,26 @@ class ExecutionEnvironment {
   }
 }
 
+interface EnvironmentHeap {
+  readonly usedBytes: number;
+  readonly totalBytes: number;
+  readonly mallocedBytes: number;
+}
+
+/** What `LambdaRuntime.environmentMemory()` reports. */
+export interface EnvironmentMemory {
+  /** Execution environments alive now. */
+  readonly environments: number;
+  /** Execution environments started since the runtime was created (new, after a crash, or after recycling). */
+  readonly environmentsStarted: number;
+  /** Their V8 heaps in use, summed. */
+  readonly heapUsedBytes: number;
+  /** Their V8 heaps reserved (in use or not), summed. */
+  readonly heapTotalBytes: number;
+  /** What their V8 isolates allocated with malloc outside the heap, summed. */
+  readonly mallocedBytes: number;
+}
+
 interface FunctionState {
   readonly config: LambdaFunctionConfig;
   readonly arn: string;
@@ -328,6 +353,7 @@ interface FunctionState {
  */
 export class LambdaRuntime {
   readonly #functions = new Map<string, FunctionState>();
+  #environmentsStarted = 0;
   readonly #opts: LambdaRuntimeOptions;
   readonly #region: string;
   readonly #accountId: string;
@@ -451,11 +477,19 @@ export class LambdaRuntime {
     return true;
   }
 
-  /** Live execution environments and their V8 heaps in use, summed (for memory reports such as the soak's). */
-  async environmentMemory(): Promise<{ environments: number; heapUsedBytes: number }> {
+  /** Live execution environments and their V8 heaps, summed, and how many were ever started (for memory reports
+   * such as the soak's). */
+  async environmentMemory(): Promise<EnvironmentMemory> {
     const live = [...this.#functions.values()].flatMap((fn) => [...fn.all].filter((env) => !env.dead));
-    const heaps = await Promise.all(live.map((env) => env.heapUsedBytes()));
-    return { environments: live.length, heapUsedBytes: heaps.reduce((sum, bytes) => sum + bytes, 0) };
+    const heaps = await Promise.all(live.map((env) => env.heapStatistics()));
+    const sum = (key: keyof EnvironmentHeap) => heaps.reduce((total, heap) => total + heap[key], 0);
+    return {
+      environments: live.length,
+      environmentsStarted: this.#environmentsStarted,
+      heapUsedBytes: sum('usedBytes'),
+      heapTotalBytes: sum('totalBytes'),
+      mallocedBytes: sum('mallocedBytes'),
+    };
   }
 
   /** Terminates every execution environment. Invocations in flight end with Runtime.ExitError. */
@@ -547,6 +581,7 @@ export class LambdaRuntime {
       this.#opts.initTimeoutMs ?? 10_000,
     );
     fn.all.add(env);
+    this.#environmentsStarted++;
     return env;
   }
 

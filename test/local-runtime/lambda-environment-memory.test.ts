@@ -17,7 +17,7 @@ describe('LambdaRuntime.environmentMemory (the soak reads worker-thread memory w
     await runtime?.stop();
   });
 
-  it("sums the live environments' V8 heaps and counts none once they are stopped", async () => {
+  it("sums the live environments' V8 heaps, counts the ones started, and none once they are stopped", async () => {
     runtime = new LambdaRuntime({ log: () => {} });
     runtime.register({
       functionName: 'holder',
@@ -25,12 +25,16 @@ describe('LambdaRuntime.environmentMemory (the soak reads worker-thread memory w
       handler: 'index.handler',
       timeoutSeconds: 10,
     });
-    expect(await runtime.environmentMemory()).toEqual({ environments: 0, heapUsedBytes: 0 });
+    const none = { environments: 0, heapUsedBytes: 0, heapTotalBytes: 0, mallocedBytes: 0 };
+    expect(await runtime.environmentMemory()).toEqual({ ...none, environmentsStarted: 0 });
     expect((await runtime.invoke('holder', {})).result).toBe(100_000);
     const warm = await runtime.environmentMemory();
     expect(warm.environments).toBe(1);
+    expect(warm.environmentsStarted).toBe(1);
     expect(warm.heapUsedBytes).toBeGreaterThan(5 * 2 ** 20);
+    expect(warm.heapTotalBytes).toBeGreaterThanOrEqual(warm.heapUsedBytes);
+    expect(warm.mallocedBytes).toBeGreaterThan(0);
     await runtime.stop();
-    expect(await runtime.environmentMemory()).toEqual({ environments: 0, heapUsedBytes: 0 });
+    expect(await runtime.environmentMemory()).toEqual({ ...none, environmentsStarted: 1 });
   }, 60_000);
 });

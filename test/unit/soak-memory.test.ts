@@ -8,7 +8,10 @@ const sample = (at: number, nodeHeapAfterGc: number): MemorySample => ({
   nodeHeapTotal: 0,
   nodeExternal: 0,
   workersHeap: 0,
+  workersHeapTotal: 0,
+  workersMalloced: 0,
   workers: 0,
+  workersStarted: 0,
   jvmRss: 0,
   metricDatapoints: 0,
 });
