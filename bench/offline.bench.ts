@@ -30,7 +30,7 @@ import {
 import type { AppliedEffect, CommittedEvent, SubscriberSpec } from '../examples/orders/report.ts';
 import type { DemoResources, DemoStack } from '../examples/orders/synth.ts';
 import type { OrderCommand } from '../examples/orders/workload.ts';
-import { percentile, round } from './stats.ts';
+import { mib, percentile, round } from './stats.ts';
 
 const ROOT = path.join(import.meta.dirname, '..');
 const WORK_DIR = path.join(ROOT, '.local-runs', 'bench', 'offline');
@@ -89,8 +89,6 @@ async function cpuSeconds(pid: number | undefined): Promise<number> {
     return 0;
   }
 }
-
-const mib = (bytes: number) => round(bytes / 2 ** 20, 0);
 
 /**
  * DynamoDB Local's own ceiling for this pipeline: the DynamoDB requests the demo's functions make per order

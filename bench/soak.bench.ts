@@ -42,7 +42,7 @@ import {
   sampleMemory,
   snapshotHeap,
 } from './soak-memory.ts';
-import { percentile, round } from './stats.ts';
+import { mib, percentile, positiveFromEnv, round } from './stats.ts';
 
 const ROOT = path.join(import.meta.dirname, '..');
 const WORK_DIR = path.join(ROOT, '.local-runs', 'bench', 'soak');
@@ -67,21 +67,12 @@ const SUBSCRIBERS: SubscriberSpec[] = [
 ];
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-const mib = (bytes: number) => round(bytes / 2 ** 20, 0);
-
-function positive(name: string, fallback: number): number {
-  const raw = process.env[name];
-  if (raw === undefined || raw === '') return fallback;
-  const value = Number(raw);
-  if (!(value > 0)) throw new Error(`${name} must be a positive number, but "${raw}" was given`);
-  return value;
-}
 
 export async function run(): Promise<Record<string, number | string>> {
-  const minutes = positive('SOAK_MINUTES', 30);
-  const rate = positive('SOAK_RATE', 50);
-  const windowMs = positive('SOAK_WINDOW_MINUTES', 5) * 60_000;
-  const seed = positive('SOAK_SEED', 1);
+  const minutes = positiveFromEnv('SOAK_MINUTES', 30);
+  const rate = positiveFromEnv('SOAK_RATE', 50);
+  const windowMs = positiveFromEnv('SOAK_WINDOW_MINUTES', 5) * 60_000;
+  const seed = positiveFromEnv('SOAK_SEED', 1);
   const dynamodbOnDisk = process.env.SOAK_DYNAMODB !== 'memory';
   const heapSnapshots = process.env.SOAK_HEAP_SNAPSHOTS === '1';
   const gc = exposeGc();

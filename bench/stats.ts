@@ -33,3 +33,17 @@ export function round(value: number, digits = 2): number {
   const f = 10 ** digits;
   return Math.round(value * f) / f;
 }
+
+/** Bytes as whole MiB. */
+export function mib(bytes: number): number {
+  return round(bytes / 2 ** 20, 0);
+}
+
+/** A positive number from the environment variable `name`, or `fallback` when it is unset. */
+export function positiveFromEnv(name: string, fallback: number): number {
+  const raw = process.env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const value = Number(raw);
+  if (!(value > 0)) throw new Error(`${name} must be a positive number, but "${raw}" was given`);
+  return value;
+}

@@ -11,23 +11,14 @@ import * as path from 'node:path';
 import { LambdaRuntime } from '../local/runtime/lambda.ts';
 import { startDynamoDbLocal } from '../local/services/dynamodb-local.ts';
 import { exposeGc } from './soak-memory.ts';
-import { round } from './stats.ts';
+import { mib, positiveFromEnv, round } from './stats.ts';
 
 const IDLE_TIMEOUT_MS = 300;
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-const mib = (bytes: number) => round(bytes / 2 ** 20, 0);
-
-function positive(name: string, fallback: number): number {
-  const raw = process.env[name];
-  if (raw === undefined || raw === '') return fallback;
-  const value = Number(raw);
-  if (!(value > 0)) throw new Error(`${name} must be a positive number, but "${raw}" was given`);
-  return value;
-}
 
 export async function run(): Promise<Record<string, number | string>> {
-  const rounds = positive('CHURN_ROUNDS', 150);
-  const parallel = positive('CHURN_PARALLEL', 8);
+  const rounds = positiveFromEnv('CHURN_ROUNDS', 150);
+  const parallel = positiveFromEnv('CHURN_PARALLEL', 8);
   const gc = exposeGc();
   const dynamodb = await startDynamoDbLocal();
   const runtime = new LambdaRuntime({
