@@ -36,9 +36,10 @@ import {
   exposeGc,
   GROWTH_TOLERANCE,
   grewAfterWarmup,
-  MEMORY_SERIES,
+  type MEMORY_SERIES,
   type MemorySample,
   perWindow,
+  type Series,
   sampleMemory,
   snapshotHeap,
 } from './soak-memory.ts';
@@ -181,21 +182,9 @@ export async function run(): Promise<Record<string, number | string>> {
       bucket.push(Math.max(0, appliedAt - event.committedAt));
       windows[index] = bucket;
     }
-    const memoryWindows = (
-      series:
-        | (typeof MEMORY_SERIES)[number]
-        | 'metricDatapoints'
-        | 'workers'
-        | 'workersStarted'
-        | 'workersHeapTotal'
-        | 'workersMalloced'
-        | 'nodeHeapTotal'
-        | 'nodeExternal',
-    ) => perWindow(samples, series, start, workloadEnd, windowMs);
-    const memory = Object.fromEntries(MEMORY_SERIES.map((series) => [series, memoryWindows(series)]));
-    const mibPerWindow = (series: (typeof MEMORY_SERIES)[number]) =>
-      (memory[series] ?? []).map(mib).join(' ');
-    const grew = (series: (typeof MEMORY_SERIES)[number]) => grewAfterWarmup(memory[series] ?? []);
+    const memoryWindows = (series: Series) => perWindow(samples, series, start, workloadEnd, windowMs);
+    const mibPerWindow = (series: Series) => memoryWindows(series).map(mib).join(' ');
+    const grew = (series: (typeof MEMORY_SERIES)[number]) => grewAfterWarmup(memoryWindows(series));
 
     const result: Record<string, number | string> = {
       minutes,
@@ -216,10 +205,10 @@ export async function run(): Promise<Record<string, number | string>> {
       node_rss_mib_per_window: mibPerWindow('nodeRss'),
       node_heap_after_gc_mib_per_window: mibPerWindow('nodeHeapAfterGc'),
       workers_heap_mib_per_window: mibPerWindow('workersHeap'),
-      workers_heap_reserved_mib_per_window: memoryWindows('workersHeapTotal').map(mib).join(' '),
-      workers_malloced_mib_per_window: memoryWindows('workersMalloced').map(mib).join(' '),
-      node_heap_total_mib_per_window: memoryWindows('nodeHeapTotal').map(mib).join(' '),
-      node_external_mib_per_window: memoryWindows('nodeExternal').map(mib).join(' '),
+      workers_heap_reserved_mib_per_window: mibPerWindow('workersHeapTotal'),
+      workers_malloced_mib_per_window: mibPerWindow('workersMalloced'),
+      node_heap_total_mib_per_window: mibPerWindow('nodeHeapTotal'),
+      node_external_mib_per_window: mibPerWindow('nodeExternal'),
       jvm_rss_mib_per_window: mibPerWindow('jvmRss'),
       growth_tolerance: `${GROWTH_TOLERANCE * 100}% (second window vs last)`,
       memory_grew_node_rss: grew('nodeRss'),
