@@ -237,8 +237,10 @@ export async function run(): Promise<Record<string, number | string>> {
   const loadAtStart = loadavg()[0] ?? 0;
   // Imported here, not at the top, so loading aws-cdk-lib and the runtime counts in "time to first effect".
   const { startOfflineStack } = await import('../local/offline.ts');
-  const { documentClient, metricSum, peakRss, readBillingEffects, readNotificationEffects, scanAll } =
-    await import('../examples/orders/observe.ts');
+  const { scanTable } = await import('../local/services/scan-table.ts');
+  const { documentClient, metricSum, peakRss, readBillingEffects, readNotificationEffects } = await import(
+    '../examples/orders/observe.ts'
+  );
   const { buildReport } = await import('../examples/orders/report.ts');
   const { runWorkload } = await import('../examples/orders/workload.ts');
   const contract = await import('../examples/orders/contract.ts');
@@ -330,7 +332,7 @@ export async function run(): Promise<Record<string, number | string>> {
       let effects: AppliedEffect[] = [];
       let publishDelays: number[] = [];
       for (;;) {
-        const items = (await scanAll(doc, outboxTable)).filter(
+        const items = (await scanTable(doc, outboxTable)).filter(
           (item) => String(item.pk).startsWith(aggregatePrefix) && String(item.sk).startsWith('EVT#'),
         );
         committed = items.map((item) => ({

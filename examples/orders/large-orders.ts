@@ -1,6 +1,6 @@
 import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { scanTable } from 'serverless-outbox/local/services';
 import { attachmentFor, sha256Hex } from './attachment.ts';
-import { scanAll } from './observe.ts';
 
 /**
  * Large events in the demo: some orders carry an attachment-like field big enough that the OrderPlaced event is over
@@ -27,7 +27,7 @@ export async function verifyLargeOrders(
   chargesTable: string,
   orders: ReadonlyMap<string, number>,
 ): Promise<{ line: string; problems: string[] }> {
-  const charges = new Map((await scanAll(doc, chargesTable)).map((item) => [String(item.orderId), item]));
+  const charges = new Map((await scanTable(doc, chargesTable)).map((item) => [String(item.orderId), item]));
   const problems: string[] = [];
   let intact = 0;
   for (const [orderId, bytes] of orders) {

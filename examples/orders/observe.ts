@@ -22,14 +22,6 @@ export function documentClient(endpoint: string): DynamoDBDocumentClient {
   );
 }
 
-/** Every item of a local table (paged and segmented: DynamoDB Local fails a plain Scan of a table larger than its heap). */
-export function scanAll(
-  client: DynamoDBDocumentClient,
-  tableName: string,
-): Promise<Record<string, unknown>[]> {
-  return scanTable(client, tableName);
-}
-
 export interface OutboxSnapshot {
   readonly committed: CommittedEvent[];
   readonly byStatus: Readonly<Record<string, number>>;
@@ -53,7 +45,7 @@ export function envelopeTraceparent(item: Record<string, unknown>): string | und
 }
 
 export async function readOutbox(client: DynamoDBDocumentClient, tableName: string): Promise<OutboxSnapshot> {
-  const items = await scanAll(client, tableName);
+  const items = await scanTable(client, tableName);
   const committed: CommittedEvent[] = [];
   const byStatus: Record<string, number> = {};
   const quarantinedIds: string[] = [];
@@ -98,7 +90,7 @@ export interface AckItem {
  */
 export async function readAcks(client: DynamoDBDocumentClient, tableName: string): Promise<AckItem[]> {
   const acks: AckItem[] = [];
-  for (const item of await scanAll(client, tableName)) {
+  for (const item of await scanTable(client, tableName)) {
     const pk = String(item.pk);
     if (!pk.startsWith('ACK#')) continue;
     acks.push({
@@ -117,7 +109,7 @@ export async function readBillingEffects(
   tableName: string,
 ): Promise<AppliedEffect[]> {
   const effects: AppliedEffect[] = [];
-  for (const item of await scanAll(client, tableName)) {
+  for (const item of await scanTable(client, tableName)) {
     for (const entry of (item.ledger as LedgerEntry[] | undefined) ?? []) {
       effects.push({
         subscriber: 'billing',
@@ -145,7 +137,7 @@ export async function readNotificationEffects(
 ): Promise<NotificationEffects> {
   const effects: AppliedEffect[] = [];
   let repeatedCalls = 0;
-  for (const item of await scanAll(client, tableName)) {
+  for (const item of await scanTable(client, tableName)) {
     const eventId = String(item.idempotencyKey);
     const event = committed.get(eventId);
     repeatedCalls += Math.max(0, Number(item.calls ?? 1) - 1);

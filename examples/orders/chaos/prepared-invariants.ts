@@ -5,8 +5,8 @@
  * the outcome check-back owed it (charged → committed and published, not charged → rolled back).
  */
 import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { scanTable } from 'serverless-outbox/local/services';
 import { ORDER_PAID } from '../contract.ts';
-import { scanAll } from '../observe.ts';
 import { type PaymentRecord, PaymentStatus } from '../prepared-payment.ts';
 import type { DemoStack } from '../synth.ts';
 import type { PreparedCrash } from './schedule.ts';
@@ -23,13 +23,13 @@ export async function checkPreparedPayments(
   /** Orders whose producer the run killed between prepare and confirm (and did not retry), and where. */
   crashed: ReadonlyMap<string, PreparedCrash>,
 ): Promise<PreparedCheck> {
-  const items = await scanAll(doc, stack.ref(stack.resources.outboxTable));
+  const items = await scanTable(doc, stack.ref(stack.resources.outboxTable));
   const events = new Map(
     items.filter((i) => String(i.sk).startsWith('EVT#')).map((i) => [String(i.id), i] as const),
   );
   const prepared = items.filter((i) => String(i.sk).startsWith('PRE#'));
   const payments = new Map(
-    (await scanAll(doc, stack.ref(stack.resources.paymentsTable))).map((p) => [
+    (await scanTable(doc, stack.ref(stack.resources.paymentsTable))).map((p) => [
       String(p.orderId),
       p as unknown as PaymentRecord,
     ]),
