@@ -11,6 +11,7 @@ import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type DynamoDbLocal, startDynamoDbLocal } from '../../local/services/dynamodb-local.ts';
 import { scanTable } from '../../local/services/scan-table.ts';
+import { localAwsConfig } from '../support/services.ts';
 
 // A heap far smaller than the table: a plain Scan makes DynamoDB Local read the whole table into it.
 const SMALL_HEAP = ['-XX:+UseSerialGC', '-Xmx48m', '-XX:MaxMetaspaceSize=128m'];
@@ -65,12 +66,7 @@ async function fill(table: string, count: number, body: string): Promise<void> {
 beforeAll(async () => {
   dir = await mkdtemp(path.join(tmpdir(), 'scan-table-'));
   dynamodb = await startDynamoDbLocal({ dbPath: dir, jvmOptions: SMALL_HEAP });
-  client = new DynamoDBClient({
-    endpoint: dynamodb.endpoint,
-    region: 'us-east-1',
-    credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
-    maxAttempts: 1,
-  });
+  client = new DynamoDBClient({ ...localAwsConfig(dynamodb.endpoint), maxAttempts: 1 });
 }, 60_000);
 
 afterAll(async () => {
